@@ -1,0 +1,130 @@
+"""What a run leaves behind: its trace (batches, consumption runs, waits, PAS states) and the KPIs
+of `problem.md` computed from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from twin.scenario import Interval, Scenario
+from twin.stock import Segment
+
+
+@dataclass(slots=True)
+class BatchRecord:
+    """One PAS batch, from decision to buffer entry (times in working seconds)."""
+
+    type: int
+    quantity: int
+    decided_s: int
+    setup_effort: float
+    changeover: bool
+    finished_s: int | None = None
+    entered_s: int | None = None
+
+
+@dataclass(slots=True)
+class Trace:
+    """Everything that happened in a run, at the granularity the model works in."""
+
+    batches: list[BatchRecord] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    waits: list[tuple[int, int, int, int]] = field(default_factory=list)  # (fas, type, start, end)
+    pas_work: list[Interval] = field(default_factory=list)
+    pas_blocked: list[Interval] = field(default_factory=list)
+    max_fill: int = 0
+    max_fill_by_type: list[int] = field(default_factory=list)
+
+
+def _overlap(intervals: tuple[Interval, ...], end: int) -> int:
+    return sum(max(0, min(b, end) - a) for a, b in intervals if a < end)
+
+
+@dataclass(frozen=True)
+class Results:
+    """KPIs of one run, under the names of `problem.md` (times in working seconds)."""
+
+    idle_s: int
+    idle_s_by_station: dict[str, int]
+    setup_effort: float
+    setups: int
+    batches: int
+    completion: float
+    units_planned: int
+    units_consumed: int
+    units_produced: int
+    deadlock: bool
+    makespan_s: int
+    makespan_at: str
+    overtime_s: int
+    utilisation: dict[str, float]
+    pas_busy_s: int
+    pas_blocked_s: int
+    buffer_mean_fill: float
+    buffer_max_fill: int
+    buffer_mean_fill_by_type: dict[str, float]
+    buffer_max_fill_by_type: dict[str, int]
+    final_stock: dict[str, int]
+    batch_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def rank_key(self) -> tuple[bool, float, int, float]:
+        """Lexicographic ranking of `problem.md`: smaller is better."""
+        return (self.deadlock, -self.completion, self.idle_s, self.setup_effort)
+
+
+def compute_results(
+    scenario: Scenario, trace: Trace, end_s: int, deadlock: bool, consumed: list[int], idle: list[int],
+    final_stock: list[int],
+) -> Results:
+    types, stations = scenario.types, scenario.stations
+    n = len(types)
+    take_sum = [0] * n
+    for seg in trace.segments:
+        take_sum[seg.type] += seg.take_sum()
+    entry_sum = [0] * n
+    produced = 0
+    for b in trace.batches:
+        if b.entered_s is not None:
+            entry_sum[b.type] += b.entered_s * b.quantity
+            produced += b.quantity
+    area = [take_sum[k] + final_stock[k] * end_s - entry_sum[k] for k in range(n)]
+    initial_total = sum(scenario.initial_stock)
+    mean_by_type = [a / end_s if end_s else float(scenario.initial_stock[k]) for k, a in enumerate(area)]
+    downtime = scenario.downtime
+    utilisation: dict[str, float] = {}
+    pas_busy = sum(min(b, end_s) - a for a, b in trace.pas_work if a < end_s)
+    pas_available = end_s - _overlap(downtime[-1], end_s)
+    utilisation["PAS"] = pas_busy / pas_available if pas_available else 0.0
+    for f, station in enumerate(stations):
+        available = end_s - _overlap(downtime[f], end_s)
+        busy = consumed[f] * scenario.fas_unit_s[f]
+        utilisation[station] = busy / available if available else 0.0
+    planned = scenario.planned_units
+    cal = scenario.calendar
+    return Results(
+        idle_s=sum(idle),
+        idle_s_by_station=dict(zip(stations, idle, strict=True)),
+        setup_effort=float(sum(b.setup_effort for b in trace.batches)),
+        setups=sum(b.changeover for b in trace.batches),
+        batches=len(trace.batches),
+        completion=sum(consumed) / planned if planned else 1.0,
+        units_planned=planned,
+        units_consumed=sum(consumed),
+        units_produced=produced,
+        deadlock=deadlock,
+        makespan_s=end_s,
+        makespan_at=cal.datetime_of(end_s).isoformat(),
+        overtime_s=max(0, end_s - cal.week_work_s),
+        utilisation=utilisation,
+        pas_busy_s=pas_busy,
+        pas_blocked_s=sum(min(b, end_s) - a for a, b in trace.pas_blocked if a < end_s),
+        buffer_mean_fill=sum(mean_by_type) if end_s else float(initial_total),
+        buffer_max_fill=trace.max_fill,
+        buffer_mean_fill_by_type=dict(zip(types, mean_by_type, strict=True)),
+        buffer_max_fill_by_type=dict(zip(types, trace.max_fill_by_type, strict=True)),
+        final_stock=dict(zip(types, final_stock, strict=True)),
+        batch_size=scenario.batch_size,
+    )

@@ -1,0 +1,102 @@
+"""A line and a week compiled for simulation: integer type indices, plans as tuples and downtime
+as intervals on the working-time axis. Built once per (line, week); cheap to reuse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from twin.calendar import WorkCalendar
+from twin.config import PAS_STATION, LineConfig, WeekConfig
+
+Interval = tuple[int, int]
+
+
+def _merge(intervals: list[Interval]) -> tuple[Interval, ...]:
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[0] < i[1]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs that does not change during the run."""
+
+    line: LineConfig
+    week: WeekConfig
+    batch_size: int
+
+    @classmethod
+    def build(cls, line: LineConfig, week: WeekConfig, batch_size: int | None = None) -> Scenario:
+        size = line.pas.batch_size if batch_size is None else batch_size
+        if not 1 <= size <= line.buffer.capacity:
+            raise ValueError(f"batch size {size} must be between 1 and the buffer capacity {line.buffer.capacity}")
+        return cls(line, week, size)
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        return WorkCalendar(self.line.calendar, self.week)
+
+    @property
+    def types(self) -> list[str]:
+        return self.line.types
+
+    @property
+    def stations(self) -> list[str]:
+        return self.line.station_ids
+
+    @cached_property
+    def plans(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per FAS, its orders as (type index, quantity)."""
+        index = {t: i for i, t in enumerate(self.line.types)}
+        return tuple(
+            tuple((index[o.type], o.quantity) for o in self.week.plans.get(s, [])) for s in self.line.station_ids
+        )
+
+    @cached_property
+    def demand_from(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        """demand_from[f][j][k]: units of type k in orders j, j+1, ... of FAS f (j = 0 .. len)."""
+        n = len(self.line.types)
+        out = []
+        for plan in self.plans:
+            acc = [0] * n
+            rows = [tuple(acc)]
+            for k, q in reversed(plan):
+                acc[k] += q
+                rows.append(tuple(acc))
+            out.append(tuple(reversed(rows)))
+        return tuple(out)
+
+    @cached_property
+    def planned_units(self) -> int:
+        return sum(q for plan in self.plans for _, q in plan)
+
+    @cached_property
+    def initial_stock(self) -> tuple[int, ...]:
+        return tuple(self.week.stock_of(t) for t in self.line.types)
+
+    @cached_property
+    def initial_setup(self) -> int | None:
+        return self.line.type_index(self.week.initial_setup) if self.week.initial_setup else None
+
+    @cached_property
+    def setup_effort(self) -> tuple[tuple[float, ...], ...]:
+        return tuple(tuple(row) for row in self.line.setup_effort.matrix)
+
+    @cached_property
+    def fas_unit_s(self) -> tuple[int, ...]:
+        return tuple(f.unit_time_s for f in self.line.fas)
+
+    @cached_property
+    def downtime(self) -> tuple[tuple[Interval, ...], ...]:
+        """Working-time down intervals per station: index 0..F-1 the FAS, index F the PAS."""
+        names = [*self.line.station_ids, PAS_STATION]
+        per: dict[str, list[Interval]] = {n: [] for n in names}
+        cal = self.calendar
+        for down in self.week.downtime:
+            per[down.station].append((cal.work_at_datetime(down.start), cal.work_at_datetime(down.end)))
+        return tuple(_merge(per[n]) for n in names)
