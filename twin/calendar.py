@@ -125,6 +125,20 @@ class WorkCalendar:
         """Local calendar time of working second `work_s`."""
         return dt.datetime.fromtimestamp(self.epoch_of(work_s), self.tz)
 
+    def pieces(self, start_work_s: float, end_work_s: float) -> list[tuple[float, float]]:
+        """The absolute-time pieces (epoch start, epoch end) of the working-time span
+        [start_work_s, end_work_s]: one piece per working interval it touches."""
+        self._cover_work(end_work_s)
+        out = []
+        i = max(0, bisect.bisect_right(self._cum, start_work_s) - 1)
+        while i < len(self._cum) and self._cum[i] < end_work_s:
+            lo = max(start_work_s, self._cum[i])
+            hi = min(end_work_s, self._cum[i] + self._ends[i] - self._starts[i])
+            if hi > lo:
+                out.append((self._starts[i] + lo - self._cum[i], self._starts[i] + hi - self._cum[i]))
+            i += 1
+        return out
+
     def working_intervals(self, until_work_s: float) -> list[tuple[dt.datetime, dt.datetime]]:
         """Local working intervals covering working time [0, until_work_s]."""
         self._cover_work(until_work_s)

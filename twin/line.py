@@ -62,6 +62,7 @@ class _Station:
         self._in_wake = False
         self._started = False
         self.actor = _Actor(env=line.env, station=self, process="")  # started by the first schedule()
+        self.actor.status.monitor(False)  # salabim's per-component status history: unused, costs time
 
     def schedule(self, at: int, phase: int) -> None:
         self._phase = phase
@@ -544,17 +545,13 @@ class Line:
         n = len(sc.types)
         stock = [self.buffer.sync(k, self.key) for k in range(n)]
         self._record_fill(stock)
-        need = [0] * n
-        positions = []
-        for f in self.fas:
-            pos = f.position(now)
-            positions.append(pos)
+        positions = [f.position(now) for f in self.fas]
+        need = [-s for s in stock]
+        for f, pos in zip(self.fas, positions, strict=True):
             if pos.order < len(f.plan):
-                later = sc.demand_from[f.index][pos.order]
-                for k in range(n):
-                    need[k] += later[k]
+                need = [a + b for a, b in zip(need, sc.demand_from[f.index][pos.order], strict=True)]
                 need[f.plan[pos.order][0]] -= pos.taken
-        remaining = tuple(need[k] - stock[k] for k in range(n))
+        remaining = tuple(need)
         valid = tuple(k for k in range(n) if remaining[k] > 0)
         if not valid:
             self.pas.state = PasState.STOPPED

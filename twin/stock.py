@@ -81,15 +81,15 @@ class Buffer:
         segs = self.consumers[k]
         if segs:
             time, phase, station = key
-            alive = []
+            finished = False
             for seg in segs:
                 n = seg.takes_before(time, phase, station)
-                self.stock[k] -= n - seg.synced
-                seg.synced = n
-                if n < seg.count:
-                    alive.append(seg)
-            if len(alive) != len(segs):
-                self.consumers[k] = alive
+                if n != seg.synced:
+                    self.stock[k] -= n - seg.synced
+                    seg.synced = n
+                    finished = finished or n == seg.count
+            if finished:
+                self.consumers[k] = [seg for seg in segs if seg.synced < seg.count]
         return self.stock[k]
 
     def total(self, key: Key) -> int:
@@ -119,7 +119,7 @@ class Buffer:
             seg = segs[0]
             return seg.start + (seg.synced + target - 1) * seg.period, seg.fas
         base = [seg.synced for seg in segs]
-        when = _nth_take_time(segs, base, target)
+        when = nth_take_time(segs, base, target)
         at_when = []
         before = 0
         for seg, b in zip(segs, base, strict=True):
@@ -136,17 +136,26 @@ class Buffer:
         base = [seg.takes_before(*key) for seg in segs]
         if sum(seg.count - b for seg, b in zip(segs, base, strict=True)) < n:
             return None
-        return _nth_take_time(segs, base, n)
+        return nth_take_time(segs, base, n)
 
 
-def _nth_take_time(segs: list[Segment], base: list[int], n: int) -> int:
-    """Smallest time at which the segments have made at least `n` takes beyond `base`."""
-    pairs = list(zip(segs, base, strict=True))
-    lo = min(seg.start + b * seg.period for seg, b in pairs if b < seg.count)
-    hi = max(seg.start + (seg.count - 1) * seg.period for seg, b in pairs if b < seg.count)
+def nth_take_time(segs: list[Segment], base: list[int], n: int) -> int:
+    """Smallest time at which the segments have made at least `n` takes beyond `base`
+    (the caller makes sure they make that many). A binary search on time: hot, so kept tight."""
+    runs = [(seg.start, seg.period, seg.count, b) for seg, b in zip(segs, base, strict=True) if b < seg.count]
+    lo = min(start + b * period for start, period, _, b in runs)
+    hi = max(start + (count - 1) * period for start, period, count, _ in runs)
     while lo < hi:
         mid = (lo + hi) // 2
-        if sum(max(0, seg.takes_until(mid) - b) for seg, b in pairs) >= n:
+        made = 0
+        for start, period, count, b in runs:
+            if mid >= start:
+                c = (mid - start) // period + 1
+                if c > count:
+                    c = count
+                if c > b:
+                    made += c - b
+        if made >= n:
             hi = mid
         else:
             lo = mid + 1

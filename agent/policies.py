@@ -1,0 +1,144 @@
+"""Planners behind one interface: each answers the twin's decision requests.
+
+Rules: `random` (seeded), `first-fit`, `earliest-runout`, `setup-aware` (earliest-runout that
+prefers cheap changeovers among the urgent types) and `sequence` (replays a `sequence.csv`).
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry, TwinError
+
+
+class PolicyError(TwinError):
+    """A policy cannot answer (e.g. a replayed sequence does not fit the week)."""
+
+
+class Policy(ABC):
+    """A planner: `decide` gets every decision request of a run, `reset` starts a new run."""
+
+    name: str = "policy"
+
+    def reset(self, seed: int | None = None) -> None:  # noqa: B027 - stateless policies need nothing
+        """Prepare for a new run (reseed random streams, rewind sequences)."""
+
+    @abstractmethod
+    def decide(self, request: DecisionRequest) -> Decision: ...
+
+    def __call__(self, request: DecisionRequest) -> Decision:
+        return self.decide(request)
+
+
+class RandomPolicy(Policy):
+    """A uniformly random valid type; the same seed gives the same plan."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.seed = seed
+        self._rng = random.Random(self.seed)
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        return Decision(self._rng.choice(request.valid))
+
+
+class FirstFitPolicy(Policy):
+    """The first valid type in the line's type order."""
+
+    name = "first-fit"
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        return Decision(request.valid[0])
+
+
+def _runouts(request: DecisionRequest) -> dict[int, float]:
+    forecast = Forecast(request)
+    out: dict[int, float] = {}
+    for k in request.valid:
+        runout = forecast.runout_s(k)
+        out[k] = float("inf") if runout is None else float(runout)
+    return out
+
+
+class EarliestRunoutPolicy(Policy):
+    """The valid type whose buffer stock runs out first at planned consumption (ties: type order)."""
+
+    name = "earliest-runout"
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        runout = _runouts(request)
+        return Decision(min(request.valid, key=lambda k: (runout[k], k)))
+
+
+class SetupAwarePolicy(Policy):
+    """Earliest-runout that changes over cheaply: among the valid types that run out within
+    `lookahead_batches` batch durations of the most urgent one, the one with the least setup
+    effort from the current type (ties: earlier run-out)."""
+
+    name = "setup-aware"
+
+    def __init__(self, lookahead_batches: float = 2.0) -> None:
+        self.lookahead_batches = lookahead_batches
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        runout = _runouts(request)
+        sc = request.scenario
+        batch_s = request.batch_size * sc.line.pas.unit_time_s
+        first = min(runout.values())
+        window = first + self.lookahead_batches * batch_s
+        candidates = [k for k in request.valid if runout[k] <= window] or list(request.valid)
+        last = request.last_type
+
+        def cost(k: int) -> tuple[float, float, int]:
+            effort = 0.0 if last is None or last == k else sc.setup_effort[last][k]
+            return (effort, runout[k], k)
+
+        return Decision(min(candidates, key=cost))
+
+
+class SequencePolicy(Policy):
+    """Replays a PAS sequence; an entry that the action mask forbids, or running out of entries
+    while types are still needed, is an error naming the file and position."""
+
+    name = "sequence"
+
+    def __init__(self, entries: list[SequenceEntry], types: list[str], source: Path | str = "sequence") -> None:
+        self.entries = entries
+        self.types = types
+        self.source = str(source)
+        self._next = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self._next = 0
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        position = self._next + 1
+        if self._next >= len(self.entries):
+            needed = {self.types[k]: request.remaining[k] for k in request.valid}
+            raise ConfigError(
+                self.source, f"position {position}", None,
+                f"the sequence ends after {len(self.entries)} batches but the week still needs {needed}",
+            )
+        entry = self.entries[self._next]
+        k = self.types.index(entry.type)
+        if k not in request.valid:
+            valid = [self.types[v] for v in request.valid]
+            raise ConfigError(
+                self.source, f"position {position}: type", entry.type,
+                f"not valid at that decision (working second {request.time_s}; valid: {valid})",
+            )
+        self._next += 1
+        return Decision(k, entry.quantity)
+
+
+RULES: dict[str, type[Policy]] = {
+    p.name: p for p in (RandomPolicy, FirstFitPolicy, EarliestRunoutPolicy, SetupAwarePolicy)
+}

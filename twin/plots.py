@@ -1,0 +1,187 @@
+"""PNG plots of a run, in calendar time: buffer fill per type, a PAS Gantt with changeovers, and
+the FAS state timeline (working per type, idle, down)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from twin.results import Results, Trace  # noqa: E402
+from twin.scenario import Scenario  # noqa: E402
+
+_IDLE = "#d62728"
+_DOWN = "#7f7f7f"
+_BLOCKED = "#bbbbbb"
+
+
+def _colours(n: int) -> list[tuple[float, float, float, float]]:
+    """Type colours that never look like idle (red) or down (grey)."""
+    tab10 = plt.get_cmap("tab10")
+    palette = [tab10(i) for i in (0, 1, 2, 4, 5, 6, 8, 9)] + [plt.get_cmap("tab20b")(i) for i in range(20)]
+    return [palette[i % len(palette)] for i in range(n)]
+
+
+_DAY_S = 86_400.0
+_EPOCH_NUM = float(mdates.datestr2num("1970-01-01"))  # matplotlib date number of the Unix epoch
+
+
+class _Clock:
+    """Working seconds -> matplotlib date numbers in the week's time zone."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.cal = scenario.calendar
+        self.tz = scenario.week.tz
+
+    @staticmethod
+    def _num(epoch: float) -> float:
+        return _EPOCH_NUM + epoch / _DAY_S
+
+    def __call__(self, work_s: float) -> float:
+        return self._num(self.cal.epoch_of(work_s))
+
+    def many(self, work_s: np.ndarray) -> np.ndarray:
+        return np.array([self(w) for w in work_s])
+
+    def bars(self, start: float, end: float) -> list[tuple[float, float]]:
+        """(x, width) pieces of a working-time span, split where working time pauses."""
+        return [(self._num(a), (b - a) / _DAY_S) for a, b in self.cal.pieces(start, end)]
+
+    def off_shift(self, end_s: int) -> list[tuple[float, float]]:
+        """(x, width) of the non-working gaps up to working second end_s."""
+        pieces = self.cal.pieces(0, max(end_s, 1))
+        return [(self._num(b1), (a2 - b1) / _DAY_S) for (_, b1), (a2, _) in zip(pieces, pieces[1:], strict=False)]
+
+
+def _shade_off_shift(ax: plt.Axes, clock: _Clock, end_s: int) -> None:
+    for x, w in clock.off_shift(end_s):
+        ax.axvspan(x, x + w, color="#ececec", zorder=0, lw=0)
+
+
+def _calendar_axis(ax: plt.Axes, clock: _Clock) -> None:
+    ax.xaxis.set_major_locator(mdates.DayLocator(tz=clock.tz))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d.%m.", tz=clock.tz))
+    ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 14, 22], tz=clock.tz))
+    ax.grid(True, which="major", axis="x", alpha=0.3)
+
+
+def stock_series(scenario: Scenario, trace: Trace, end_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Event times and the stock per type after each of them (rows: times, columns: types)."""
+    n = len(scenario.types)
+    times: list[np.ndarray] = [np.array([0])]
+    deltas: list[np.ndarray] = [np.zeros((1, n), dtype=np.int64)]
+    deltas[0][0] = scenario.initial_stock
+    for seg in trace.segments:
+        if seg.count:
+            t = seg.start + seg.period * np.arange(seg.count)
+            d = np.zeros((seg.count, n), dtype=np.int64)
+            d[:, seg.type] = -1
+            times.append(t)
+            deltas.append(d)
+    for b in trace.batches:
+        if b.entered_s is not None:
+            d = np.zeros((1, n), dtype=np.int64)
+            d[0, b.type] = b.quantity
+            times.append(np.array([b.entered_s]))
+            deltas.append(d)
+    all_t = np.concatenate(times)
+    order = np.argsort(all_t, kind="stable")
+    stock = np.cumsum(np.concatenate(deltas)[order], axis=0)
+    t_sorted = all_t[order]
+    last = np.r_[t_sorted[1:] != t_sorted[:-1], True]  # the state after each instant
+    t_out = np.r_[t_sorted[last], end_s]
+    s_out = np.vstack([stock[last], stock[last][-1:]])
+    return t_out, s_out
+
+
+def plot_buffer(scenario: Scenario, trace: Trace, results: Results, path: Path) -> None:
+    clock = _Clock(scenario)
+    t, stock = stock_series(scenario, trace, results.makespan_s)
+    x = clock.many(t)
+    fig, ax = plt.subplots(figsize=(14, 5))
+    ax.stackplot(x, stock.T, labels=scenario.types, colors=_colours(len(scenario.types)), step="post")
+    ax.axhline(scenario.line.buffer.capacity, color="k", lw=1, ls="--", label="capacity")
+    ax.set_ylabel("units in buffer")
+    ax.set_title(
+        f"Buffer fill per type — mean {results.buffer_mean_fill:.0f}, max {results.buffer_max_fill} "
+        f"of {scenario.line.buffer.capacity}"
+    )
+    _shade_off_shift(ax, clock, results.makespan_s)
+    _calendar_axis(ax, clock)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_pas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> None:
+    clock = _Clock(scenario)
+    colours = _colours(len(scenario.types))
+    fig, (gantt, effort) = plt.subplots(2, 1, figsize=(14, 5), sharex=True, height_ratios=[1, 1.4])
+    end = results.makespan_s
+    for b in trace.batches:
+        finish = b.finished_s if b.finished_s is not None else end
+        gantt.broken_barh(clock.bars(b.decided_s, finish), (0, 1), facecolors=colours[b.type])
+    gantt.broken_barh([p for a, e in trace.pas_blocked for p in clock.bars(a, e)], (0, 1), facecolors=_BLOCKED, hatch="//")
+    gantt.broken_barh([p for a, e in scenario.downtime[-1] for p in clock.bars(a, e)], (0, 1), facecolors=_DOWN)
+    changes = [b for b in trace.batches if b.changeover]
+    gantt.vlines([clock(b.decided_s) for b in changes], -0.15, 0, colors="k", lw=0.6)
+    gantt.set_yticks([0.5], ["PAS"])
+    gantt.set_ylim(-0.2, 1.05)
+    gantt.set_title(
+        f"PAS batches (colour = type, ticks = changeovers, hatched = blocked) — "
+        f"{results.batches} batches, {results.setups} changeovers"
+    )
+    cum = np.cumsum([b.setup_effort for b in trace.batches])
+    effort.step([clock(b.decided_s) for b in trace.batches], cum, where="post", color="k")
+    effort.set_ylabel("cumulative setup effort")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
+    gantt.legend(handles, scenario.types, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    for axis in (gantt, effort):
+        _shade_off_shift(axis, clock, end)
+    _calendar_axis(effort, clock)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_fas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> None:
+    clock = _Clock(scenario)
+    colours = _colours(len(scenario.types))
+    stations = scenario.stations
+    fig, ax = plt.subplots(figsize=(14, 1.2 + 0.7 * len(stations)))
+    for seg in trace.segments:
+        if seg.count:
+            ax.broken_barh(clock.bars(seg.start, seg.end), (seg.fas, 0.8), facecolors=colours[seg.type])
+    for f, _, start, end in trace.waits:
+        if end > start:
+            ax.broken_barh(clock.bars(start, end), (f, 0.8), facecolors=_IDLE)
+    for f in range(len(stations)):
+        ax.broken_barh([p for a, e in scenario.downtime[f] for p in clock.bars(a, e)], (f, 0.8), facecolors=_DOWN)
+    ax.set_yticks([f + 0.4 for f in range(len(stations))], stations)
+    ax.invert_yaxis()
+    idle = ", ".join(f"{s} {v / 3600:.1f} h" for s, v in results.idle_s_by_station.items())
+    ax.set_title(f"FAS timeline (colour = type, red = idle, grey = down) — idle: {idle}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in [*colours, _IDLE, _DOWN]]
+    ax.legend(handles, [*scenario.types, "idle", "down"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    _shade_off_shift(ax, clock, results.makespan_s)
+    _calendar_axis(ax, clock)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_run(scenario: Scenario, trace: Trace, results: Results, out: Path) -> list[Path]:
+    """Write the three plots of a run into `out`; return their paths."""
+    paths = [out / "buffer.png", out / "pas_gantt.png", out / "fas_timeline.png"]
+    for plot, path in zip((plot_buffer, plot_pas, plot_fas), paths, strict=True):
+        plot(scenario, trace, results, path)
+    return paths
+
+
+__all__ = ["plot_run", "stock_series"]
