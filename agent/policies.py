@@ -135,6 +135,12 @@ class SequencePolicy(Policy):
                 self.source, f"position {position}: type", entry.type,
                 f"not valid at that decision (working second {request.time_s}; valid: {valid})",
             )
+        capacity = request.scenario.line.buffer.capacity
+        if entry.quantity is not None and entry.quantity > capacity:
+            raise ConfigError(
+                self.source, f"position {position}: quantity", entry.quantity,
+                f"a batch larger than the buffer capacity {capacity} can never enter it",
+            )
         self._next += 1
         return Decision(k, entry.quantity)
 

@@ -46,7 +46,6 @@ class WorkCalendar:
         self.week_start = week.week_start
         self._holidays = set(week.holidays)
         self._calendar = calendar
-        self._origin = self._epoch(week.week_start, 0)
         self._starts: list[int] = []  # absolute epoch seconds
         self._ends: list[int] = []
         self._cum: list[int] = []  # working seconds before each interval
@@ -98,7 +97,7 @@ class WorkCalendar:
     @property
     def week_work_s(self) -> int:
         """Working seconds of the planned week itself (excluding overtime)."""
-        return self.work_at(self._origin + WEEK_S)
+        return self.work_at(self._epoch(self.week_start + dt.timedelta(days=7), 0))
 
     def work_at(self, epoch: float) -> int:
         """Working seconds elapsed from the week start until the absolute time `epoch`."""

@@ -226,7 +226,7 @@ class WeekConfig(_Strict):
     @classmethod
     def _monday(cls, v: dt.date) -> dt.date:
         if v.weekday() != 0:
-            raise ValueError(f"week_start {v} is a {WEEKDAYS[v.weekday()]}, not a Monday")
+            raise ValueError(f"week_start {v} is a {v.strftime('%A')}, not a Monday")
         return v
 
     @field_validator("timezone")

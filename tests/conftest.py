@@ -1,0 +1,29 @@
+"""Shared fixtures: the embedded reference line and weeks (copied into config/)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/builders.py, tests/oracle.py
+
+from twin import LineConfig, WeekConfig, load_line, load_week  # noqa: E402
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+@pytest.fixture(scope="session")
+def config_dir() -> Path:
+    return CONFIG
+
+
+@pytest.fixture(scope="session")
+def ref_line() -> LineConfig:
+    return load_line(CONFIG / "line.toml")
+
+
+@pytest.fixture(scope="session")
+def ref_week(ref_line: LineConfig) -> WeekConfig:
+    return load_week(CONFIG / "weeks" / "w1", ref_line)

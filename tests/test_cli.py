@@ -1,0 +1,75 @@
+"""The `linetwin` command line: outputs of simulate and demo, and one readable line per mistake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+
+PLOTS = ("buffer.png", "pas_gantt.png", "fas_timeline.png")
+
+
+def test_simulate_writes_results_sequence_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["simulate", "--policy", "setup-aware", "--batch-size", "50", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "setup-aware" in table and "idle_s" in table
+    results = json.loads((out / "results.json").read_text())
+    kpis = results["kpis"]
+    for name in ("idle_s", "setup_effort", "setups", "completion", "deadlock", "makespan_s", "makespan_at",
+                 "utilisation", "pas_blocked_s", "buffer_mean_fill", "buffer_max_fill_by_type"):
+        assert name in kpis
+    assert kpis["idle_s"] == 0 and kpis["completion"] == 1.0
+    for plot in PLOTS:
+        assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+    # the written sequence replays to the same KPIs
+    replay = tmp_path / "replay"
+    assert main(["simulate", "--sequence", str(out / "sequence.csv"), "--out", str(replay)]) == 0
+    assert json.loads((replay / "results.json").read_text())["kpis"] == kpis
+
+
+def test_demo_compares_the_rules_and_says_where_the_plots_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("random", "first-fit", "earliest-runout", "setup-aware", "best plan"):
+        assert name in out
+    for plot in PLOTS:
+        assert str(tmp_path / plot) in out
+
+
+MISTAKES = [
+    ("unknown-policy", ["simulate", "--policy", "magic"], "unknown policy 'magic'"),
+    ("policy-and-sequence", ["simulate", "--policy", "random", "--sequence", "x.csv"], "exactly one of"),
+    ("neither", ["simulate"], "exactly one of"),
+    ("missing-line", ["simulate", "--policy", "random", "--line", "nope.toml"], "nope.toml: file not found"),
+    ("missing-week", ["simulate", "--policy", "random", "--week", "nowhere"], "week folder not found"),
+    ("batch-too-large", ["simulate", "--policy", "random", "--batch-size", "501"], "--batch-size"),
+    ("missing-sequence", ["simulate", "--sequence", "none.csv"], "none.csv: file not found"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES])
+def test_mistakes_give_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linetwin: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "seq.csv"
+    bad.write_text("position,type,quantity\n1,T1,900\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "simulate", "--sequence", str(bad), "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}:position 1: quantity" in proc.stderr
