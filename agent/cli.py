@@ -49,7 +49,9 @@ class PlannedRun:
     wall_s: float
 
 
-def _load(line_path: Path, week_path: Path, batch_size: int | None) -> tuple[LineConfig, WeekConfig, Scenario]:
+def _load(
+    line_path: Path, week_path: Path, batch_size: int | None
+) -> tuple[LineConfig, WeekConfig, Scenario]:
     line = load_line(line_path)
     week = load_week(week_path, line)
     try:
@@ -80,17 +82,40 @@ def sequence_of(trace: Trace, scenario: Scenario) -> list[SequenceEntry]:
 
 def kpi_table(runs: Sequence[PlannedRun]) -> str:
     """A plain-text table of the headline KPIs, one row per planner."""
-    head = ("planner", "deadlock", "completion", "idle_s", "setup_effort", "setups", "makespan", "max fill", "wall")
+    head = (
+        "planner",
+        "deadlock",
+        "completion",
+        "idle_s",
+        "setup_effort",
+        "setups",
+        "makespan",
+        "max fill",
+        "wall",
+    )
     rows = [head]
     for r in runs:
         k = r.results
-        rows.append((
-            r.planner, "yes" if k.deadlock else "no", f"{k.completion:.3f}", str(k.idle_s), f"{k.setup_effort:g}",
-            str(k.setups), k.makespan_at[:16].replace("T", " "), str(k.buffer_max_fill), f"{r.wall_s * 1000:.0f} ms",
-        ))
+        rows.append(
+            (
+                r.planner,
+                "yes" if k.deadlock else "no",
+                f"{k.completion:.3f}",
+                str(k.idle_s),
+                f"{k.setup_effort:g}",
+                str(k.setups),
+                k.makespan_at[:16].replace("T", " "),
+                str(k.buffer_max_fill),
+                f"{r.wall_s * 1000:.0f} ms",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

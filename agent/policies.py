@@ -110,7 +110,9 @@ class SequencePolicy(Policy):
 
     name = "sequence"
 
-    def __init__(self, entries: list[SequenceEntry], types: list[str], source: Path | str = "sequence") -> None:
+    def __init__(
+        self, entries: list[SequenceEntry], types: list[str], source: Path | str = "sequence"
+    ) -> None:
         self.entries = entries
         self.types = types
         self.source = str(source)
@@ -124,7 +126,9 @@ class SequencePolicy(Policy):
         if self._next >= len(self.entries):
             needed = {self.types[k]: request.remaining[k] for k in request.valid}
             raise ConfigError(
-                self.source, f"position {position}", None,
+                self.source,
+                f"position {position}",
+                None,
                 f"the sequence ends after {len(self.entries)} batches but the week still needs {needed}",
             )
         entry = self.entries[self._next]
@@ -132,13 +136,17 @@ class SequencePolicy(Policy):
         if k not in request.valid:
             valid = [self.types[v] for v in request.valid]
             raise ConfigError(
-                self.source, f"position {position}: type", entry.type,
+                self.source,
+                f"position {position}: type",
+                entry.type,
                 f"not valid at that decision (working second {request.time_s}; valid: {valid})",
             )
         capacity = request.scenario.line.buffer.capacity
         if entry.quantity is not None and entry.quantity > capacity:
             raise ConfigError(
-                self.source, f"position {position}: quantity", entry.quantity,
+                self.source,
+                f"position {position}: quantity",
+                entry.quantity,
                 f"a batch larger than the buffer capacity {capacity} can never enter it",
             )
         self._next += 1

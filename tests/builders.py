@@ -58,9 +58,15 @@ def make_week(
             "timezone": timezone,
             "holidays": list(holidays),
             "initial_setup": "" if initial_setup is None else line.types[initial_setup],
-            "initial_stock": {t: (stock or [])[i] if i < len(stock or []) else 0 for i, t in enumerate(line.types)},
+            "initial_stock": {
+                t: (stock or [])[i] if i < len(stock or []) else 0 for i, t in enumerate(line.types)
+            },
             "downtime": [
-                {"station": s, "start": start + dt.timedelta(seconds=a), "end": start + dt.timedelta(seconds=b)}
+                {
+                    "station": s,
+                    "start": start + dt.timedelta(seconds=a),
+                    "end": start + dt.timedelta(seconds=b),
+                }
                 for s, a, b in downtime
             ],
             "plans": {

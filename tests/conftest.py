@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/builders.py, tests/oracle.py
 
-from twin import LineConfig, WeekConfig, load_line, load_week  # noqa: E402
+from twin import LineConfig, WeekConfig, load_line, load_week
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 

@@ -97,7 +97,7 @@ def run_oracle(sc: Scenario, decisions: list[tuple[int, int]], max_time: int = 1
             if pas_state == "producing":
                 pas_finish = t + pas_remaining
 
-        def start_unit(f: int) -> None:
+        def start_unit(f: int, t: int) -> None:
             if pos[f] == len(plans[f]):
                 done[f] = True
                 waiting[f] = False
@@ -116,12 +116,12 @@ def run_oracle(sc: Scenario, decisions: list[tuple[int, int]], max_time: int = 1
         # step 1: FAS that finish a unit (or start at time 0) start the next, in station order
         for f in range(nf):
             if not done[f] and not fas_down[f] and (finish[f] == t or (first and finish[f] is None)):
-                start_unit(f)
+                start_unit(f, t)
         if all(done):  # the run ends when the last FAS finishes; later steps of the instant do not happen
             break
         # step 2: a finished or blocked batch enters if there is space
         arrived = None
-        if not pas_down and (pas_state == "producing" and pas_finish == t or pas_state == "blocked"):
+        if not pas_down and ((pas_state == "producing" and pas_finish == t) or pas_state == "blocked"):
             if pas_state == "producing":
                 busy += 0  # busy time is integrated between instants
             if cap - sum(stock) >= pas_qty:
@@ -136,14 +136,14 @@ def run_oracle(sc: Scenario, decisions: list[tuple[int, int]], max_time: int = 1
         if arrived is not None:
             for f in range(nf):
                 if waiting[f] and not fas_down[f] and plans[f][pos[f]] == arrived:
-                    start_unit(f)
+                    start_unit(f, t)
         # step 4: the PAS decides
         if first or arrived is not None:
             max_fill = max(max_fill, sum(stock))
             max_by_type = [max(a, b) for a, b in zip(max_by_type, stock, strict=True)]
             need = [0] * n
             for f in range(nf):
-                for k in plans[f][pos[f]:]:
+                for k in plans[f][pos[f] :]:
                     need[k] += 1
             valid = tuple(k for k in range(n) if need[k] - stock[k] > 0)
             if not valid:
@@ -173,9 +173,8 @@ def run_oracle(sc: Scenario, decisions: list[tuple[int, int]], max_time: int = 1
             for f in range(nf):
                 if done[f]:
                     continue
-                if finish[f] is not None or (fas_down[f] and remaining_work[f] > 0):
-                    can_take = True
-                elif pos[f] < len(plans[f]) and stock[plans[f][pos[f]]] > 0:
+                in_progress = finish[f] is not None or (fas_down[f] and remaining_work[f] > 0)
+                if in_progress or (pos[f] < len(plans[f]) and stock[plans[f][pos[f]]] > 0):
                     can_take = True
             if not can_take:
                 deadlock = True

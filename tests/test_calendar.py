@@ -44,7 +44,9 @@ def test_holiday_removes_its_shifts(ref_line: LineConfig, ref_week: WeekConfig) 
 
 def test_dst_change_counts_real_seconds() -> None:
     line = make_line(calendar=ALWAYS)
-    week = make_week(line, [[]], timezone="Europe/Berlin").model_copy(update={"week_start": dt.date(2026, 10, 19)})
+    week = make_week(line, [[]], timezone="Europe/Berlin").model_copy(
+        update={"week_start": dt.date(2026, 10, 19)}
+    )
     cal = WorkCalendar(line.calendar, week)
     assert cal.week_work_s == 7 * 24 * H + H  # clocks go back on Sunday 25 October: one hour more
 

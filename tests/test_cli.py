@@ -14,15 +14,28 @@ from agent.cli import main
 PLOTS = ("buffer.png", "pas_gantt.png", "fas_timeline.png")
 
 
-def test_simulate_writes_results_sequence_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_writes_results_sequence_and_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     assert main(["simulate", "--policy", "setup-aware", "--batch-size", "50", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "setup-aware" in table and "idle_s" in table
     results = json.loads((out / "results.json").read_text())
     kpis = results["kpis"]
-    for name in ("idle_s", "setup_effort", "setups", "completion", "deadlock", "makespan_s", "makespan_at",
-                 "utilisation", "pas_blocked_s", "buffer_mean_fill", "buffer_max_fill_by_type"):
+    for name in (
+        "idle_s",
+        "setup_effort",
+        "setups",
+        "completion",
+        "deadlock",
+        "makespan_s",
+        "makespan_at",
+        "utilisation",
+        "pas_blocked_s",
+        "buffer_mean_fill",
+        "buffer_max_fill_by_type",
+    ):
         assert name in kpis
     assert kpis["idle_s"] == 0 and kpis["completion"] == 1.0
     for plot in PLOTS:
@@ -33,7 +46,9 @@ def test_simulate_writes_results_sequence_and_plots(tmp_path: Path, capsys: pyte
     assert json.loads((replay / "results.json").read_text())["kpis"] == kpis
 
 
-def test_demo_compares_the_rules_and_says_where_the_plots_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_compares_the_rules_and_says_where_the_plots_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for name in ("random", "first-fit", "earliest-runout", "setup-aware", "best plan"):
@@ -68,7 +83,9 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     bad.write_text("position,type,quantity\n1,T1,900\n", encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "agent.cli", "simulate", "--sequence", str(bad), "--out", str(tmp_path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -8,7 +8,16 @@ import datetime as dt
 import pytest
 from builders import make_line, make_scenario, make_week
 
-from twin import Decision, DecisionRequest, InvalidDecision, Line, Results, Scenario, SimulationError, simulate
+from twin import (
+    Decision,
+    DecisionRequest,
+    InvalidDecision,
+    Line,
+    Results,
+    Scenario,
+    SimulationError,
+    simulate,
+)
 
 
 def first_valid(request: DecisionRequest) -> Decision:
@@ -52,8 +61,15 @@ def test_break_in_the_middle_of_a_batch_and_setup_time() -> None:
         "shifts": [{"days": "Mon-Fri", "start": "06:00", "end": "14:00"}],
         "breaks": [{"days": "Mon-Fri", "start": "10:00", "end": "10:30"}],
     }
-    line = make_line(types=2, fas_units=(3 * 3600,), pas_unit=360, batch_size=10, setup_time=12_600,
-                     matrix=[[0, 4], [3, 0]], calendar=calendar)
+    line = make_line(
+        types=2,
+        fas_units=(3 * 3600,),
+        pas_unit=360,
+        batch_size=10,
+        setup_time=12_600,
+        matrix=[[0, 4], [3, 0]],
+        calendar=calendar,
+    )
     week = make_week(line, [[(0, 1), (1, 1)]], stock=[1, 0], initial_setup=0, timezone="Europe/Berlin")
     res = run(make_scenario(line, week))
     # Changeover T1->T2 takes 3.5 h (06:00-09:30); the batch runs 09:30-10:00 and 10:30-11:00.
@@ -61,8 +77,14 @@ def test_break_in_the_middle_of_a_batch_and_setup_time() -> None:
     assert (res.setup_effort, res.setups, res.idle_s) == (4.0, 1, 5400)
     assert res.makespan_s == 16_200 + 3 * 3600
     assert res.makespan_at == "2026-11-23T14:00:00+01:00"  # ends with the shift, not next morning
-    holiday = make_week(line, [[(0, 1), (1, 1)]], stock=[1, 0], initial_setup=0, timezone="Europe/Berlin",
-                        holidays=[dt.date(2026, 11, 23)])
+    holiday = make_week(
+        line,
+        [[(0, 1), (1, 1)]],
+        stock=[1, 0],
+        initial_setup=0,
+        timezone="Europe/Berlin",
+        holidays=[dt.date(2026, 11, 23)],
+    )
     moved = run(make_scenario(line, holiday))
     assert (moved.idle_s, moved.makespan_s) == (res.idle_s, res.makespan_s)
     assert moved.makespan_at == "2026-11-24T14:00:00+01:00"

@@ -40,8 +40,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     stations = ["PAS"] + [f.id for f in line.fas]
     downtime = [
         (s, a, a + d)
-        for s, a, d in draw(st.lists(st.tuples(st.sampled_from(stations), st.integers(0, 80), st.integers(1, 30)),
-                                     max_size=3))
+        for s, a, d in draw(
+            st.lists(st.tuples(st.sampled_from(stations), st.integers(0, 80), st.integers(1, 30)), max_size=3)
+        )
     ]
     initial = draw(st.one_of(st.none(), st.integers(0, n_types - 1)))
     return make_scenario(line, make_week(line, plans, stock=stock, downtime=downtime, initial_setup=initial))
@@ -143,13 +144,19 @@ def test_reference_weeks_equal_the_oracle(ref_line, config_dir) -> None:  # type
         rule = SetupAwarePolicy()
         decisions: list[tuple[int, int]] = []
 
-        def recording(request: DecisionRequest, rule: SetupAwarePolicy = rule, out: list = decisions) -> Decision:
+        def recording(
+            request: DecisionRequest, rule: SetupAwarePolicy = rule, out: list = decisions
+        ) -> Decision:
             d = rule(request)
             out.append((d.type, request.batch_size))
             return d
 
         res, _ = simulate(sc, recording)
         ref = run_oracle(sc, decisions)
-        assert (res.idle_s, res.setup_effort, res.makespan_s) == (sum(ref.idle_by_station), ref.setup_effort, ref.end_s)
+        assert (res.idle_s, res.setup_effort, res.makespan_s) == (
+            sum(ref.idle_by_station),
+            ref.setup_effort,
+            ref.end_s,
+        )
         assert (res.buffer_max_fill, list(res.final_stock.values())) == (ref.max_fill, ref.final_stock)
         assert res.pas_blocked_s == ref.pas_blocked_s

@@ -175,7 +175,9 @@ class LineConfig(_Strict):
         rows = self.setup_effort.matrix
         if len(rows) != n or any(len(r) != n for r in rows):
             shape = f"{len(rows)}x" + "/".join(str(len(r)) for r in rows)
-            raise ValueError(f"setup_effort.matrix must be {n}x{n} (one row and column per type), got {shape}")
+            raise ValueError(
+                f"setup_effort.matrix must be {n}x{n} (one row and column per type), got {shape}"
+            )
         if self.pas.batch_size > self.buffer.capacity:
             raise ValueError(
                 f"pas.batch_size {self.pas.batch_size} exceeds buffer.capacity {self.buffer.capacity}"
@@ -315,9 +317,9 @@ def load_line(path: Path | str) -> LineConfig:
         raise  # pragma: no cover - _raise_validation always raises
 
 
-def _csv_rows(path: Path, header: tuple[str, ...], optional: tuple[str, ...] = ()) -> Iterator[
-    tuple[int, dict[str, str]]
-]:
+def _csv_rows(
+    path: Path, header: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -386,12 +388,17 @@ def load_plan(path: Path | str, line_cfg: LineConfig) -> dict[str, list[Order]]:
             )
         position = _positive_int(path, line, "position", row["position"])
         if row["type"] not in line_cfg.types:
-            raise ConfigError(path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})")
+            raise ConfigError(
+                path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})"
+            )
         quantity = _positive_int(path, line, "quantity", row["quantity"])
         if position in per_station[station]:
             first = per_station[station][position][0]
             raise ConfigError(
-                path, f"line {line}: position", position, f"duplicate position of {station} (also line {first})"
+                path,
+                f"line {line}: position",
+                position,
+                f"duplicate position of {station} (also line {first})",
             )
         per_station[station][position] = (line, Order(type=row["type"], quantity=quantity))
     return {s: _in_order(path, rows, s) for s, rows in per_station.items()}
@@ -419,20 +426,30 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
 def _check_week_against_line(path: Path, week: WeekConfig, line_cfg: LineConfig) -> None:
     if week.initial_setup and week.initial_setup not in line_cfg.types:
         raise ConfigError(
-            path, _toml_line(path, "initial_setup"), week.initial_setup, f"unknown type (line has {line_cfg.types})"
+            path,
+            _toml_line(path, "initial_setup"),
+            week.initial_setup,
+            f"unknown type (line has {line_cfg.types})",
         )
     for name in week.initial_stock:
         if name not in line_cfg.types:
-            raise ConfigError(path, f"initial_stock.{name}", name, f"unknown type (line has {line_cfg.types})")
+            raise ConfigError(
+                path, f"initial_stock.{name}", name, f"unknown type (line has {line_cfg.types})"
+            )
     total = sum(week.initial_stock.values())
     if total > line_cfg.buffer.capacity:
         raise ConfigError(
-            path, "initial_stock", total, f"initial stock exceeds the buffer capacity {line_cfg.buffer.capacity}"
+            path,
+            "initial_stock",
+            total,
+            f"initial stock exceeds the buffer capacity {line_cfg.buffer.capacity}",
         )
     stations = [PAS_STATION, *line_cfg.station_ids]
     for i, down in enumerate(week.downtime):
         if down.station not in stations:
-            raise ConfigError(path, f"downtime[{i}].station", down.station, f"unknown station (line has {stations})")
+            raise ConfigError(
+                path, f"downtime[{i}].station", down.station, f"unknown station (line has {stations})"
+            )
 
 
 def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]:
@@ -442,13 +459,20 @@ def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]
     for line, row in _csv_rows(path, ("position", "type"), ("quantity",)):
         position = _positive_int(path, line, "position", row["position"])
         if row["type"] not in line_cfg.types:
-            raise ConfigError(path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})")
+            raise ConfigError(
+                path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})"
+            )
         quantity = row.get("quantity", "")
         entry = SequenceEntry(
             type=row["type"], quantity=_positive_int(path, line, "quantity", quantity) if quantity else None
         )
         if position in rows:
-            raise ConfigError(path, f"line {line}: position", position, f"duplicate position (also line {rows[position][0]})")
+            raise ConfigError(
+                path,
+                f"line {line}: position",
+                position,
+                f"duplicate position (also line {rows[position][0]})",
+            )
         rows[position] = (line, entry)
     return _in_order(path, rows, "sequence")
 

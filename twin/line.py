@@ -285,7 +285,11 @@ class _Pas(_Station):
 
     def start_batch(self, now: int, k: int, quantity: int) -> None:
         changeover = self.last_type is not None and self.last_type != k
-        effort = self.line.scenario.setup_effort[self.last_type][k] if changeover and self.last_type is not None else 0.0
+        effort = (
+            self.line.scenario.setup_effort[self.last_type][k]
+            if changeover and self.last_type is not None
+            else 0.0
+        )
         self.batch = BatchRecord(k, quantity, now, effort, changeover)
         self.line.trace.batches.append(self.batch)
         self.last_type = k
@@ -399,9 +403,7 @@ class Line:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         n = len(scenario.types)
-        self.env = sim.Environment(
-            trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False
-        )
+        self.env = sim.Environment(trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False)
         # The run is driven with env.step()/env.peek() (salabim's API for external event loops):
         # env.run() costs an inspect.stack() per call, far more than a decision. peek() reads the
         # flag that run() would set.
@@ -441,7 +443,11 @@ class Line:
             raise SimulationError("no decision is pending")
         if decision.type not in request.valid:
             names = [self.scenario.types[k] for k in request.valid]
-            shown = self.scenario.types[decision.type] if 0 <= decision.type < len(self.scenario.types) else decision.type
+            shown = (
+                self.scenario.types[decision.type]
+                if 0 <= decision.type < len(self.scenario.types)
+                else decision.type
+            )
             raise InvalidDecision(f"type {shown} is not valid at decision {request.index} (valid: {names})")
         quantity = request.batch_size if decision.quantity is None else decision.quantity
         if not 1 <= quantity <= self.buffer.capacity:

@@ -3,17 +3,20 @@ the FAS state timeline (working per type, idle, down)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
-from twin.results import Results, Trace  # noqa: E402
-from twin.scenario import Scenario  # noqa: E402
+from twin.results import Results, Trace
+from twin.scenario import Scenario
 
 _IDLE = "#d62728"
 _DOWN = "#7f7f7f"
@@ -55,15 +58,15 @@ class _Clock:
     def off_shift(self, end_s: int) -> list[tuple[float, float]]:
         """(x, width) of the non-working gaps up to working second end_s."""
         pieces = self.cal.pieces(0, max(end_s, 1))
-        return [(self._num(b1), (a2 - b1) / _DAY_S) for (_, b1), (a2, _) in zip(pieces, pieces[1:], strict=False)]
+        return [(self._num(b1), (a2 - b1) / _DAY_S) for (_, b1), (a2, _) in pairwise(pieces)]
 
 
-def _shade_off_shift(ax: plt.Axes, clock: _Clock, end_s: int) -> None:
+def _shade_off_shift(ax: Axes, clock: _Clock, end_s: int) -> None:
     for x, w in clock.off_shift(end_s):
         ax.axvspan(x, x + w, color="#ececec", zorder=0, lw=0)
 
 
-def _calendar_axis(ax: plt.Axes, clock: _Clock) -> None:
+def _calendar_axis(ax: Axes, clock: _Clock) -> None:
     ax.xaxis.set_major_locator(mdates.DayLocator(tz=clock.tz))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d.%m.", tz=clock.tz))
     ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 14, 22], tz=clock.tz))
@@ -127,8 +130,12 @@ def plot_pas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> 
     for b in trace.batches:
         finish = b.finished_s if b.finished_s is not None else end
         gantt.broken_barh(clock.bars(b.decided_s, finish), (0, 1), facecolors=colours[b.type])
-    gantt.broken_barh([p for a, e in trace.pas_blocked for p in clock.bars(a, e)], (0, 1), facecolors=_BLOCKED, hatch="//")
-    gantt.broken_barh([p for a, e in scenario.downtime[-1] for p in clock.bars(a, e)], (0, 1), facecolors=_DOWN)
+    gantt.broken_barh(
+        [p for a, e in trace.pas_blocked for p in clock.bars(a, e)], (0, 1), facecolors=_BLOCKED, hatch="//"
+    )
+    gantt.broken_barh(
+        [p for a, e in scenario.downtime[-1] for p in clock.bars(a, e)], (0, 1), facecolors=_DOWN
+    )
     changes = [b for b in trace.batches if b.changeover]
     gantt.vlines([clock(b.decided_s) for b in changes], -0.15, 0, colors="k", lw=0.6)
     gantt.set_yticks([0.5], ["PAS"])
@@ -140,7 +147,7 @@ def plot_pas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> 
     cum = np.cumsum([b.setup_effort for b in trace.batches])
     effort.step([clock(b.decided_s) for b in trace.batches], cum, where="post", color="k")
     effort.set_ylabel("cumulative setup effort")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours]
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in colours]
     gantt.legend(handles, scenario.types, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     for axis in (gantt, effort):
         _shade_off_shift(axis, clock, end)
@@ -162,13 +169,17 @@ def plot_fas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> 
         if end > start:
             ax.broken_barh(clock.bars(start, end), (f, 0.8), facecolors=_IDLE)
     for f in range(len(stations)):
-        ax.broken_barh([p for a, e in scenario.downtime[f] for p in clock.bars(a, e)], (f, 0.8), facecolors=_DOWN)
+        ax.broken_barh(
+            [p for a, e in scenario.downtime[f] for p in clock.bars(a, e)], (f, 0.8), facecolors=_DOWN
+        )
     ax.set_yticks([f + 0.4 for f in range(len(stations))], stations)
     ax.invert_yaxis()
     idle = ", ".join(f"{s} {v / 3600:.1f} h" for s, v in results.idle_s_by_station.items())
     ax.set_title(f"FAS timeline (colour = type, red = idle, grey = down) — idle: {idle}")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in [*colours, _IDLE, _DOWN]]
-    ax.legend(handles, [*scenario.types, "idle", "down"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in [*colours, _IDLE, _DOWN]]
+    ax.legend(
+        handles, [*scenario.types, "idle", "down"], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8
+    )
     _shade_off_shift(ax, clock, results.makespan_s)
     _calendar_axis(ax, clock)
     fig.tight_layout()

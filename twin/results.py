@@ -76,7 +76,12 @@ class Results:
 
 
 def compute_results(
-    scenario: Scenario, trace: Trace, end_s: int, deadlock: bool, consumed: list[int], idle: list[int],
+    scenario: Scenario,
+    trace: Trace,
+    end_s: int,
+    deadlock: bool,
+    consumed: list[int],
+    idle: list[int],
     final_stock: list[int],
 ) -> Results:
     types, stations = scenario.types, scenario.stations

@@ -34,7 +34,9 @@ class Scenario:
     def build(cls, line: LineConfig, week: WeekConfig, batch_size: int | None = None) -> Scenario:
         size = line.pas.batch_size if batch_size is None else batch_size
         if not 1 <= size <= line.buffer.capacity:
-            raise ValueError(f"batch size {size} must be between 1 and the buffer capacity {line.buffer.capacity}")
+            raise ValueError(
+                f"batch size {size} must be between 1 and the buffer capacity {line.buffer.capacity}"
+            )
         return cls(line, week, size)
 
     @cached_property
@@ -54,7 +56,8 @@ class Scenario:
         """Per FAS, its orders as (type index, quantity)."""
         index = {t: i for i, t in enumerate(self.line.types)}
         return tuple(
-            tuple((index[o.type], o.quantity) for o in self.week.plans.get(s, [])) for s in self.line.station_ids
+            tuple((index[o.type], o.quantity) for o in self.week.plans.get(s, []))
+            for s in self.line.station_ids
         )
 
     @cached_property

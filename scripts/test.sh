@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Command 2: set up and run the whole test suite (lint, types, tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Debian packages the tests need (none yet: the twin and planners are pure Python).
+APT_PACKAGES=()
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+EXTRAS=dev bash scripts/setup.sh
+ruff check .
+ruff format --check .
+mypy
+exec python3 -m pytest "$@"
