@@ -1,1 +1,1 @@
-"""Planners (rules now; RL and exact planners later), the CLI and, later, training and the decision service."""
+"""Planners (rules now; RL and exact planners later) and the linetwin CLI."""

@@ -35,7 +35,9 @@ def zero_idle_sequence(scenario: Scenario) -> list[SequenceEntry]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weeks", type=int, default=2000, help="consecutive weeks for the memory test")
     parser.add_argument("--repeats", type=int, default=30, help="timed replays per batch size")
     args = parser.parse_args()
@@ -45,7 +47,8 @@ def main() -> None:
     line = load_line(CONFIG / "line.toml")
     week = load_week(CONFIG / "weeks" / "w1", line)
     print("reference week w1, fixed zero-idle sequence, one core\n")
-    print(f"{'batch size':>10} {'batches':>8} {'min ms':>8} {'median ms':>10} {'target ms':>10} {'peak MiB':>9}")
+    header = ("batch size", "batches", "min ms", "median ms", "target ms", "peak MiB")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (10, 8, 8, 10, 10, 9), strict=True)))
     scenarios = {}
     for batch_size in (50, 10):
         sc = Scenario.build(line, week, batch_size)

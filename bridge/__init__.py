@@ -1,1 +1,1 @@
-"""MQTT bridge, message schemas, recording/replay and the InfluxDB writer (arrives with the live-mirror issue)."""
+"""MQTT bridge, message schemas, recording/replay and the InfluxDB writer (a later issue)."""
