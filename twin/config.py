@@ -259,13 +259,18 @@ class SequenceEntry(_Strict):
 # Loading
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
+    """The file's text (UTF-8, a byte-order mark ignored), or a ConfigError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(path, "", None, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "", None, f"cannot read: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -320,13 +325,7 @@ def load_line(path: Path | str) -> LineConfig:
 def _csv_rows(
     path: Path, header: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(path, "", None, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "", None, f"cannot read: {exc}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
     try:
         columns = [c.strip() for c in next(reader)]
     except StopIteration:

@@ -312,7 +312,8 @@ class _Pas(_Station):
             self.recompute_unblock()
             line.check_deadlock(now)
             return
-        line.trace.pas_blocked.append((self.blocked_since, now)) if now > self.blocked_since else None
+        if now > self.blocked_since:
+            line.trace.pas_blocked.append((self.blocked_since, now))
         line.buffer.stock[batch.type] += batch.quantity
         batch.entered_s = now
         self.state = PasState.IDLE

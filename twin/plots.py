@@ -13,6 +13,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from twin.results import Results, Trace
@@ -66,6 +67,12 @@ def _shade_off_shift(ax: Axes, clock: _Clock, end_s: int) -> None:
         ax.axvspan(x, x + w, color="#ececec", zorder=0, lw=0)
 
 
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _calendar_axis(ax: Axes, clock: _Clock) -> None:
     ax.xaxis.set_major_locator(mdates.DayLocator(tz=clock.tz))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d.%m.", tz=clock.tz))
@@ -117,9 +124,7 @@ def plot_buffer(scenario: Scenario, trace: Trace, results: Results, path: Path) 
     _shade_off_shift(ax, clock, results.makespan_s)
     _calendar_axis(ax, clock)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_pas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> None:
@@ -152,9 +157,7 @@ def plot_pas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> 
     for axis in (gantt, effort):
         _shade_off_shift(axis, clock, end)
     _calendar_axis(effort, clock)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_fas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> None:
@@ -182,9 +185,7 @@ def plot_fas(scenario: Scenario, trace: Trace, results: Results, path: Path) -> 
     )
     _shade_off_shift(ax, clock, results.makespan_s)
     _calendar_axis(ax, clock)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_run(scenario: Scenario, trace: Trace, results: Results, out: Path) -> list[Path]:
