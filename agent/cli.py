@@ -13,15 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.policies import RULES, Policy, PolicyError, RandomPolicy, SequencePolicy
+from agent.policies import RULES, Policy, SequencePolicy
 from twin import (
-    LineConfig,
     Results,
     Scenario,
-    SequenceEntry,
     Trace,
     TwinError,
-    WeekConfig,
     load_line,
     load_sequence,
     load_week,
@@ -49,35 +46,28 @@ class PlannedRun:
     wall_s: float
 
 
-def _load(
-    line_path: Path, week_path: Path, batch_size: int | None
-) -> tuple[LineConfig, WeekConfig, Scenario]:
+def _load(line_path: Path, week_path: Path, batch_size: int | None) -> Scenario:
     line = load_line(line_path)
     week = load_week(week_path, line)
     try:
-        scenario = Scenario.build(line, week, batch_size)
+        return Scenario.build(line, week, batch_size)
     except ValueError as exc:
         raise UsageError(f"--batch-size: {exc}") from None
-    return line, week, scenario
 
 
 def make_policy(name: str, seed: int) -> Policy:
     """A rule by name (the RL policy joins here with its model file)."""
     if name not in RULES:
         raise UsageError(f"unknown policy {name!r}; choose one of {', '.join(RULES)}")
-    policy = RandomPolicy(seed) if name == RandomPolicy.name else RULES[name]()
+    policy = RULES[name]()
     policy.reset(seed)
     return policy
 
 
-def run_planner(scenario: Scenario, policy: Policy, name: str | None = None) -> PlannedRun:
+def run_planner(scenario: Scenario, policy: Policy) -> PlannedRun:
     start = time.perf_counter()
     results, trace = simulate(scenario, policy)
-    return PlannedRun(name or policy.name, results, trace, time.perf_counter() - start)
-
-
-def sequence_of(trace: Trace, scenario: Scenario) -> list[SequenceEntry]:
-    return [SequenceEntry(type=scenario.types[b.type], quantity=b.quantity) for b in trace.batches]
+    return PlannedRun(policy.name, results, trace, time.perf_counter() - start)
 
 
 def kpi_table(runs: Sequence[PlannedRun]) -> str:
@@ -130,7 +120,7 @@ def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, ob
         raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     payload = {**meta, "planner": run.planner, "wall_s": round(run.wall_s, 4), "kpis": run.results.to_dict()}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    write_sequence(out / "sequence.csv", sequence_of(run.trace, scenario))
+    write_sequence(out / "sequence.csv", run.trace.sequence(scenario.types))
     return [out / "results.json", out / "sequence.csv", *plot_run(scenario, run.trace, run.results, out)]
 
 
@@ -146,7 +136,8 @@ def _meta(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    line, _, scenario = _load(args.line, args.week, args.batch_size)
+    scenario = _load(args.line, args.week, args.batch_size)
+    line = scenario.line
     if (args.policy is None) == (args.sequence is None):
         raise UsageError("give exactly one of --policy NAME or --sequence FILE")
     policy: Policy
@@ -162,7 +153,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _, _, scenario = _load(args.line, args.week, args.batch_size)
+    scenario = _load(args.line, args.week, args.batch_size)
     runs = [run_planner(scenario, make_policy(name, args.seed)) for name in RULES]
     best = min(runs, key=lambda r: r.results.rank_key())
     print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:\n")
@@ -202,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (TwinError, PolicyError, UsageError) as exc:
+    except (TwinError, UsageError) as exc:
         print(f"linetwin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,11 +10,7 @@ import random
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry, TwinError
-
-
-class PolicyError(TwinError):
-    """A policy cannot answer (e.g. a replayed sequence does not fit the week)."""
+from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry
 
 
 class Policy(ABC):

@@ -31,7 +31,7 @@ def zero_idle_sequence(scenario: Scenario) -> list[SequenceEntry]:
     results, trace = simulate(scenario, SetupAwarePolicy())
     if results.idle_s != 0 or results.completion != 1.0:
         raise SystemExit(f"the rule's plan is not zero-idle at b={scenario.batch_size}")
-    return [SequenceEntry(type=scenario.types[b.type], quantity=b.quantity) for b in trace.batches]
+    return trace.sequence(scenario.types)
 
 
 def main() -> None:

@@ -67,8 +67,7 @@ def test_random_is_reproducible_and_seed_dependent(w1_b50: Scenario) -> None:
 
 def test_sequence_replays_a_plan_exactly(w1_b50: Scenario) -> None:
     res, trace = simulate(w1_b50, SetupAwarePolicy())
-    entries = [SequenceEntry(type=w1_b50.types[b.type], quantity=b.quantity) for b in trace.batches]
-    replay, _ = simulate(w1_b50, SequencePolicy(entries, w1_b50.types))
+    replay, _ = simulate(w1_b50, SequencePolicy(trace.sequence(w1_b50.types), w1_b50.types))
     assert replay == res
 
 

@@ -137,13 +137,3 @@ class WorkCalendar:
                 out.append((self._starts[i] + lo - self._cum[i], self._starts[i] + hi - self._cum[i]))
             i += 1
         return out
-
-    def working_intervals(self, until_work_s: float) -> list[tuple[dt.datetime, dt.datetime]]:
-        """Local working intervals covering working time [0, until_work_s]."""
-        self._cover_work(until_work_s)
-        out = []
-        for start, end, cum in zip(self._starts, self._ends, self._cum, strict=True):
-            if cum > until_work_s:
-                break
-            out.append((dt.datetime.fromtimestamp(start, self.tz), dt.datetime.fromtimestamp(end, self.tz)))
-        return out

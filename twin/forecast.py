@@ -12,7 +12,6 @@ class Forecast:
 
     def __init__(self, request: DecisionRequest) -> None:
         sc = request.scenario
-        self.now = request.time_s
         self.stock = request.stock
         self.runs: list[list[Segment]] = [[] for _ in request.stock]
         for f, pos in enumerate(request.fas):

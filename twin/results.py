@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from twin.config import SequenceEntry
 from twin.scenario import Interval, Scenario
 from twin.stock import Segment
 
@@ -34,6 +35,10 @@ class Trace:
     pas_blocked: list[Interval] = field(default_factory=list)
     max_fill: int = 0
     max_fill_by_type: list[int] = field(default_factory=list)
+
+    def sequence(self, types: list[str]) -> list[SequenceEntry]:
+        """The PAS batch sequence of the run, as `sequence.csv` writes it (replays to the same KPIs)."""
+        return [SequenceEntry(type=types[b.type], quantity=b.quantity) for b in self.batches]
 
 
 def _overlap(intervals: tuple[Interval, ...], end: int) -> int:
