@@ -10,16 +10,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import ConfigError
+
+CONFIG_ENV_VAR = "LINETWIN_CONFIG"
+"""Environment variable naming the folder of embedded defaults (line, weeks, env, curricula)."""
 
 PAS_STATION = "PAS"
 """Name of the pre-assembly station in downtime entries and events."""
@@ -30,6 +34,9 @@ _CLOCK = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _parse_days(spec: str) -> frozenset[int]:
@@ -311,15 +318,25 @@ def _raise_validation(path: Path, exc: ValidationError, data: dict[str, Any]) ->
     raise ConfigError(path, _toml_line(path, key) if key else "", value, reason)
 
 
-def load_line(path: Path | str) -> LineConfig:
-    """Read and validate a `line.toml`."""
+def default_config_dir() -> Path:
+    """The folder of embedded defaults: $LINETWIN_CONFIG, else the repository's `config/`."""
+    return Path(os.environ.get(CONFIG_ENV_VAR, Path(__file__).resolve().parents[1] / "config"))
+
+
+def load_toml_model(path: Path | str, model: type[M]) -> M:
+    """Read a TOML file into `model`; every error names the file, the key and the bad value."""
     path = Path(path)
     data = _read_toml(path)
     try:
-        return LineConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         _raise_validation(path, exc, data)
         raise  # pragma: no cover - _raise_validation always raises
+
+
+def load_line(path: Path | str) -> LineConfig:
+    """Read and validate a `line.toml`."""
+    return load_toml_model(path, LineConfig)
 
 
 def _csv_rows(
@@ -483,3 +500,37 @@ def write_sequence(path: Path | str, entries: list[SequenceEntry]) -> None:
         writer.writerow(["position", "type", "quantity"])
         for i, entry in enumerate(entries, 1):
             writer.writerow([i, entry.type, entry.quantity if entry.quantity is not None else ""])
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_week(folder: Path | str, week: WeekConfig, types: list[str]) -> None:
+    """Write a week folder (`week.toml` + `plan.csv`) that `load_week` reads back unchanged."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f'week_start = "{week.week_start.isoformat()}"',
+        f"timezone = {_toml_string(week.timezone)}",
+        "holidays = [" + ", ".join(f'"{d.isoformat()}"' for d in week.holidays) + "]",
+        f"initial_setup = {_toml_string(week.initial_setup)}",
+        "",
+        "[initial_stock]",
+        *(f"{t} = {week.stock_of(t)}" for t in types),
+    ]
+    for down in week.downtime:
+        lines += [
+            "",
+            "[[downtime]]",
+            f"station = {_toml_string(down.station)}",
+            f'start = "{down.start.isoformat()}"',
+            f'end = "{down.end.isoformat()}"',
+        ]
+    (folder / "week.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (folder / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["station", "position", "type", "quantity"])
+        for station, orders in week.plans.items():
+            for i, order in enumerate(orders, 1):
+                writer.writerow([station, i, order.type, order.quantity])

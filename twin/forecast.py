@@ -1,41 +1,60 @@
 """Planned consumption from a decision point on: every FAS works through its plan at nominal pace
-from its next take, without starving and without downtime. Rules and observations read it."""
+from its next take, without starving and without downtime. Rules, observations and rewards read it."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from twin.decision import DecisionRequest
-from twin.stock import Segment, nth_take_time
 
 
 class Forecast:
-    """Per type, the runs of takes the FAS plans imply from `request.time_s` on."""
+    """Per FAS, the unit it takes next and when; from these, run-outs and demand per type."""
 
     def __init__(self, request: DecisionRequest) -> None:
         sc = request.scenario
+        units = sc.unit_index
         self.stock = request.stock
-        self.runs: list[list[Segment]] = [[] for _ in request.stock]
+        self.n_types = len(request.stock)
+        self._units = units
+        # (fas, first future unit, time of its take, unit time, units left) for FAS still working
+        self._fas: list[tuple[int, int, int, int, int]] = []
         for f, pos in enumerate(request.fas):
             if pos.next_take_s is None:
                 continue
-            unit = sc.fas_unit_s[f]
-            t = pos.next_take_s
-            plan = sc.plans[f]
-            for j in range(pos.order, len(plan)):
-                k, quantity = plan[j]
-                count = quantity - (pos.taken if j == pos.order else 0)
-                if count > 0:
-                    self.runs[k].append(Segment(f, k, t, unit, count))
-                    t += count * unit
+            first = units.order_start[f][pos.order] + pos.taken
+            left = units.order_start[f][-1] - first
+            if left > 0:
+                self._fas.append((f, first, pos.next_take_s, sc.fas_unit_s[f], left))
 
     def runout_s(self, k: int) -> int | None:
         """Working second at which type k runs out (the first planned take that finds none),
         or None if the stock covers all planned takes."""
-        runs = self.runs[k]
         needed = self.stock[k] + 1
-        if sum(r.count for r in runs) < needed:
+        times = []
+        for f, first, start, unit, _ in self._fas:
+            done = int(self._units.cumulative[f][first, k])
+            upcoming = self._units.positions[f][k][done : done + needed]
+            if len(upcoming):
+                times.append(start + (upcoming - first) * unit)
+        if not times:
             return None
-        return nth_take_time(runs, [0] * len(runs), needed)
+        merged = np.concatenate(times)
+        if len(merged) < needed:
+            return None
+        return int(np.partition(merged, needed - 1)[needed - 1])
+
+    def demand(self, start_s: int, end_s: int) -> np.ndarray:
+        """Planned takes per type in [start_s, end_s)."""
+        total = np.zeros(self.n_types, dtype=np.int64)
+        for f, first, start, unit, left in self._fas:
+            lo = min(left, max(0, -(-(start_s - start) // unit)))
+            hi = min(left, max(0, -(-(end_s - start) // unit)))
+            if hi > lo:
+                cum = self._units.cumulative[f]
+                total += cum[first + hi] - cum[first + lo]
+        return total
 
     def demand_between(self, k: int, start_s: int, end_s: int) -> int:
         """Planned takes of type k in [start_s, end_s)."""
-        return sum(r.takes_until(end_s - 1) - r.takes_until(start_s - 1) for r in self.runs[k])
+        return int(self.demand(start_s, end_s)[k])

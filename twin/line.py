@@ -51,6 +51,39 @@ class _Actor(sim.Component):  # type: ignore[misc]
                 yield self.hold(till=wake[0], priority=wake[1])
 
 
+class Engine:
+    """A salabim environment and its actors, reused run after run: creating an Environment costs
+    milliseconds (salabim inspects the call stack) and a Component about 250 us, far more than a
+    decision. `Line(scenario, engine)` rewinds the clock to 0 and rebinds the actors."""
+
+    def __init__(self) -> None:
+        self.env = sim.Environment(trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False)
+        # The run is driven with env.step()/env.peek() (salabim's API for external event loops):
+        # env.run() costs an inspect.stack() per call, far more than a decision. peek() reads the
+        # flag that run() would set.
+        self.env.end_on_empty_eventlist = False
+        self._actors: list[_Actor] = []
+        self._bound = 0
+
+    def rewind(self) -> None:
+        """Stop every actor of the previous run and set the clock back to 0."""
+        for actor in self._actors[: self._bound]:
+            actor.cancel()
+        self._bound = 0
+        self.env.reset_now(0)
+
+    def bind(self, station: _Station) -> _Actor:
+        """An idle actor that from now on runs `station` (created when the pool is exhausted)."""
+        if self._bound == len(self._actors):
+            actor = _Actor(env=self.env, station=station, process="")  # started by the first schedule()
+            actor.status.monitor(False)  # salabim's per-component status history: unused, costs time
+            self._actors.append(actor)
+        actor = self._actors[self._bound]
+        actor.station = station
+        self._bound += 1
+        return actor
+
+
 class _Station:
     """Common scheduling for the PAS, the FAS and the downtime clock."""
 
@@ -61,8 +94,7 @@ class _Station:
         self._next: tuple[int, int] | None = None
         self._in_wake = False
         self._started = False
-        self.actor = _Actor(env=line.env, station=self, process="")  # started by the first schedule()
-        self.actor.status.monitor(False)  # salabim's per-component status history: unused, costs time
+        self.actor = line.engine.bind(self)
 
     def schedule(self, at: int, phase: int) -> None:
         self._phase = phase
@@ -83,7 +115,7 @@ class _Station:
     def wake(self) -> tuple[int, int] | None:
         self._in_wake = True
         self._next = None
-        now = int(self.line.env.now())
+        now = int(self.line.engine.env.now())
         self.line.key = (now, self._phase, self.index)
         try:
             self.on_wake(now, self._phase)
@@ -401,14 +433,14 @@ class _Downtime(_Station):
 class Line:
     """One run of the line model over a scenario (line + week + batch size)."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, engine: Engine | None = None) -> None:
         self.scenario = scenario
         n = len(scenario.types)
-        self.env = sim.Environment(trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False)
-        # The run is driven with env.step()/env.peek() (salabim's API for external event loops):
-        # env.run() costs an inspect.stack() per call, far more than a decision. peek() reads the
-        # flag that run() would set.
-        self.env.end_on_empty_eventlist = False
+        if engine is None:
+            engine = Engine()
+        else:
+            engine.rewind()
+        self.engine = engine
         self.key: Key = (0, 0, 0)
         self.buffer = Buffer(scenario.line.buffer.capacity, list(scenario.initial_stock))
         self.trace = Trace(max_fill_by_type=[0] * n)
@@ -483,7 +515,7 @@ class Line:
         return self._results
 
     def _advance(self) -> DecisionRequest | None:
-        env = self.env
+        env = self.engine.env
         while self.pending is None and not self.finished:
             if env.peek() == inf:
                 raise SimulationError("the simulation has no events left before the run ended (a model bug)")

@@ -58,6 +58,8 @@ class Results:
     units_planned: int
     units_consumed: int
     units_produced: int
+    shortfall_s: int
+    """FAS working time of the planned units never built (0 unless the run deadlocked)."""
     deadlock: bool
     makespan_s: int
     makespan_at: str
@@ -124,6 +126,10 @@ def compute_results(
         units_planned=planned,
         units_consumed=sum(consumed),
         units_produced=produced,
+        shortfall_s=sum(
+            (sum(q for _, q in plan) - done) * unit
+            for plan, done, unit in zip(scenario.plans, consumed, scenario.fas_unit_s, strict=True)
+        ),
         deadlock=deadlock,
         makespan_s=end_s,
         makespan_at=cal.datetime_of(end_s).isoformat(),

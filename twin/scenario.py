@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from twin.calendar import WorkCalendar
 from twin.config import PAS_STATION, LineConfig, WeekConfig
 
@@ -75,6 +77,11 @@ class Scenario:
         return tuple(out)
 
     @cached_property
+    def unit_index(self) -> PlanUnits:
+        """The plans unit by unit, indexed for fast forecasts."""
+        return PlanUnits(self.plans, len(self.line.types))
+
+    @cached_property
     def planned_units(self) -> int:
         return sum(q for plan in self.plans for _, q in plan)
 
@@ -103,3 +110,26 @@ class Scenario:
         for down in self.week.downtime:
             per[down.station].append((cal.work_at_datetime(down.start), cal.work_at_datetime(down.end)))
         return tuple(_merge(per[n]) for n in names)
+
+
+class PlanUnits:
+    """The FAS plans as unit sequences: per FAS `order_start[j]` (first unit of order j),
+    `cumulative[u, k]` (units of type k among its first u units) and `positions[k]` (the unit
+    indices of type k). Forecasts read these with a handful of array operations."""
+
+    def __init__(self, plans: tuple[tuple[tuple[int, int], ...], ...], n_types: int) -> None:
+        self.order_start: list[list[int]] = []
+        self.cumulative: list[np.ndarray] = []
+        self.positions: list[list[np.ndarray]] = []
+        for plan in plans:
+            starts = [0]
+            for _, quantity in plan:
+                starts.append(starts[-1] + quantity)
+            types = np.repeat(np.array([k for k, _ in plan], dtype=np.int64), [q for _, q in plan]).astype(
+                np.int64
+            )
+            onehot = np.zeros((len(types) + 1, n_types), dtype=np.int64)
+            onehot[np.arange(1, len(types) + 1), types] = 1
+            self.order_start.append(starts)
+            self.cumulative.append(np.cumsum(onehot, axis=0))
+            self.positions.append([np.flatnonzero(types == k) for k in range(n_types)])
