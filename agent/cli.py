@@ -5,45 +5,36 @@ Every user mistake ends with exit code 2 and one readable line on stderr, never 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import shlex
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from agent.errors import AgentError, UsageError
+from agent.planning import PlannedRun, kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy
 from twin import (
-    Results,
     Scenario,
-    Trace,
     TwinError,
+    WeekGenerator,
+    WeekSpec,
     load_line,
     load_sequence,
     load_week,
-    simulate,
-    write_sequence,
+    write_week,
 )
+from twin.config import default_config_dir
 
-CONFIG_DIR = Path(os.environ.get("LINETWIN_CONFIG", Path(__file__).resolve().parents[1] / "config"))
-"""Embedded defaults: the reference line and weeks (override with $LINETWIN_CONFIG)."""
+if TYPE_CHECKING:
+    from agent.train import TrainConfig
+
+CONFIG_DIR = default_config_dir()
+"""Embedded defaults: the reference line, weeks, curricula and agent (override with $LINETWIN_CONFIG)."""
 DEFAULT_LINE = CONFIG_DIR / "line.toml"
 DEFAULT_WEEK = CONFIG_DIR / "weeks" / "w1"
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out."""
-
-
-@dataclass
-class PlannedRun:
-    """One planner's run of a week: its KPIs, trace and wall time."""
-
-    planner: str
-    results: Results
-    trace: Trace
-    wall_s: float
+DEFAULT_MODEL = CONFIG_DIR / "agents" / "reference.zip"
+RL_POLICY = "rl"
 
 
 def _load(line_path: Path, week_path: Path, batch_size: int | None) -> Scenario:
@@ -55,73 +46,19 @@ def _load(line_path: Path, week_path: Path, batch_size: int | None) -> Scenario:
         raise UsageError(f"--batch-size: {exc}") from None
 
 
-def make_policy(name: str, seed: int) -> Policy:
-    """A rule by name (the RL policy joins here with its model file)."""
+def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
+    """A rule by name, or `rl`: the trained agent of `model` (deterministic)."""
+    if name == RL_POLICY:
+        from agent.rl_policy import RLPolicy  # torch only when an agent plans
+
+        return RLPolicy.from_file(model or DEFAULT_MODEL, deterministic=True, seed=seed)
     if name not in RULES:
-        raise UsageError(f"unknown policy {name!r}; choose one of {', '.join(RULES)}")
+        raise UsageError(f"unknown policy {name!r}; choose one of {', '.join([*RULES, RL_POLICY])}")
+    if model is not None:
+        raise UsageError(f"--model is for --policy {RL_POLICY}, not for the rule {name!r}")
     policy = RULES[name]()
     policy.reset(seed)
     return policy
-
-
-def run_planner(scenario: Scenario, policy: Policy) -> PlannedRun:
-    start = time.perf_counter()
-    results, trace = simulate(scenario, policy)
-    return PlannedRun(policy.name, results, trace, time.perf_counter() - start)
-
-
-def kpi_table(runs: Sequence[PlannedRun]) -> str:
-    """A plain-text table of the headline KPIs, one row per planner."""
-    head = (
-        "planner",
-        "deadlock",
-        "completion",
-        "idle_s",
-        "setup_effort",
-        "setups",
-        "makespan",
-        "max fill",
-        "wall",
-    )
-    rows = [head]
-    for r in runs:
-        k = r.results
-        rows.append(
-            (
-                r.planner,
-                "yes" if k.deadlock else "no",
-                f"{k.completion:.3f}",
-                str(k.idle_s),
-                f"{k.setup_effort:g}",
-                str(k.setups),
-                k.makespan_at[:16].replace("T", " "),
-                str(k.buffer_max_fill),
-                f"{r.wall_s * 1000:.0f} ms",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object]) -> list[Path]:
-    """results.json, sequence.csv and the plots of one run."""
-    from twin.plots import plot_run  # matplotlib only when writing
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
-    payload = {**meta, "planner": run.planner, "wall_s": round(run.wall_s, 4), "kpis": run.results.to_dict()}
-    (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    write_sequence(out / "sequence.csv", run.trace.sequence(scenario.types))
-    return [out / "results.json", out / "sequence.csv", *plot_run(scenario, run.trace, run.results, out)]
 
 
 def _meta(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
@@ -144,7 +81,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.sequence is not None:
         policy = SequencePolicy(load_sequence(args.sequence, line), line.types, args.sequence)
     else:
-        policy = make_policy(args.policy, args.seed)
+        policy = make_policy(args.policy, args.seed, args.model)
     run = run_planner(scenario, policy)
     print(kpi_table([run]))
     files = write_run(args.out, scenario, run, _meta(args, scenario))
@@ -152,9 +89,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_plan(
+    model_path: Path, scenario: Scenario, plans: int, seed: int
+) -> tuple[PlannedRun, list[PlannedRun]]:
+    """The agent's best plan of `plans` stochastic ones and its deterministic plan."""
+    from agent.evaluate import evaluate
+    from agent.rl_policy import RLPolicy
+
+    policy = RLPolicy.from_file(model_path)
+    policy.check(scenario)
+    result = evaluate(policy.model, policy.card, scenario, plans, seed)
+    best = result.best.run
+    best.planner = f"rl (best of {plans + 1})"
+    return best, [p.run for p in (*result.stochastic, result.deterministic)]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     scenario = _load(args.line, args.week, args.batch_size)
     runs = [run_planner(scenario, make_policy(name, args.seed)) for name in RULES]
+    if args.model is not None:
+        runs.append(_agent_plan(args.model, scenario, args.plans, args.seed)[0])
     best = min(runs, key=lambda r: r.results.rank_key())
     print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:\n")
     print(kpi_table(runs))
@@ -165,35 +119,230 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    scenario = _load(args.line, args.week, args.batch_size)
+    best, plans = _agent_plan(args.model, scenario, args.plans, args.seed)
+    print(kpi_table([*plans, best]))
+    meta = {**_meta(args, scenario), "model": str(args.model), "plans": args.plans + 1}
+    files = write_run(args.out, scenario, best, meta)
+    print(f"\nbest plan: {best.planner}; wrote {', '.join(p.name for p in files)} to {args.out}")
+    return 0
+
+
+def _week_folders(spec: str) -> list[Path] | None:
+    """`--weeks`: comma-separated week folders, a folder of week folders, or `generated` (None)."""
+    from agent.train import GENERATED
+
+    if spec == GENERATED:
+        return None
+    paths = [Path(p) for p in spec.split(",") if p]
+    if len(paths) == 1 and not (paths[0] / "week.toml").exists() and paths[0].is_dir():
+        paths = sorted(p for p in paths[0].iterdir() if (p / "week.toml").is_file())
+        if not paths:
+            raise UsageError(f"--weeks {spec}: no week folders (with week.toml) in it")
+    return paths
+
+
+def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
+    from agent.train import PPOSettings, TrainConfig, load_ppo_settings
+
+    if args.week is not None and args.weeks is not None:
+        raise UsageError("give --week or --weeks, not both")
+    weeks = _week_folders(args.weeks) if args.weeks is not None else [args.week or DEFAULT_WEEK]
+    line = load_line(args.line)
+    batch_size = args.batch_size or line.pas.batch_size
+    ppo = load_ppo_settings(args.ppo) if args.ppo else PPOSettings()
+    return TrainConfig(
+        line=args.line,
+        weeks=weeks,
+        template_week=args.week or (weeks[0] if weeks else DEFAULT_WEEK),
+        curriculum=str(args.curriculum),
+        batch_size=batch_size,
+        seed=args.seed,
+        steps=args.steps,
+        envs=args.envs,
+        out=out,
+        env_settings=args.env_settings,
+        ppo=ppo,
+        checkpoint_steps=args.checkpoint_steps,
+        progress=not args.no_progress,
+        command="linetwin " + shlex.join(args.argv),
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    learned = ", ".join(
+        f"task {t['task']}: {t['learned_at_step'] if t['learned_at_step'] is not None else '-'}"
+        for t in summary["tasks"]
+    )
+    ev = summary["evaluation"]
+    print(f"steps done {summary['steps_done']}, wall time {summary['wall_time_s']:.0f} s")
+    print(f"tasks learned at step: {learned}")
+    print(f"final criterion met: {'yes' if summary['final_criterion_met'] else 'no'}")
+    for kind in ("best", "deterministic"):
+        k = ev[kind]
+        print(
+            f"{kind} plan of {ev['week']} (b={ev['batch_size']}): idle {k['idle_s']} s, "
+            f"setup effort {k['setup_effort']:g}, deadlock {'yes' if k['deadlock'] else 'no'}"
+        )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from agent.train import TrainConfig, train
+
+    if args.resume is not None:
+        path = args.resume / "config.json"
+        if not path.is_file():
+            raise UsageError(f"--resume {args.resume}: no config.json (not a training run)")
+        config = TrainConfig.model_validate_json(path.read_text(encoding="utf-8"))
+        if args.steps is not None:
+            config = config.model_copy(update={"steps": args.steps})
+        summary = train(config, resume=True)
+    else:
+        if args.steps is None:
+            raise UsageError("--steps is required for a new run")
+        summary = train(_train_config(args, args.out))
+    _print_summary(summary)
+    print(f"wrote {args.resume or args.out}/summary.json and model.zip")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from agent.study import run_study, write_figures, write_table
+
+    try:
+        sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        raise UsageError(f"--batch-sizes {args.batch_sizes!r}: give integers like 10,20,30") from None
+    base = _train_config(args, args.out)
+    summaries = run_study(base, sizes, list(range(args.seed, args.seed + args.seeds)), args.jobs)
+    files = [*write_table(args.out, summaries), *write_figures(args.out, summaries)]
+    print((args.out / "table2.md").read_text(encoding="utf-8"))
+    for path in files:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_generate_week(args: argparse.Namespace) -> int:
+    line = load_line(args.line)
+    template = load_week(args.like, line)
+    shares = None
+    if args.shares:
+        try:
+            shares = {k: float(v) for k, v in (item.split("=") for item in args.shares.split(","))}
+        except ValueError:
+            raise UsageError(f"--shares {args.shares!r}: give TYPE=SHARE pairs like T1=0.2,T2=0.1") from None
+    try:
+        spec = WeekSpec(
+            fill=args.fill,
+            order_min=args.order_min,
+            order_max=args.order_max,
+            shares=shares,
+            share_concentration=args.share_concentration,
+            initial_stock=args.initial_stock,
+        )
+        week = WeekGenerator(line, template, spec).generate(args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    write_week(args.out, week, line.types)
+    orders = sum(len(o) for o in week.plans.values())
+    stock = sum(week.initial_stock.values())
+    print(f"wrote {args.out}/week.toml and plan.csv: {orders} orders, initial stock {stock}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser, out: str) -> None:
+    def common(p: argparse.ArgumentParser, out: str, week: bool = True) -> None:
         p.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
-        p.add_argument("--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)")
+        if week:
+            p.add_argument(
+                "--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
+            )
         p.add_argument("--batch-size", type=int, default=None, help="units per batch (default: the line's)")
         p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default 0)")
         p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
 
+    def training(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--week", type=Path, default=None, help="train on this week (default: reference w1)")
+        p.add_argument(
+            "--weeks",
+            default=None,
+            help="train on several weeks: DIR,DIR,... or a folder of week folders, or 'generated' "
+            "(a new week every episode, calendar of --week)",
+        )
+        p.add_argument("--curriculum", default="A", help="A, B, C or a curriculum .toml (default A)")
+        p.add_argument("--steps", type=int, default=None, help="training budget in env steps")
+        p.add_argument("--envs", type=int, default=1, help="parallel envs (processes when > 1)")
+        p.add_argument("--env-settings", type=Path, default=None, help="env.toml (default: embedded)")
+        p.add_argument("--ppo", type=Path, default=None, help="ppo.toml with MaskablePPO settings")
+        p.add_argument("--checkpoint-steps", type=int, default=50_000, help="checkpoint interval")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sim = sub.add_parser("simulate", help="simulate a week with one planner or a given PAS sequence")
     common(sim, "runs/simulate")
-    sim.add_argument("--policy", help=f"planner: {', '.join(RULES)}")
+    sim.add_argument("--policy", help=f"planner: {', '.join([*RULES, RL_POLICY])}")
+    sim.add_argument(
+        "--model", type=Path, default=None, help=f"agent for --policy rl (default {DEFAULT_MODEL})"
+    )
     sim.add_argument("--sequence", type=Path, help="replay this sequence.csv")
     sim.set_defaults(func=cmd_simulate)
 
-    demo = sub.add_parser("demo", help="plan a reference week with every planner and plot the best plan")
+    demo = sub.add_parser("demo", help="plan a week with every rule and the shipped agent; plot the best")
     common(demo, "runs/demo")
+    demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="agent (default: the shipped one)")
+    demo.add_argument("--no-agent", dest="model", action="store_const", const=None, help="rules only")
+    demo.add_argument("--plans", type=int, default=20, help="stochastic plans of the agent (default 20)")
     demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
+    common(ev, "runs/evaluate")
+    ev.add_argument("--model", type=Path, required=True, help="model.zip (or a run folder)")
+    ev.add_argument("--plans", type=int, default=20, help="stochastic plans (default 20)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser("train", help="train MaskablePPO with a curriculum")
+    common(tr, "runs/train", week=False)
+    training(tr)
+    tr.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
+    tr.set_defaults(func=cmd_train)
+
+    st = sub.add_parser("study", help="batch-size study: a grid of training runs, Table II and figures")
+    common(st, "runs/study", week=False)
+    training(st)
+    st.add_argument("--batch-sizes", default="10,20,30,40,50,60,70,80,90,100", help="comma-separated")
+    st.add_argument("--seeds", type=int, default=3, help="runs per batch size (seeds --seed, --seed+1, ...)")
+    st.add_argument("--jobs", type=int, default=2, help="parallel training processes (default 2)")
+    st.set_defaults(func=cmd_study)
+
+    gen = sub.add_parser("generate-week", help="write a random week like the reference ones")
+    gen.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
+    gen.add_argument(
+        "--like", type=Path, default=DEFAULT_WEEK, help="week whose calendar to use (default w1)"
+    )
+    gen.add_argument("--seed", type=int, required=True, help="same seed, same week")
+    gen.add_argument("--out", type=Path, required=True, help="week folder to write")
+    defaults = WeekSpec()
+    gen.add_argument("--fill", type=float, default=defaults.fill, help="share of FAS time planned")
+    gen.add_argument("--order-min", type=int, default=defaults.order_min, help="smallest order (units)")
+    gen.add_argument("--order-max", type=int, default=defaults.order_max, help="largest order (units)")
+    gen.add_argument("--shares", default=None, help="demand shares T1=0.2,T2=0.1,... (default: drawn)")
+    gen.add_argument("--share-concentration", type=float, default=defaults.share_concentration)
+    gen.add_argument("--initial-stock", type=int, default=defaults.initial_stock, help="units at week start")
+    gen.set_defaults(func=cmd_generate_week)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         code: int = args.func(args)
         return code
-    except (TwinError, UsageError) as exc:
+    except (TwinError, AgentError) as exc:
         print(f"linetwin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

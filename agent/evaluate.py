@@ -1,0 +1,63 @@
+"""The paper's evaluation: a trained agent plans a week 20 times with its stochastic policy and once
+deterministically; the best plan by the ranking of `problem.md` is kept."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from sb3_contrib import MaskablePPO
+
+from agent.planning import PlannedRun
+from agent.rl_policy import ModelCard
+from twin import LineEnv, Scenario, Task
+
+
+@dataclass
+class PlayedPlan:
+    """One plan the agent made: the run and the return it earned."""
+
+    run: PlannedRun
+    episode_return: float
+
+
+@dataclass
+class Evaluation:
+    """All plans of one evaluation; `best` wins by the ranking (deterministic included)."""
+
+    best: PlayedPlan
+    deterministic: PlayedPlan
+    stochastic: list[PlayedPlan]
+
+    @property
+    def zero_idle(self) -> bool:
+        best = self.best.run.results
+        return not best.deadlock and best.idle_s == 0
+
+
+def play(env: LineEnv, model: MaskablePPO, deterministic: bool, seed: int) -> PlayedPlan:
+    """Plan the env's (first) week once; `seed` fixes the stochastic policy's draws."""
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    obs, _ = env.reset(seed=seed, options={"week": 0})
+    total, done = 0.0, False
+    while not done:
+        action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=deterministic)
+        obs, reward, done, _, _ = env.step(int(action))
+        total += reward
+    results, trace = env.results()
+    name = "rl" if deterministic else f"rl-stochastic#{seed}"
+    return PlayedPlan(PlannedRun(name, results, trace, time.perf_counter() - start), total)
+
+
+def evaluate(
+    model: MaskablePPO, card: ModelCard, scenario: Scenario, plans: int = 20, seed: int = 0
+) -> Evaluation:
+    """`plans` stochastic plans (seeds seed, seed+1, ...) and the deterministic plan of one week,
+    with the normal mask and the full setup penalty."""
+    env = LineEnv(scenario.line, [scenario.week], scenario.batch_size, card.env_settings, Task())
+    stochastic = [play(env, model, False, seed + i) for i in range(plans)]
+    deterministic = play(env, model, True, seed)
+    best = min([*stochastic, deterministic], key=lambda p: p.run.results.rank_key())
+    return Evaluation(best, deterministic, stochastic)

@@ -1,0 +1,118 @@
+"""A trained MaskablePPO agent as a planner: it answers the twin's decision requests like a rule.
+
+A model is a `.zip` (stable-baselines3) with a `.json` card beside it naming the line's types, the
+env settings its observations were built with, and the command that trained it. A missing or
+incompatible model is an error, never a silent fallback to another planner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+from sb3_contrib import MaskablePPO
+
+from agent.policies import Policy
+from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario, TwinError
+
+
+class ModelError(TwinError):
+    """A model file that is missing, unreadable or does not fit the line."""
+
+
+class ModelCard(BaseModel):
+    """What a model needs besides its weights to plan: written next to it as `<model>.json`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    types: list[str]
+    env_settings: EnvSettings
+    batch_size: int
+    curriculum: str
+    command: str = ""
+
+
+def card_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def save_model(model: MaskablePPO, path: Path, card: ModelCard) -> None:
+    """Save the weights (`path`, a .zip) and the card beside them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    card_path(path).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def load_model(path: Path | str) -> tuple[MaskablePPO, ModelCard]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.zip"
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if not card_path(path).is_file():
+        raise ModelError(f"{card_path(path)}: model card not found (every model is saved with one)")
+    try:
+        card = ModelCard.model_validate_json(card_path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ModelError(f"{card_path(path)}: invalid model card: {exc}") from None
+    try:
+        model = MaskablePPO.load(path, device="cpu")
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load the model: {exc}") from None
+    return model, card
+
+
+class RLPolicy(Policy):
+    """Plans with a trained agent: stochastic (seeded by `reset`) or deterministic."""
+
+    name = "rl"
+
+    def __init__(
+        self, model: MaskablePPO, card: ModelCard, deterministic: bool = True, seed: int = 0
+    ) -> None:
+        self.model = model
+        self.card = card
+        self.deterministic = deterministic
+        self.seed = seed
+        self._observers: dict[int, Observer] = {}
+        self.name = "rl" if deterministic else "rl-stochastic"
+
+    @classmethod
+    def from_file(cls, path: Path | str, deterministic: bool = True, seed: int = 0) -> RLPolicy:
+        model, card = load_model(path)
+        return cls(model, card, deterministic, seed)
+
+    def check(self, scenario: Scenario) -> None:
+        """Raise ModelError when the model cannot plan for this line."""
+        if scenario.types != self.card.types:
+            raise ModelError(
+                f"the model was trained for types {self.card.types}, the line has {scenario.types}"
+            )
+        expected = (Observer.size(len(scenario.types)),)
+        space: Any = self.model.observation_space
+        if space.shape != expected:
+            raise ModelError(f"the model observes {space.shape}, this line needs {expected}")
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.seed = seed
+        torch.manual_seed(self.seed)
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        scenario = request.scenario
+        observer = self._observers.get(id(scenario))
+        if observer is None or observer.scenario is not scenario:
+            self.check(scenario)
+            observer = self._observers[id(scenario)] = Observer(scenario, self.card.env_settings)
+        assessment = observer.assess(request)
+        obs = observer.observe(request, assessment)
+        action, _ = self.model.predict(
+            obs, action_masks=observer.mask(assessment), deterministic=self.deterministic
+        )
+        return Decision(int(np.asarray(action).item()))
+
+    def describe(self) -> dict[str, Any]:
+        return json.loads(self.card.model_dump_json())  # type: ignore[no-any-return]

@@ -1,0 +1,280 @@
+"""Training MaskablePPO on the twin with a curriculum: one function for new and resumed runs.
+
+A run folder holds `config.json` (what was asked), `checkpoints/` (model + curriculum state every
+`checkpoint_steps`), `tb/` (TensorBoard), `model.zip` + `model.json` (the final agent and its card)
+and `summary.json` (steps at which each task was learned, final KPIs, wall time)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import gymnasium as gym
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from sb3_contrib import MaskablePPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from agent.curriculum import Curriculum, CurriculumCallback, load_curriculum
+from agent.errors import UsageError
+from agent.evaluate import evaluate
+from agent.rl_policy import ModelCard, save_model
+from twin import (
+    EnvSettings,
+    LineConfig,
+    LineEnv,
+    Scenario,
+    WeekConfig,
+    WeekGenerator,
+    load_env_settings,
+    load_line,
+    load_week,
+)
+from twin.config import load_toml_model
+
+GENERATED = "generated"
+"""`weeks` value that draws a new week from the generator at every reset."""
+
+
+class PPOSettings(BaseModel):
+    """MaskablePPO hyperparameters (stable-baselines3 names; defaults: `config/ppo.toml`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    learning_rate: Annotated[float, Field(gt=0)] = 3e-4
+    n_steps: Annotated[int, Field(gt=1)] = 1024
+    """Steps per env between updates."""
+    batch_size: Annotated[int, Field(gt=1)] = 128
+    """Minibatch size of an update."""
+    n_epochs: Annotated[int, Field(gt=0)] = 10
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
+    gae_lambda: Annotated[float, Field(gt=0, le=1)] = 0.95
+    clip_range: Annotated[float, Field(gt=0)] = 0.2
+    ent_coef: Annotated[float, Field(ge=0)] = 0.01
+    net_arch: list[int] = Field(default_factory=lambda: [64, 64])
+    """Hidden layer sizes of the policy and value networks."""
+
+
+class TrainConfig(BaseModel):
+    """One training run, as `linetwin train` takes it (saved as `config.json` for --resume)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    line: Path
+    weeks: list[Path] | None = None
+    """Week folders to train on; None draws a generated week at every reset."""
+    template_week: Path
+    """Calendar of generated weeks, and the week the final evaluation plans."""
+    curriculum: str
+    batch_size: Annotated[int, Field(gt=0)]
+    seed: int = 0
+    steps: Annotated[int, Field(gt=0)]
+    envs: Annotated[int, Field(gt=0)] = 1
+    out: Path
+    env_settings: Path | None = None
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    checkpoint_steps: Annotated[int, Field(gt=0)] = 50_000
+    eval_plans: Annotated[int, Field(ge=1)] = 20
+    progress: bool = True
+    command: str = ""
+
+
+def load_ppo_settings(path: Path | str) -> PPOSettings:
+    return load_toml_model(path, PPOSettings)
+
+
+def _weeks(config: TrainConfig, line: LineConfig) -> list[WeekConfig] | WeekGenerator:
+    if config.weeks is None:
+        return WeekGenerator(line, load_week(config.template_week, line))
+    return [load_week(w, line) for w in config.weeks]
+
+
+def make_vec_env(config: TrainConfig, line: LineConfig, settings: EnvSettings) -> VecEnv:
+    weeks = _weeks(config, line)
+
+    def factory() -> gym.Env[Any, Any]:
+        return Monitor(LineEnv(line, weeks, config.batch_size, settings))
+
+    factories = [factory] * config.envs
+    vec: VecEnv = SubprocVecEnv(factories) if config.envs > 1 else DummyVecEnv(factories)
+    vec.seed(config.seed)
+    return vec
+
+
+class RunSaver(BaseCallback):
+    """Every `every` steps (and at the end) saves the model and the curriculum state together."""
+
+    def __init__(self, folder: Path, every: int, curriculum: CurriculumCallback) -> None:
+        super().__init__()
+        self.folder = folder
+        self.every = every
+        self.curriculum = curriculum
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.every:
+            self.save()
+        return True
+
+    def _on_training_end(self) -> None:
+        self.save()
+
+    def save(self) -> None:
+        self._last = self.num_timesteps
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.folder / f"model_{self.num_timesteps}.zip")
+        state = json.dumps(self.curriculum.state())
+        (self.folder / f"state_{self.num_timesteps}.json").write_text(state + "\n", encoding="utf-8")
+
+
+def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint with its curriculum state, or None."""
+    found = []
+    for path in folder.glob("model_*.zip"):
+        match = re.fullmatch(r"model_(\d+)\.zip", path.name)
+        state = folder / f"state_{match[1]}.json" if match else None
+        if match and state and state.is_file():
+            found.append((int(match[1]), path, state))
+    if not found:
+        return None
+    _, path, state = max(found)
+    return path, json.loads(state.read_text(encoding="utf-8"))
+
+
+def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO:
+    tb = str(config.out / "tb")
+    if resume is not None:
+        return MaskablePPO.load(resume, env=env, device="cpu", tensorboard_log=tb)
+    ppo = config.ppo
+    return MaskablePPO(
+        "MlpPolicy",
+        env,
+        learning_rate=ppo.learning_rate,
+        n_steps=ppo.n_steps,
+        batch_size=ppo.batch_size,
+        n_epochs=ppo.n_epochs,
+        gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda,
+        clip_range=ppo.clip_range,
+        ent_coef=ppo.ent_coef,
+        policy_kwargs={"net_arch": list(ppo.net_arch)},
+        seed=config.seed,
+        device="cpu",
+        tensorboard_log=tb,
+    )
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train (or continue) a run; returns its summary (also written to `summary.json`)."""
+    torch.set_num_threads(1)
+    line = load_line(config.line)
+    curriculum: Curriculum = load_curriculum(config.curriculum)
+    settings = load_env_settings(config.env_settings) if config.env_settings else EnvSettings()
+    out = config.out
+    checkpoints = out / "checkpoints"
+    previous = _read_summary(out)
+    state: dict[str, Any] | None = None
+    start_from: Path | None = None
+    if resume:
+        found = latest_checkpoint(checkpoints)
+        if found is None:
+            raise UsageError(f"--resume {out}: no checkpoint to continue from")
+        start_from, state = found
+    elif (out / "config.json").exists():
+        raise UsageError(f"--out {out}: a run is already there; continue it with --resume {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    env = make_vec_env(config, line, settings)
+    try:
+        model = _model(config, env, start_from)
+        steps_left = config.steps - model.num_timesteps
+        tracker = CurriculumCallback(curriculum, state, verbose=1)
+        if steps_left > 0 and not tracker.finished:
+            saver = RunSaver(checkpoints, config.checkpoint_steps, tracker)
+            start = time.perf_counter()
+            model.learn(
+                total_timesteps=steps_left,
+                callback=CallbackList([tracker, saver]),
+                progress_bar=config.progress,
+                reset_num_timesteps=not resume,
+                tb_log_name="ppo",
+            )
+            wall = time.perf_counter() - start
+        else:
+            wall = 0.0
+    finally:
+        env.close()
+
+    card = ModelCard(
+        types=line.types,
+        env_settings=settings,
+        batch_size=curriculum.tasks[-1].batch_size or config.batch_size,
+        curriculum=curriculum.name,
+        command=config.command,
+    )
+    save_model(model, out / "model.zip", card)
+    summary = _summary(config, curriculum, tracker, model.num_timesteps, previous, wall)
+    summary["evaluation"] = _evaluate(config, line, model, card)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _read_summary(out: Path) -> dict[str, Any]:
+    path = out / "summary.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _summary(
+    config: TrainConfig,
+    curriculum: Curriculum,
+    tracker: CurriculumCallback,
+    steps_done: int,
+    previous: dict[str, Any],
+    wall: float,
+) -> dict[str, Any]:
+    return {
+        "run": str(config.out),
+        "command": config.command,
+        "curriculum": curriculum.name,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "steps_budget": config.steps,
+        "steps_done": steps_done,
+        "episodes": tracker.episodes,
+        "tasks": [
+            {"task": i + 1, "learned_at_step": at, **task.model_dump(exclude_none=True)}
+            for i, (task, at) in enumerate(zip(curriculum.tasks, tracker.learned_at, strict=True))
+        ],
+        "final_criterion_met": tracker.finished,
+        "steps_to_finish": tracker.learned_at[-1],
+        "wall_time_s": round(previous.get("wall_time_s", 0.0) + wall, 1),
+    }
+
+
+def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: ModelCard) -> dict[str, Any]:
+    """Best-of-N and deterministic plans of the evaluation week at the final batch size."""
+    week = load_week(config.template_week if config.weeks is None else config.weeks[0], line)
+    scenario = Scenario.build(line, week, card.batch_size)
+    result = evaluate(model, card, scenario, config.eval_plans, config.seed)
+    kpis = ("idle_s", "setup_effort", "setups", "deadlock", "completion", "batches")
+
+    def pick(plan: Any) -> dict[str, Any]:
+        data = plan.run.results.to_dict()
+        return {**{k: data[k] for k in kpis}, "return": round(plan.episode_return, 3)}
+
+    return {
+        "week": str(config.template_week if config.weeks is None else config.weeks[0]),
+        "batch_size": card.batch_size,
+        "zero_idle": result.zero_idle,
+        "best": pick(result.best),
+        "deterministic": pick(result.deterministic),
+    }
