@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/builders.py, tests/oracle.py
 
 from twin import LineConfig, WeekConfig, load_line, load_week
+
+torch.set_num_threads(1)  # small networks: threads only contend (and training runs may share the cores)
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 

@@ -46,15 +46,25 @@ def test_simulate_writes_results_sequence_and_plots(
     assert json.loads((replay / "results.json").read_text())["kpis"] == kpis
 
 
-def test_demo_compares_the_rules_and_says_where_the_plots_are(
+def test_demo_compares_the_rules_with_the_shipped_agent_and_says_where_the_plots_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for name in ("random", "first-fit", "earliest-runout", "setup-aware", "best plan"):
+    for name in ("random", "first-fit", "earliest-runout", "setup-aware", "rl (best of 21)", "best plan"):
         assert name in out
     for plot in PLOTS:
         assert str(tmp_path / plot) in out
+
+
+def test_the_shipped_agent_reaches_zero_idle_below_the_rules_setup_effort(tmp_path: Path) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["planner"].startswith("rl")
+    rules = [main(["simulate", "--policy", name, "--out", str(tmp_path / name)]) for name in ("setup-aware",)]
+    assert rules == [0]
+    rule = json.loads((tmp_path / "setup-aware" / "results.json").read_text())["kpis"]
+    assert results["kpis"]["idle_s"] == 0 and results["kpis"]["setup_effort"] < rule["setup_effort"]
 
 
 MISTAKES = [
@@ -65,6 +75,16 @@ MISTAKES = [
     ("missing-week", ["simulate", "--policy", "random", "--week", "nowhere"], "week folder not found"),
     ("batch-too-large", ["simulate", "--policy", "random", "--batch-size", "501"], "--batch-size"),
     ("missing-sequence", ["simulate", "--sequence", "none.csv"], "none.csv: file not found"),
+    (
+        "model-for-a-rule",
+        ["simulate", "--policy", "random", "--model", "m.zip"],
+        "--model is for --policy rl",
+    ),
+    ("unknown-curriculum", ["train", "--curriculum", "Z", "--steps", "10"], "no such curriculum"),
+    ("train-without-steps", ["train"], "--steps is required"),
+    ("week-and-weeks", ["train", "--steps", "9", "--week", "a", "--weeks", "b"], "--week or --weeks"),
+    ("resume-nothing", ["train", "--resume", "nowhere"], "no config.json"),
+    ("bad-batch-sizes", ["study", "--batch-sizes", "10,x", "--steps", "9"], "--batch-sizes"),
 ]
 
 

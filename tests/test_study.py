@@ -1,0 +1,55 @@
+"""The batch-size study on a tiny budget: parallel runs, restart skips finished runs, Table II and
+figures are written."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.study import table_rows
+
+
+def test_study_trains_the_grid_once_and_writes_table_and_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ppo = tmp_path / "ppo.toml"
+    ppo.write_text("n_steps = 64\nbatch_size = 64\nn_epochs = 1\n", encoding="utf-8")
+    out = tmp_path / "study"
+    argv = ["study", "--batch-sizes", "50,100", "--seeds", "2", "--steps", "64", "--jobs", "2"]
+    argv += ["--ppo", str(ppo), "--out", str(out)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "0 of 4 runs already finished; 4 to train" in first
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["b100_s0", "b100_s1", "b50_s0", "b50_s1"]
+    with (out / "table2.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["batch_size"] for r in rows] == ["50", "100"]
+    assert all(r["runs"] == "2" and r["final_criterion_met"] == "0/2" for r in rows)
+    assert "| batch_size |" in (out / "table2.md").read_text()
+    for name in ("steps_vs_batch_size.png", "setup_effort_by_batch_size.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert main(argv) == 0
+    assert "4 of 4 runs already finished; 0 to train" in capsys.readouterr().out
+
+
+def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None:
+    def summary(size: int, met: bool, steps: int | None, effort: float, idle: int) -> dict[str, object]:
+        best = {"setup_effort": effort, "return": -100.0, "idle_s": idle}
+        return {
+            "batch_size": size,
+            "final_criterion_met": met,
+            "steps_to_finish": steps,
+            "evaluation": {"zero_idle": idle == 0, "best": best},
+        }
+
+    rows = table_rows(
+        [
+            summary(20, True, 1000, 300.0, 0),
+            summary(20, True, 3000, 200.0, 0),
+            summary(20, False, None, 900.0, 60),
+        ]
+    )
+    assert rows == [["20", "3", "2/3", "2/3", "1000", "2000", "3000", "200", "250", "300", "70.7", "-100.0"]]

@@ -1,0 +1,102 @@
+"""Smoke runs of the real CLI with a tiny budget: train -> evaluate -> resume, the agent as a planner,
+and the errors a missing or incompatible model gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.train import PPOSettings, load_ppo_settings
+
+TINY_PPO = "n_steps = 64\nbatch_size = 64\nn_epochs = 1\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained for 128 steps on w1 at batch size 50."""
+    root = tmp_path_factory.mktemp("train")
+    ppo = root / "ppo.toml"
+    ppo.write_text(TINY_PPO, encoding="utf-8")
+    run = root / "run"
+    argv = ["train", "--curriculum", "A", "--batch-size", "50", "--steps", "128", "--ppo", str(ppo)]
+    assert main([*argv, "--checkpoint-steps", "64", "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
+def test_train_writes_model_card_checkpoints_logs_and_summary(trained: Path) -> None:
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["steps_done"] >= 128 and summary["curriculum"] == "A"
+    assert [t["task"] for t in summary["tasks"]] == [1, 2, 3]
+    assert summary["final_criterion_met"] is False and summary["steps_to_finish"] is None
+    assert summary["wall_time_s"] > 0 and "linetwin train" in summary["command"]
+    best = summary["evaluation"]["best"]
+    assert {"idle_s", "setup_effort", "deadlock", "return"} <= set(best)
+    card = json.loads((trained / "model.json").read_text())
+    assert card["types"][0] == "T1" and card["batch_size"] == 50
+    assert sorted(p.name for p in (trained / "checkpoints").glob("model_*.zip"))
+    assert list((trained / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_evaluate_writes_the_best_plan_which_replays_exactly(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    assert (
+        main(["evaluate", "--model", str(trained / "model.zip"), "--batch-size", "50", "--out", str(out)])
+        == 0
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["plans"] == 21 and results["planner"].startswith("rl (best of 21)")
+    replay = tmp_path / "replay"
+    assert main(["simulate", "--sequence", str(out / "sequence.csv"), "--out", str(replay)]) == 0
+    assert json.loads((replay / "results.json").read_text())["kpis"] == results["kpis"]
+
+
+def test_the_agent_plans_in_simulate_and_the_same_seed_gives_the_same_plan(
+    trained: Path, tmp_path: Path
+) -> None:
+    plans = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["simulate", "--policy", "rl", "--model", str(trained), "--out", str(out)]) == 0
+        plans.append((out / "sequence.csv").read_text())
+    assert plans[0] == plans[1]
+
+
+def test_resume_continues_the_run_from_its_last_checkpoint(trained: Path, tmp_path: Path) -> None:
+    before = json.loads((trained / "summary.json").read_text())
+    assert main(["train", "--resume", str(trained), "--steps", "256"]) == 0
+    after = json.loads((trained / "summary.json").read_text())
+    assert after["steps_done"] >= 256 > before["steps_done"]
+    assert after["wall_time_s"] > before["wall_time_s"]
+
+
+def test_a_new_run_never_overwrites_an_old_one(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--steps", "64", "--out", str(trained)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_a_missing_model_is_an_error_not_a_fallback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--policy", "rl", "--model", str(tmp_path / "none.zip")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_a_model_for_another_line_is_an_error(
+    trained: Path, config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "line.toml"
+    other.write_text((config_dir / "line.toml").read_text().replace('"T8"]', '"T9"]'), encoding="utf-8")
+    week = tmp_path / "week"
+    week.mkdir()
+    (week / "week.toml").write_text((config_dir / "weeks/w1/week.toml").read_text().replace("T8 =", "T9 ="))
+    (week / "plan.csv").write_text((config_dir / "weeks/w1/plan.csv").read_text().replace(",T8,", ",T9,"))
+    argv = ["simulate", "--policy", "rl", "--model", str(trained), "--line", str(other), "--week", str(week)]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert "trained for types" in capsys.readouterr().err
+
+
+def test_the_shipped_ppo_toml_holds_the_embedded_defaults(config_dir: Path) -> None:
+    assert load_ppo_settings(config_dir / "ppo.toml") == PPOSettings()
