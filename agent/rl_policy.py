@@ -6,7 +6,6 @@ incompatible model is an error, never a silent fallback to another planner."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,9 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from sb3_contrib import MaskablePPO
 
+from agent.errors import ModelError
 from agent.policies import Policy
-from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario, TwinError
-
-
-class ModelError(TwinError):
-    """A model file that is missing, unreadable or does not fit the line."""
+from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario
 
 
 class ModelCard(BaseModel):
@@ -113,6 +109,3 @@ class RLPolicy(Policy):
             obs, action_masks=observer.mask(assessment), deterministic=self.deterministic
         )
         return Decision(int(np.asarray(action).item()))
-
-    def describe(self) -> dict[str, Any]:
-        return json.loads(self.card.model_dump_json())  # type: ignore[no-any-return]

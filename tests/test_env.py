@@ -11,16 +11,19 @@ from builders import make_line, make_week
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from agent.policies import SetupAwarePolicy
 from twin import (
     ENV_ID,
     EnvSettings,
     InvalidDecision,
     LineConfig,
     LineEnv,
+    Scenario,
     Task,
     WeekConfig,
     WeekGenerator,
     load_env_settings,
+    simulate,
 )
 
 HAND = EnvSettings(
@@ -166,3 +169,18 @@ def test_set_task_takes_effect_at_the_next_reset(ref_line: LineConfig, ref_week:
     env.reset(seed=0)
     assert env.action_masks().sum() == 2
     assert env.request is not None and env.request.batch_size == 20
+
+
+def test_a_reused_engine_gives_the_kpis_of_a_fresh_line(ref_line: LineConfig, ref_week: WeekConfig) -> None:
+    fresh, _ = simulate(Scenario.build(ref_line, ref_week, 50), SetupAwarePolicy())
+    env = LineEnv(ref_line, [ref_week], batch_size=50)
+    env.reset(seed=0)
+    for _ in range(5):  # an episode abandoned half-way leaves nothing behind
+        env.step(int(np.flatnonzero(env.action_masks())[0]))
+    for _ in range(2):
+        env.reset(seed=0)
+        policy, done = SetupAwarePolicy(), False
+        while not done:
+            assert env.request is not None
+            _, _, done, _, _ = env.step(policy(env.request).type)
+        assert env.results()[0] == fresh
