@@ -27,6 +27,7 @@ from twin import (
 from twin.config import default_config_dir
 
 if TYPE_CHECKING:
+    from agent.rl_policy import RLPolicy
     from agent.train import TrainConfig
 
 CONFIG_DIR = default_config_dir()
@@ -90,13 +91,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _agent_plan(
-    model_path: Path, scenario: Scenario, plans: int, seed: int
+    policy: RLPolicy, scenario: Scenario, plans: int, seed: int
 ) -> tuple[PlannedRun, list[PlannedRun]]:
     """The agent's best plan of `plans` stochastic ones and its deterministic plan."""
     from agent.evaluate import evaluate
-    from agent.rl_policy import RLPolicy
 
-    policy = RLPolicy.from_file(model_path)
     policy.check(scenario)
     result = evaluate(policy.model, policy.card, scenario, plans, seed)
     best = result.best.run
@@ -108,7 +107,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     scenario = _load(args.line, args.week, args.batch_size)
     runs = [run_planner(scenario, make_policy(name, args.seed)) for name in RULES]
     if args.model is not None:
-        runs.append(_agent_plan(args.model, scenario, args.plans, args.seed)[0])
+        from agent.rl_policy import RLPolicy
+
+        runs.append(_agent_plan(RLPolicy.from_file(args.model), scenario, args.plans, args.seed)[0])
     best = min(runs, key=lambda r: r.results.rank_key())
     print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:\n")
     print(kpi_table(runs))
@@ -120,8 +121,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    scenario = _load(args.line, args.week, args.batch_size)
-    best, plans = _agent_plan(args.model, scenario, args.plans, args.seed)
+    from agent.rl_policy import RLPolicy
+
+    policy = RLPolicy.from_file(args.model)
+    scenario = _load(args.line, args.week, args.batch_size or policy.card.batch_size)
+    best, plans = _agent_plan(policy, scenario, args.plans, args.seed)
     print(kpi_table([*plans, best]))
     meta = {**_meta(args, scenario), "model": str(args.model), "plans": args.plans + 1}
     files = write_run(args.out, scenario, best, meta)
@@ -255,13 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser, out: str, week: bool = True) -> None:
+    def common(
+        p: argparse.ArgumentParser, out: str, week: bool = True, batch_default: str = "the line's"
+    ) -> None:
         p.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
         if week:
             p.add_argument(
                 "--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
             )
-        p.add_argument("--batch-size", type=int, default=None, help="units per batch (default: the line's)")
+        p.add_argument(
+            "--batch-size", type=int, default=None, help=f"units per batch (default: {batch_default})"
+        )
         p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default 0)")
         p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
 
@@ -298,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
-    common(ev, "runs/evaluate")
+    common(ev, "runs/evaluate", batch_default="the model's")
     ev.add_argument("--model", type=Path, required=True, help="model.zip (or a run folder)")
     ev.add_argument("--plans", type=int, default=20, help="stochastic plans (default 20)")
     ev.set_defaults(func=cmd_evaluate)

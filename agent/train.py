@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from agent.curriculum import Curriculum, CurriculumCallback, load_curriculum
 from agent.errors import UsageError
-from agent.evaluate import evaluate
+from agent.evaluate import PlayedPlan, evaluate
 from agent.rl_policy import ModelCard, save_model
 from twin import (
     EnvSettings,
@@ -267,7 +267,7 @@ def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: M
     result = evaluate(model, card, scenario, config.eval_plans, config.seed)
     kpis = ("idle_s", "setup_effort", "setups", "deadlock", "completion", "batches")
 
-    def pick(plan: Any) -> dict[str, Any]:
+    def pick(plan: PlayedPlan) -> dict[str, Any]:
         data = plan.run.results.to_dict()
         return {**{k: data[k] for k in kpis}, "return": round(plan.episode_return, 3)}
 
