@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.train import TrainConfig, latest_checkpoint, train
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TABLE_COLUMNS = (
     "batch_size",
@@ -157,31 +160,38 @@ def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
     efforts = [
         [s["evaluation"]["best"]["setup_effort"] for s in summaries if s["batch_size"] == b] for b in sizes
     ]
-    paths = []
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for b, values in zip(sizes, steps, strict=True):
-        ax.scatter([b] * len(values), values, color="tab:blue", alpha=0.6)
-    medians = [(b, statistics.median(v)) for b, v in zip(sizes, steps, strict=True) if v]
-    if medians:
-        ax.plot(*zip(*medians, strict=True), color="tab:blue", label="median")
-        ax.legend()
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("time steps to finish training")
-    ax.set_title("Sample complexity vs batch size (runs that met the final criterion)")
-    ax.grid(alpha=0.3)
-    paths.append(out / "steps_vs_batch_size.png")
-    fig.tight_layout()
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.boxplot(efforts, tick_labels=[str(b) for b in sizes])
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("setup effort of the best plan")
-    ax.set_title("Setup effort per batch size (best of the evaluation plans)")
-    ax.grid(alpha=0.3)
-    paths.append(out / "setup_effort_by_batch_size.png")
-    fig.tight_layout()
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    return paths
+    def figure(name: str, ylabel: str, title: str, draw: Callable[[Axes], object]) -> Path:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        draw(ax)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        return out / name
+
+    def steps_scatter(ax: Axes) -> None:
+        for b, values in zip(sizes, steps, strict=True):
+            ax.scatter([b] * len(values), values, color="tab:blue", alpha=0.6)
+        medians = [(b, statistics.median(v)) for b, v in zip(sizes, steps, strict=True) if v]
+        if medians:
+            ax.plot(*zip(*medians, strict=True), color="tab:blue", label="median")
+            ax.legend()
+
+    return [
+        figure(
+            "steps_vs_batch_size.png",
+            "time steps to finish training",
+            "Sample complexity vs batch size (runs that met the final criterion)",
+            steps_scatter,
+        ),
+        figure(
+            "setup_effort_by_batch_size.png",
+            "setup effort of the best plan",
+            "Setup effort per batch size (best of the evaluation plans)",
+            lambda ax: ax.boxplot(efforts, tick_labels=[str(b) for b in sizes]),
+        ),
+    ]
