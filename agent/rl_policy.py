@@ -73,7 +73,7 @@ class RLPolicy(Policy):
         self.card = card
         self.deterministic = deterministic
         self.seed = seed
-        self._observers: dict[int, Observer] = {}
+        self._observer: Observer | None = None
         self.name = "rl" if deterministic else "rl-stochastic"
 
     @classmethod
@@ -99,10 +99,10 @@ class RLPolicy(Policy):
 
     def decide(self, request: DecisionRequest) -> Decision:
         scenario = request.scenario
-        observer = self._observers.get(id(scenario))
+        observer = self._observer
         if observer is None or observer.scenario is not scenario:
             self.check(scenario)
-            observer = self._observers[id(scenario)] = Observer(scenario, self.card.env_settings)
+            observer = self._observer = Observer(scenario, self.card.env_settings)
         assessment = observer.assess(request)
         obs = observer.observe(request, assessment)
         action, _ = self.model.predict(
