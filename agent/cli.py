@@ -11,8 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.compare import (
+    CPSAT,
+    PPO,
+    Comparison,
+    PlannerSpec,
+    PlanSettings,
+    agent_plans,
+    markdown,
+    parse_planners,
+    run_planners,
+    solver_summary,
+    write_comparison,
+)
 from agent.errors import AgentError, UsageError
-from agent.planning import PlannedRun, kpi_table, run_planner, write_run
+from agent.planning import kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy
 from twin import (
     Scenario,
@@ -27,7 +40,6 @@ from twin import (
 from twin.config import default_config_dir
 
 if TYPE_CHECKING:
-    from agent.rl_policy import RLPolicy
     from agent.train import TrainConfig
 
 CONFIG_DIR = default_config_dir()
@@ -90,33 +102,66 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _agent_plan(
-    policy: RLPolicy, scenario: Scenario, plans: int, seed: int
-) -> tuple[PlannedRun, list[PlannedRun]]:
-    """The agent's best plan of `plans` stochastic ones and its deterministic plan."""
-    from agent.evaluate import evaluate
+def _plan_settings(args: argparse.Namespace) -> PlanSettings:
+    return PlanSettings(args.time_limit, args.workers, args.plans, args.seed)
 
-    policy.check(scenario)
-    result = evaluate(policy.model, policy.card, scenario, plans, seed)
-    best = result.best.run
-    best.planner = f"rl (best of {plans + 1})"
-    return best, [p.run for p in (*result.stochastic, result.deterministic)]
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _compare(args: argparse.Namespace, specs: list[PlannerSpec]) -> tuple[Scenario, Comparison]:
+    scenario = _load(args.line, args.week, args.batch_size)
+    print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:")
+    comparison = run_planners(scenario, specs, _plan_settings(args), _say)
+    print()
+    print(markdown(comparison.rows()))
+    summary = solver_summary(comparison)
+    if summary:
+        print(f"\n{summary}")
+    return scenario, comparison
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    specs = parse_planners(args.planner, DEFAULT_MODEL)
+    if len(specs) != 1:
+        raise UsageError(f"--planner {args.planner}: name one planner (compare runs several)")
+    scenario, comparison = _compare(args, specs)
+    run = comparison.runs[0]
+    meta = {**_meta(args, scenario), "solver": _solver_meta(args, comparison)}
+    files = write_run(args.out, scenario, run, meta)
+    print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
+    return 0
+
+
+def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, object] | None:
+    plan = comparison.cpsat
+    if plan is None:
+        return None
+    return {"time_limit_s": args.time_limit, "workers": args.workers, **plan.summary()}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    scenario, comparison = _compare(args, parse_planners(args.planners, DEFAULT_MODEL))
+    files = write_comparison(args.out, comparison, _meta(args, scenario))
+    print(f"\nwrote {', '.join(p.name for p in files if p.parent == args.out)} and sequences/ to {args.out}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    scenario = _load(args.line, args.week, args.batch_size)
-    runs = [run_planner(scenario, make_policy(name, args.seed)) for name in RULES]
+    specs = [PlannerSpec(name) for name in RULES]
     if args.model is not None:
-        from agent.rl_policy import RLPolicy
-
-        runs.append(_agent_plan(RLPolicy.from_file(args.model), scenario, args.plans, args.seed)[0])
-    best = min(runs, key=lambda r: r.results.rank_key())
-    print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:\n")
-    print(kpi_table(runs))
+        specs.append(PlannerSpec(PPO, args.model))
+    if args.time_limit > 0:
+        specs.append(PlannerSpec(CPSAT))
+    scenario, comparison = _compare(args, specs)
+    best = min(comparison.runs, key=lambda r: r.results.rank_key())
     print(f"\nbest plan: {best.planner} (ranking: no deadlock, completion, idle time, setup effort)")
     files = write_run(args.out, scenario, best, _meta(args, scenario))
+    files += write_comparison(args.out, comparison, _meta(args, scenario))
     for path in files:
-        print(f"  {path}")
+        if path.parent == args.out:
+            print(f"  {path}")
     return 0
 
 
@@ -125,7 +170,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     policy = RLPolicy.from_file(args.model)
     scenario = _load(args.line, args.week, args.batch_size or policy.card.batch_size)
-    best, plans = _agent_plan(policy, scenario, args.plans, args.seed)
+    best, plans = agent_plans(scenario, policy, args.plans, args.seed)
     print(kpi_table([*plans, best]))
     meta = {**_meta(args, scenario), "model": str(args.model), "plans": args.plans + 1}
     files = write_run(args.out, scenario, best, meta)
@@ -298,11 +343,37 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sequence", type=Path, help="replay this sequence.csv")
     sim.set_defaults(func=cmd_simulate)
 
-    demo = sub.add_parser("demo", help="plan a week with every rule and the shipped agent; plot the best")
+    def searching(p: argparse.ArgumentParser, time_limit: float) -> None:
+        p.add_argument(
+            "--time-limit", type=float, default=time_limit, help=f"CP-SAT seconds (default {time_limit:g})"
+        )
+        p.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")
+        p.add_argument("--plans", type=int, default=20, help="stochastic plans of an agent (default 20)")
+
+    planners = f"{', '.join(RULES)}, cpsat or ppo[:MODEL]"
+    plan = sub.add_parser(
+        "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
+    )
+    common(plan, "runs/plan")
+    plan.add_argument("--planner", required=True, help=planners)
+    searching(plan, 60.0)
+    plan.set_defaults(func=cmd_plan)
+
+    cmp = sub.add_parser("compare", help="every planner on the same week: one table and a plot")
+    common(cmp, "runs/compare")
+    cmp.add_argument(
+        "--planners", default="rules,cpsat,ppo", help=f"comma-separated: rules (all), {planners}"
+    )
+    searching(cmp, 60.0)
+    cmp.set_defaults(func=cmd_compare)
+
+    demo = sub.add_parser(
+        "demo", help="plan a week with every rule, the shipped agent and CP-SAT; plot the best"
+    )
     common(demo, "runs/demo")
     demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="agent (default: the shipped one)")
-    demo.add_argument("--no-agent", dest="model", action="store_const", const=None, help="rules only")
-    demo.add_argument("--plans", type=int, default=20, help="stochastic plans of the agent (default 20)")
+    demo.add_argument("--no-agent", dest="model", action="store_const", const=None, help="no agent")
+    searching(demo, 10.0)
     demo.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")

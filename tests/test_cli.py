@@ -46,25 +46,41 @@ def test_simulate_writes_results_sequence_and_plots(
     assert json.loads((replay / "results.json").read_text())["kpis"] == kpis
 
 
-def test_demo_compares_the_rules_with_the_shipped_agent_and_says_where_the_plots_are(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One demo run (short CP-SAT limit) shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("demo")
+    capture = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "demo", "--time-limit", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out, capture.stdout
+
+
+def test_demo_compares_rules_agent_and_cpsat_and_says_where_the_plots_are(demo: tuple[Path, str]) -> None:
+    out, stdout = demo
+    for name in ("random", "first-fit", "earliest-runout", "setup-aware", "ppo (best of 21)", "cpsat"):
+        assert f"| {name} |" in stdout
+    assert "CP-SAT: " in stdout and "best plan" in stdout
+    for plot in (*PLOTS, "compare.png"):
+        assert str(out / plot) in stdout
+
+
+def test_in_the_demo_agent_and_cpsat_reach_zero_idle_below_the_rules_setup_effort(
+    demo: tuple[Path, str],
 ) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    for name in ("random", "first-fit", "earliest-runout", "setup-aware", "rl (best of 21)", "best plan"):
-        assert name in out
-    for plot in PLOTS:
-        assert str(tmp_path / plot) in out
-
-
-def test_the_shipped_agent_reaches_zero_idle_below_the_rules_setup_effort(tmp_path: Path) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["planner"].startswith("rl")
-    rules = [main(["simulate", "--policy", name, "--out", str(tmp_path / name)]) for name in ("setup-aware",)]
-    assert rules == [0]
-    rule = json.loads((tmp_path / "setup-aware" / "results.json").read_text())["kpis"]
-    assert results["kpis"]["idle_s"] == 0 and results["kpis"]["setup_effort"] < rule["setup_effort"]
+    out, _ = demo
+    rows = {r["planner"]: r for r in json.loads((out / "compare.json").read_text())["rows"]}
+    rule, agent, cpsat = rows["setup-aware"], rows["ppo (best of 21)"], rows["cpsat"]
+    assert agent["idle_s"] == 0 and agent["setup_effort"] < rule["setup_effort"]
+    assert cpsat["idle_s"] == 0 and cpsat["setup_effort"] <= rule["setup_effort"]
+    best = json.loads((out / "results.json").read_text())
+    ranked = min(
+        rows.values(), key=lambda r: (r["deadlock"], -r["completion"], r["idle_s"], r["setup_effort"])
+    )
+    assert best["planner"] == ranked["planner"]
 
 
 MISTAKES = [

@@ -47,7 +47,7 @@ def test_evaluate_writes_the_best_plan_which_replays_exactly(trained: Path, tmp_
         == 0
     )
     results = json.loads((out / "results.json").read_text())
-    assert results["plans"] == 21 and results["planner"].startswith("rl (best of 21)")
+    assert results["plans"] == 21 and results["planner"].startswith("ppo (best of 21)")
     replay = tmp_path / "replay"
     assert main(["simulate", "--sequence", str(out / "sequence.csv"), "--out", str(replay)]) == 0
     assert json.loads((replay / "results.json").read_text())["kpis"] == results["kpis"]

@@ -1,0 +1,478 @@
+"""The exact planner: a CP-SAT model of the week's PAS sequence (OR-Tools).
+
+A complete run builds a fixed multiset of batches (the action mask of `problem.md` allows a type
+while its remaining requirement is positive), so a plan is an order of that multiset. Without
+idle time the FAS take at nominal pace and the PAS enters the batch at position `i` at a time that
+does not depend on the order (`twin.timeline`), so "zero idle" becomes: the `j`-th batch of type
+`k` sits at a position that enters before the take that needs it. The model:
+
+- `x[i, k]`: position `i` builds type `k`; `c[i, k]`: batches of `k` among positions `0..i`
+  (`c[-1, k] = 0`, `c[N-1, k] = n_k`); a deadline is the bound `c[P, k] >= j`;
+- `y[i, a, b]`: the changeover from position `i-1` to `i` as a flow (`sum_b y = x[i-1, a]`,
+  `sum_a y = x[i, b]`), which gives the LP relaxation, hence the lower bound, some strength;
+- objective: the setup effort `S[initial, x_0] + sum S[a, b] y[i, a, b]`.
+
+When no order meets every deadline, the minimal-idle stage estimates each FAS's idle time as the
+largest lateness of the batches it waits for (a FAS that waited is late for the rest of its plan,
+so the largest lateness is its delay), minimises the sum, then the setup effort at that estimate.
+It is an estimate: the twin's KPIs of the sequence are what `linetwin plan` reports.
+
+With a setup time the entry times assume a changeover before every batch: the zero-idle plans
+found are zero-idle in the twin too, but the bound then holds for that stricter model only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from agent.errors import UsageError
+from agent.planning import PlannedRun, run_planner
+from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from twin import Scenario, SequenceEntry
+from twin.timeline import Due, Timeline
+
+CPSAT = "cpsat"
+ZERO_IDLE = "zero-idle"
+MIN_IDLE = "min-idle"
+_EFFORT_SCALE_MAX = 10**6
+_FIRST_WINDOW = 32  # positions a batch may slip past its deadline in the minimal-idle stage
+
+
+@dataclass(frozen=True)
+class CpSatSettings:
+    """How long and how wide CP-SAT searches."""
+
+    time_limit_s: float = 60.0
+    """Wall-time limit of the whole plan (both stages when zero idle is impossible)."""
+    workers: int = 2
+    """Parallel search workers (the machine's cores). With more than one and a time limit, the
+    incumbent can differ between runs: CP-SAT's parallel search is not deterministic."""
+    seed: int = 0
+    """CP-SAT's random seed."""
+
+
+@dataclass(frozen=True)
+class CpSatPlan:
+    """The solver's answer: a PAS sequence and what the model knows about it."""
+
+    sequence: list[int]
+    """Type index per position."""
+    mode: str
+    """`zero-idle` (every deadline met) or `min-idle` (zero idle is impossible or was not found)."""
+    status: str
+    """CP-SAT status of the stage that produced the sequence: OPTIMAL, FEASIBLE, ..."""
+    setup_effort: float
+    """The model's setup effort of the sequence (the incumbent)."""
+    bound: float | None
+    """Lower bound on the setup effort of every zero-idle plan (None in `min-idle` mode, or when a
+    setup time makes the model stricter than the line)."""
+    zero_idle: str
+    """`feasible`, `infeasible` (proved by the model) or `unknown` (time ran out)."""
+    idle_estimate_s: int
+    """The model's idle estimate (0 in zero-idle mode)."""
+    wall_s: float
+    batches: int
+    candidates: tuple[tuple[int, ...], ...] = ()
+    """Min-idle mode: every improving solution, since the idle estimate may rank them otherwise
+    than the twin does (`plan_with_cpsat` simulates them all and keeps the twin's best)."""
+
+    def summary(self) -> dict[str, object]:
+        """Everything but the sequence, for results files."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("sequence", "candidates")}
+        return {**data, "gap": self.gap}
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap between incumbent and bound (0 = proved optimal)."""
+        if self.bound is None:
+            return None
+        return (
+            0.0
+            if self.setup_effort <= self.bound
+            else (self.setup_effort - self.bound) / max(self.setup_effort, 1e-9)
+        )
+
+
+Progress = Callable[[str], None]
+
+
+class CpSatPlanner:
+    """Builds and solves the CP-SAT model of one scenario."""
+
+    def __init__(self, scenario: Scenario, settings: CpSatSettings | None = None) -> None:
+        self.scenario = scenario
+        self.settings = settings or CpSatSettings()
+        if self.settings.time_limit_s <= 0:
+            raise UsageError(f"--time-limit {self.settings.time_limit_s:g}: must be positive")
+        if self.settings.workers < 1:
+            raise UsageError(f"--workers {self.settings.workers}: must be at least 1")
+        self.timeline = Timeline(scenario)
+        self.counts = self.timeline.batches_needed()
+        self.batches = sum(self.counts)
+        setup_s = scenario.line.pas.setup_time_s
+        self.exact = setup_s == 0
+        self.entries = self.timeline.entry_times(self.batches, setup_s)
+        self.scale = _effort_scale(scenario.setup_effort)
+
+    # -- public --------------------------------------------------------------------------------
+    def solve(self, hint: Sequence[int] | None = None, progress: Progress | None = None) -> CpSatPlan:
+        """The best sequence CP-SAT finds within the time limit. `hint`: a known sequence (e.g. a
+        rule's plan) to start from; CP-SAT then never returns anything worse under the model."""
+        start = time.perf_counter()
+        if self.batches == 0:
+            return CpSatPlan([], ZERO_IDLE, "OPTIMAL", 0.0, 0.0, "feasible", 0, 0.0, 0)
+        if hint is not None and sorted(hint) != sorted(
+            k for k, n in enumerate(self.counts) for _ in range(n)
+        ):
+            hint = None  # not a complete plan of this week (e.g. a deadlocked run)
+        deadlines = self._deadline_positions()
+        zero_idle = "infeasible" if any(p < 0 for _, _, p, _ in deadlines) else "unknown"
+        if zero_idle == "unknown":
+            model = _SequenceModel(self, hint)
+            for k, j, p, _ in deadlines:
+                model.model.add(model.c[p][k] >= j)
+            model.model.add(model.effort >= round(self.window_bound(deadlines) * self.scale))
+            hint_ok = hint is not None and _meets(hint, deadlines)
+            budget = self._left(start) if hint_ok else self._left(start) / 2
+            status, solver = model.run(self.settings, budget, progress, "zero idle")
+            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                effort = self._effort(solver.objective_value)
+                bound = self._effort(solver.best_objective_bound) if self.exact else None
+                return CpSatPlan(
+                    model.sequence(solver),
+                    ZERO_IDLE,
+                    solver.status_name(status),
+                    effort,
+                    bound,
+                    "feasible",
+                    0,
+                    time.perf_counter() - start,
+                    self.batches,
+                )
+            if status == cp_model.INFEASIBLE:
+                zero_idle = "infeasible"
+        return self._min_idle(deadlines, hint, start, zero_idle, progress)
+
+    # -- stages --------------------------------------------------------------------------------
+    def _min_idle(
+        self,
+        deadlines: list[tuple[int, int, int, Due]],
+        hint: Sequence[int] | None,
+        start: float,
+        zero_idle: str,
+        progress: Progress | None,
+    ) -> CpSatPlan:
+        window = _FIRST_WINDOW
+        found: list[tuple[int, ...]] = []
+        while True:
+            model = _SequenceModel(self, hint)
+            delay = model.lateness(deadlines, window)
+            budget = self._left(start) / 2
+            status, solver = model.run(self.settings, budget, progress, "least idle", delay, found)
+            if status != cp_model.INFEASIBLE or window >= self.batches:
+                break
+            window *= 2  # some batch must slip further than the window allowed
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise UsageError(
+                f"CP-SAT found no plan in {self.settings.time_limit_s:g} s ({solver.status_name(status)}); "
+                "give it more --time-limit"
+            )
+        idle = round(solver.objective_value)
+        model.model.add(delay <= idle)
+        model.hint_solution(solver)
+        stage = solver.status_name(status)
+        status, solver2 = model.run(self.settings, self._left(start), progress, "setup effort", None, found)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            solver = solver2
+            effort = self._effort(solver.objective_value)
+        else:  # the idle-stage solution stands
+            effort = self._effort(model.effort_value(solver))
+        return CpSatPlan(
+            model.sequence(solver),
+            MIN_IDLE,
+            stage,
+            effort,
+            None,
+            zero_idle,
+            idle,
+            time.perf_counter() - start,
+            self.batches,
+            tuple(dict.fromkeys(found)),
+        )
+
+    def window_bound(self, deadlines: list[tuple[int, int, int, Due]]) -> float:
+        """A lower bound on the setup effort of every zero-idle plan, stronger than CP-SAT's LP
+        (whose relaxation spreads every position over all types at no cost).
+
+        By position `i` at least `req[i, k]` batches of type `k` are built (deadlines) and at most
+        `i + 1 - sum of the others' req`. So type `k` must appear in positions `A..B` when
+        `req[B, k]` exceeds the most it can have by `A - 1`. Within a window the sequence walks
+        through every type that must appear, costing at least the cheapest path through them
+        (efforts closed under shortest paths); disjoint windows add up, and a dynamic programme
+        picks the windows that give the largest sum."""
+        n_pos, n_types = self.batches, len(self.counts)
+        req = np.zeros((n_pos, n_types), dtype=np.int64)
+        for k, j, p, _ in deadlines:
+            req[p, k] = max(req[p, k], j)
+        req = np.maximum.accumulate(req, axis=0)
+        most = np.minimum(
+            np.asarray(self.counts)[None, :],
+            np.arange(1, n_pos + 1)[:, None] - (req.sum(axis=1)[:, None] - req),
+        )
+        before = np.vstack([np.zeros((1, n_types), dtype=np.int64), most])  # row A: the most by A - 1
+        path = _cheapest_paths(self.scenario.setup_effort)
+        bits = 1 << np.arange(n_types)
+        best = np.zeros(n_pos + 1)  # best[i]: the bound from windows inside positions 0 .. i - 1
+        for end in range(n_pos):
+            must = (req[end][None, :] > before[: end + 1]) @ bits  # per window start A = 0 .. end
+            best[end + 1] = max(best[end], float((best[: end + 1] + path[must]).max()))
+        return float(best[n_pos])
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _left(self, start: float) -> float:
+        return max(0.5, self.settings.time_limit_s - (time.perf_counter() - start))
+
+    def _effort(self, scaled: float) -> float:
+        return round(scaled) / self.scale
+
+    def _deadline_positions(self) -> list[tuple[int, int, int, Due]]:
+        """(type, j, last position that meets the deadline of its batch j, the due take)."""
+        finite = [e for e in self.entries if e is not None]
+        out = []
+        for k, n in enumerate(self.counts):
+            for j in range(1, n + 1):
+                due = self.timeline.due(k, j)
+                if due is None:
+                    continue
+                p = bisect_right(finite, due.time_s) - 1
+                if p >= 0 and not self.timeline.entry_allows(p, finite[p], due):
+                    p -= 1
+                out.append((k, j, p, due))
+        return out
+
+
+class _SequenceModel:
+    """The variables every stage shares: the sequence, its prefix counts and its changeovers."""
+
+    def __init__(self, planner: CpSatPlanner, hint: Sequence[int] | None) -> None:
+        self.planner = planner
+        sc = planner.scenario
+        counts = planner.counts
+        n_pos = planner.batches
+        types = [k for k, n in enumerate(counts) if n > 0]
+        self.types = types
+        m = cp_model.CpModel()
+        self.model = m
+        self.x = [{k: m.new_bool_var(f"x{i}_{k}") for k in types} for i in range(n_pos)]
+        self.c: list[dict[int, cp_model.IntVar]] = []
+        for i in range(n_pos):
+            m.add_exactly_one(self.x[i].values())
+            row = {}
+            for k in types:
+                lo = max(0, counts[k] - (n_pos - 1 - i))
+                hi = min(counts[k], i + 1)
+                row[k] = m.new_int_var(lo, hi, f"c{i}_{k}")
+                m.add(row[k] == (self.c[i - 1][k] if i else 0) + self.x[i][k])
+            self.c.append(row)
+        for k in types:
+            m.add(self.c[-1][k] == counts[k])
+        scale = planner.scale
+        effort = sc.setup_effort
+        terms: list[cp_model.LinearExprT] = []
+        coefs: list[int] = []
+        if sc.initial_setup is not None:
+            for k in types:
+                terms.append(self.x[0][k])
+                coefs.append(round(effort[sc.initial_setup][k] * scale))
+        for i in range(1, n_pos):
+            y = {(a, b): m.new_bool_var(f"y{i}_{a}_{b}") for a in types for b in types}
+            for a in types:
+                m.add(sum(y[a, b] for b in types) == self.x[i - 1][a])
+                m.add(sum(y[b, a] for b in types) == self.x[i][a])
+            for (a, b), var in y.items():
+                cost = round(effort[a][b] * scale)
+                if a != b and cost:
+                    terms.append(var)
+                    coefs.append(cost)
+        self.effort = cp_model.LinearExpr.weighted_sum(terms, coefs)
+        m.minimize(self.effort)
+        if hint is not None:
+            self._hint(hint)
+
+    def _hint(self, sequence: Sequence[int]) -> None:
+        seen = dict.fromkeys(self.types, 0)
+        for i, t in enumerate(sequence):
+            seen[t] += 1
+            for k in self.types:
+                self.model.add_hint(self.x[i][k], k == t)
+                self.model.add_hint(self.c[i][k], seen[k])
+
+    def hint_solution(self, solver: cp_model.CpSolver) -> None:
+        self.model.clear_hints()  # type: ignore[no-untyped-call]
+        self._hint(self.sequence(solver))
+
+    def lateness(self, deadlines: list[tuple[int, int, int, Due]], window: int) -> cp_model.LinearExprT:
+        """Minimal-idle stage: each batch may enter up to `window` positions after its deadline;
+        a FAS's delay is the largest lateness of the batches it waits for. Returns the sum of the
+        delays, which becomes the objective (the setup effort follows in a second solve)."""
+        m = self.model
+        planner = self.planner
+        finite = [e for e in planner.entries if e is not None]
+        horizon = (finite[-1] if finite else 0) + planner.batches * planner.scenario.batch_size * (
+            planner.scenario.line.pas.unit_time_s
+        )
+        entry = [e if e is not None else horizon for e in planner.entries]
+        n_pos = planner.batches
+        delays: dict[int, cp_model.IntVar] = {}
+        for k, j, p, due in deadlines:
+            last = min(n_pos - 1, p + window)
+            m.add(self.c[last][k] >= j)
+            terms: list[cp_model.LinearExprT] = []
+            coefs: list[int] = []
+            const = 0
+            for i in range(p, last):  # batch j later than position i: it enters at entry[i+1] or later
+                step = entry[i + 1] - (max(entry[i], due.time_s) if i >= 0 else due.time_s)
+                if i < 0:
+                    const += step
+                    continue
+                late = m.new_bool_var(f"late{k}_{j}_{i}")
+                m.add(self.c[i][k] <= j - 1).only_enforce_if(late)
+                m.add(self.c[i][k] >= j).only_enforce_if(late.Not())
+                terms.append(late)
+                coefs.append(step)
+            if due.fas not in delays:
+                delays[due.fas] = m.new_int_var(0, horizon, f"delay{due.fas}")
+            m.add(delays[due.fas] >= cp_model.LinearExpr.weighted_sum(terms, coefs) + const)
+        total = sum(delays.values())
+        m.minimize(total)
+        return total
+
+    def run(
+        self,
+        settings: CpSatSettings,
+        budget_s: float,
+        progress: Progress | None,
+        stage: str,
+        objective: cp_model.LinearExprT | None = None,
+        found: list[tuple[int, ...]] | None = None,
+    ) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
+        """Solve for `objective` (default: the setup effort); `found` collects every solution."""
+        if objective is None:
+            self.model.minimize(self.effort)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = budget_s
+        solver.parameters.num_workers = settings.workers
+        solver.parameters.random_seed = settings.seed
+        callback = _Reporter(progress, stage, self.planner.scale if objective is None else 1)
+        if found is not None:
+            callback.collect(self.x, found)
+        status = solver.solve(self.model, callback)
+        return status, solver
+
+    def sequence(self, solver: cp_model.CpSolver) -> list[int]:
+        return [next(k for k, var in row.items() if solver.boolean_value(var)) for row in self.x]
+
+    def effort_value(self, solver: cp_model.CpSolver) -> float:
+        return float(solver.value(self.effort))
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):
+    """Reports improving solutions (at most one line per `every_s`): seconds, incumbent, bound."""
+
+    every_s = 2.0
+
+    def __init__(self, progress: Progress | None, stage: str, scale: int) -> None:
+        super().__init__()
+        self.progress = progress
+        self.stage = stage
+        self.scale = scale
+        self.last_s = -self.every_s
+        self.rows: list[dict[int, cp_model.IntVar]] = []
+        self.found: list[tuple[int, ...]] | None = None
+
+    def collect(self, rows: list[dict[int, cp_model.IntVar]], found: list[tuple[int, ...]]) -> None:
+        """Also append the sequence of every solution to `found`."""
+        self.rows, self.found = rows, found
+
+    def on_solution_callback(self) -> None:
+        if self.found is not None:
+            self.found.append(
+                tuple(next(k for k, v in row.items() if self.boolean_value(v)) for row in self.rows)
+            )
+        if self.progress is not None and self.wall_time >= self.last_s + self.every_s:
+            self.last_s = self.wall_time
+            self.progress(
+                f"  {self.wall_time:7.1f} s  {self.stage}: incumbent {self.objective_value / self.scale:g}, "
+                f"bound {self.best_objective_bound / self.scale:g}"
+            )
+
+
+def _meets(sequence: Sequence[int], deadlines: list[tuple[int, int, int, Due]]) -> bool:
+    """Whether `sequence` meets every deadline (then it is a zero-idle plan)."""
+    position: dict[tuple[int, int], int] = {}
+    seen: dict[int, int] = {}
+    for i, k in enumerate(sequence):
+        seen[k] = seen.get(k, 0) + 1
+        position[k, seen[k]] = i
+    return all(position[k, j] <= p for k, j, p, _ in deadlines)
+
+
+def _cheapest_paths(effort: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """Per subset of types (a bit mask): the least effort of a path visiting all of them, with
+    efforts closed under shortest paths (a walk may pass through other types)."""
+    dist = np.asarray(effort, dtype=float)
+    n = len(dist)
+    for m in range(n):
+        dist = np.minimum(dist, dist[:, [m]] + dist[[m], :])
+    cost = np.full((1 << n, n), np.inf)
+    cost[1 << np.arange(n), np.arange(n)] = 0.0
+    for mask in range(1, 1 << n):
+        for last in range(n):
+            here = cost[mask, last]
+            if not np.isfinite(here):
+                continue
+            for nxt in range(n):
+                if not mask >> nxt & 1:
+                    grown = mask | 1 << nxt
+                    cost[grown, nxt] = min(cost[grown, nxt], here + dist[last, nxt])
+    out: np.ndarray = cost.min(axis=1)
+    out[0] = 0.0
+    return out
+
+
+def _effort_scale(matrix: tuple[tuple[float, ...], ...]) -> int:
+    """The power of ten that makes every setup effort an integer (CP-SAT is integral)."""
+    scale = 1
+    values = [v for row in matrix for v in row]
+    while scale <= _EFFORT_SCALE_MAX:
+        if all(math.isclose(v * scale, round(v * scale), abs_tol=1e-9) for v in values):
+            return scale
+        scale *= 10
+    raise UsageError("setup_effort: the exact planner needs efforts with at most 6 decimals")
+
+
+def plan_with_cpsat(
+    scenario: Scenario, settings: CpSatSettings | None = None, progress: Progress | None = None
+) -> tuple[PlannedRun, CpSatPlan]:
+    """Solve the week with CP-SAT (starting from the better rule plan) and simulate the sequence
+    in the twin: the run's KPIs are the twin's, the plan carries what the solver knows."""
+    start = time.perf_counter()
+    hints = [run_planner(scenario, rule()) for rule in (SetupAwarePolicy, EarliestRunoutPolicy)]
+    hint = min(hints, key=lambda r: r.results.rank_key())
+    plan = CpSatPlanner(scenario, settings).solve([b.type for b in hint.trace.batches], progress)
+    types = scenario.types
+    runs = [
+        run_planner(scenario, SequencePolicy([SequenceEntry(type=types[k]) for k in seq], types, CPSAT))
+        for seq in dict.fromkeys([tuple(plan.sequence), *plan.candidates])
+    ]
+    run = min(runs, key=lambda r: r.results.rank_key())
+    run.planner = CPSAT
+    run.wall_s = time.perf_counter() - start
+    return run, plan
