@@ -24,6 +24,7 @@ from agent.compare import (
     solver_summary,
     write_comparison,
 )
+from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
 from agent.planning import kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy
@@ -103,7 +104,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _plan_settings(args: argparse.Namespace) -> PlanSettings:
-    return PlanSettings(args.time_limit, args.workers, args.plans, args.seed)
+    return PlanSettings(CpSatSettings(args.time_limit, args.workers, args.seed), args.plans, args.seed)
 
 
 def _say(line: str) -> None:

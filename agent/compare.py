@@ -12,7 +12,7 @@ import csv
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,10 +79,10 @@ def parse_planners(text: str, default_model: Path) -> list[PlannerSpec]:
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """Budgets of the planners that search: CP-SAT's time and workers, the agent's plans."""
+    """What the searching planners may spend: CP-SAT's settings, the agent's stochastic plans
+    (seeds `seed`, `seed + 1`, ...); `seed` also seeds the random rule."""
 
-    time_limit_s: float = 60.0
-    workers: int = 2
+    cpsat: CpSatSettings = field(default_factory=CpSatSettings)
     plans: int = 20
     seed: int = 0
 
@@ -147,8 +147,7 @@ def run_planners(
         if progress is not None:
             progress(f"planning with {spec.label} ...")
         if spec.kind == CPSAT:
-            cp_settings = CpSatSettings(settings.time_limit_s, settings.workers, settings.seed)
-            run, plan = plan_with_cpsat(scenario, cp_settings, progress)
+            run, plan = plan_with_cpsat(scenario, settings.cpsat, progress)
             comparison.cpsat = plan
         elif spec.kind == PPO:
             assert spec.model is not None

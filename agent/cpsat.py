@@ -28,6 +28,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -103,6 +104,15 @@ class CpSatPlan:
 Progress = Callable[[str], None]
 
 
+class Deadline(NamedTuple):
+    """Batch `number` (1-based) of `type` must sit at `position` or earlier (-1: nowhere in time)."""
+
+    type: int
+    number: int
+    position: int
+    due: Due
+
+
 class CpSatPlanner:
     """Builds and solves the CP-SAT model of one scenario."""
 
@@ -163,7 +173,7 @@ class CpSatPlanner:
     # -- stages --------------------------------------------------------------------------------
     def _min_idle(
         self,
-        deadlines: list[tuple[int, int, int, Due]],
+        deadlines: list[Deadline],
         hint: Sequence[int] | None,
         start: float,
         zero_idle: str,
@@ -207,7 +217,7 @@ class CpSatPlanner:
             tuple(dict.fromkeys(found)),
         )
 
-    def window_bound(self, deadlines: list[tuple[int, int, int, Due]]) -> float:
+    def window_bound(self, deadlines: list[Deadline]) -> float:
         """A lower bound on the setup effort of every zero-idle plan, stronger than CP-SAT's LP
         (whose relaxation spreads every position over all types at no cost).
 
@@ -242,8 +252,8 @@ class CpSatPlanner:
     def _effort(self, scaled: float) -> float:
         return round(scaled) / self.scale
 
-    def _deadline_positions(self) -> list[tuple[int, int, int, Due]]:
-        """(type, j, last position that meets the deadline of its batch j, the due take)."""
+    def _deadline_positions(self) -> list[Deadline]:
+        """Every batch's deadline as the last position that meets it."""
         finite = [e for e in self.entries if e is not None]
         out = []
         for k, n in enumerate(self.counts):
@@ -254,7 +264,7 @@ class CpSatPlanner:
                 p = bisect_right(finite, due.time_s) - 1
                 if p >= 0 and not self.timeline.entry_allows(p, finite[p], due):
                     p -= 1
-                out.append((k, j, p, due))
+                out.append(Deadline(k, j, p, due))
         return out
 
 
@@ -318,7 +328,7 @@ class _SequenceModel:
         self.model.clear_hints()  # type: ignore[no-untyped-call]
         self._hint(self.sequence(solver))
 
-    def lateness(self, deadlines: list[tuple[int, int, int, Due]], window: int) -> cp_model.LinearExprT:
+    def lateness(self, deadlines: list[Deadline], window: int) -> cp_model.LinearExprT:
         """Minimal-idle stage: each batch may enter up to `window` positions after its deadline;
         a FAS's delay is the largest lateness of the batches it waits for. Returns the sum of the
         delays, which becomes the objective (the setup effort follows in a second solve)."""
@@ -414,7 +424,7 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
             )
 
 
-def _meets(sequence: Sequence[int], deadlines: list[tuple[int, int, int, Due]]) -> bool:
+def _meets(sequence: Sequence[int], deadlines: list[Deadline]) -> bool:
     """Whether `sequence` meets every deadline (then it is a zero-idle plan)."""
     position: dict[tuple[int, int], int] = {}
     seen: dict[int, int] = {}
