@@ -148,19 +148,20 @@ class CpSatPlanner:
             model = _SequenceModel(self, hint)
             for k, j, p, _ in deadlines:
                 model.model.add(model.c[p][k] >= j)
-            model.model.add(model.effort >= round(self.window_bound(deadlines) * self.scale))
+            floor = self.window_bound(deadlines)
+            model.model.add(model.effort >= round(floor * self.scale))
             hint_ok = hint is not None and _meets(hint, deadlines)
             budget = self._left(start) if hint_ok else self._left(start) / 2
             status, solver = model.run(self.settings, budget, progress, "zero idle")
-            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                effort = self._effort(solver.objective_value)
-                bound = self._effort(solver.best_objective_bound) if self.exact else None
+            solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            if solved or hint_ok:  # a zero-idle hint stands when time ran out before presolve ended
+                bound = max(floor, self._effort(solver.best_objective_bound)) if solved else floor
                 return CpSatPlan(
-                    model.sequence(solver),
+                    model.sequence(solver) if solved else list(hint or []),
                     ZERO_IDLE,
                     solver.status_name(status),
-                    effort,
-                    bound,
+                    self._effort(solver.objective_value) if solved else self._sequence_effort(hint or []),
+                    bound if self.exact else None,
                     "feasible",
                     0,
                     time.perf_counter() - start,
@@ -248,6 +249,15 @@ class CpSatPlanner:
     # -- helpers -------------------------------------------------------------------------------
     def _left(self, start: float) -> float:
         return max(0.5, self.settings.time_limit_s - (time.perf_counter() - start))
+
+    def _sequence_effort(self, sequence: Sequence[int]) -> float:
+        effort = self.scenario.setup_effort
+        previous = self.scenario.initial_setup
+        total = 0.0
+        for k in sequence:
+            total += 0.0 if previous is None else effort[previous][k]
+            previous = k
+        return total
 
     def _effort(self, scaled: float) -> float:
         return round(scaled) / self.scale
