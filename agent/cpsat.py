@@ -154,13 +154,18 @@ class CpSatPlanner:
             budget = self._left(start) if hint_ok else self._left(start) / 2
             status, solver = model.run(self.settings, budget, progress, "zero idle")
             solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-            if solved or hint_ok:  # a zero-idle hint stands when time ran out before presolve ended
+            if solved or hint_ok:
+                sequence = model.sequence(solver) if solved else []
+                effort = self._effort(solver.objective_value) if solved else math.inf
+                if hint_ok and hint is not None and self._sequence_effort(hint) < effort:
+                    # a short run may end before CP-SAT has completed the hint: the hint stands
+                    sequence, effort = list(hint), self._sequence_effort(hint)
                 bound = max(floor, self._effort(solver.best_objective_bound)) if solved else floor
                 return CpSatPlan(
-                    model.sequence(solver) if solved else list(hint or []),
+                    sequence,
                     ZERO_IDLE,
                     solver.status_name(status),
-                    self._effort(solver.objective_value) if solved else self._sequence_effort(hint or []),
+                    effort,
                     bound if self.exact else None,
                     "feasible",
                     0,
