@@ -27,7 +27,7 @@ from agent.compare import (
 from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
 from agent.planning import kpi_table, run_planner, write_run
-from agent.policies import RULES, Policy, SequencePolicy
+from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from twin import (
     Scenario,
     TwinError,
@@ -70,9 +70,7 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
         raise UsageError(f"unknown policy {name!r}; choose one of {', '.join([*RULES, RL_POLICY])}")
     if model is not None:
         raise UsageError(f"--model is for --policy {RL_POLICY}, not for the rule {name!r}")
-    policy = RULES[name]()
-    policy.reset(seed)
-    return policy
+    return make_rule(name, seed)
 
 
 def _meta(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from agent.cpsat import CPSAT, CpSatPlan, CpSatSettings, plan_with_cpsat
 from agent.errors import UsageError
 from agent.planning import PlannedRun, run_planner
-from agent.policies import RULES
+from agent.policies import RULES, make_rule
 from twin import Scenario, write_sequence
 
 if TYPE_CHECKING:
@@ -157,9 +157,7 @@ def run_planners(
             run = agent_plans(scenario, RLPolicy.from_file(spec.model), settings.plans, settings.seed)[0]
             run.wall_s = time.perf_counter() - start  # every plan counts
         else:
-            policy = RULES[spec.kind]()
-            policy.reset(settings.seed)
-            run = run_planner(scenario, policy)
+            run = run_planner(scenario, make_rule(spec.kind, settings.seed))
         comparison.runs.append(run)
     return comparison
 

@@ -36,7 +36,7 @@ from ortools.sat.python import cp_model
 from agent.errors import UsageError
 from agent.planning import PlannedRun, run_planner
 from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
-from twin import Scenario, SequenceEntry
+from twin import Scenario
 from twin.timeline import Due, Timeline
 
 CPSAT = "cpsat"
@@ -157,9 +157,10 @@ class CpSatPlanner:
             if solved or hint_ok:
                 sequence = model.sequence(solver) if solved else []
                 effort = self._effort(solver.objective_value) if solved else math.inf
-                if hint_ok and hint is not None and self._sequence_effort(hint) < effort:
+                hint_effort = self._sequence_effort(hint) if hint_ok and hint is not None else math.inf
+                if hint_effort < effort:
                     # a short run may end before CP-SAT has completed the hint: the hint stands
-                    sequence, effort = list(hint), self._sequence_effort(hint)
+                    sequence, effort = list(hint or []), hint_effort
                 bound = max(floor, self._effort(solver.best_objective_bound)) if solved else floor
                 return CpSatPlan(
                     sequence,
@@ -327,7 +328,6 @@ class _SequenceModel:
                     terms.append(var)
                     coefs.append(cost)
         self.effort = cp_model.LinearExpr.weighted_sum(terms, coefs)
-        m.minimize(self.effort)
         if hint is not None:
             self._hint(hint)
 
@@ -346,7 +346,7 @@ class _SequenceModel:
     def lateness(self, deadlines: list[Deadline], window: int) -> cp_model.LinearExprT:
         """Minimal-idle stage: each batch may enter up to `window` positions after its deadline;
         a FAS's delay is the largest lateness of the batches it waits for. Returns the sum of the
-        delays, which becomes the objective (the setup effort follows in a second solve)."""
+        delays, the first objective (the setup effort follows in a second solve)."""
         m = self.model
         planner = self.planner
         finite = [e for e in planner.entries if e is not None]
@@ -361,12 +361,9 @@ class _SequenceModel:
             m.add(self.c[last][k] >= j)
             terms: list[cp_model.LinearExprT] = []
             coefs: list[int] = []
-            const = 0
-            for i in range(p, last):  # batch j later than position i: it enters at entry[i+1] or later
-                step = entry[i + 1] - (max(entry[i], due.time_s) if i >= 0 else due.time_s)
-                if i < 0:
-                    const += step
-                    continue
+            const = entry[0] - due.time_s if p < 0 else 0  # late even at position 0
+            for i in range(max(p, 0), last):  # batch j later than position i: enters at entry[i+1]
+                step = entry[i + 1] - max(entry[i], due.time_s)
                 late = m.new_bool_var(f"late{k}_{j}_{i}")
                 m.add(self.c[i][k] <= j - 1).only_enforce_if(late)
                 m.add(self.c[i][k] >= j).only_enforce_if(late.Not())
@@ -375,9 +372,7 @@ class _SequenceModel:
             if due.fas not in delays:
                 delays[due.fas] = m.new_int_var(0, horizon, f"delay{due.fas}")
             m.add(delays[due.fas] >= cp_model.LinearExpr.weighted_sum(terms, coefs) + const)
-        total = sum(delays.values())
-        m.minimize(total)
-        return total
+        return sum(delays.values())
 
     def run(
         self,
@@ -389,8 +384,7 @@ class _SequenceModel:
         found: list[tuple[int, ...]] | None = None,
     ) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
         """Solve for `objective` (default: the setup effort); `found` collects every solution."""
-        if objective is None:
-            self.model.minimize(self.effort)
+        self.model.minimize(self.effort if objective is None else objective)
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = budget_s
         solver.parameters.num_workers = settings.workers
@@ -402,7 +396,7 @@ class _SequenceModel:
         return status, solver
 
     def sequence(self, solver: cp_model.CpSolver) -> list[int]:
-        return [next(k for k, var in row.items() if solver.boolean_value(var)) for row in self.x]
+        return _read_sequence(self.x, solver.boolean_value)
 
     def effort_value(self, solver: cp_model.CpSolver) -> float:
         return float(solver.value(self.effort))
@@ -428,15 +422,20 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
 
     def on_solution_callback(self) -> None:
         if self.found is not None:
-            self.found.append(
-                tuple(next(k for k, v in row.items() if self.boolean_value(v)) for row in self.rows)
-            )
+            self.found.append(tuple(_read_sequence(self.rows, self.boolean_value)))
         if self.progress is not None and self.wall_time >= self.last_s + self.every_s:
             self.last_s = self.wall_time
             self.progress(
                 f"  {self.wall_time:7.1f} s  {self.stage}: incumbent {self.objective_value / self.scale:g}, "
                 f"bound {self.best_objective_bound / self.scale:g}"
             )
+
+
+def _read_sequence(
+    rows: list[dict[int, cp_model.IntVar]], value: Callable[[cp_model.IntVar], bool]
+) -> list[int]:
+    """The type chosen at each position of a solution."""
+    return [next(k for k, var in row.items() if value(var)) for row in rows]
 
 
 def _meets(sequence: Sequence[int], deadlines: list[Deadline]) -> bool:
@@ -492,9 +491,8 @@ def plan_with_cpsat(
     hints = [run_planner(scenario, rule()) for rule in (SetupAwarePolicy, EarliestRunoutPolicy)]
     hint = min(hints, key=lambda r: r.results.rank_key())
     plan = CpSatPlanner(scenario, settings).solve([b.type for b in hint.trace.batches], progress)
-    types = scenario.types
     runs = [
-        run_planner(scenario, SequencePolicy([SequenceEntry(type=types[k]) for k in seq], types, CPSAT))
+        run_planner(scenario, SequencePolicy.of_types(seq, scenario.types, CPSAT))
         for seq in dict.fromkeys([tuple(plan.sequence), *plan.candidates])
     ]
     run = min(runs, key=lambda r: r.results.rank_key())

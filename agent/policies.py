@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry
@@ -114,6 +115,11 @@ class SequencePolicy(Policy):
         self.source = str(source)
         self._next = 0
 
+    @classmethod
+    def of_types(cls, sequence: Sequence[int], types: list[str], source: str = "sequence") -> SequencePolicy:
+        """Replays type indices as full batches (a planner's sequence)."""
+        return cls([SequenceEntry(type=types[k]) for k in sequence], types, source)
+
     def reset(self, seed: int | None = None) -> None:
         self._next = 0
 
@@ -152,3 +158,10 @@ class SequencePolicy(Policy):
 RULES: dict[str, type[Policy]] = {
     p.name: p for p in (RandomPolicy, FirstFitPolicy, EarliestRunoutPolicy, SetupAwarePolicy)
 }
+
+
+def make_rule(name: str, seed: int) -> Policy:
+    """A rule of `RULES` by name, reset with `seed`."""
+    policy = RULES[name]()
+    policy.reset(seed)
+    return policy

@@ -14,16 +14,14 @@ from builders import make_line, make_scenario, make_week
 from agent.cli import main
 from agent.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
 from agent.policies import SequencePolicy, SetupAwarePolicy
-from twin import Results, Scenario, SequenceEntry, load_line, load_week, simulate
+from twin import LineConfig, Results, Scenario, WeekConfig, load_week, simulate
 from twin.timeline import Timeline
 
 EXACT = CpSatSettings(time_limit_s=20, workers=1)
 
 
 def replay(scenario: Scenario, sequence: list[int]) -> Results:
-    types = scenario.types
-    policy = SequencePolicy([SequenceEntry(type=types[k]) for k in sequence], types)
-    return simulate(scenario, policy)[0]
+    return simulate(scenario, SequencePolicy.of_types(sequence, scenario.types))[0]
 
 
 def orders(counts: list[int]) -> Iterator[list[int]]:
@@ -94,10 +92,9 @@ def test_when_idle_is_unavoidable_cpsat_minimises_it_first() -> None:
 
 @pytest.mark.parametrize("batch_size", [20, 50])
 def test_the_timeline_gives_the_twins_entry_times_of_a_zero_idle_plan(
-    ref_line: object, config_dir: Path, batch_size: int
+    ref_line: LineConfig, config_dir: Path, batch_size: int
 ) -> None:
-    line = load_line(config_dir / "line.toml")
-    scenario = Scenario.build(line, load_week(config_dir / "weeks" / "w2", line), batch_size)
+    scenario = Scenario.build(ref_line, load_week(config_dir / "weeks" / "w2", ref_line), batch_size)
     results, trace = simulate(scenario, SetupAwarePolicy())
     assert results.idle_s == 0
     timeline = Timeline(scenario)
@@ -106,7 +103,9 @@ def test_the_timeline_gives_the_twins_entry_times_of_a_zero_idle_plan(
     assert timeline.entry_times(len(trace.batches)) == [b.entered_s for b in trace.batches]
 
 
-def test_plan_cpsat_reports_solver_figures_and_the_twins_kpis(tmp_path: Path) -> None:
+def test_plan_cpsat_reports_solver_figures_and_the_twins_kpis(
+    tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
     out = tmp_path / "cpsat"
     args = ["plan", "--planner", "cpsat", "--batch-size", "50", "--time-limit", "3", "--out", str(out)]
     assert main(args) == 0
@@ -115,18 +114,11 @@ def test_plan_cpsat_reports_solver_figures_and_the_twins_kpis(tmp_path: Path) ->
     assert solver["status"] in ("FEASIBLE", "OPTIMAL") and solver["mode"] == ZERO_IDLE
     assert 0 < solver["bound"] <= solver["setup_effort"] == kpis["setup_effort"]
     assert kpis["idle_s"] == 0 and not kpis["deadlock"]
-    rule = simulate(Scenario.build(*_w1(), 50), SetupAwarePolicy())[0]
+    rule = simulate(Scenario.build(ref_line, ref_week, 50), SetupAwarePolicy())[0]
     assert kpis["setup_effort"] <= rule.setup_effort  # it starts from the better rule plan
     replayed = tmp_path / "replay"
     assert main(["simulate", "--sequence", str(out / "sequence.csv"), "--out", str(replayed)]) == 0
     assert json.loads((replayed / "results.json").read_text())["kpis"] == kpis
-
-
-def _w1() -> tuple[object, object]:
-    from twin.config import default_config_dir
-
-    line = load_line(default_config_dir() / "line.toml")
-    return line, load_week(default_config_dir() / "weeks" / "w1", line)
 
 
 def test_compare_writes_one_table_csv_and_plot_with_gaps(

@@ -87,27 +87,28 @@ class Timeline:
         `changeover_s` is added to every batch: with a setup time the times then bound the real
         ones from above (a plan that meets deadlines with them meets them in the twin too)."""
         sc = self.scenario
-        b = sc.batch_size
-        work = b * sc.line.pas.unit_time_s + changeover_s
+        work = sc.batch_size * sc.line.pas.unit_time_s + changeover_s
         down = sc.downtime[-1]
-        excess = sum(sc.initial_stock) - sc.line.buffer.capacity
         out: list[int | None] = []
         entered = 0
-        for i in range(1, batches + 1):
-            finish = _advance(entered, work, down)
-            need = excess + i * b  # takes that must have happened before batch i fits
-            if need > len(self.all_take_s):
-                out.extend([None] * (batches - i + 1))
+        for position in range(batches):
+            if self.takes_for_room(position) > len(self.all_take_s):
+                out.extend([None] * (batches - position))
                 break
-            release = int(self.all_take_s[need - 1]) if need > 0 else 0
-            entered = _up_at(max(finish, release), down)
+            finish = _advance(entered, work, down)
+            entered = _up_at(max(finish, self.release_s(position)), down)
             out.append(entered)
         return out
 
+    def takes_for_room(self, position: int) -> int:
+        """Takes that must have happened before the batch at `position` (0-based) fits in the
+        buffer, which then holds the initial stock and `position + 1` batches."""
+        sc = self.scenario
+        return sum(sc.initial_stock) - sc.line.buffer.capacity + (position + 1) * sc.batch_size
+
     def release_s(self, position: int) -> int:
         """The take that frees room for the batch at `position` (0-based), 0 if none is needed."""
-        sc = self.scenario
-        need = sum(sc.initial_stock) - sc.line.buffer.capacity + (position + 1) * sc.batch_size
+        need = self.takes_for_room(position)
         return int(self.all_take_s[need - 1]) if need > 0 else 0
 
     def entry_allows(self, position: int, entry_s: int, due: Due) -> bool:
@@ -118,9 +119,7 @@ class Timeline:
         only when the batch enters exactly at its due time and exactly at its room's release."""
         if due.time_s != entry_s or self.release_s(position) != entry_s:
             return True
-        sc = self.scenario
-        need = sum(sc.initial_stock) - sc.line.buffer.capacity + (position + 1) * sc.batch_size
-        return self.takes_until(entry_s) - due.same_instant >= need
+        return self.takes_until(entry_s) - due.same_instant >= self.takes_for_room(position)
 
 
 def _advance(start: int, work: int, down: tuple[Interval, ...]) -> int:
@@ -145,10 +144,7 @@ def _up_at(t: int, down: tuple[Interval, ...]) -> int:
 
 def _ample(scenario: Scenario) -> Scenario:
     """The scenario with every take in stock from the start, so no FAS waits and the PAS rests."""
-    need: dict[str, int] = {t: 0 for t in scenario.types}
-    for plan in scenario.week.plans.values():
-        for order in plan:
-            need[order.type] += order.quantity
+    need = {t: sum(rows[0][k] for rows in scenario.demand_from) for k, t in enumerate(scenario.types)}
     week = scenario.week.model_copy(update={"initial_stock": need})
     capacity = max(sum(need.values()), scenario.batch_size)
     line = scenario.line.model_copy(
