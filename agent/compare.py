@@ -220,9 +220,10 @@ def solver_summary(comparison: Comparison) -> str | None:
     bound = "no bound" if plan.bound is None else f"bound {plan.bound:g}"
     gap = "" if plan.gap is None else f", gap {plan.gap:.1%}"
     idle = "" if plan.mode == "zero-idle" else f", model's idle estimate {plan.idle_estimate_s} s"
+    hint = "; the plan is the starting rule plan: CP-SAT found nothing better" if plan.from_hint else ""
     return (
         f"CP-SAT: {plan.status} ({plan.mode}; zero idle {plan.zero_idle}), incumbent {plan.setup_effort:g}, "
-        f"{bound}{gap}{idle}; {plan.batches} batches, {plan.wall_s:.1f} s"
+        f"{bound}{gap}{idle}; {plan.batches} batches, {plan.wall_s:.1f} s{hint}"
     )
 
 

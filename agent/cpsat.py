@@ -80,6 +80,9 @@ class CpSatPlan:
     """The model's idle estimate (0 in zero-idle mode)."""
     wall_s: float
     batches: int
+    from_hint: bool = False
+    """True when the sequence is the starting (rule) plan because CP-SAT returned nothing better
+    within the limit; said in every summary, never silent."""
     candidates: tuple[tuple[int, ...], ...] = ()
     """Min-idle mode: every improving solution, since the idle estimate may rank them otherwise
     than the twin does (`plan_with_cpsat` simulates them all and keeps the twin's best)."""
@@ -158,8 +161,8 @@ class CpSatPlanner:
                 sequence = model.sequence(solver) if solved else []
                 effort = self._effort(solver.objective_value) if solved else math.inf
                 hint_effort = self._sequence_effort(hint) if hint_ok and hint is not None else math.inf
-                if hint_effort < effort:
-                    # a short run may end before CP-SAT has completed the hint: the hint stands
+                from_hint = hint_effort < effort
+                if from_hint:  # a short run may end before CP-SAT has completed the hint
                     sequence, effort = list(hint or []), hint_effort
                 bound = max(floor, self._effort(solver.best_objective_bound)) if solved else floor
                 return CpSatPlan(
@@ -172,6 +175,7 @@ class CpSatPlanner:
                     0,
                     time.perf_counter() - start,
                     self.batches,
+                    from_hint,
                 )
             if status == cp_model.INFEASIBLE:
                 zero_idle = "infeasible"
@@ -221,7 +225,7 @@ class CpSatPlanner:
             idle,
             time.perf_counter() - start,
             self.batches,
-            tuple(dict.fromkeys(found)),
+            candidates=tuple(dict.fromkeys(found)),
         )
 
     def window_bound(self, deadlines: list[Deadline]) -> float:
