@@ -5,6 +5,7 @@ Every user mistake ends with exit code 2 and one readable line on stderr, never 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from collections.abc import Sequence
@@ -26,8 +27,10 @@ from agent.compare import (
 )
 from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
+from agent.live import add_live_commands
 from agent.planning import kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
+from bridge.errors import BridgeError
 from twin import (
     Scenario,
     TwinError,
@@ -410,17 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--share-concentration", type=float, default=defaults.share_concentration)
     gen.add_argument("--initial-stock", type=int, default=defaults.initial_stock, help="units at week start")
     gen.set_defaults(func=cmd_generate_week)
+    add_live_commands(sub, common, _load, make_policy, ", ".join([*RULES, RL_POLICY]), DEFAULT_MODEL)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.argv = argv
     try:
         code: int = args.func(args)
         return code
-    except (TwinError, AgentError) as exc:
+    except (TwinError, AgentError, BridgeError) as exc:
         print(f"linetwin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,8 +2,8 @@
 # Command 2: set up and run the whole test suite (lint, types, tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian packages the tests need (none yet: the twin and planners are pure Python).
-APT_PACKAGES=()
+# Debian packages the tests need: a real MQTT broker (and its command-line clients).
+APT_PACKAGES=(mosquitto mosquitto-clients)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/builders.py, tests/oracle.py
+
+from broker import Mosquitto
 
 from twin import LineConfig, WeekConfig, load_line, load_week
 
@@ -30,3 +33,14 @@ def ref_line() -> LineConfig:
 @pytest.fixture(scope="session")
 def ref_week(ref_line: LineConfig) -> WeekConfig:
     return load_week(CONFIG / "weeks" / "w1", ref_line)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A fresh Mosquitto broker on a free port for one test."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

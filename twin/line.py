@@ -22,6 +22,7 @@ from twin.decision import Decider, Decision, DecisionRequest, FasPosition
 from twin.errors import InvalidDecision, SimulationError
 from twin.results import BatchRecord, Results, Trace, compute_results
 from twin.scenario import Scenario
+from twin.snapshot import LineSnapshot
 from twin.stock import (
     PHASE_DECIDE,
     PHASE_DOWNTIME,
@@ -65,12 +66,12 @@ class Engine:
         self._actors: list[_Actor] = []
         self._bound = 0
 
-    def rewind(self) -> None:
-        """Stop every actor of the previous run and set the clock back to 0."""
+    def rewind(self, now: int = 0) -> None:
+        """Stop every actor of the previous run and set the clock to `now` (0: the week start)."""
         for actor in self._actors[: self._bound]:
             actor.cancel()
         self._bound = 0
-        self.env.reset_now(0)
+        self.env.reset_now(now)
 
     def bind(self, station: _Station) -> _Actor:
         """An idle actor that from now on runs `station` (created when the pool is exhausted)."""
@@ -125,6 +126,14 @@ class _Station:
 
     def on_wake(self, now: int, phase: int) -> None:
         raise NotImplementedError
+
+
+def _interval_at(intervals: tuple[tuple[int, int], ...], now: int) -> tuple[int, int] | None:
+    """The interval that contains `now` (start included, end excluded), if any."""
+    for interval in intervals:
+        if interval[0] <= now < interval[1]:
+            return interval
+    return None
 
 
 class FasState(enum.Enum):
@@ -234,6 +243,27 @@ class _Fas(_Station):
         line.fas_changed(touched, k)
         self.reschedule()
 
+    def resume(self, now: int, consumed: int, remaining_s: int) -> None:
+        """Continue after `consumed` units, the last one with `remaining_s` of work left."""
+        self.order, self.taken, self.consumed = 0, 0, 0
+        left = consumed
+        while self.order < len(self.plan) and left >= self.plan[self.order][1]:
+            left -= self.plan[self.order][1]
+            self.order += 1
+        if self.order == len(self.plan) and left:
+            raise SimulationError(f"FAS {self.line.scenario.stations[self.index]} took more than its plan")
+        self.taken = left
+        down = _interval_at(self.line.scenario.downtime[self.index], now)
+        if self.order == len(self.plan) and remaining_s == 0:
+            self.state = FasState.DONE
+        elif down is not None:
+            self.state = FasState.DOWN
+            self.down_until = down[1]
+            self.remaining_work = remaining_s
+        else:
+            self.state = FasState.FINISHING
+            self.unit_end = now + remaining_s
+
     def go_down(self, now: int, until: int) -> None:
         self.down_until = until
         if self.state is FasState.DONE:
@@ -314,6 +344,19 @@ class _Pas(_Station):
             self.state = PasState.BLOCKED
             self.blocked_since = now
         self.try_enter(now)
+
+    def resume(self, now: int, snapshot: LineSnapshot) -> None:
+        self.last_type = snapshot.last_type
+        self.decisions = snapshot.decisions
+        self.down = _interval_at(self.line.scenario.downtime[self.index], now) is not None
+        batch = snapshot.batch
+        if batch is None:
+            return
+        self.batch = BatchRecord(batch.type, batch.quantity, now, 0.0, False)
+        self.state = PasState.PRODUCING
+        self.remaining_s = batch.remaining_s
+        self.work_since = now
+        self.end_s = now + batch.remaining_s
 
     def start_batch(self, now: int, k: int, quantity: int) -> None:
         changeover = self.last_type is not None and self.last_type != k
@@ -406,8 +449,13 @@ class _Downtime(_Station):
                 transitions.append((end, station, -1))
         self.transitions = sorted(transitions)
         self.position = 0
-        if self.transitions:
-            self.schedule(self.transitions[0][0], PHASE_DOWNTIME)
+        if line.resumed:  # transitions at the snapshot's instant are already in force
+            while (
+                self.position < len(self.transitions) and self.transitions[self.position][0] <= line.start_s
+            ):
+                self.position += 1
+        if self.position < len(self.transitions):
+            self.schedule(self.transitions[self.position][0], PHASE_DOWNTIME)
 
     def on_wake(self, now: int, phase: int) -> None:
         line = self.line
@@ -433,16 +481,22 @@ class _Downtime(_Station):
 class Line:
     """One run of the line model over a scenario (line + week + batch size)."""
 
-    def __init__(self, scenario: Scenario, engine: Engine | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, engine: Engine | None = None, snapshot: LineSnapshot | None = None
+    ) -> None:
+        """A run from the week start, or from `snapshot` (a state mid-week) when given."""
         self.scenario = scenario
         n = len(scenario.types)
         if engine is None:
             engine = Engine()
-        else:
-            engine.rewind()
+        start_s = snapshot.time_s if snapshot else 0
+        engine.rewind(start_s)
         self.engine = engine
-        self.key: Key = (0, 0, 0)
-        self.buffer = Buffer(scenario.line.buffer.capacity, list(scenario.initial_stock))
+        self.start_s = start_s
+        self.resumed = snapshot is not None
+        self.key: Key = (start_s, 0, 0)
+        stock = snapshot.stock if snapshot else scenario.initial_stock
+        self.buffer = Buffer(scenario.line.buffer.capacity, list(stock))
         self.trace = Trace(max_fill_by_type=[0] * n)
         self.waiting: list[set[int]] = [set() for _ in range(n)]
         self.alarms: list[tuple[int, int] | None] = [None] * n
@@ -455,6 +509,17 @@ class Line:
         self.end_s = 0
         self._results: Results | None = None
         self._started = False
+        if snapshot is not None:
+            self._resume(snapshot)
+
+    def _resume(self, snapshot: LineSnapshot) -> None:
+        """Put the stations where the snapshot says (planned downtime from the scenario)."""
+        now = snapshot.time_s
+        if len(snapshot.fas) != len(self.fas) or len(snapshot.stock) != len(self.scenario.types):
+            raise SimulationError("the snapshot does not match the line (stations or types)")
+        for fas, progress in zip(self.fas, snapshot.fas, strict=True):
+            fas.resume(now, progress.consumed, progress.remaining_s)
+        self.pas.resume(now, snapshot)
 
     # -- the decision seam -------------------------------------------------------------------
     def start(self) -> DecisionRequest | None:
@@ -462,11 +527,16 @@ class Line:
         if self._started:
             raise SimulationError("this run has already started; build a new Line for another run")
         self._started = True
+        now = self.start_s
         for fas in self.fas:
-            if fas.state is not FasState.DONE:
-                fas.schedule(0, PHASE_FAS)
-        self.pas.schedule(0, PHASE_DECIDE)
-        self.check_done(0)
+            if fas.state is FasState.FINISHING:
+                fas.schedule(max(now, fas.unit_end), PHASE_FAS)
+        pas = self.pas
+        if pas.batch is None:
+            pas.schedule(now, PHASE_DECIDE)
+        elif not pas.down:
+            pas.schedule(pas.end_s, PHASE_ENTRY)
+        self.check_done(now)
         return self._advance()
 
     def decide(self, decision: Decision) -> DecisionRequest | None:
@@ -513,6 +583,10 @@ class Line:
                 final,
             )
         return self._results
+
+    def idle_so_far(self, now: int) -> int:
+        """FAS idle time of this run up to `now`, open waits included."""
+        return sum(f.idle_s + (now - f.wait_since if f.state is FasState.WAITING else 0) for f in self.fas)
 
     def _advance(self) -> DecisionRequest | None:
         env = self.engine.env

@@ -1,0 +1,176 @@
+"""A virtual line: the twin runs the week in accelerated real time, publishes the contract's events
+and builds the batches the dispatch topic commands, so the whole loop runs without a plant.
+
+At each decision point it waits for a dispatch that answers exactly that point (its `based_on` is
+the last `batch_stored` seq and its `ts` the decision instant) with a higher `decision_seq` than any
+it applied. Only when told to (`fallback_after_s`) does it decide with its own rule instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from bridge.bus import Bus
+from bridge.codec import encode, event_topic
+from bridge.messages import DispatchMsg, StatusMsg
+from bridge.topics import Topics
+from twin import Decider, Decision, DecisionRequest, Line, Results, Scenario
+from twin.emission import EventTap
+from twin.events import BatchStored, LineEvent
+
+log = logging.getLogger(__name__)
+
+WAIT_NOTICE_S = 10.0
+"""How often a wait for a dispatch is reported."""
+
+
+class LineEmulator:
+    def __init__(
+        self,
+        scenario: Scenario,
+        topics: Topics,
+        bus: Bus,
+        speed: float = 0.0,
+        own_policy: Decider | None = None,
+        fallback_after_s: float | None = None,
+        on_event: Callable[[LineEvent], None] | None = None,
+    ) -> None:
+        """`speed`: working seconds of the week per wall second (0: as fast as possible).
+        `own_policy` decides when `fallback_after_s` is None and no dispatch is expected (shadow
+        trials), or after waiting that long for a dispatch."""
+        self.scenario = scenario
+        self.topics = topics
+        self.bus = bus
+        self.speed = speed
+        self.own_policy = own_policy
+        self.fallback_after_s = fallback_after_s
+        self.on_event = on_event
+        self.seqs: dict[str, int] = {}
+        self.applied_seq = 0
+        self.stored_seq: int | None = None
+        self.dispatched = 0
+        self.fallbacks = 0
+        self.published = 0
+        self._anchor: tuple[float, int] | None = None
+
+    @property
+    def follows_dispatch(self) -> bool:
+        return self.own_policy is None or self.fallback_after_s is not None
+
+    def wait_for_twin(self, timeout_s: float | None = None) -> bool:
+        """Wait until the twin reports `online` on its status topic (retained); False on timeout."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        notice = time.monotonic() + WAIT_NOTICE_S
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                message = self.bus.inbox.get(timeout=0.05)
+            except queue.Empty:
+                if time.monotonic() >= notice:
+                    log.warning("waiting for the twin to come online on %s", self.topics.status)
+                    notice = time.monotonic() + WAIT_NOTICE_S
+                continue
+            self.bus.ack(message)
+            if message.topic == self.topics.status:
+                try:
+                    if StatusMsg.model_validate_json(message.payload).status == "online":
+                        return True
+                except ValidationError:
+                    continue
+        return False
+
+    def run(self) -> Results:
+        line = Line(self.scenario)
+        tap = EventTap(line)
+        request = line.start()
+        while True:
+            for event in tap.collect():
+                self._publish(event)
+            if request is None:
+                return line.results()
+            request = line.decide(self._decision(request))
+            self._anchor = None  # waiting is not line time
+
+    def _publish(self, event: LineEvent) -> None:
+        if self.speed > 0:
+            self._pace(event.at_s)
+        topic = event_topic(self.topics, event)
+        seq = self.seqs.get(topic, 0) + 1
+        self.seqs[topic] = seq
+        self.bus.publish(topic, encode(event, seq, self.scenario.calendar), qos=1)
+        self.published += 1
+        if isinstance(event, BatchStored):
+            self.stored_seq = seq
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _pace(self, at_s: int) -> None:
+        now = time.monotonic()
+        if self._anchor is None:
+            self._anchor = (now, at_s)
+            return
+        due = self._anchor[0] + (at_s - self._anchor[1]) / self.speed
+        if due > now:
+            time.sleep(due - now)
+
+    def _decision(self, request: DecisionRequest) -> Decision:
+        if not self.follows_dispatch:
+            assert self.own_policy is not None
+            return self.own_policy(request)
+        waited_from = time.monotonic()
+        notice = waited_from + WAIT_NOTICE_S
+        while True:
+            now = time.monotonic()
+            if self.fallback_after_s is not None and now - waited_from >= self.fallback_after_s:
+                assert self.own_policy is not None
+                self.fallbacks += 1
+                log.warning(
+                    "no dispatch for decision %d within %.1f s: own rule decides",
+                    request.index,
+                    self.fallback_after_s,
+                )
+                return self.own_policy(request)
+            if now >= notice:
+                log.info("waiting for a dispatch for decision %d", request.index)
+                notice = now + WAIT_NOTICE_S
+            try:
+                message = self.bus.inbox.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.bus.ack(message)
+            if message.topic not in (self.topics.dispatch, self.topics.dispatch_current):
+                continue
+            decision = self._read_dispatch(message.payload, request)
+            if decision is not None:
+                self.dispatched += 1
+                return decision
+
+    def _read_dispatch(self, payload: bytes, request: DecisionRequest) -> Decision | None:
+        """The dispatch's decision if it answers this decision point and is valid, else None."""
+        try:
+            dispatch = DispatchMsg.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("unreadable dispatch ignored: %s", exc.errors()[0]["msg"])
+            return None
+        if dispatch.decision_seq <= self.applied_seq:
+            return None  # redelivered or older
+        based_on = self.stored_seq if request.index > 0 else None
+        at_s = self.scenario.calendar.work_at(dispatch.ts.timestamp())
+        if dispatch.based_on != based_on or at_s != request.time_s:
+            return None  # answers another decision point (e.g. a retained one from before)
+        types = self.scenario.types
+        if dispatch.type not in types or types.index(dispatch.type) not in request.valid:
+            valid = [types[k] for k in request.valid]
+            log.error(
+                "dispatch %d: type %s is not valid now (valid: %s); waiting",
+                dispatch.decision_seq,
+                dispatch.type,
+                valid,
+            )
+            return None
+        self.applied_seq = dispatch.decision_seq
+        return Decision(types.index(dispatch.type), dispatch.quantity)

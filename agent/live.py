@@ -1,0 +1,323 @@
+"""The live commands: `serve` (mirror + agent), `emulate` (a virtual line), `record` and `replay`."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent.emulator import LineEmulator
+from agent.errors import UsageError
+from agent.journal import Journal
+from agent.service import AgentService, Mode
+from bridge.bus import MemoryBus
+from bridge.errors import BridgeError
+from bridge.messages import StatusMsg
+from bridge.mqtt import MqttBus
+from bridge.recording import Recorder, read_recording
+from bridge.settings import BusSettings, load_bus_settings
+from bridge.topics import Topics
+from twin import Scenario
+
+Loader = Callable[[Path, Path, int | None], Scenario]
+PolicyMaker = Callable[[str, int, Path | None], Any]
+
+
+def _settings(args: argparse.Namespace) -> BusSettings:
+    return load_bus_settings(host=args.host, port=args.port, root=args.root)
+
+
+def _topics(settings: BusSettings) -> Topics:
+    try:
+        return Topics(settings.root)
+    except ValueError as exc:
+        raise UsageError(f"--root: {exc}") from None
+
+
+def _status(status: str) -> bytes:
+    import datetime as dt
+
+    return StatusMsg(ts=dt.datetime.now(dt.UTC), status=status).dump()  # type: ignore[arg-type]
+
+
+def _until_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
+    print(title)
+    for key, value in kpis.items():
+        print(f"  {key:<18} {value}")
+
+
+def _start(bus: MqttBus) -> None:
+    try:
+        bus.start()
+    except BridgeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+    scenario = load(args.line, args.week, args.batch_size)
+    policy = make_policy(args.policy, args.seed, args.model)
+    settings = _settings(args)
+    topics = _topics(settings)
+    journal_path = (
+        args.journal or Path("runs") / "serve" / f"{hashlib.sha1(topics.root.encode()).hexdigest()[:8]}.jsonl"
+    )
+    bus = MqttBus(
+        settings,
+        "serve",
+        subscriptions=[*topics.inbound_filters, topics.dispatch_current],
+        will=(topics.status, _status("offline")),
+    )
+    service = AgentService(
+        scenario,
+        policy,
+        args.policy,
+        topics,
+        bus,
+        mode=Mode(args.mode),
+        journal=Journal(journal_path),
+        plan_known=not args.plan_from_bus,
+    )
+    resumed = service.resume()
+    print(
+        f"serve: {args.mode} mode, policy {args.policy}, root {topics.root}, journal {journal_path}"
+        + (f" (resumed {resumed} entries)" if resumed else ""),
+        flush=True,
+    )
+    stop = _until_signal()
+    _start(bus)
+    bus.publish(topics.status, _status("online"), qos=1, retain=True)
+    try:
+        service.run(stop, idle_timeout_s=args.exit_after_idle)
+        service.publish_state()
+        bus.flush()
+    finally:
+        bus.stop(last=(topics.status, _status("offline")))
+        if service.journal is not None:
+            service.journal.close()
+    _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+    scenario = load(args.line, args.week, args.batch_size)
+    own = make_policy(args.policy, args.seed, args.model) if args.policy else None
+    if args.decide == "own" and own is None:
+        raise UsageError("--decide own needs --policy")
+    if args.fallback_after is not None and own is None:
+        raise UsageError("--fallback-after needs --policy (the rule that decides then)")
+    settings = _settings(args)
+    topics = _topics(settings)
+    subscriptions = [topics.dispatch, topics.dispatch_current, topics.status]
+    bus = MqttBus(settings, "emulate", subscriptions=subscriptions, persistent=False)
+    own_decides = args.decide == "own"
+    emulator = LineEmulator(
+        scenario,
+        topics,
+        bus,
+        speed=args.speed,
+        own_policy=own if own_decides or args.fallback_after is not None else None,
+        fallback_after_s=None if own_decides else args.fallback_after,
+    )
+    _start(bus)
+    try:
+        if emulator.follows_dispatch and not args.no_wait:
+            print(f"emulate: waiting for the twin on {topics.status}", flush=True)
+            emulator.wait_for_twin()
+        started = time.monotonic()
+        results = emulator.run()
+        if not bus.flush():
+            print("emulate: warning: the broker did not acknowledge every event", flush=True)
+    finally:
+        bus.stop()
+    elapsed = time.monotonic() - started
+    print(
+        f"emulate: {emulator.published} events, {emulator.dispatched} dispatches applied, "
+        f"{emulator.fallbacks} own decisions by fallback, {elapsed:.1f} s"
+    )
+    keys = ("idle_s", "setup_effort", "setups", "batches", "completion", "deadlock", "makespan_at")
+    _print_kpis("KPIs of the emulated week:", {k: results.to_dict()[k] for k in keys})
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    topics = _topics(settings)
+    bus = MqttBus(settings, "record", subscriptions=[topics.everything], persistent=False)
+    recorder = Recorder(args.out)
+    stop = _until_signal()
+    _start(bus)
+    print(f"record: {topics.everything} -> {args.out}", flush=True)
+    last = time.monotonic()
+    try:
+        while not stop.is_set():
+            try:
+                message = bus.inbox.get(timeout=0.1)
+            except Exception:  # queue.Empty
+                if args.exit_after_idle is not None and time.monotonic() - last > args.exit_after_idle:
+                    break
+                continue
+            recorder.write(message)
+            bus.ack(message)
+            last = time.monotonic()
+            if args.count is not None and recorder.count >= args.count:
+                break
+    finally:
+        bus.stop()
+        recorder.close()
+    print(f"record: {recorder.count} messages")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+    settings = _settings(args)
+    topics = _topics(settings)
+    messages = list(read_recording(args.file))
+    if args.to_broker:
+        return _replay_to_broker(settings, messages, args.speed)
+    scenario = load(args.line, args.week, args.batch_size)
+    policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
+    bus = MemoryBus()
+    service = AgentService(scenario, policy, args.policy or "none", topics, bus, mode=Mode.SHADOW)
+    started = time.perf_counter()
+    inbound = [m for m in messages if topics.parse_inbound(m.topic) is not None]
+    for recorded in inbound:
+        service.handle(recorded.received())
+    elapsed = time.perf_counter() - started
+    state = service.state()
+    print(
+        f"replay: {len(inbound)} line messages of {len(messages)} in {elapsed:.2f} s, "
+        f"{service.rejected} rejected"
+    )
+    _print_kpis("KPIs of the recorded week:", state.kpis.model_dump())
+    if policy is not None and state.shadow is not None:
+        print(
+            f"shadow: {state.shadow.decisions} decisions, agreement with the line "
+            f"{state.shadow.agreed}/{state.shadow.compared}"
+            + (f" = {state.shadow.agreement:.1%}" if state.shadow.agreement is not None else "")
+        )
+    if args.json:
+        args.json.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def _replay_to_broker(settings: BusSettings, messages: list[Any], speed: float) -> int:
+    bus = MqttBus(settings, "replay", persistent=False)
+    _start(bus)
+    start_wall = time.monotonic()
+    first = messages[0].t.timestamp() if messages else 0.0
+    try:
+        for recorded in messages:
+            if speed > 0:
+                due = start_wall + (recorded.t.timestamp() - first) / speed
+                time.sleep(max(0.0, due - time.monotonic()))
+            bus.publish(recorded.topic, recorded.payload_bytes(), qos=recorded.qos, retain=recorded.retain)
+        bus.flush()
+    finally:
+        bus.stop()
+    print(f"replay: republished {len(messages)} messages in {time.monotonic() - start_wall:.1f} s")
+    return 0
+
+
+def add_live_commands(
+    sub: Any,
+    common: Callable[..., None],
+    load: Loader,
+    make_policy: PolicyMaker,
+    policy_help: str,
+    default_model: Path,
+) -> None:
+    def bus_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default=None, help="broker host (default $LINETWIN_MQTT_HOST or localhost)")
+        p.add_argument(
+            "--port", type=int, default=None, help="broker port (default $LINETWIN_MQTT_PORT or 1883)"
+        )
+        p.add_argument(
+            "--root", default=None, help="topic root (default $LINETWIN_MQTT_ROOT or linetwin/demo/line1)"
+        )
+
+    def line_options(p: argparse.ArgumentParser, policy_default: str | None, what: str) -> None:
+        common(p, out="runs/live")
+        p.add_argument("--policy", default=policy_default, help=f"{what}: {policy_help}")
+        p.add_argument(
+            "--model", type=Path, default=None, help=f"agent for --policy rl (default {default_model})"
+        )
+        bus_options(p)
+
+    serve = sub.add_parser("serve", help="live mirror + agent service on the MQTT bus")
+    line_options(serve, "rl", "policy that decides (default rl, the shipped agent)")
+    serve.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default="active",
+        help="active dispatches; shadow only recommends",
+    )
+    serve.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="journal file to resume from (default runs/serve/<root>.jsonl)",
+    )
+    serve.add_argument(
+        "--plan-from-bus", action="store_true", help="accept events only once a plan arrives on {root}/plan"
+    )
+    serve.add_argument(
+        "--exit-after-idle", type=float, default=None, help="stop after this many seconds without messages"
+    )
+    serve.set_defaults(func=lambda a: cmd_serve(a, load, make_policy))
+
+    emu = sub.add_parser("emulate", help="a virtual line: the twin in accelerated time on the bus")
+    line_options(emu, None, "own rule (with --decide own or --fallback-after)")
+    emu.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="working seconds per wall second (default 0: as fast as possible)",
+    )
+    emu.add_argument(
+        "--decide",
+        choices=["dispatch", "own"],
+        default="dispatch",
+        help="follow dispatches (default) or decide with --policy",
+    )
+    emu.add_argument(
+        "--fallback-after",
+        type=float,
+        default=None,
+        help="seconds to wait for a dispatch before --policy decides",
+    )
+    emu.add_argument("--no-wait", action="store_true", help="start without waiting for the twin to be online")
+    emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
+
+    rec = sub.add_parser("record", help="record {root}/# as JSON Lines")
+    rec.add_argument("--out", type=Path, required=True, help="file to append to")
+    rec.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    rec.add_argument(
+        "--exit-after-idle", type=float, default=None, help="stop after this many seconds without messages"
+    )
+    bus_options(rec)
+    rec.set_defaults(func=cmd_record)
+
+    rep = sub.add_parser("replay", help="run a recorded week through the mirror (or republish it)")
+    rep.add_argument("file", type=Path, help="recording (.jsonl)")
+    line_options(rep, None, "also decide in shadow and report agreement with the line")
+    rep.add_argument("--json", type=Path, default=None, help="write the final twin state here")
+    rep.add_argument(
+        "--to-broker", action="store_true", help="republish to the broker with the recorded timing"
+    )
+    rep.add_argument(
+        "--speed", type=float, default=1.0, help="with --to-broker: time factor (0: as fast as possible)"
+    )
+    rep.set_defaults(func=lambda a: cmd_replay(a, load, make_policy))

@@ -1,0 +1,374 @@
+"""The agent service: the live mirror of the line plus the policy that dispatches the next PAS batch.
+
+It reads the line's messages from a `Bus`, applies them to a `Mirror`, answers every decision point
+(the week start, then each `batch_stored`) with the configured policy, and publishes dispatches,
+the retained twin state, shortage alerts and an error for every message it rejects. All of its
+state lives in this thread; the journal lets a restart resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from agent.journal import DecisionEntry, Journal
+from bridge.bus import Bus, Received
+from bridge.codec import Inbound, decode, excerpt
+from bridge.errors import BadMessage
+from bridge.messages import (
+    AlertMsg,
+    BatchMsg,
+    DispatchMsg,
+    ErrorMsg,
+    FasStateMsg,
+    ForecastMsg,
+    KpiMsg,
+    PasStateMsg,
+    ShadowMsg,
+    StateMsg,
+)
+from bridge.topics import Topics
+from twin import Decider, Scenario, WorkCalendar
+from twin.events import BatchStarted, BatchStored
+from twin.line import Engine, Line
+from twin.mirror import EventRejected, Mirror
+from twin.outlook import Expected, Outlook
+
+log = logging.getLogger(__name__)
+
+STATE_INTERVAL_S = 1.0
+"""At most one `twin/state` per second between decisions (each decision publishes one at once)."""
+SETTLE_S = 0.3
+"""After start, wait this long for retained messages before answering the week-start decision."""
+
+
+class Mode(enum.StrEnum):
+    ACTIVE = "active"  # dispatches on `dispatch/pas`; the line follows them
+    SHADOW = "shadow"  # recommends on `shadow/dispatch/pas`; the line keeps its own decisions
+
+
+@dataclass
+class ShadowScore:
+    decisions: int = 0
+    compared: int = 0
+    agreed: int = 0
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.compared if self.compared else None
+
+
+class AgentService:
+    """Mirror + agent for one line and week."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: Decider | None,
+        policy_name: str,
+        topics: Topics,
+        bus: Bus,
+        mode: Mode = Mode.ACTIVE,
+        journal: Journal | None = None,
+        plan_known: bool = True,
+    ) -> None:
+        """Without a `policy` it only mirrors (replays of recorded weeks)."""
+        self.mirror = Mirror(scenario, plan_known)
+        self.policy = policy
+        self.policy_name = policy_name
+        self.topics = topics
+        self.bus = bus
+        self.mode = mode
+        self.journal = journal
+        self.deciding = policy is not None
+        self.engine = Engine()
+        self.outlook: Outlook | None = None
+        self.expected: Expected | None = None
+        self.seqs: dict[str, int] = {}
+        self.decision_seq = 0
+        self.answered = -1  # highest decision point answered
+        self.recommended: dict[int, str] = {}  # shadow decisions by decision point
+        self.shadow = ShadowScore()
+        self.accepted = 0
+        self.rejected = 0
+        self.last_stored_seq: int | None = None
+        self._alerted: dict[str, tuple[str, int]] = {}
+        self._state_due = True
+        self._state_at = 0.0
+        self._replaying = False
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.mirror.scenario.calendar
+
+    # -- restart -----------------------------------------------------------------------------
+    def resume(self) -> int:
+        """Replay the journal (publishing nothing); return the number of entries replayed."""
+        if self.journal is None:
+            return 0
+        self._replaying = True
+        count = 0
+        try:
+            for entry in self.journal.entries():
+                count += 1
+                if isinstance(entry, DecisionEntry):
+                    self._note_decision(entry)
+                else:
+                    self._ingest(entry)
+        finally:
+            self._replaying = False
+        self.outlook = None  # simulated anew at the next decision
+        return count
+
+    def _note_decision(self, entry: DecisionEntry) -> None:
+        self.decision_seq = max(self.decision_seq, entry.decision_seq)
+        self.answered = max(self.answered, entry.index)
+        self.recommended[entry.index] = entry.type
+        self.shadow.decisions += 1
+
+    # -- inbound -----------------------------------------------------------------------------
+    def handle(self, message: Received) -> None:
+        """Process one message; never raises for bad input (it is answered on `twin/errors`)."""
+        if message.topic == self.topics.dispatch_current:
+            self._note_current(message)
+        else:
+            self._ingest(message)
+            if self.deciding:
+                self.decide_if_due()
+        self.bus.ack(message)
+
+    def _note_current(self, message: Received) -> None:
+        """The retained last dispatch: decision_seq never goes below it (restart without journal)."""
+        try:
+            seq = int(DispatchMsg.model_validate_json(message.payload).decision_seq)
+        except ValueError:
+            return
+        self.decision_seq = max(self.decision_seq, seq)
+
+    def _ingest(self, message: Received) -> None:
+        try:
+            inbound = decode(self.topics, message.topic, message.payload, self.calendar)
+        except BadMessage as exc:
+            self._reject(message, str(exc))
+            return
+        if inbound.seq is not None and not self._check_seq(message, inbound):
+            return
+        if self.journal is not None and not self._replaying:
+            self.journal.message(message)
+        event = inbound.event
+        index = self.mirror.pas.started
+        try:
+            self.mirror.apply(event)
+        except EventRejected as exc:
+            self._reject(message, str(exc))
+            return
+        self.accepted += 1
+        self._state_due = True
+        if isinstance(event, BatchStored):
+            self.last_stored_seq = inbound.seq
+        elif isinstance(event, BatchStarted) and index in self.recommended:
+            self.shadow.compared += 1
+            self.shadow.agreed += self.recommended[index] == event.type
+
+    def _check_seq(self, message: Received, inbound: Inbound) -> bool:
+        """Drop duplicates and late messages; report gaps (the message itself is accepted)."""
+        assert inbound.seq is not None
+        last = self.seqs.get(message.topic)
+        if last is not None and inbound.seq <= last:
+            kind = "duplicate" if inbound.seq == last else "out-of-order"
+            self._reject(message, f"{kind} seq {inbound.seq} (last accepted {last})")
+            return False
+        if last is not None and inbound.seq > last + 1:
+            self._error(message, f"gap: seq {last + 1}..{inbound.seq - 1} missing", accepted=True)
+        self.seqs[message.topic] = inbound.seq
+        return True
+
+    def _reject(self, message: Received, reason: str) -> None:
+        self.rejected += 1
+        self._state_due = True
+        self._error(message, reason)
+
+    def _error(self, message: Received, reason: str, accepted: bool = False) -> None:
+        if self._replaying:
+            return
+        log.warning("%s: %s", message.topic, reason)
+        error = ErrorMsg(
+            ts=dt.datetime.now(dt.UTC),
+            topic=message.topic,
+            reason=reason,
+            payload=excerpt(message.payload),
+            accepted=accepted,
+        )
+        self.bus.publish(self.topics.errors, error.dump())
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decide_if_due(self) -> None:
+        """Answer the current decision point once: the PAS is free and has not been dispatched."""
+        mirror = self.mirror
+        index = mirror.pas.started
+        if (
+            self.policy is None
+            or not mirror.plan_known
+            or mirror.pas.batch is not None
+            or index <= self.answered
+        ):
+            return
+        scenario = mirror.scenario
+        snapshot = mirror.snapshot()
+        request = Line(scenario, self.engine, snapshot).start()
+        if request is None:
+            return  # nothing valid is left: the PAS stops for the week
+        decision = self.policy(request)
+        expected = self.outlook.follow(scenario, request, decision) if self.outlook else None
+        self.decision_seq += 1
+        type_name = scenario.types[decision.type]
+        dispatch = DispatchMsg(
+            ts=self._line_time(request.time_s),
+            decision_seq=self.decision_seq,
+            decision_id=str(uuid.uuid4()),
+            type=type_name,
+            quantity=decision.quantity or request.batch_size,
+            policy=self.policy_name,
+            based_on=self.last_stored_seq if index > 0 else None,
+            forecast=self._forecast(expected),
+        )
+        payload = dispatch.dump()
+        if self.mode is Mode.ACTIVE:
+            self.bus.publish(self.topics.dispatch, payload, qos=1)
+            self.bus.publish(self.topics.dispatch_current, payload, qos=1, retain=True)
+        else:
+            self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
+        entry = DecisionEntry(index, self.decision_seq, type_name)
+        if self.journal is not None:
+            self.journal.decision(entry)
+        self._note_decision(entry)
+        if expected is None:  # the line left the last outlook: simulate the rest of the week anew
+            self.outlook = Outlook.simulate(scenario, snapshot, self.policy, self.engine)
+            self.outlook.follow(scenario, request, decision)
+            expected = self.outlook.expected_from(0) if self.outlook.steps else None
+            self._alert()
+        self.expected = expected
+        self.publish_state()
+
+    def _forecast(self, expected: Expected | None) -> ForecastMsg | None:
+        if expected is None:
+            return None
+        return ForecastMsg(
+            idle_s=expected.idle_s,
+            setup_effort=expected.setup_effort,
+            setups=expected.setups,
+            deadlock=expected.deadlock,
+            end_ts=self._line_time(expected.end_s),
+        )
+
+    def _line_time(self, work_s: int) -> dt.datetime:
+        return self.calendar.datetime_of(work_s)
+
+    def _alert(self) -> None:
+        """Publish each FAS's next predicted shortage when it changed."""
+        if self.outlook is None:
+            return
+        first: dict[str, tuple[str, int]] = {}
+        for s in self.outlook.shortages_after(self.mirror.now_s):
+            first.setdefault(s.station, (s.type, s.at_s))
+        for station, (type_name, at_s) in first.items():
+            if self._alerted.get(station) != (type_name, at_s):
+                alert = AlertMsg(
+                    ts=self._line_time(self.mirror.now_s),
+                    type=type_name,
+                    station=station,
+                    at=self._line_time(at_s),
+                )
+                self.bus.publish(self.topics.alerts, alert.dump())
+        self._alerted = first
+
+    # -- state -------------------------------------------------------------------------------
+    def state(self) -> StateMsg:
+        m = self.mirror
+        sc = m.scenario
+        k = m.kpis()
+        fill = sum(m.stock)
+        capacity = sc.line.buffer.capacity
+        fas = {}
+        for f, station in enumerate(sc.stations):
+            left, position = m.fas[f].consumed, 0
+            for position, (_, quantity) in enumerate(sc.plans[f]):  # noqa: B007 - position used below
+                if left < quantity:
+                    break
+                left -= quantity
+            else:
+                position = len(sc.plans[f])
+            fas[station] = FasStateMsg(position=position + 1, taken=left, state=m.fas_state(f))
+        batch = m.pas.batch
+        return StateMsg(
+            ts=self._line_time(m.now_s),
+            stock=dict(zip(sc.types, m.stock, strict=True)),
+            fill=fill,
+            capacity=capacity,
+            fill_ratio=fill / capacity,
+            pas=PasStateMsg(
+                status=m.pas_state(),
+                batch=BatchMsg(type=sc.types[batch.type], quantity=batch.quantity) if batch else None,
+                last_type=sc.types[m.pas.last_type] if m.pas.last_type is not None else None,
+            ),
+            fas=fas,
+            kpis=KpiMsg(
+                idle_s=k.idle_s,
+                idle_s_by_station=k.idle_s_by_station,
+                setup_effort=k.setup_effort,
+                setups=k.setups,
+                batches=k.batches,
+                units_consumed=k.units_consumed,
+                completion=k.completion,
+            ),
+            forecast=self._forecast(self.expected),
+            shadow=ShadowMsg(
+                decisions=self.shadow.decisions,
+                compared=self.shadow.compared,
+                agreed=self.shadow.agreed,
+                agreement=self.shadow.agreement,
+            )
+            if self.mode is Mode.SHADOW
+            else None,
+            plan_revision=m.revision,
+            events_accepted=self.accepted,
+            events_rejected=self.rejected,
+        )
+
+    def publish_state(self) -> None:
+        self.bus.publish(self.topics.state, self.state().dump(), qos=1, retain=True)
+        self._state_due = False
+        self._state_at = time.monotonic()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, stop: threading.Event, idle_timeout_s: float | None = None) -> None:
+        """Process the bus's inbox until `stop` is set (or nothing arrived for `idle_timeout_s`)."""
+        started = time.monotonic()
+        last_message = started
+        while not stop.is_set():
+            try:
+                message = self.bus.inbox.get(timeout=0.05)
+            except queue.Empty:
+                now = time.monotonic()
+                if self.deciding and now - started >= SETTLE_S:
+                    self.decide_if_due()
+                if self._state_due:
+                    self.publish_state()
+                if idle_timeout_s is not None and now - last_message > idle_timeout_s:
+                    return
+                continue
+            last_message = time.monotonic()
+            try:
+                self.handle(message)
+            except Exception:  # a bug must not stop the line's twin: report it and go on
+                log.exception("unexpected error on %s", message.topic)
+                self._reject(message, "internal error (see the service log)")
+                self.bus.ack(message)
+            if self._state_due and last_message - self._state_at >= STATE_INTERVAL_S:
+                self.publish_state()

@@ -1,0 +1,166 @@
+"""Bus messages <-> the twin's events: JSON and schema checks at the edge, timestamps <-> working
+seconds through the week's calendar."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from bridge.errors import BadMessage
+from bridge.messages import (
+    BatchStartedMsg,
+    BatchStoredMsg,
+    DownMsg,
+    Event,
+    FasEventMsg,
+    OrderMsg,
+    PasEventMsg,
+    PlanMsg,
+    StockMsg,
+    UnitFinishedMsg,
+    UnitStartedMsg,
+    UpMsg,
+)
+from bridge.topics import Topics
+from twin import WorkCalendar
+from twin.config import PAS_STATION
+from twin.events import (
+    BatchStarted,
+    BatchStored,
+    LineEvent,
+    PlannedOrder,
+    PlanRevised,
+    StationDown,
+    StationUp,
+    StockCounted,
+    UnitFinished,
+    UnitStarted,
+)
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""Larger inbound payloads are rejected unread."""
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "pas": TypeAdapter(PasEventMsg),
+    "fas": TypeAdapter(FasEventMsg),
+    "buffer": TypeAdapter(StockMsg),
+    "plan": TypeAdapter(PlanMsg),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A readable inbound message: its topic, `seq` (None for a plan without one) and event."""
+
+    topic: str
+    seq: int | None
+    event: LineEvent
+    message: Event | PlanMsg
+
+
+def _reason(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "payload"
+    shown = json.dumps(err.get("input"), default=str)[:80]
+    return f"{where}: {err['msg']} (got {shown})"
+
+
+def excerpt(payload: bytes, limit: int = 200) -> str:
+    text = payload[:limit].decode("utf-8", errors="replace")
+    return text + ("…" if len(payload) > limit else "")
+
+
+def decode(topics: Topics, topic: str, payload: bytes, calendar: WorkCalendar) -> Inbound:
+    """Read one inbound message; raise `BadMessage` naming what is wrong."""
+    where = topics.parse_inbound(topic)
+    if where is None:
+        raise BadMessage(f"not an inbound topic of {topics.root}")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise BadMessage(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadMessage(f"not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"the payload must be a JSON object, got {type(data).__name__}")
+    try:
+        message = _ADAPTERS[where.kind].validate_python(data)
+    except ValidationError as exc:
+        raise BadMessage(_reason(exc)) from None
+    at = calendar.work_at(message.ts.timestamp())
+    event = _to_event(message, at, where.station)
+    return Inbound(topic, message.seq, event, message)
+
+
+def _to_event(message: Event | PlanMsg, at: int, station: str | None) -> LineEvent:
+    who = station or PAS_STATION
+    match message:
+        case BatchStartedMsg():
+            return BatchStarted(at, message.type, message.quantity)
+        case BatchStoredMsg():
+            return BatchStored(at, message.type, message.quantity)
+        case UnitStartedMsg():
+            return UnitStarted(at, who, message.type)
+        case UnitFinishedMsg():
+            return UnitFinished(at, who, message.type)
+        case DownMsg():
+            return StationDown(at, who, message.reason)
+        case UpMsg():
+            return StationUp(at, who)
+        case StockMsg():
+            return StockCounted(at, dict(message.stock))
+        case PlanMsg():
+            orders = tuple(PlannedOrder(o.station, o.position, o.type, o.quantity) for o in message.orders)
+            return PlanRevised(at, message.week_start.isoformat(), message.revision, orders)
+    raise BadMessage(f"no event for {type(message).__name__}")  # pragma: no cover
+
+
+def event_topic(topics: Topics, event: LineEvent) -> str:
+    """The topic that reports `event`."""
+    match event:
+        case BatchStarted() | BatchStored():
+            return topics.pas_events
+        case UnitStarted() | UnitFinished():
+            return topics.fas_events(event.station)
+        case StationDown() | StationUp():
+            return topics.pas_events if event.station == PAS_STATION else topics.fas_events(event.station)
+        case StockCounted():
+            return topics.buffer_events
+        case PlanRevised():
+            return topics.plan
+
+
+def _body(event: LineEvent) -> dict[str, Any]:
+    match event:
+        case BatchStarted(type=k, quantity=q):
+            return {"event": "batch_started", "type": k, "quantity": q}
+        case BatchStored(type=k, quantity=q):
+            return {"event": "batch_stored", "type": k, "quantity": q}
+        case UnitStarted(type=k):
+            return {"event": "unit_started", "type": k}
+        case UnitFinished(type=k):
+            return {"event": "unit_finished", "type": k}
+        case StationDown(reason=r):
+            return {"event": "down", "reason": r}
+        case StationUp():
+            return {"event": "up"}
+        case StockCounted(stock=stock):
+            return {"event": "stock", "stock": stock}
+        case PlanRevised():
+            return {
+                "event": "plan",
+                "week_start": event.week_start,
+                "revision": event.revision,
+                "orders": [
+                    OrderMsg.model_validate(o, from_attributes=True).model_dump() for o in event.orders
+                ],
+            }
+
+
+def encode(event: LineEvent, seq: int, calendar: WorkCalendar) -> bytes:
+    """The payload that reports `event` (as the line emulator publishes it)."""
+    payload = {"v": 1, "ts": calendar.datetime_of(event.at_s).isoformat(), "seq": seq, **_body(event)}
+    return json.dumps(payload, separators=(",", ":")).encode()

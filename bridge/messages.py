@@ -1,0 +1,192 @@
+"""Typed payloads of every MQTT message of the contract (`v: 1`).
+
+Inbound models ignore fields they do not know (the contract grows by optional fields only) but
+reject unknown `event` values, missing fields and bad values. Outbound models are what this product
+publishes; `dump()` gives the compact JSON bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    """Every message: the contract version and when it happened (ISO 8601 with offset)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = 1
+    ts: AwareDatetime
+
+    def dump(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class Event(Message):
+    """A line event: `seq` increases by one per publisher topic."""
+
+    seq: Annotated[int, Field(ge=0)]
+
+
+TypeName = Annotated[str, Field(min_length=1, max_length=64)]
+Quantity = Annotated[int, Field(ge=1)]
+
+
+class BatchStartedMsg(Event):
+    event: Literal["batch_started"]
+    type: TypeName
+    quantity: Quantity
+
+
+class BatchStoredMsg(Event):
+    event: Literal["batch_stored"]
+    type: TypeName
+    quantity: Quantity
+
+
+class DownMsg(Event):
+    event: Literal["down"]
+    reason: str = ""
+
+
+class UpMsg(Event):
+    event: Literal["up"]
+
+
+class UnitStartedMsg(Event):
+    event: Literal["unit_started"]
+    type: TypeName
+
+
+class UnitFinishedMsg(Event):
+    event: Literal["unit_finished"]
+    type: TypeName
+
+
+class StockMsg(Event):
+    event: Literal["stock"]
+    stock: dict[TypeName, Annotated[int, Field(ge=0)]]
+
+
+class OrderMsg(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    station: str
+    position: Annotated[int, Field(ge=1)]
+    type: TypeName
+    quantity: Quantity
+
+
+class PlanMsg(Message):
+    """A plan revision (retained): every station's orders from position 1."""
+
+    event: Literal["plan"]
+    seq: Annotated[int, Field(ge=0)] | None = None
+    week_start: dt.date
+    revision: Annotated[int, Field(ge=0)]
+    orders: list[OrderMsg]
+
+
+PasEventMsg = Annotated[BatchStartedMsg | BatchStoredMsg | DownMsg | UpMsg, Field(discriminator="event")]
+FasEventMsg = Annotated[UnitStartedMsg | UnitFinishedMsg | DownMsg | UpMsg, Field(discriminator="event")]
+
+
+# -- outbound --------------------------------------------------------------------------------
+class ForecastMsg(BaseModel):
+    """What the twin expects from now to the end of the week with the active policy."""
+
+    idle_s: int
+    setup_effort: float
+    setups: int | None = None
+    deadlock: bool | None = None
+    end_ts: AwareDatetime | None = None
+    """When the last FAS finishes (or the deadlock)."""
+
+
+class DispatchMsg(Message):
+    """The next PAS batch."""
+
+    decision_seq: int
+    decision_id: str
+    type: str
+    quantity: int
+    policy: str
+    based_on: int | None
+    """`seq` of the `batch_stored` it answers (None: the first decision of the week)."""
+    forecast: ForecastMsg | None
+
+
+class KpiMsg(BaseModel):
+    idle_s: int
+    idle_s_by_station: dict[str, int]
+    setup_effort: float
+    setups: int
+    batches: int
+    units_consumed: int
+    completion: float
+
+
+class BatchMsg(BaseModel):
+    type: str
+    quantity: int
+
+
+class PasStateMsg(BaseModel):
+    status: str
+    batch: BatchMsg | None
+    last_type: str | None
+
+
+class FasStateMsg(BaseModel):
+    position: int
+    """1-based position of its current order in the plan (orders + 1 when done)."""
+    taken: int
+    state: str
+
+
+class ShadowMsg(BaseModel):
+    decisions: int
+    compared: int
+    agreed: int
+    agreement: float | None
+
+
+class StateMsg(Message):
+    """The retained snapshot of the mirrored line."""
+
+    stock: dict[str, int]
+    fill: int
+    capacity: int
+    fill_ratio: float
+    pas: PasStateMsg
+    fas: dict[str, FasStateMsg]
+    kpis: KpiMsg
+    forecast: ForecastMsg | None
+    shadow: ShadowMsg | None
+    plan_revision: int
+    events_accepted: int
+    events_rejected: int
+
+
+class AlertMsg(Message):
+    """A predicted shortage."""
+
+    type: str
+    station: str
+    at: AwareDatetime
+
+
+class ErrorMsg(Message):
+    """A rejected inbound message (or, with `accepted`, a notice such as a gap in `seq`)."""
+
+    topic: str
+    reason: str
+    payload: str
+    accepted: bool = False
+
+
+class StatusMsg(Message):
+    status: Literal["online", "offline"]

@@ -1,0 +1,81 @@
+"""Recorded bus traffic as JSON Lines: `{"t", "topic", "payload", "qos", "retain"}` per message.
+
+A payload that is JSON is stored as its JSON value, anything else as a string (invalid UTF-8
+replaced); republishing writes a JSON value back compactly and a string as its text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from bridge.bus import Received
+from bridge.errors import RecordingError
+
+
+class RecordedMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    t: AwareDatetime
+    topic: str
+    payload: Any
+    qos: int = 1
+    retain: bool = False
+
+    @classmethod
+    def of(cls, message: Received) -> RecordedMessage:
+        try:
+            payload: Any = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = message.payload.decode("utf-8", errors="replace")
+        t = dt.datetime.fromtimestamp(message.received_at, dt.UTC)
+        return cls(t=t, topic=message.topic, payload=payload, qos=message.qos, retain=message.retain)
+
+    def payload_bytes(self) -> bytes:
+        if isinstance(self.payload, str):
+            return self.payload.encode()
+        return json.dumps(self.payload, separators=(",", ":")).encode()
+
+    def received(self) -> Received:
+        return Received(self.topic, self.payload_bytes(), self.qos, self.retain, self.t.timestamp())
+
+
+class Recorder:
+    """Appends messages to a JSON Lines file, one flushed line each."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self.count = 0
+
+    def write(self, message: Received) -> None:
+        self._file.write(RecordedMessage.of(message).model_dump_json() + "\n")
+        self._file.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_recording(path: Path) -> Iterator[RecordedMessage]:
+    """The messages of a recording in file order; a bad line raises `RecordingError` naming it."""
+    try:
+        lines = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read: {exc.strerror}") from None
+    with lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield RecordedMessage.model_validate_json(line)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"]) or "line"
+                raise RecordingError(f"{path}:{number}: {where}: {err['msg']}") from None

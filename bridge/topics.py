@@ -1,0 +1,97 @@
+"""Every MQTT topic of the contract, built and parsed here only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class InboundTopic:
+    """What an inbound topic addresses: `pas`, `fas` (with its station), `buffer` or `plan`."""
+
+    kind: str
+    station: str | None = None
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics under one root, e.g. `acme/plant1/assembly/line1`."""
+
+    root: str
+
+    def __post_init__(self) -> None:
+        if (
+            not self.root
+            or self.root.startswith("/")
+            or self.root.endswith("/")
+            or any(c in self.root for c in "#+")
+        ):
+            raise ValueError(f"topic root {self.root!r} must be non-empty, without '#', '+' or outer '/'")
+
+    @property
+    def pas_events(self) -> str:
+        return f"{self.root}/pas/events"
+
+    def fas_events(self, station: str) -> str:
+        return f"{self.root}/fas/{station}/events"
+
+    @property
+    def buffer_events(self) -> str:
+        return f"{self.root}/buffer/events"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.root}/plan"
+
+    @property
+    def dispatch(self) -> str:
+        return f"{self.root}/dispatch/pas"
+
+    @property
+    def dispatch_current(self) -> str:
+        return f"{self.root}/dispatch/pas/current"
+
+    @property
+    def shadow_dispatch(self) -> str:
+        return f"{self.root}/shadow/dispatch/pas"
+
+    @property
+    def state(self) -> str:
+        return f"{self.root}/twin/state"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.root}/twin/alerts"
+
+    @property
+    def errors(self) -> str:
+        return f"{self.root}/twin/errors"
+
+    @property
+    def status(self) -> str:
+        return f"{self.root}/twin/status"
+
+    @property
+    def everything(self) -> str:
+        return f"{self.root}/#"
+
+    @property
+    def inbound_filters(self) -> list[str]:
+        """Subscriptions of the mirror: the line's events and the plan."""
+        return [self.pas_events, f"{self.root}/fas/+/events", self.buffer_events, self.plan]
+
+    def parse_inbound(self, topic: str) -> InboundTopic | None:
+        """The inbound topic `topic` addresses, or None if it is not one."""
+        prefix = self.root + "/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if parts == ["pas", "events"]:
+            return InboundTopic("pas")
+        if parts == ["buffer", "events"]:
+            return InboundTopic("buffer")
+        if parts == ["plan"]:
+            return InboundTopic("plan")
+        if len(parts) == 3 and parts[0] == "fas" and parts[2] == "events" and parts[1]:
+            return InboundTopic("fas", parts[1])
+        return None
