@@ -121,7 +121,7 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
     settings = _settings(args)
     topics = _topics(settings)
     subscriptions = [topics.dispatch, topics.dispatch_current, topics.status]
-    bus = MqttBus(settings, "emulate", subscriptions=subscriptions, persistent=False)
+    bus = MqttBus(settings, "emulate", subscriptions=subscriptions)
     own_decides = args.decide == "own"
     emulator = LineEmulator(
         scenario,

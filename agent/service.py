@@ -102,6 +102,8 @@ class AgentService:
         self._state_due = True
         self._state_at = 0.0
         self._replaying = False
+        self._last_dispatch: bytes | None = None
+        self._connects_seen = 0
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -242,6 +244,7 @@ class AgentService:
         if self.mode is Mode.ACTIVE:
             self.bus.publish(self.topics.dispatch, payload, qos=1)
             self.bus.publish(self.topics.dispatch_current, payload, qos=1, retain=True)
+            self._last_dispatch = payload
         else:
             self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
         entry = DecisionEntry(index, self.decision_seq, type_name)
@@ -347,11 +350,21 @@ class AgentService:
         self._state_at = time.monotonic()
 
     # -- the loop ----------------------------------------------------------------------------
+    def _reconnected(self) -> None:
+        """After a (re)connect, say the current dispatch and state again: what was published while
+        the broker was away may not have reached it (controllers ignore a decision_seq they had)."""
+        self._connects_seen = self.bus.connects
+        if self._last_dispatch is not None:
+            self.bus.publish(self.topics.dispatch_current, self._last_dispatch, qos=1, retain=True)
+        self._state_due = True
+
     def run(self, stop: threading.Event, idle_timeout_s: float | None = None) -> None:
         """Process the bus's inbox until `stop` is set (or nothing arrived for `idle_timeout_s`)."""
         started = time.monotonic()
         last_message = started
         while not stop.is_set():
+            if self.bus.connects != self._connects_seen:
+                self._reconnected()
             try:
                 message = self.bus.inbox.get(timeout=0.05)
             except queue.Empty:

@@ -30,6 +30,8 @@ class Received:
 
 class Bus(Protocol):
     inbox: queue.Queue[Received]
+    connects: int
+    """Successful connections so far (a service republishes its retained state after a reconnect)."""
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
 
@@ -46,6 +48,7 @@ class MemoryBus:
         self.subscriptions = list(subscriptions or [])
         self.published: list[Received] = []
         self.retained: dict[str, bytes] = {}
+        self.connects = 1
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         message = Received(topic, payload, qos, retain)

@@ -1,0 +1,108 @@
+"""Topics, message schemas and recordings, without a broker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge.bus import Received
+from bridge.codec import decode, encode, event_topic
+from bridge.errors import BadMessage, RecordingError
+from bridge.recording import Recorder, read_recording
+from bridge.topics import InboundTopic, Topics
+from twin import LineConfig, Scenario, WeekConfig
+from twin.events import (
+    BatchStarted,
+    BatchStored,
+    LineEvent,
+    PlannedOrder,
+    PlanRevised,
+    StationDown,
+    StationUp,
+    StockCounted,
+    UnitFinished,
+    UnitStarted,
+)
+
+ROOT = "acme/plant1/assembly/line1"
+
+
+def test_topics_are_built_and_parsed_in_one_place() -> None:
+    topics = Topics(ROOT)
+    assert topics.parse_inbound(topics.fas_events("FAS2")) == InboundTopic("fas", "FAS2")
+    assert topics.parse_inbound(topics.pas_events) == InboundTopic("pas")
+    assert topics.parse_inbound(topics.plan) == InboundTopic("plan")
+    assert topics.parse_inbound(topics.dispatch) is None
+    assert topics.parse_inbound("other/root/pas/events") is None
+    with pytest.raises(ValueError, match="topic root"):
+        Topics("a/#")
+
+
+EVENTS: list[LineEvent] = [
+    BatchStarted(3600, "T1", 50),
+    BatchStored(7200, "T1", 50),
+    UnitStarted(90, "FAS1", "T2"),
+    UnitFinished(180, "FAS1", "T2"),
+    StationDown(200, "PAS", "maintenance"),
+    StationUp(300, "FAS3"),
+    StockCounted(400, {"T1": 12}),
+    PlanRevised(500, "2026-11-23", 2, (PlannedOrder("FAS1", 1, "T3", 40),)),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_every_event_round_trips_through_its_message(
+    ref_line: LineConfig, ref_week: WeekConfig, event: LineEvent
+) -> None:
+    scenario = Scenario.build(ref_line, ref_week)
+    topics = Topics(ROOT)
+    week_start = ref_week.week_start.isoformat()
+    if isinstance(event, PlanRevised):
+        event = PlanRevised(event.at_s, week_start, event.revision, event.orders)
+    payload = encode(event, 7, scenario.calendar)
+    inbound = decode(topics, event_topic(topics, event), payload, scenario.calendar)
+    assert inbound.event == event
+    assert json.loads(payload)["v"] == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "not UTF-8 JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"v":1,"ts":"2026-11-23T06:00:00+01:00","seq":1,"event":"exploded"}', "event"),
+        (b'{"v":1,"ts":"2026-11-23T06:00:00+01:00","seq":1,"event":"unit_started"}', "type"),
+        (b'{"v":2,"ts":"2026-11-23T06:00:00+01:00","seq":1,"event":"up"}', "v"),
+        (b'{"v":1,"ts":"2026-11-23T06:00:00","seq":1,"event":"up"}', "ts"),
+        (b'{"v":1,"ts":"2026-11-23T06:00:00+01:00","seq":-1,"event":"up"}', "seq"),
+    ],
+    ids=["malformed", "array", "unknown-event", "missing-type", "version", "naive-ts", "negative-seq"],
+)
+def test_bad_payloads_name_what_is_wrong(
+    ref_line: LineConfig, ref_week: WeekConfig, payload: bytes, reason: str
+) -> None:
+    scenario = Scenario.build(ref_line, ref_week)
+    topics = Topics(ROOT)
+    with pytest.raises(BadMessage, match=reason):
+        decode(topics, topics.fas_events("FAS1"), payload, scenario.calendar)
+
+
+def test_recordings_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "week.jsonl"
+    sent = [
+        Received("a/b", b'{"v":1,"x":[1,2]}', 1, False, 1_700_000_000.25),
+        Received("a/c", b"not json", 0, True, 1_700_000_001.5),
+    ]
+    recorder = Recorder(path)
+    for message in sent:
+        recorder.write(message)
+    recorder.close()
+    back = [m.received() for m in read_recording(path)]
+    assert [(m.topic, m.payload, m.qos, m.retain, m.received_at) for m in back] == [
+        (m.topic, m.payload, m.qos, m.retain, m.received_at) for m in sent
+    ]
+    path.write_text(path.read_text() + '{"t": "yesterday"}\n')
+    with pytest.raises(RecordingError, match=r"week.jsonl:3"):
+        list(read_recording(path))
