@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
+import queue
 import signal
 import threading
 import time
@@ -41,8 +43,6 @@ def _topics(settings: BusSettings) -> Topics:
 
 
 def _status(status: str) -> bytes:
-    import datetime as dt
-
     return StatusMsg(ts=dt.datetime.now(dt.UTC), status=status).dump()  # type: ignore[arg-type]
 
 
@@ -165,7 +165,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         while not stop.is_set():
             try:
                 message = bus.inbox.get(timeout=0.1)
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 if args.exit_after_idle is not None and time.monotonic() - last > args.exit_after_idle:
                     break
                 continue

@@ -300,14 +300,8 @@ class AgentService:
         capacity = sc.line.buffer.capacity
         fas = {}
         for f, station in enumerate(sc.stations):
-            left, position = m.fas[f].consumed, 0
-            for position, (_, quantity) in enumerate(sc.plans[f]):  # noqa: B007 - position used below
-                if left < quantity:
-                    break
-                left -= quantity
-            else:
-                position = len(sc.plans[f])
-            fas[station] = FasStateMsg(position=position + 1, taken=left, state=m.fas_state(f))
+            order, taken = m.position(f)
+            fas[station] = FasStateMsg(position=order + 1, taken=taken, state=m.fas_state(f))
         batch = m.pas.batch
         return StateMsg(
             ts=self._line_time(m.now_s),
@@ -321,15 +315,7 @@ class AgentService:
                 last_type=sc.types[m.pas.last_type] if m.pas.last_type is not None else None,
             ),
             fas=fas,
-            kpis=KpiMsg(
-                idle_s=k.idle_s,
-                idle_s_by_station=k.idle_s_by_station,
-                setup_effort=k.setup_effort,
-                setups=k.setups,
-                batches=k.batches,
-                units_consumed=k.units_consumed,
-                completion=k.completion,
-            ),
+            kpis=KpiMsg.model_validate(k, from_attributes=True),
             forecast=self._forecast(self.expected),
             shadow=ShadowMsg(
                 decisions=self.shadow.decisions,

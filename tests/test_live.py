@@ -77,26 +77,48 @@ def _serve(broker: Mosquitto, tmp_path: Path, policy: str, name: str = "serve") 
     )  # fmt: skip
 
 
+class LiveWeek:
+    """One emulated week on the broker: a controller, a recorder, `serve` and `emulate`."""
+
+    def __init__(self, broker: Mosquitto, folder: Path, policy: str, *emulate_args: str) -> None:
+        port = str(broker.port)
+        self.broker, self.folder, self.policy = broker, folder, policy
+        self.controller = Controller(broker, f"{ROOT}/dispatch/pas", folder / "controller.txt")
+        self.recording = folder / "week.jsonl"
+        self.recorder = _cli(
+            "record", "--port", port, "--root", ROOT, "--out", str(self.recording), out=folder / "rec.log"
+        )
+        self.serve = _serve(broker, folder, policy)
+        self.emulate = _cli(
+            "emulate", "--port", port, "--root", ROOT, *emulate_args, out=folder / "emulate.log"
+        )
+
+    def restart_serve(self) -> None:
+        self.serve.terminate()
+        assert self.serve.wait(timeout=30) == 0
+        self.serve = _serve(self.broker, self.folder, self.policy, name="serve2")
+
+    def finish(self) -> str:
+        """Wait for the week to end; return the emulator's output."""
+        emulated = (self.folder / "emulate.log").read_text
+        assert self.emulate.wait(timeout=WEEK_TIMEOUT_S) == 0, emulated()
+        assert self.serve.wait(timeout=60) == 0, (self.folder / "serve.log").read_text()
+        time.sleep(0.5)
+        self.recorder.terminate()
+        self.recorder.wait(timeout=10)
+        return emulated()
+
+
 @pytest.mark.slow
 def test_emulated_week_through_mosquitto_matches_the_offline_twin(
     mosquitto: Mosquitto, tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig
 ) -> None:
-    port = str(mosquitto.port)
-    controller = Controller(mosquitto, f"{ROOT}/dispatch/pas", tmp_path / "controller.txt")
-    recording = tmp_path / "week.jsonl"
-    recorder = _cli(
-        "record", "--port", port, "--root", ROOT, "--out", str(recording), out=tmp_path / "rec.log"
-    )
-    serve = _serve(mosquitto, tmp_path, "rl")
-    emulate = _cli("emulate", "--port", port, "--root", ROOT, out=tmp_path / "emulate.log")
-    assert emulate.wait(timeout=WEEK_TIMEOUT_S) == 0, (tmp_path / "emulate.log").read_text()
-    assert serve.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
-    time.sleep(0.5)
-    recorder.terminate()
-    recorder.wait(timeout=10)
+    week = LiveWeek(mosquitto, tmp_path, "rl")
+    week.finish()
+    recording = week.recording
 
     offline = _offline(ref_line, ref_week, "rl")
-    dispatches = controller.dispatches()
+    dispatches = week.controller.dispatches()
     assert len(dispatches) == offline[2]
     seqs = [d["decision_seq"] for d in dispatches]
     assert seqs == sorted(set(seqs))
@@ -251,35 +273,21 @@ BROKER_RESTART_OPEN = pytest.mark.xfail(
 def test_a_restart_mid_week_loses_and_repeats_no_decision(
     mosquitto: Mosquitto, tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig, what: str
 ) -> None:
-    port = str(mosquitto.port)
-    controller = Controller(mosquitto, f"{ROOT}/dispatch/pas", tmp_path / "controller.txt")
-    recording = tmp_path / "week.jsonl"
-    recorder = _cli(
-        "record", "--port", port, "--root", ROOT, "--out", str(recording), out=tmp_path / "rec.log"
-    )
-    serve = _serve(mosquitto, tmp_path, "setup-aware")
-    emulate = _cli("emulate", "--port", port, "--root", ROOT, "--speed", SPEED, out=tmp_path / "emulate.log")
+    week = LiveWeek(mosquitto, tmp_path, "setup-aware", "--speed", SPEED)
     time.sleep(4)  # into the week
-    assert emulate.poll() is None, "the week ended before the restart"
+    assert week.emulate.poll() is None, "the week ended before the restart"
     if what == "broker":
         mosquitto.restart()
     else:
-        serve.terminate()
-        assert serve.wait(timeout=30) == 0
-        serve = _serve(mosquitto, tmp_path, "setup-aware", name="serve2")
-    assert emulate.wait(timeout=WEEK_TIMEOUT_S) == 0, (tmp_path / "emulate.log").read_text()
-    assert serve.wait(timeout=60) == 0
-    time.sleep(0.5)
-    recorder.terminate()
-    recorder.wait(timeout=10)
+        week.restart_serve()
+    emulated = week.finish()
 
     offline = _offline(ref_line, ref_week, "setup-aware")
-    emulated = (tmp_path / "emulate.log").read_text()
     assert f"{offline[2]} dispatches applied" in emulated
-    seqs = [d["decision_seq"] for d in controller.dispatches()]
+    seqs = [d["decision_seq"] for d in week.controller.dispatches()]
     assert len(seqs) == len(set(seqs)), "a decision_seq was repeated"
     journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     decisions = [e["decision"] for e in journal if "decision" in e]
     assert decisions == list(range(offline[2]))  # every decision point answered once
     if what == "serve":
-        assert _kpis(_final_state(recording)) == offline
+        assert _kpis(_final_state(week.recording)) == offline

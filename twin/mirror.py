@@ -9,7 +9,7 @@ forecasts and decisions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twin.config import PAS_STATION, Order
 from twin.errors import TwinError
@@ -101,7 +101,6 @@ class _PasMirror:
     stored: int = 0
     setup_effort: float = 0.0
     setups: int = 0
-    history: list[int] = field(default_factory=list)
 
 
 class Mirror:
@@ -119,14 +118,20 @@ class Mirror:
         self._type = {name: i for i, name in enumerate(scenario.types)}
 
     # -- queries -----------------------------------------------------------------------------
+    def position(self, f: int) -> tuple[int, int]:
+        """(order index, units of it taken) of FAS `f`; the index is len(plan) when it is done."""
+        plan = self.scenario.plans[f]
+        order, left = 0, self.fas[f].consumed
+        while order < len(plan) and left >= plan[order][1]:
+            left -= plan[order][1]
+            order += 1
+        return order, left
+
     def next_type(self, f: int) -> int | None:
         """Type of the next unit FAS `f` takes (None when its plan is done)."""
-        left = self.fas[f].consumed
-        for k, quantity in self.scenario.plans[f]:
-            if left < quantity:
-                return k
-            left -= quantity
-        return None
+        order, _ = self.position(f)
+        plan = self.scenario.plans[f]
+        return plan[order][0] if order < len(plan) else None
 
     def planned_units(self, f: int) -> int:
         return sum(q for _, q in self.scenario.plans[f])
@@ -140,12 +145,11 @@ class Mirror:
         need = [-s for s in self.stock]
         if self.pas.batch is not None:
             need[self.pas.batch.type] -= self.pas.batch.quantity
-        for f, fas in enumerate(self.fas):
-            left = fas.consumed
-            for k, quantity in self.scenario.plans[f]:
-                take = max(0, quantity - left)
-                left = max(0, left - quantity)
-                need[k] += take
+        for f, plan in enumerate(self.scenario.plans):
+            order, taken = self.position(f)
+            if order < len(plan):
+                need = [a + b for a, b in zip(need, self.scenario.demand_from[f][order], strict=True)]
+                need[plan[order][0]] -= taken
         return need
 
     def kpis(self) -> MirrorKpis:
@@ -301,7 +305,6 @@ class Mirror:
         pas.batch = _Batch(k, event.quantity, _Work(work_s, since=None if pas.down else at))
         pas.last_type = k
         pas.started += 1
-        pas.history.append(k)
 
     def _batch_stored(self, at: int, event: BatchStored) -> None:
         k = self._type_index(event.type)

@@ -89,11 +89,6 @@ class Outlook:
         ]
         return cls(scenario, steps, total, shortages)
 
-    @property
-    def first(self) -> Decision | None:
-        """The decision at the snapshot (None if the PAS had nothing left to decide)."""
-        return self.steps[0].decision if self.steps and self._cursor == 0 else None
-
     def expected_from(self, index: int) -> Expected:
         step, total = self.steps[index], self.total
         return Expected(
