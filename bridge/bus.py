@@ -26,6 +26,8 @@ class Received:
     """Wall-clock time of arrival (epoch seconds)."""
     mid: int = 0
     """Broker message id, for the acknowledgement after the message is safely processed."""
+    connection: int = 0
+    """Which connection delivered it (a message id is only valid on its own connection)."""
 
 
 class Bus(Protocol):

@@ -1,5 +1,11 @@
 """The MQTT side of the bus: paho-mqtt 2.x, MQTT v5, QoS 1, a persistent session, a last will,
-automatic reconnects and subscriptions renewed on every connect."""
+automatic reconnects and subscriptions renewed on every connect.
+
+Order across reconnects: paho sends a new PUBLISH as soon as the new socket exists, but resends the
+messages that were in flight only when the CONNACK arrives, so a message published during a reconnect
+can overtake older ones (the receiver then sees a seq gap and rejects the late ones). The bus keeps
+QoS 1 messages in its own outbox while it is not connected and releases them only after every older
+message is acknowledged by the broker."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -25,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 5
+RELEASE_POLL_S = 0.005
 
 
 def client_id_for(role: str, settings: BusSettings) -> str:
@@ -77,7 +85,13 @@ class MqttBus:
         client.on_message = self._on_message
         self._client = client
         self._persistent = persistent
-        self._last: paho.MQTTMessageInfo | None = None
+        self._lock = threading.Lock()
+        self._unacked: deque[paho.MQTTMessageInfo] = deque()  # handed to paho, oldest first
+        self._outbox: deque[tuple[str, bytes, bool]] = deque()  # held while not connected
+        self._open = False  # QoS 1 messages go straight to paho
+        self._stopping = threading.Event()
+        self._connected_again = threading.Event()
+        self._releaser = threading.Thread(target=self._release_loop, name="mqtt-release", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
@@ -92,6 +106,7 @@ class MqttBus:
             clean_start=not self._persistent,
             properties=props,
         )
+        self._releaser.start()
         self._client.loop_start()
         if not self.connected.wait(timeout_s):
             self._client.loop_stop()
@@ -103,26 +118,69 @@ class MqttBus:
     def stop(self, last: tuple[str, bytes] | None = None) -> None:
         """Publish `last` (retained, e.g. an offline status), flush and disconnect."""
         if last is not None and self.connected.is_set():
-            info = self._client.publish(last[0], last[1], qos=1, retain=True)
-            info.wait_for_publish(timeout=5)
+            self.publish(last[0], last[1], retain=True)
+            self.flush(timeout_s=5)
+        self._stopping.set()
+        self._connected_again.set()
         self._client.disconnect()
         self._client.loop_stop()
 
     # -- traffic -----------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-        """Queue a message; QoS 1 messages published while disconnected go out on reconnect."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        if qos:
-            self._last = info
+        """Send a message; QoS 1 messages published while disconnected go out in order on reconnect."""
+        if not qos:
+            self._client.publish(topic, payload, qos=0, retain=retain)
+            return
+        with self._lock:
+            if self._open:
+                self._hand_over(topic, payload, retain)
+            else:
+                self._outbox.append((topic, payload, retain))
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until the last QoS 1 message published so far is acknowledged by the broker (they go
-        out in order); False if that did not happen within `timeout_s`."""
+        """Wait until every QoS 1 message published so far is acknowledged by the broker; False if
+        that did not happen within `timeout_s`."""
         deadline = time.monotonic() + timeout_s
-        while self._last is not None and not self._last.is_published():
+        while self._outbox or not self._all_acknowledged():
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
+        return True
+
+    def _hand_over(self, topic: str, payload: bytes, retain: bool) -> None:
+        """Give a message to paho (caller holds the lock)."""
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
+        self._unacked.append(self._client.publish(topic, payload, qos=1, retain=retain))
+
+    def _all_acknowledged(self) -> bool:
+        with self._lock:
+            while self._unacked and self._unacked[0].is_published():
+                self._unacked.popleft()
+            return not self._unacked
+
+    def _release_loop(self) -> None:
+        """After each connect: wait until paho's resent messages are acknowledged, then hand over the
+        outbox in order and let new messages pass straight through."""
+        while True:
+            self._connected_again.wait()
+            self._connected_again.clear()
+            if self._stopping.is_set():
+                return
+            if not self._resends_acknowledged():
+                continue  # disconnected again: the next connect starts over
+            with self._lock:
+                if self.connected.is_set():
+                    while self._outbox:
+                        self._hand_over(*self._outbox.popleft())
+                    self._open = True
+
+    def _resends_acknowledged(self) -> bool:
+        """Wait while connected until no message handed to paho is unacknowledged."""
+        while not self._all_acknowledged():
+            if self._stopping.is_set() or not self.connected.is_set():
+                return False
+            time.sleep(RELEASE_POLL_S)
         return True
 
     # -- paho callbacks (network thread) -----------------------------------------------------
@@ -137,20 +195,28 @@ class MqttBus:
             client.subscribe(topic, qos=1)
         self.connects += 1
         self.connected.set()
+        self._connected_again.set()
 
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
-        self.connected.clear()
+        with self._lock:
+            self._open = False
+            self.connected.clear()
         log.info("MQTT disconnected (%s); reconnecting", reason)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         self.inbox.put(
             Received(
-                message.topic, bytes(message.payload), message.qos, bool(message.retain), mid=message.mid
+                message.topic,
+                bytes(message.payload),
+                message.qos,
+                bool(message.retain),
+                mid=message.mid,
+                connection=self.connects,
             )
         )
 
     def ack(self, message: Received) -> None:
-        if message.qos and message.mid:
+        if message.qos and message.mid and message.connection == self.connects:
             self._client.ack(message.mid, message.qos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import signal
 import socket
@@ -33,10 +34,13 @@ class Mosquitto:
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            f"user {getpass.getuser()}\n"  # as root it would switch to `mosquitto` and could not save here
             "persistence true\n"
             f"persistence_location {folder}/\n"
             "max_queued_messages 0\n"
-            "log_dest none\n"
+            f"log_dest file {folder}/mosquitto.log\n"
+            "log_type error\n"
+            "log_type warning\n"
             "set_tcp_nodelay true\n"  # no Nagle delay on small messages (40 ms per round trip otherwise)
         )
         self.process: subprocess.Popen[bytes] | None = None
