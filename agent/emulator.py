@@ -56,6 +56,8 @@ class LineEmulator:
         self.dispatched = 0
         self.fallbacks = 0
         self.published = 0
+        self.dispatch_waits_s: list[float] = []
+        """Wall time from the decision point's last event to the dispatch that answered it."""
         self._anchor: tuple[float, int] | None = None
 
     @property
@@ -147,6 +149,7 @@ class LineEmulator:
             decision = self._read_dispatch(message.payload, request)
             if decision is not None:
                 self.dispatched += 1
+                self.dispatch_waits_s.append(time.monotonic() - waited_from)
                 return decision
 
     def _read_dispatch(self, payload: bytes, request: DecisionRequest) -> Decision | None:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agent.emulator import LineEmulator
 from agent.errors import UsageError
 from agent.journal import Journal
@@ -66,14 +68,22 @@ def _start(bus: MqttBus) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _default_journal(topics: Topics, scenario: Scenario) -> Path:
+    """One journal per topic root and week: a restart of `serve` resumes it."""
+    root = hashlib.sha1(topics.root.encode()).hexdigest()[:8]
+    return Path("runs") / "serve" / f"{root}-{scenario.week.week_start:%Y%m%d}.jsonl"
+
+
 def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
     scenario = load(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model)
     settings = _settings(args)
     topics = _topics(settings)
-    journal_path = (
-        args.journal or Path("runs") / "serve" / f"{hashlib.sha1(topics.root.encode()).hexdigest()[:8]}.jsonl"
-    )
+    journal_path = args.journal or _default_journal(topics, scenario)
+    if args.fresh and journal_path.exists():
+        kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
+        journal_path.rename(kept)
+        print(f"serve: --fresh: the previous journal is kept as {kept}", flush=True)
     bus = MqttBus(
         settings,
         "serve",
@@ -96,6 +106,12 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         + (f" (resumed {resumed} entries)" if resumed else ""),
         flush=True,
     )
+    if service.mirror.kpis().completion >= 1.0:
+        print(
+            "serve: the journal holds a finished week: events of a new run of it would be rejected "
+            "as out of order; start over with --fresh",
+            flush=True,
+        )
     stop = _until_signal()
     _start(bus)
     bus.publish(topics.status, _status("online"), qos=1, retain=True)
@@ -147,6 +163,12 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
         f"emulate: {emulator.published} events, {emulator.dispatched} dispatches applied, "
         f"{emulator.fallbacks} own decisions by fallback, {elapsed:.1f} s"
     )
+    if emulator.dispatch_waits_s:
+        waits = np.array(emulator.dispatch_waits_s) * 1000
+        print(
+            f"emulate: waited for a dispatch {np.median(waits):.1f} ms (median), "
+            f"{np.percentile(waits, 99):.1f} ms (p99), {waits.max():.1f} ms (max)"
+        )
     keys = ("idle_s", "setup_effort", "setups", "batches", "completion", "deadlock", "makespan_at")
     _print_kpis("KPIs of the emulated week:", {k: results.to_dict()[k] for k in keys})
     return 0
@@ -268,7 +290,10 @@ def add_live_commands(
         "--journal",
         type=Path,
         default=None,
-        help="journal file to resume from (default runs/serve/<root>.jsonl)",
+        help="journal to resume from (default runs/serve/<root hash>-<week start>.jsonl)",
+    )
+    serve.add_argument(
+        "--fresh", action="store_true", help="start the week over (the old journal is kept, renamed)"
     )
     serve.add_argument(
         "--plan-from-bus", action="store_true", help="accept events only once a plan arrives on {root}/plan"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -109,12 +109,33 @@ class LiveWeek:
         self.recorder.wait(timeout=10)
         return emulated()
 
+    def kill(self) -> None:
+        """Stop whatever still runs (after a failure)."""
+        for process in (self.emulate, self.serve, self.recorder, self.controller.process):
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def live_week(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., LiveWeek]]:
+    """Starts a `LiveWeek` on the test's broker; kills what is left of it at the end."""
+    weeks: list[LiveWeek] = []
+
+    def start(policy: str, *emulate_args: str) -> LiveWeek:
+        weeks.append(LiveWeek(mosquitto, tmp_path, policy, *emulate_args))
+        return weeks[-1]
+
+    yield start
+    for week in weeks:
+        week.kill()
+
 
 @pytest.mark.slow
 def test_emulated_week_through_mosquitto_matches_the_offline_twin(
-    mosquitto: Mosquitto, tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig
+    live_week: Callable[..., LiveWeek], tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig
 ) -> None:
-    week = LiveWeek(mosquitto, tmp_path, "rl")
+    week = live_week("rl")
     week.finish()
     recording = week.recording
 
@@ -297,9 +318,14 @@ SPEED = "60000"  # working seconds per wall second: a reference week in about 5 
 @pytest.mark.slow
 @pytest.mark.parametrize("what", ["broker", "serve"])
 def test_a_restart_mid_week_loses_and_repeats_no_decision(
-    mosquitto: Mosquitto, tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig, what: str
+    mosquitto: Mosquitto,
+    live_week: Callable[..., LiveWeek],
+    tmp_path: Path,
+    ref_line: LineConfig,
+    ref_week: WeekConfig,
+    what: str,
 ) -> None:
-    week = LiveWeek(mosquitto, tmp_path, "setup-aware", "--speed", SPEED)
+    week = live_week("setup-aware", "--speed", SPEED)
     time.sleep(4)  # into the week
     assert week.emulate.poll() is None, "the week ended before the restart"
     if what == "broker":
@@ -316,3 +342,18 @@ def test_a_restart_mid_week_loses_and_repeats_no_decision(
     decisions = [e["decision"] for e in journal if "decision" in e]
     assert decisions == list(range(offline[2]))  # every decision point answered once
     assert _kpis(_final_state(week.recording)) == offline  # no event lost
+
+
+def test_serve_fresh_starts_the_week_over_and_keeps_the_old_journal(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text("")  # an empty journal of an earlier run
+    serve = _cli(
+        "serve", "--port", str(mosquitto.port), "--root", ROOT, "--policy", "setup-aware",
+        "--journal", str(journal), "--fresh", "--exit-after-idle", "1",
+    )  # fmt: skip
+    output, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0, output
+    kept = list(tmp_path.glob("journal.*.jsonl"))
+    assert len(kept) == 1 and f"kept as {kept[0]}" in output
