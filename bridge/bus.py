@@ -27,7 +27,8 @@ class Received:
     mid: int = 0
     """Broker message id, for the acknowledgement after the message is safely processed."""
     connection: int = 0
-    """Which connection delivered it (a message id is only valid on its own connection)."""
+    """Which connection delivered it. After a reconnect the broker redelivers what was not acknowledged,
+    and an old message id may name another message by then, so only the delivering connection acks."""
 
 
 class Bus(Protocol):

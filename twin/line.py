@@ -245,14 +245,10 @@ class _Fas(_Station):
 
     def resume(self, now: int, consumed: int, remaining_s: int) -> None:
         """Continue after `consumed` units, the last one with `remaining_s` of work left."""
-        self.order, self.taken, self.consumed = 0, 0, 0
-        left = consumed
-        while self.order < len(self.plan) and left >= self.plan[self.order][1]:
-            left -= self.plan[self.order][1]
-            self.order += 1
-        if self.order == len(self.plan) and left:
+        self.order, self.taken = self.line.scenario.position_after(self.index, consumed)
+        self.consumed = 0
+        if self.order == len(self.plan) and self.taken:
             raise SimulationError(f"FAS {self.line.scenario.stations[self.index]} took more than its plan")
-        self.taken = left
         down = _interval_at(self.line.scenario.downtime[self.index], now)
         if self.order == len(self.plan) and remaining_s == 0:
             self.state = FasState.DONE

@@ -120,12 +120,7 @@ class Mirror:
     # -- queries -----------------------------------------------------------------------------
     def position(self, f: int) -> tuple[int, int]:
         """(order index, units of it taken) of FAS `f`; the index is len(plan) when it is done."""
-        plan = self.scenario.plans[f]
-        order, left = 0, self.fas[f].consumed
-        while order < len(plan) and left >= plan[order][1]:
-            left -= plan[order][1]
-            order += 1
-        return order, left
+        return self.scenario.position_after(f, self.fas[f].consumed)
 
     def next_type(self, f: int) -> int | None:
         """Type of the next unit FAS `f` takes (None when its plan is done)."""

@@ -62,6 +62,16 @@ class Scenario:
             for s in self.line.station_ids
         )
 
+    def position_after(self, f: int, consumed: int) -> tuple[int, int]:
+        """(order index, units of that order taken) of FAS `f` after it took `consumed` units; the
+        index is len(plan) when the plan is done (and the units beyond it are then the second value)."""
+        plan = self.plans[f]
+        order, left = 0, consumed
+        while order < len(plan) and left >= plan[order][1]:
+            left -= plan[order][1]
+            order += 1
+        return order, left
+
     @cached_property
     def demand_from(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
         """demand_from[f][j][k]: units of type k in orders j, j+1, ... of FAS f (j = 0 .. len)."""
