@@ -27,12 +27,14 @@ from agent.compare import (
 )
 from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
-from agent.live import add_live_commands
+from agent.live import add_live_commands, write_points
 from agent.planning import kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from bridge.errors import BridgeError
+from bridge.points import simulated_points
 from twin import (
     Scenario,
+    SequenceEntry,
     TwinError,
     WeekGenerator,
     WeekSpec,
@@ -101,6 +103,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(kpi_table([run]))
     files = write_run(args.out, scenario, run, _meta(args, scenario))
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
+    if args.influx:
+        batches = [SequenceEntry(type=line.types[b.type], quantity=b.quantity) for b in run.trace.batches]
+        replayed = SequencePolicy(batches, line.types, run.planner)
+        return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name)
     return 0
 
 
@@ -343,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, default=None, help=f"agent for --policy rl (default {DEFAULT_MODEL})"
     )
     sim.add_argument("--sequence", type=Path, help="replay this sequence.csv")
+    sim.add_argument(
+        "--influx", action="store_true", help="also write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
+    )
     sim.set_defaults(func=cmd_simulate)
 
     def searching(p: argparse.ArgumentParser, time_limit: float) -> None:

@@ -22,6 +22,7 @@ from agent.journal import Journal
 from agent.service import AgentService, Mode
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
+from bridge.influx import InfluxWriter, load_influx_settings
 from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus
 from bridge.recording import Recorder, read_recording
@@ -59,6 +60,18 @@ def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
     print(title)
     for key, value in kpis.items():
         print(f"  {key:<18} {value}")
+
+
+def write_points(lines: list[str], line: str) -> int:
+    """Deliver points to the InfluxDB of `$LINETWIN_INFLUX_*`; exit code 1 if some could not be."""
+    settings = load_influx_settings()
+    writer = InfluxWriter(settings, line=line)
+    writer.write(lines)
+    if writer.close(timeout_s=settings.timeout_s * 3):
+        print(f"influx: wrote {writer.stats.written} points to {settings.url} (bucket {settings.bucket})")
+        return 0
+    print(f"influx: {writer.queued} of {len(lines)} points could not be delivered to {settings.url}")
+    return 1
 
 
 def _start(bus: MqttBus) -> None:

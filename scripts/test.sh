@@ -2,8 +2,9 @@
 # Command 2: set up and run the whole test suite (lint, types, tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian packages the tests need: a real MQTT broker (and its command-line clients).
-APT_PACKAGES=(mosquitto mosquitto-clients)
+# Debian packages the tests need: a real MQTT broker (and its command-line clients), and a real
+# server that accepts InfluxDB's /api/v2/write (VictoriaMetrics).
+APT_PACKAGES=(mosquitto mosquitto-clients victoria-metrics)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,0 +1,137 @@
+"""Metrics: names and line protocol, the points of a mirrored week, and the writer against a real
+VictoriaMetrics (`/api/v2/write`), including an outage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tsdb import Samples, VictoriaMetrics
+
+from agent.cli import make_policy
+from bridge.influx import InfluxWriter, load_influx_settings
+from bridge.metrics import BUFFER, FAS, METRICS, line_protocol
+from bridge.points import simulated_points
+from twin import LineConfig, Scenario, WeekConfig, simulate
+
+LINE = "line 1"  # a space: tags must be escaped
+POINT = re.compile(
+    r"^(?P<series>(?:[^ \\]|\\.)+) (?P<fields>(?:[^ \"\\]|\\.|\"(?:[^\"\\]|\\.)*\")+) (?P<ns>\d+)$"
+)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def expected_samples(lines: list[str]) -> Samples:
+    """What VictoriaMetrics should hold for these points: numeric fields as `measurement_field`."""
+    out: Samples = {}
+    for text in lines:
+        match = POINT.match(text)
+        assert match, text
+        name, *tag_parts = re.split(r"(?<!\\),", match["series"])
+        tags = tuple(sorted(tuple(_unescape(p).split("=", 1)) for p in tag_parts))
+        for field in re.split(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", match["fields"]):
+            key, value = field.split("=", 1)
+            if value.startswith('"') or value in ("true", "false"):
+                continue  # VictoriaMetrics keeps numbers only
+            number = float(value[:-1] if value.endswith("i") else value)
+            samples = out.setdefault((f"{name}_{key}", tags), {})  # type: ignore[arg-type]
+            samples[int(match["ns"]) // 1_000_000] = number
+    return out
+
+
+@pytest.fixture(scope="module")
+def week_points(ref_line: LineConfig, ref_week: WeekConfig) -> list[str]:
+    """w1 moved to a past Monday: VictoriaMetrics drops samples more than two days ahead."""
+    past = ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)})
+    return simulated_points(
+        Scenario.build(ref_line, past), make_policy("setup-aware", 0), "setup-aware", LINE
+    )
+
+
+# -- line protocol and points -----------------------------------------------------------------
+def test_line_protocol_escapes_and_checks_names() -> None:
+    text = line_protocol(FAS, {"line": "a b,c", "station": "F=1"}, {"state": 'say "hi"', "idle_s": 3}, 7)
+    assert text == 'linetwin_fas,line=a\\ b\\,c,station=F\\=1 state="say \\"hi\\"",idle_s=3i 7'
+    with pytest.raises(ValueError, match="unknown keys"):
+        line_protocol(BUFFER, {"line": "x"}, {"colour": 1}, 0)
+    assert len({m.name for m in METRICS}) == len(METRICS)
+
+
+def test_a_simulated_week_has_one_point_per_series_and_instant_and_ends_with_its_kpis(
+    week_points: list[str], ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
+    keys = [(p.rsplit(" ", 2)[0], p.rsplit(" ", 1)[1]) for p in week_points if p.startswith("linetwin_fas")]
+    assert len(keys) == len(set(keys))
+    results, _ = simulate(Scenario.build(ref_line, ref_week), make_policy("setup-aware", 0))
+    last_kpi = [p for p in week_points if p.startswith("linetwin_kpi")][-1]
+    assert f"idle_s={results.idle_s}i" in last_kpi
+    assert f"setup_effort={float(results.setup_effort)!r}" in last_kpi
+    decisions = [p for p in week_points if p.startswith("linetwin_decision")]
+    assert len(decisions) == results.batches
+
+
+# -- the writer against a real server ---------------------------------------------------------
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    server = VictoriaMetrics(tmp_path / "vm")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def assert_stored(samples: Samples, expected: Samples) -> None:
+    """Every expected series with exactly its timestamps and values (VictoriaMetrics keeps about 12
+    significant digits; it also keeps a series per string field, which is not compared)."""
+    assert set(expected) <= set(samples)
+    for key, values in expected.items():
+        assert samples[key].keys() == values.keys(), key
+        assert samples[key] == pytest.approx(values, rel=1e-10), key
+
+
+@pytest.mark.tsdb
+def test_every_point_of_a_week_arrives_with_its_values(
+    victoria: VictoriaMetrics, week_points: list[str]
+) -> None:
+    writer = InfluxWriter(load_influx_settings(url=victoria.url, batch_size=2000), line=LINE)
+    writer.write(week_points)
+    assert writer.close(timeout_s=60)
+    assert writer.stats.written == len(week_points) and writer.stats.dropped == 0
+    expected = expected_samples(week_points)
+    assert_stored(victoria.export(), expected)
+
+
+@pytest.mark.tsdb
+def test_points_written_during_an_outage_arrive_once_the_server_is_back(
+    victoria: VictoriaMetrics, week_points: list[str]
+) -> None:
+    settings = load_influx_settings(url=victoria.url, batch_size=1000, flush_interval_s=0.2, timeout_s=2)
+    writer = InfluxWriter(settings, line=LINE)
+    half = len(week_points) // 2
+    writer.write(week_points[:half])
+    assert writer.flush(timeout_s=30)
+    victoria.stop()
+    writer.write(week_points[half:])  # the server is away: they wait
+    threading.Event().wait(2)
+    assert writer.queued > 0 and writer.stats.retries > 0
+    victoria.start()
+    assert writer.close(timeout_s=60)
+    assert writer.stats.written == len(week_points) and writer.stats.dropped == 0
+    expected = expected_samples(week_points)
+    assert_stored(victoria.export(), expected)  # all there, none twice
+
+
+def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    settings = load_influx_settings(url="http://127.0.0.1:9", queue_points=10, timeout_s=1)  # nobody there
+    writer = InfluxWriter(settings, line=LINE)
+    writer.write([f"linetwin_buffer,line=x fill={i}i {i}" for i in range(25)])
+    assert writer.stats.dropped >= 15
+    assert not writer.close(timeout_s=1)

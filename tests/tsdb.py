@@ -1,0 +1,80 @@
+"""Real time-series servers for the tests: Debian's `victoria-metrics` (accepts `/api/v2/write`, reads
+back through its export API) on a free port, stopped by PID."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from broker import free_port
+
+START_TIMEOUT_S = 20.0
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, float]]
+
+
+class VictoriaMetrics:
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("victoria-metrics")
+        if binary is None:
+            raise RuntimeError("victoria-metrics is not installed (scripts/test.sh installs it with apt-get)")
+        self.binary = binary
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.folder / 'data'}",
+                "-retentionPeriod=100y",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=(self.folder / "vm.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"victoria-metrics exited with code {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=0.5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"victoria-metrics did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # flushes what it holds in memory to disk
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def export(self, match: str = '{__name__=~"linetwin_.*"}') -> Samples:
+        """Every stored sample of the matching series, whatever its time: {(name, labels): {ms: value}}."""
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):
+            pass
+        query = urllib.parse.urlencode({"match[]": match, "start": "0", "end": str(4_000_000_000)})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=60) as response:
+            rows = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+        series: Samples = {}
+        for row in rows:
+            labels = dict(row["metric"])
+            name = labels.pop("__name__")
+            samples = series.setdefault((name, tuple(sorted(labels.items()))), {})
+            for t, v in zip(row["timestamps"], row["values"], strict=True):
+                if t in samples:
+                    raise AssertionError(f"{name} {labels}: two samples at {t}")
+                samples[t] = v
+        return series
