@@ -64,14 +64,19 @@ def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
 
 def write_points(lines: list[str], line: str) -> int:
     """Deliver points to the InfluxDB of `$LINETWIN_INFLUX_*`; exit code 1 if some could not be."""
-    settings = load_influx_settings()
-    writer = InfluxWriter(settings, line=line)
+    writer = InfluxWriter(load_influx_settings(), line=line)
     writer.write(lines)
-    if writer.close(timeout_s=settings.timeout_s * 3):
-        print(f"influx: wrote {writer.stats.written} points to {settings.url} (bucket {settings.bucket})")
-        return 0
-    print(f"influx: {writer.queued} of {len(lines)} points could not be delivered to {settings.url}")
-    return 1
+    delivered = writer.close(timeout_s=writer.settings.timeout_s * 3)
+    _print_writer(writer)
+    return 0 if delivered else 1
+
+
+def _print_writer(writer: InfluxWriter) -> None:
+    s, settings = writer.stats, writer.settings
+    print(
+        f"influx: {s.written} points written to {settings.url} (bucket {settings.bucket}), "
+        f"{writer.queued} undelivered, {s.dropped} dropped (queue full), {s.rejected} refused"
+    )
 
 
 def _start(bus: MqttBus) -> None:
@@ -93,6 +98,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     settings = _settings(args)
     topics = _topics(settings)
     journal_path = args.journal or _default_journal(topics, scenario)
+    writer = InfluxWriter(load_influx_settings(), line=scenario.line.name) if args.influx else None
     if args.fresh and journal_path.exists():
         kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
         journal_path.rename(kept)
@@ -112,6 +118,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         mode=Mode(args.mode),
         journal=Journal(journal_path),
         plan_known=not args.plan_from_bus,
+        metrics=writer.write if writer is not None else None,
     )
     resumed = service.resume()
     print(
@@ -131,12 +138,17 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)
         service.publish_state()
+        service.deliver_points(final=True)
         bus.flush()
     finally:
         bus.stop(last=(topics.status, _status("offline")))
         if service.journal is not None:
             service.journal.close()
+        if writer is not None:
+            writer.close()
     _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
+    if writer is not None:
+        _print_writer(writer)
     return 0
 
 
@@ -225,7 +237,11 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
     scenario = load(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
     bus = MemoryBus()
-    service = AgentService(scenario, policy, args.policy or "none", topics, bus, mode=Mode.SHADOW)
+    points: list[str] = []
+    metrics = points.extend if args.influx else None
+    service = AgentService(
+        scenario, policy, args.policy or "none", topics, bus, mode=Mode.SHADOW, metrics=metrics
+    )
     started = time.perf_counter()
     inbound = [m for m in messages if topics.parse_inbound(m.topic) is not None]
     for recorded in inbound:
@@ -245,6 +261,9 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         )
     if args.json:
         args.json.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+    if args.influx:
+        service.deliver_points(final=True)
+        return write_points(points, scenario.line.name)
     return 0
 
 
@@ -306,6 +325,9 @@ def add_live_commands(
         help="journal to resume from (default runs/serve/<root hash>-<week start>.jsonl)",
     )
     serve.add_argument(
+        "--influx", action="store_true", help="write the line's points to InfluxDB ($LINETWIN_INFLUX_*)"
+    )
+    serve.add_argument(
         "--fresh", action="store_true", help="start the week over (the old journal is kept, renamed)"
     )
     serve.add_argument(
@@ -352,6 +374,9 @@ def add_live_commands(
     rep.add_argument("file", type=Path, help="recording (.jsonl)")
     line_options(rep, None, "also decide in shadow and report agreement with the line")
     rep.add_argument("--json", type=Path, default=None, help="write the final twin state here")
+    rep.add_argument(
+        "--influx", action="store_true", help="write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
+    )
     rep.add_argument(
         "--to-broker", action="store_true", help="republish to the broker with the recorded timing"
     )

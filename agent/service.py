@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.journal import DecisionEntry, Journal
@@ -33,6 +34,7 @@ from bridge.messages import (
     ShadowMsg,
     StateMsg,
 )
+from bridge.points import LinePoints
 from bridge.topics import Topics
 from twin import Decider, Scenario, WorkCalendar
 from twin.events import BatchStarted, BatchStored
@@ -77,9 +79,14 @@ class AgentService:
         mode: Mode = Mode.ACTIVE,
         journal: Journal | None = None,
         plan_known: bool = True,
+        metrics: Callable[[list[str]], None] | None = None,
     ) -> None:
-        """Without a `policy` it only mirrors (replays of recorded weeks)."""
+        """Without a `policy` it only mirrors (replays of recorded weeks). `metrics` receives the
+        line's points (InfluxDB line protocol) as they become final."""
         self.mirror = Mirror(scenario, plan_known)
+        self.metrics = metrics
+        self.points = LinePoints(scenario.line.name, self.mirror) if metrics is not None else None
+        self._handling_since = 0.0
         self.policy = policy
         self.policy_name = policy_name
         self.topics = topics
@@ -140,10 +147,23 @@ class AgentService:
         if message.topic == self.topics.dispatch_current:
             self._note_current(message)
         else:
+            self._handling_since = time.perf_counter()
             self._ingest(message)
             if self.deciding:
                 self.decide_if_due()
         self.bus.ack(message)
+        self.deliver_points()
+
+    def deliver_points(self, final: bool = False) -> None:
+        """Hand the points that are ready to `metrics`; `final`: also the state of the current instant
+        (at the end of a replay, or when the line is quiet)."""
+        if self.points is None or self.metrics is None:
+            return
+        if final:
+            self.points.close()
+        ready = self.points.drain()
+        if ready:
+            self.metrics(ready)
 
     def _note_current(self, message: Received) -> None:
         """The retained last dispatch: decision_seq never goes below it (restart without journal)."""
@@ -172,11 +192,16 @@ class AgentService:
             return
         self.accepted += 1
         self._state_due = True
+        if self.points is not None:
+            self.points.after_event()
         if isinstance(event, BatchStored):
             self.last_stored_seq = inbound.seq
         elif isinstance(event, BatchStarted) and index in self.recommended:
             self.shadow.compared += 1
             self.shadow.agreed += self.recommended[index] == event.type
+            if self.points is not None:
+                score = self.shadow
+                self.points.shadow(self.mirror.now_s, score.agreement, score.compared, score.agreed)
 
     def _check_seq(self, message: Received, inbound: Inbound) -> bool:
         """Drop duplicates and late messages; report gaps (the message itself is accepted)."""
@@ -247,6 +272,7 @@ class AgentService:
             self._last_dispatch = payload
         else:
             self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
+        latency_ms = (time.perf_counter() - self._handling_since) * 1000 if self._handling_since else 0.0
         entry = DecisionEntry(index, self.decision_seq, type_name)
         if self.journal is not None:
             self.journal.decision(entry)
@@ -257,6 +283,13 @@ class AgentService:
             expected = self.outlook.expected_from(0) if self.outlook.steps else None
             self._alert()
         self.expected = expected
+        if self.points is not None:
+            points = self.points
+            quantity = dispatch.quantity
+            points.decision(request.time_s, type_name, self.policy_name, self.mode.value, self.decision_seq,
+                            quantity, latency_ms)  # fmt: skip
+            if expected is not None:
+                points.forecast(request.time_s, self.policy_name, expected.idle_s, expected.setup_effort)
         self.publish_state()
 
     def _forecast(self, expected: Expected | None) -> ForecastMsg | None:
@@ -289,6 +322,8 @@ class AgentService:
                     at=self._line_time(at_s),
                 )
                 self.bus.publish(self.topics.alerts, alert.dump())
+                if self.points is not None:
+                    self.points.alert(self.mirror.now_s, station, type_name, at_s)
         self._alerted = first
 
     # -- state -------------------------------------------------------------------------------
@@ -359,6 +394,7 @@ class AgentService:
                     self.decide_if_due()
                 if self._state_due:
                     self.publish_state()
+                    self.deliver_points(final=True)
                 if idle_timeout_s is not None and now - last_message > idle_timeout_s:
                     return
                 continue

@@ -43,7 +43,7 @@ DECISION = Metric(
     "linetwin_decision",
     ("line", "type", "policy", "mode"),
     ("decision_seq", "quantity", "latency_ms"),
-    "one decision of the agent (latency: the triggering event received -> dispatch published)",
+    "one decision of the agent (latency: the service took the triggering event -> dispatch published)",
 )
 FORECAST = Metric(
     "linetwin_forecast",

@@ -4,7 +4,10 @@ VictoriaMetrics (`/api/v2/write`), including an outage."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +16,17 @@ import pytest
 from tsdb import Samples, VictoriaMetrics
 
 from agent.cli import make_policy
+from agent.emulator import LineEmulator
+from bridge.bus import MemoryBus
 from bridge.influx import InfluxWriter, load_influx_settings
 from bridge.metrics import BUFFER, FAS, METRICS, line_protocol
 from bridge.points import simulated_points
-from twin import LineConfig, Scenario, WeekConfig, simulate
+from bridge.recording import Recorder
+from bridge.topics import Topics
+from twin import LineConfig, Scenario, WeekConfig, simulate, write_week
 
 LINE = "line 1"  # a space: tags must be escaped
+ROOT = "test/plant/assembly/line1"
 POINT = re.compile(
     r"^(?P<series>(?:[^ \\]|\\.)+) (?P<fields>(?:[^ \"\\]|\\.|\"(?:[^\"\\]|\\.)*\")+) (?P<ns>\d+)$"
 )
@@ -47,12 +55,20 @@ def expected_samples(lines: list[str]) -> Samples:
 
 
 @pytest.fixture(scope="module")
-def week_points(ref_line: LineConfig, ref_week: WeekConfig) -> list[str]:
+def past_week(ref_week: WeekConfig) -> WeekConfig:
     """w1 moved to a past Monday: VictoriaMetrics drops samples more than two days ahead."""
-    past = ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)})
+    return ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)})
+
+
+def _points(ref_line: LineConfig, week: WeekConfig, line: str) -> list[str]:
     return simulated_points(
-        Scenario.build(ref_line, past), make_policy("setup-aware", 0), "setup-aware", LINE
+        Scenario.build(ref_line, week), make_policy("setup-aware", 0), "setup-aware", line
     )
+
+
+@pytest.fixture(scope="module")
+def week_points(ref_line: LineConfig, past_week: WeekConfig) -> list[str]:
+    return _points(ref_line, past_week, LINE)
 
 
 # -- line protocol and points -----------------------------------------------------------------
@@ -135,3 +151,30 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     writer.write([f"linetwin_buffer,line=x fill={i}i {i}" for i in range(25)])
     assert writer.stats.dropped >= 15
     assert not writer.close(timeout_s=1)
+
+
+@pytest.mark.tsdb
+def test_replay_influx_writes_the_recorded_week_as_it_happened(
+    victoria: VictoriaMetrics, ref_line: LineConfig, past_week: WeekConfig, tmp_path: Path
+) -> None:
+    """The mirror of a recorded week writes the same line state as the simulation of that week."""
+    scenario = Scenario.build(ref_line, past_week)
+    bus = MemoryBus()
+    LineEmulator(scenario, Topics(ROOT), bus, own_policy=make_policy("setup-aware", 0)).run()
+    recording = tmp_path / "week.jsonl"
+    recorder = Recorder(recording)
+    for message in bus.published:
+        recorder.write(message)
+    recorder.close()
+    week_dir = tmp_path / "week"
+    write_week(week_dir, past_week, ref_line.types)
+    env = {**os.environ, "LINETWIN_INFLUX_URL": victoria.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "replay", str(recording), "--root", ROOT, "--week", str(week_dir),
+         "--influx"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = [p for p in _points(ref_line, past_week, ref_line.name) if not p.startswith("linetwin_decision")]
+    expected = expected_samples(state)
+    assert_stored(victoria.export(), expected)
