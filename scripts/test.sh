@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests need: a real MQTT broker (and its command-line clients), and a real
-# server that accepts InfluxDB's /api/v2/write (VictoriaMetrics).
-APT_PACKAGES=(mosquitto mosquitto-clients victoria-metrics)
+# server that accepts InfluxDB's /api/v2/write (VictoriaMetrics) and an InfluxQL engine (InfluxDB 1.x).
+APT_PACKAGES=(mosquitto mosquitto-clients victoria-metrics influxdb)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

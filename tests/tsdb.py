@@ -78,3 +78,74 @@ class VictoriaMetrics:
                     raise AssertionError(f"{name} {labels}: two samples at {t}")
                 samples[t] = v
         return series
+
+
+class InfluxDB1:
+    """Debian's InfluxDB 1.x: no `/api/v2/write`, but `/write` takes the writer's line protocol and
+    `/query` runs InfluxQL, the language of the dashboards."""
+
+    def __init__(self, folder: Path, database: str = "linetwin") -> None:
+        binary = shutil.which("influxd")
+        if binary is None:
+            raise RuntimeError("influxdb is not installed (scripts/test.sh installs it with apt-get)")
+        self.binary = binary
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.database = database
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = folder / "influxdb.conf"
+        self.config.write_text(
+            f'reporting-disabled = true\nbind-address = "127.0.0.1:{free_port()}"\n'
+            f'[meta]\n  dir = "{folder}/meta"\n'
+            f'[data]\n  dir = "{folder}/data"\n  wal-dir = "{folder}/wal"\n  query-log-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            '[monitor]\n  store-enabled = false\n[logging]\n  level = "error"\n'
+            "[ifql]\n  enabled = false\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-config", str(self.config)],
+            stdout=(self.folder / "influxd.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"influxd exited with code {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"influxd did not answer on port {self.port}")
+        self.query(f'CREATE DATABASE "{self.database}"', method="POST")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def write(self, lines: list[str]) -> None:
+        body = "\n".join(lines).encode()
+        url = f"{self.url}/write?db={self.database}&precision=ns"
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=60):
+            pass
+
+    def query(self, influxql: str, method: str = "GET") -> list[dict[str, object]]:
+        """The statement's series (`name`, `tags`, `columns`, `values`); an error raises."""
+        params = urllib.parse.urlencode({"db": self.database, "q": influxql, "epoch": "ms"})
+        request = urllib.request.Request(
+            f"{self.url}/query?{params}" if method == "GET" else f"{self.url}/query",
+            data=params.encode() if method == "POST" else None,
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            result = json.loads(response.read())["results"][0]
+        if "error" in result:
+            raise AssertionError(f"{influxql}: {result['error']}")
+        return list(result.get("series", []))

@@ -1,0 +1,140 @@
+"""The Grafana dashboards: generated from the metric names, well formed, and every query (panels,
+annotations, the line variable), with Grafana's macros substituted, runs on a real InfluxQL engine
+(Debian's InfluxDB 1.x) loaded with a replayed week and returns the series it should."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tsdb import InfluxDB1
+
+from agent.cli import make_policy
+from agent.emulator import LineEmulator
+from agent.service import AgentService, Mode
+from bridge.bus import MemoryBus
+from bridge.dashboards import DASHBOARDS, DATASOURCE, write_dashboards
+from bridge.metrics import WRITER, line_protocol
+from bridge.topics import Topics
+from twin import LineConfig, Scenario, WeekConfig, simulate
+
+GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
+ROOT = "test/plant/assembly/line1"
+
+
+def _dashboards() -> dict[str, dict[str, Any]]:
+    return {name: json.loads((GRAFANA / "dashboards" / name).read_text()) for name in DASHBOARDS}
+
+
+def test_the_shipped_dashboards_are_the_generated_ones(tmp_path: Path) -> None:
+    write_dashboards(tmp_path)
+    for name in DASHBOARDS:
+        assert (tmp_path / name).read_text() == (GRAFANA / "dashboards" / name).read_text(), (
+            f"grafana/dashboards/{name} is stale: run python -m bridge.dashboards"
+        )
+
+
+def test_dashboards_have_unique_ids_a_known_datasource_and_no_overlapping_panels() -> None:
+    provisioned = (GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text()
+    assert f"uid: {DATASOURCE['uid']}" in provisioned
+    boards = _dashboards()
+    assert len({b["uid"] for b in boards.values()}) == len(boards)
+    for board in boards.values():
+        panels = board["panels"]
+        assert len({p["id"] for p in panels}) == len(panels)
+        cells: set[tuple[int, int]] = set()
+        for p in panels:
+            assert p["datasource"]["uid"] == DATASOURCE["uid"]
+            g = p["gridPos"]
+            area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert not cells & area, f"{p['title']} overlaps another panel"
+            assert g["x"] + g["w"] <= 24
+            cells |= area
+
+
+# -- queries on a real InfluxQL engine --------------------------------------------------------
+@pytest.fixture(scope="module")
+def week(ref_line: LineConfig, ref_week: WeekConfig) -> Scenario:
+    return Scenario.build(ref_line, ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)}))
+
+
+@pytest.fixture(scope="module")
+def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1, float]]:
+    """A week the line ran with setup-aware, replayed through the service in shadow mode with first-fit,
+    whose outlooks starve the FAS (shortage alerts)."""
+    line_bus = MemoryBus()
+    LineEmulator(week, Topics(ROOT), line_bus, own_policy=make_policy("setup-aware", 0)).run()
+    points: list[str] = []
+    service = AgentService(
+        week, make_policy("first-fit", 0), "first-fit", Topics(ROOT), MemoryBus(), Mode.SHADOW,
+        metrics=points.extend,
+    )  # fmt: skip
+    for message in line_bus.published:
+        service.handle(message)
+    service.deliver_points(final=True)
+    last_ns = int(points[-1].rsplit(" ", 1)[1])
+    points.append(line_protocol(WRITER, {"line": week.line.name}, {"queued": 0, "dropped": 0}, last_ns))
+    db = InfluxDB1(tmp_path_factory.mktemp("influxdb"))
+    db.start()
+    db.write(points)
+    assert service.shadow.agreement is not None
+    try:
+        yield db, service.shadow.agreement
+    finally:
+        db.stop()
+
+
+def _substitute(query: str, week: Scenario) -> str:
+    start = int(week.calendar.epoch_of(0) * 1000)
+    end = int(week.calendar.epoch_of(week.calendar.week_work_s) * 1000) + 7 * 86_400_000
+    return (
+        query.replace("$timeFilter", f"time >= {start}ms and time <= {end}ms")
+        .replace("$__interval", "10m")
+        .replace("$line", re.escape(week.line.name))
+    )
+
+
+def _queries() -> list[tuple[str, str, str]]:
+    out = []
+    for name, board in _dashboards().items():
+        for panel in board["panels"]:
+            out += [(name, panel["title"], t["query"]) for t in panel["targets"]]
+        out += [(name, a["name"], a["query"]) for a in board["annotations"]["list"]]
+    return out
+
+
+@pytest.mark.tsdb
+@pytest.mark.parametrize(("board", "title", "query"), _queries(), ids=lambda v: str(v)[:40])
+def test_every_dashboard_query_returns_its_series(
+    loaded: tuple[InfluxDB1, float], week: Scenario, board: str, title: str, query: str
+) -> None:
+    series = loaded[0].query(_substitute(query, week))
+    by_tag = re.search(r'GROUP BY time\(\$__interval\), "(\w+)"', query)
+    expected = {"type": len(week.types), "station": len(week.stations)}[by_tag[1]] if by_tag else 1
+    assert len(series) == expected, f"{board} / {title}"
+    for s in series:
+        values = [v for row in s["values"] for v in row[1:] if v is not None]
+        assert values, f"{board} / {title}: {s.get('tags')} is empty"
+
+
+@pytest.mark.tsdb
+def test_the_panels_end_at_the_week_s_kpis_and_the_line_variable_lists_the_line(
+    loaded: tuple[InfluxDB1, float], week: Scenario
+) -> None:
+    db, shadow_agreement = loaded
+    line_var = _dashboards()["line.json"]["templating"]["list"][0]["query"]
+    assert [v[1] for v in db.query(line_var)[0]["values"]] == [week.line.name]
+    results, _ = simulate(week, make_policy("setup-aware", 0))
+    kpis = {q: db.query(_substitute(q, week))[0]["values"] for q in (
+        'SELECT last("setup_effort") FROM "linetwin_kpi" WHERE "line" =~ /^$line$/ AND $timeFilter',
+        'SELECT last("agreement") FROM "linetwin_shadow" WHERE "line" =~ /^$line$/ AND $timeFilter',
+    )}  # fmt: skip
+    effort, agreement = (values[-1][1] for values in kpis.values())
+    assert effort == results.setup_effort
+    assert agreement == pytest.approx(shadow_agreement)
+    assert 0 < agreement < 1
