@@ -19,6 +19,20 @@ START_TIMEOUT_S = 20.0
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, float]]
 
 
+def _wait_for(process: subprocess.Popen[bytes], url: str) -> None:
+    """Until `url` answers; raise if the server exits or does not answer in time."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S:.0f} s")
+
+
 class VictoriaMetrics:
     def __init__(self, folder: Path) -> None:
         binary = shutil.which("victoria-metrics")
@@ -43,17 +57,7 @@ class VictoriaMetrics:
             stdout=(self.folder / "vm.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited with code {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=0.5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"victoria-metrics did not answer on port {self.port}")
+        _wait_for(self.process, f"{self.url}/health")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -111,17 +115,7 @@ class InfluxDB1:
             stdout=(self.folder / "influxd.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"influxd exited with code {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"influxd did not answer on port {self.port}")
+        _wait_for(self.process, f"{self.url}/ping")
         self.query(f'CREATE DATABASE "{self.database}"', method="POST")
 
     def stop(self) -> None:
