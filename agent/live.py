@@ -199,6 +199,26 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the twin's retained status; exit code 0 only when it is online (a healthcheck)."""
+    settings = _settings(args)
+    topics = _topics(settings)
+    bus = MqttBus(settings, "status", subscriptions=[topics.status], persistent=False)
+    _start(bus)
+    status = "unknown"
+    try:
+        message = bus.inbox.get(timeout=args.timeout)
+        status = StatusMsg.model_validate_json(message.payload).status
+    except queue.Empty:
+        pass
+    except ValueError:
+        status = "unreadable"
+    finally:
+        bus.stop()
+    print(f"{topics.status}: {status}")
+    return 0 if status == "online" else 1
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topics = _topics(settings)
@@ -360,6 +380,11 @@ def add_live_commands(
     )
     emu.add_argument("--no-wait", action="store_true", help="start without waiting for the twin to be online")
     emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
+
+    status = sub.add_parser("status", help="the twin's status on the bus; exit code 0 when online")
+    status.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for it (default 3)")
+    bus_options(status)
+    status.set_defaults(func=cmd_status)
 
     rec = sub.add_parser("record", help="record {root}/# as JSON Lines")
     rec.add_argument("--out", type=Path, required=True, help="file to append to")

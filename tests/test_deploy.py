@@ -119,3 +119,15 @@ def test_the_shipped_broker_refuses_a_wrong_password(shipped_broker: ShippedBrok
     client, reason = _client(shipped_broker, "controller", password="guess")
     assert reason.is_failure
     client.loop_stop()
+
+
+@pytest.mark.mqtt
+def test_the_agent_reads_its_own_status_for_the_healthcheck(shipped_broker: ShippedBroker) -> None:
+    agent, _ = _client(shipped_broker, "agent")
+    agent.publish(f"{ROOT}/twin/status", "online", qos=1, retain=True).wait_for_publish(5)
+    seen: queue.Queue[bytes] = queue.Queue()
+    agent.on_message = lambda _c, _u, m: seen.put(m.payload)
+    agent.subscribe(f"{ROOT}/twin/status", qos=1)
+    assert seen.get(timeout=5) == b"online"
+    agent.disconnect()
+    agent.loop_stop()

@@ -357,3 +357,18 @@ def test_serve_fresh_starts_the_week_over_and_keeps_the_old_journal(
     assert serve.returncode == 0, output
     kept = list(tmp_path.glob("journal.*.jsonl"))
     assert len(kept) == 1 and f"kept as {kept[0]}" in output
+
+
+@pytest.mark.parametrize(("retained", "code", "said"), [(None, 1, "unknown"), ("offline", 1, "offline"),
+                                                        ("online", 0, "online")])  # fmt: skip
+def test_status_exits_0_only_while_the_twin_is_online(
+    mosquitto: Mosquitto, retained: str | None, code: int, said: str
+) -> None:
+    if retained is not None:
+        payload = json.dumps({"v": 1, "ts": "2026-11-23T06:00:00+01:00", "status": retained})
+        probe = Probe(mosquitto)
+        probe.client.publish(f"{ROOT}/twin/status", payload, qos=1, retain=True).wait_for_publish(5)
+    status = _cli("status", "--port", str(mosquitto.port), "--root", ROOT, "--timeout", "1")
+    output, _ = status.communicate(timeout=60)
+    assert status.returncode == code, output
+    assert output.strip().endswith(f"twin/status: {said}")
