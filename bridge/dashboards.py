@@ -82,7 +82,6 @@ class _Board:
         unit: str = "short",
         fmt: str = "time_series",
         mappings: list[dict[str, Any]] | None = None,
-        description: str = "",
     ) -> None:
         if self._x + w > WIDTH:
             self._x, self._y = 0, self._y + self._row_h
@@ -92,7 +91,6 @@ class _Board:
             {
                 "id": len(self.panels) + 1,
                 "title": title,
-                "description": description,
                 "type": kind,
                 "datasource": DATASOURCE,
                 "gridPos": {"x": self._x, "y": self._y, "w": w, "h": h},
@@ -205,11 +203,11 @@ def agent_dashboard() -> dict[str, Any]:
             last(KPI, "setup_effort", alias="so far"),
         ],
     )
+    latency_ms = _field(DECISION, "latency_ms")
     latency = (
-        f'SELECT mean("latency_ms") AS "mean", max("latency_ms") AS "max" FROM "{DECISION.name}" '
+        f'SELECT mean({latency_ms}) AS "mean", max({latency_ms}) AS "max" FROM "{DECISION.name}" '
         f"WHERE {LINE_FILTER} GROUP BY time($__interval) fill(none)"
     )
-    _field(DECISION, "latency_ms")
     b.add("Decision latency (in the service)", "timeseries", [latency], unit="ms")
     b.add(
         "Metrics writer",

@@ -149,15 +149,18 @@ class MqttBus:
 
     def _hand_over(self, topic: str, payload: bytes, retain: bool) -> None:
         """Give a message to paho (caller holds the lock)."""
-        while self._unacked and self._unacked[0].is_published():
-            self._unacked.popleft()
+        self._forget_acknowledged()
         self._unacked.append(self._client.publish(topic, payload, qos=1, retain=retain))
 
     def _all_acknowledged(self) -> bool:
         with self._lock:
-            while self._unacked and self._unacked[0].is_published():
-                self._unacked.popleft()
+            self._forget_acknowledged()
             return not self._unacked
+
+    def _forget_acknowledged(self) -> None:
+        """Drop the acknowledged messages from the front (caller holds the lock; they go out in order)."""
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
 
     def _release_loop(self) -> None:
         """After each connect: wait until paho's resent messages are acknowledged, then hand over the
