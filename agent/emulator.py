@@ -3,7 +3,9 @@ and builds the batches the dispatch topic commands, so the whole loop runs witho
 
 At each decision point it waits for a dispatch that answers exactly that point (its `based_on` is
 the last `batch_stored` seq and its `ts` the decision instant) with a higher `decision_seq` than any
-it applied. Only when told to (`fallback_after_s`) does it decide with its own rule instead.
+it applied. Only when told to (`fallback_after_s`) does it decide with its own rule instead. Every
+wait says what it waits for and ends after a timeout with `EmulatorTimeout`; nothing read while it
+waits for the twin is lost (the retained dispatch may answer the first decision).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from bridge.bus import Bus
+from agent.errors import AgentError
+from bridge.bus import Bus, Received
 from bridge.codec import encode, event_topic
 from bridge.messages import DispatchMsg, StatusMsg
 from bridge.topics import Topics
@@ -26,7 +30,15 @@ from twin.events import BatchStored, LineEvent
 log = logging.getLogger(__name__)
 
 WAIT_NOTICE_S = 10.0
-"""How often a wait for a dispatch is reported."""
+"""How often a wait for the twin or a dispatch is reported."""
+TWIN_TIMEOUT_S = 60.0
+"""Default wait for the twin to come online."""
+DISPATCH_TIMEOUT_S = 120.0
+"""Default wait for the dispatch that answers a decision point."""
+
+
+class EmulatorTimeout(AgentError):
+    """The twin or a dispatch did not come in time."""
 
 
 class LineEmulator:
@@ -39,10 +51,12 @@ class LineEmulator:
         own_policy: Decider | None = None,
         fallback_after_s: float | None = None,
         on_event: Callable[[LineEvent], None] | None = None,
+        dispatch_timeout_s: float = DISPATCH_TIMEOUT_S,
     ) -> None:
         """`speed`: working seconds of the week per wall second (0: as fast as possible).
         `own_policy` decides when `fallback_after_s` is None and no dispatch is expected (shadow
-        trials), or after waiting that long for a dispatch."""
+        trials), or after waiting that long for a dispatch. Without a fallback, a decision point
+        not answered within `dispatch_timeout_s` raises `EmulatorTimeout`."""
         self.scenario = scenario
         self.topics = topics
         self.bus = bus
@@ -58,32 +72,57 @@ class LineEmulator:
         self.published = 0
         self.dispatch_waits_s: list[float] = []
         """Wall time from the decision point's last event to the dispatch that answered it."""
+        self.dispatch_timeout_s = dispatch_timeout_s
         self._anchor: tuple[float, int] | None = None
+        self._held: deque[Received] = deque()  # read while waiting for the twin, not yet looked at
+
+    def _next(self, timeout_s: float) -> Received | None:
+        """The next message (held ones first), acknowledged; None if none came within `timeout_s`."""
+        if self._held:
+            return self._held.popleft()
+        try:
+            message = self.bus.inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        self.bus.ack(message)
+        return message
 
     @property
     def follows_dispatch(self) -> bool:
         return self.own_policy is None or self.fallback_after_s is not None
 
-    def wait_for_twin(self, timeout_s: float | None = None) -> bool:
-        """Wait until the twin reports `online` on its status topic (retained); False on timeout."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        notice = time.monotonic() + WAIT_NOTICE_S
-        while deadline is None or time.monotonic() < deadline:
-            try:
-                message = self.bus.inbox.get(timeout=0.05)
-            except queue.Empty:
-                if time.monotonic() >= notice:
-                    log.warning("waiting for the twin to come online on %s", self.topics.status)
-                    notice = time.monotonic() + WAIT_NOTICE_S
-                continue
-            self.bus.ack(message)
-            if message.topic == self.topics.status:
+    def wait_for_twin(self, timeout_s: float = TWIN_TIMEOUT_S) -> None:
+        """Wait until the twin reports `online` on its status topic (retained); other messages are
+        kept for `run`. Raises `EmulatorTimeout` after `timeout_s`."""
+        started = time.monotonic()
+        notice = started + WAIT_NOTICE_S
+        seen: list[Received] = []
+        try:
+            while (now := time.monotonic()) < started + timeout_s:
+                if now >= notice:
+                    log.warning(
+                        "waiting for the twin to come online on %s (%.0f s)",
+                        self.topics.status,
+                        now - started,
+                    )
+                    notice = now + WAIT_NOTICE_S
+                message = self._next(0.05)
+                if message is None:
+                    continue
+                if message.topic != self.topics.status:
+                    seen.append(message)
+                    continue
                 try:
                     if StatusMsg.model_validate_json(message.payload).status == "online":
-                        return True
+                        return
                 except ValidationError:
                     continue
-        return False
+        finally:
+            self._held.extend(seen)
+        raise EmulatorTimeout(
+            f"the twin did not come online on {self.topics.status} within {timeout_s:g} s "
+            "(is `linetwin serve` running on this root?)"
+        )
 
     def run(self) -> Results:
         line = Line(self.scenario)
@@ -136,14 +175,22 @@ class LineEmulator:
                     self.fallback_after_s,
                 )
                 return self.own_policy(request)
+            if self.fallback_after_s is None and now - waited_from >= self.dispatch_timeout_s:
+                raise EmulatorTimeout(
+                    f"no dispatch for decision {request.index} on {self.topics.dispatch} within "
+                    f"{self.dispatch_timeout_s:g} s (is `linetwin serve` running and deciding?)"
+                )
             if now >= notice:
-                log.info("waiting for a dispatch for decision %d", request.index)
+                log.warning(
+                    "waiting for a dispatch for decision %d on %s (%.0f s)",
+                    request.index,
+                    self.topics.dispatch,
+                    now - waited_from,
+                )
                 notice = now + WAIT_NOTICE_S
-            try:
-                message = self.bus.inbox.get(timeout=0.05)
-            except queue.Empty:
+            message = self._next(0.05)
+            if message is None:
                 continue
-            self.bus.ack(message)
             if message.topic not in (self.topics.dispatch, self.topics.dispatch_current):
                 continue
             decision = self._read_dispatch(message.payload, request)
@@ -165,6 +212,15 @@ class LineEmulator:
         at_s = self.scenario.calendar.work_at(dispatch.ts.timestamp())
         if dispatch.based_on != based_on or at_s != request.time_s:
             return None  # answers another decision point (e.g. a retained one from before)
+        capacity = self.scenario.line.buffer.capacity
+        if not 1 <= dispatch.quantity <= capacity:
+            log.error(
+                "dispatch %d: quantity %d is not between 1 and the buffer capacity %d; waiting",
+                dispatch.decision_seq,
+                dispatch.quantity,
+                capacity,
+            )
+            return None
         types = self.scenario.types
         if dispatch.type not in types or types.index(dispatch.type) not in request.valid:
             valid = [types[k] for k in request.valid]

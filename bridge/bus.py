@@ -7,6 +7,7 @@ the network thread), so its own state is only ever touched by its own thread.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -35,6 +36,8 @@ class Bus(Protocol):
     inbox: queue.Queue[Received]
     connects: int
     """Successful connections so far (a service republishes its retained state after a reconnect)."""
+    taken_over: threading.Event
+    """Set when another client took over the session (the bus does not reconnect then)."""
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
 
@@ -52,6 +55,7 @@ class MemoryBus:
         self.published: list[Received] = []
         self.retained: dict[str, bytes] = {}
         self.connects = 1
+        self.taken_over = threading.Event()
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         message = Received(topic, payload, qos, retain)

@@ -53,12 +53,25 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """A readable inbound message: its topic, `seq` (None for a plan without one) and event."""
+    """A readable inbound message: its topic, the station it speaks for (None: the PAS, the buffer
+    or the plan), `seq` (None for a plan without one) and the validated payload."""
 
     topic: str
-    seq: int | None
-    event: LineEvent
+    station: str | None
     message: Event | PlanMsg
+
+    @property
+    def seq(self) -> int | None:
+        return self.message.seq
+
+    @property
+    def is_plan(self) -> bool:
+        return isinstance(self.message, PlanMsg)
+
+    def event(self, calendar: WorkCalendar) -> LineEvent:
+        """The twin's event, at the working second of its `ts` (admit the `ts` first: a far-off
+        one costs the calendar time)."""
+        return _to_event(self.message, calendar.work_at(self.message.ts.timestamp()), self.station)
 
 
 def _reason(exc: ValidationError) -> str:
@@ -73,11 +86,12 @@ def excerpt(payload: bytes, limit: int = 200) -> str:
     return text + ("…" if len(payload) > limit else "")
 
 
-def decode(topics: Topics, topic: str, payload: bytes, calendar: WorkCalendar) -> Inbound:
-    """Read one inbound message; raise `BadMessage` naming what is wrong."""
+def decode(topics: Topics, topic: str, payload: bytes) -> Inbound:
+    """Read one inbound message with strict types (no string or float for an integer, no boolean
+    for a number); raise `BadMessage` naming what is wrong."""
     where = topics.parse_inbound(topic)
     if where is None:
-        raise BadMessage(f"not an inbound topic of {topics.root}")
+        raise BadMessage(f"not an inbound topic of {topics.root} (those are: {topics.inbound_names})")
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise BadMessage(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")
     try:
@@ -87,12 +101,10 @@ def decode(topics: Topics, topic: str, payload: bytes, calendar: WorkCalendar) -
     if not isinstance(data, dict):
         raise BadMessage(f"the payload must be a JSON object, got {type(data).__name__}")
     try:
-        message = _ADAPTERS[where.kind].validate_python(data)
+        message = _ADAPTERS[where.kind].validate_json(payload)
     except ValidationError as exc:
         raise BadMessage(_reason(exc)) from None
-    at = calendar.work_at(message.ts.timestamp())
-    event = _to_event(message, at, where.station)
-    return Inbound(topic, message.seq, event, message)
+    return Inbound(topic, where.station, message)
 
 
 def _to_event(message: Event | PlanMsg, at: int, station: str | None) -> LineEvent:

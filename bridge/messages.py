@@ -1,16 +1,26 @@
 """Typed payloads of every MQTT message of the contract (`v: 1`).
 
 Inbound models ignore fields they do not know (the contract grows by optional fields only) but
-reject unknown `event` values, missing fields and bad values. Outbound models are what this product
-publishes; `dump()` gives the compact JSON bytes.
+reject unknown `event` values, missing fields and bad values, with strict types: an integer field
+takes a JSON integer only (not `"7"`, `7.0` or `true`), `v` is the integer 1. Outbound models are
+what this product publishes; `dump()` gives the compact JSON bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
+"""Inbound payloads: no coercion (JSON strings stay strings, numbers numbers)."""
+
+
+def _integer(value: Any) -> Any:
+    if type(value) is not int:  # `true` and `1.0` equal 1 in Python, and a Literal takes them
+        raise ValueError(f"must be the integer 1, not {type(value).__name__} {value!r}")
+    return value
 
 
 class Message(BaseModel):
@@ -18,7 +28,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    v: Literal[1] = 1
+    v: Annotated[Literal[1], BeforeValidator(_integer)] = 1
     ts: AwareDatetime
 
     def dump(self) -> bytes:
@@ -27,6 +37,8 @@ class Message(BaseModel):
 
 class Event(Message):
     """A line event: `seq` increases by one per publisher topic."""
+
+    model_config = STRICT
 
     seq: Annotated[int, Field(ge=0)]
 
@@ -72,7 +84,7 @@ class StockMsg(Event):
 
 
 class OrderMsg(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = STRICT
 
     station: str
     position: Annotated[int, Field(ge=1)]
@@ -82,6 +94,8 @@ class OrderMsg(BaseModel):
 
 class PlanMsg(Message):
     """A plan revision (retained): every station's orders from position 1."""
+
+    model_config = STRICT
 
     event: Literal["plan"]
     seq: Annotated[int, Field(ge=0)] | None = None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+INBOUND_BRANCHES = ("pas", "fas", "buffer", "plan")
+"""First topic levels under the root that carry messages from the line to the twin."""
+
 
 @dataclass(frozen=True, slots=True)
 class InboundTopic:
@@ -77,8 +80,15 @@ class Topics:
 
     @property
     def inbound_filters(self) -> list[str]:
-        """Subscriptions of the mirror: the line's events and the plan."""
-        return [self.pas_events, f"{self.root}/fas/+/events", self.buffer_events, self.plan]
+        """Subscriptions of the mirror: every topic of the inbound branches (`pas`, `fas`, `buffer`,
+        `plan`), so that a message on a topic the contract does not know there is answered too; the
+        other branches of the root belong to the twin's own outbound topics or to other systems."""
+        return [f"{self.root}/{branch}/#" for branch in INBOUND_BRANCHES]
+
+    @property
+    def inbound_names(self) -> str:
+        """The inbound topics under the root, for messages that name them."""
+        return "pas/events, fas/<station>/events, buffer/events, plan"
 
     def parse_inbound(self, topic: str) -> InboundTopic | None:
         """The inbound topic `topic` addresses, or None if it is not one."""

@@ -62,9 +62,15 @@ def test_every_event_round_trips_through_its_message(
     if isinstance(event, PlanRevised):
         event = PlanRevised(event.at_s, week_start, event.revision, event.orders)
     payload = encode(event, 7, scenario.calendar)
-    inbound = decode(topics, event_topic(topics, event), payload, scenario.calendar)
-    assert inbound.event == event
+    inbound = decode(topics, event_topic(topics, event), payload)
+    assert inbound.event(scenario.calendar) == event
     assert json.loads(payload)["v"] == 1
+
+
+def _raw(**fields: object) -> bytes:
+    """A payload with these fields over a valid header (a field set to None is left out)."""
+    data = {"v": 1, "ts": "2026-11-23T06:00:00+01:00", "seq": 1, **fields}
+    return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
 
 
 @pytest.mark.parametrize(
@@ -77,16 +83,49 @@ def test_every_event_round_trips_through_its_message(
         (b'{"v":2,"ts":"2026-11-23T06:00:00+01:00","seq":1,"event":"up"}', "v"),
         (b'{"v":1,"ts":"2026-11-23T06:00:00","seq":1,"event":"up"}', "ts"),
         (b'{"v":1,"ts":"2026-11-23T06:00:00+01:00","seq":-1,"event":"up"}', "seq"),
+        # strict types: no coercion of strings, floats or booleans into integers
+        (_raw(seq="7", event="up"), "seq: Input should be a valid integer"),
+        (_raw(seq=7.0, event="up"), "seq: Input should be a valid integer"),
+        (_raw(seq=True, event="up"), "seq: Input should be a valid integer"),
+        (_raw(v=True, event="up"), "v: Value error, must be the integer 1"),
+        (_raw(v=1.0, event="up"), "v: Value error, must be the integer 1"),
+        (_raw(event="unit_started", type=3), "type: Input should be a valid string"),
     ],
-    ids=["malformed", "array", "unknown-event", "missing-type", "version", "naive-ts", "negative-seq"],
-)
-def test_bad_payloads_name_what_is_wrong(
-    ref_line: LineConfig, ref_week: WeekConfig, payload: bytes, reason: str
-) -> None:
-    scenario = Scenario.build(ref_line, ref_week)
+    ids=[
+        "malformed", "array", "unknown-event", "missing-type", "version", "naive-ts", "negative-seq",
+        "seq-string", "seq-float", "seq-bool", "v-bool", "v-float", "type-number",
+    ],
+)  # fmt: skip
+def test_bad_payloads_name_what_is_wrong(payload: bytes, reason: str) -> None:
     topics = Topics(ROOT)
     with pytest.raises(BadMessage, match=reason):
-        decode(topics, topics.fas_events("FAS1"), payload, scenario.calendar)
+        decode(topics, topics.fas_events("FAS1"), payload)
+
+
+def _plan(revision: object = 2, quantity: object = 5) -> bytes:
+    order = {"station": "FAS1", "position": 1, "type": "T1", "quantity": quantity}
+    return _raw(event="plan", week_start="2026-11-23", revision=revision, orders=[order], seq=None)
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("buffer/events", _raw(event="stock", stock={"T1": "3"}), "stock.T1: Input should be a valid int"),
+        ("buffer/events", _raw(event="stock", stock={"T1": 3.0}), "stock.T1: Input should be a valid int"),
+        ("pas/events", _raw(event="batch_started", type="T1", quantity="50"), "quantity: Input should be"),
+        ("plan", _plan(revision="2"), "revision: Input should be a valid integer"),
+        ("plan", _plan(quantity=1.5), "orders.0.quantity: Input should be a valid integer"),
+        ("pas/events/extra", b"{}", "not an inbound topic"),
+        ("fas/FAS1/events/x", b"{}", "not an inbound topic"),
+        ("fas//events", b"{}", "not an inbound topic"),
+    ],
+    ids=["stock-string", "stock-float", "quantity-string", "revision-string", "order-quantity-float",
+         "pas-extra-level", "fas-extra-level", "fas-empty-station"],
+)  # fmt: skip
+def test_every_inbound_topic_is_strict(topic: str, payload: bytes, reason: str) -> None:
+    topics = Topics(ROOT)
+    with pytest.raises(BadMessage, match=reason):
+        decode(topics, f"{ROOT}/{topic}", payload)
 
 
 def test_recordings_round_trip(tmp_path: Path) -> None:

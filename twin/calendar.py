@@ -16,6 +16,8 @@ from twin.config import CalendarConfig, WeekConfig
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
+OVERTIME_WEEKS = 1
+"""How far past its end a week may run over: work, events and plans beyond that are out of bounds."""
 
 
 def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -98,6 +100,16 @@ class WorkCalendar:
     def week_work_s(self) -> int:
         """Working seconds of the planned week itself (excluding overtime)."""
         return self.work_at(self._epoch(self.week_start + dt.timedelta(days=7), 0))
+
+    @property
+    def horizon_work_s(self) -> int:
+        """Working seconds from the week start to `OVERTIME_WEEKS` after the week's end: all the time
+        a week's plan may use."""
+        return self.work_at(self._epoch(self.week_start + dt.timedelta(days=7 * (1 + OVERTIME_WEEKS)), 0))
+
+    def buildable_units(self, unit_time_s: int) -> int:
+        """Units a station of `unit_time_s` can build within `horizon_work_s` (a bound for plans)."""
+        return self.horizon_work_s // unit_time_s
 
     def work_at(self, epoch: float) -> int:
         """Working seconds elapsed from the week start until the absolute time `epoch`."""

@@ -392,9 +392,13 @@ def _in_order(path: Path, rows: dict[int, tuple[int, Any]], what: str) -> list[A
     return items
 
 
-def load_plan(path: Path | str, line_cfg: LineConfig) -> dict[str, list[Order]]:
-    """Read a `plan.csv` into orders per FAS of the line (stations without rows get none)."""
+def load_plan(
+    path: Path | str, line_cfg: LineConfig, max_units: int | None = None
+) -> dict[str, list[Order]]:
+    """Read a `plan.csv` into orders per FAS of the line (stations without rows get none);
+    `max_units`: the most units all orders together may ask for (what the PAS can build)."""
     path = Path(path)
+    total = 0
     per_station: dict[str, dict[int, tuple[int, Order]]] = {s: {} for s in line_cfg.station_ids}
     for line, row in _csv_rows(path, ("station", "position", "type", "quantity")):
         station = row["station"]
@@ -408,6 +412,15 @@ def load_plan(path: Path | str, line_cfg: LineConfig) -> dict[str, list[Order]]:
                 path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})"
             )
         quantity = _positive_int(path, line, "quantity", row["quantity"])
+        total += quantity
+        if max_units is not None and total > max_units:
+            raise ConfigError(
+                path,
+                f"line {line}: quantity",
+                quantity,
+                f"the orders so far total {total} units, more than the PAS can build by a week after "
+                f"the week's end ({max_units})",
+            )
         if position in per_station[station]:
             first = per_station[station][position][0]
             raise ConfigError(
@@ -435,7 +448,13 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
         _raise_validation(toml_path, exc, data)
         raise  # pragma: no cover
     _check_week_against_line(toml_path, week, line_cfg)
-    plans = load_plan(folder / "plan.csv", line_cfg)
+    from twin.calendar import WorkCalendar  # the calendar module builds on this one
+
+    try:
+        calendar = WorkCalendar(line_cfg.calendar, week)
+    except ValueError as exc:
+        raise ConfigError(toml_path, "holidays", [str(d) for d in week.holidays], str(exc)) from None
+    plans = load_plan(folder / "plan.csv", line_cfg, calendar.buildable_units(line_cfg.pas.unit_time_s))
     return week.model_copy(update={"plans": plans})
 
 

@@ -291,6 +291,11 @@ class Mirror:
         if pas.batch is not None:
             current = self.scenario.types[pas.batch.type]
             raise EventRejected(f"the PAS batch of {current} has not entered the buffer yet")
+        capacity = self.scenario.line.buffer.capacity
+        if event.quantity > capacity:
+            raise EventRejected(
+                f"a batch of {event.quantity} units cannot fit the buffer (capacity {capacity})"
+            )
         changeover = pas.last_type is not None and pas.last_type != k
         if changeover and pas.last_type is not None:
             pas.setup_effort += self.scenario.setup_effort[pas.last_type][k]
@@ -334,11 +339,19 @@ class Mirror:
         if event.revision <= self.revision and self.plan_known:
             raise EventRejected(f"plan revision {event.revision} is not newer than {self.revision}")
         plans: dict[str, dict[int, Order]] = {s: {} for s in self.scenario.stations}
+        buildable = self.scenario.buildable_units
+        total = 0
         for o in event.orders:
             self._type_index(o.type)
             self._fas_index(o.station)
             if o.position in plans[o.station]:
                 raise EventRejected(f"{o.station} has two orders at position {o.position}")
+            total += o.quantity
+            if total > buildable:
+                raise EventRejected(
+                    f"{o.station} position {o.position}: quantity {o.quantity} takes the plan to {total} "
+                    f"units, more than the PAS can build by a week after the week's end ({buildable})"
+                )
             plans[o.station][o.position] = Order(type=o.type, quantity=o.quantity)
         ordered: dict[str, list[Order]] = {}
         for f, (station, orders) in enumerate(plans.items()):

@@ -45,6 +45,11 @@ class Scenario:
     def calendar(self) -> WorkCalendar:
         return WorkCalendar(self.line.calendar, self.week)
 
+    @cached_property
+    def buildable_units(self) -> int:
+        """Units the PAS can build from the week start to a week after its end: no plan needs more."""
+        return self.calendar.buildable_units(self.line.pas.unit_time_s)
+
     @property
     def types(self) -> list[str]:
         return self.line.types

@@ -1,0 +1,98 @@
+"""Admission of inbound messages: which may change the mirror, judged by their `seq` and `ts`.
+
+Rules, per publisher topic (one topic = one station's or the plan's publisher):
+- `seq` must be higher than the last *accepted* one (equal: a duplicate; lower: out of order); a
+  jump is accepted and reported as a gap.
+- `ts` must not lie before the topic's last accepted `ts` (a station's events happen in order),
+  not before the week starts (line events; a plan may be published before its week), not more than
+  `ClockRules.after_week_s` after the week ends, and, when the receipt time is a trusted clock, not
+  more than `ClockRules.tolerance_s` after the message was received (a device clock running ahead,
+  e.g. not yet synchronised after a boot).
+
+Bookkeeping happens only for accepted messages: `check` says why a message must be rejected and
+changes nothing; `accept` records a message the mirror has applied. So a rejected message, whatever
+its `seq` or `ts`, never moves a topic's sequence or the mirror's clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+WEEK_S = 7 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRules:
+    """How far inbound timestamps are trusted."""
+
+    trust_receipt: bool = True
+    """The receipt time is a trusted clock (a plant whose devices run in real time). False for an
+    emulated or replayed line that runs faster than real time: its timestamps are the only clock."""
+    tolerance_s: float = 60.0
+    """How far a timestamp may lie after its receipt time (clock skew and latency)."""
+    after_week_s: float = WEEK_S
+    """How far after the week's end a timestamp may lie (overtime; one week)."""
+
+
+@dataclass(slots=True)
+class _TopicState:
+    seq: int | None = None
+    ts: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    """The sequence and clock bookkeeping of one mirrored week."""
+
+    week_start: dt.datetime
+    """The week's first instant (aware)."""
+    rules: ClockRules = field(default_factory=ClockRules)
+    _topics: dict[str, _TopicState] = field(default_factory=dict)
+
+    @property
+    def week_end(self) -> dt.datetime:
+        return self.week_start + dt.timedelta(seconds=WEEK_S)
+
+    def check(
+        self, topic: str, seq: int | None, ts: dt.datetime, received_at: float, line_event: bool = True
+    ) -> str | None:
+        """Why the message must be rejected, or None if it may be applied. `received_at`: epoch
+        seconds of its arrival; `line_event`: False for a plan (which may precede its week)."""
+        last = self._topics.get(topic)
+        if seq is not None and last is not None and last.seq is not None and seq <= last.seq:
+            kind = "duplicate" if seq == last.seq else "out-of-order"
+            return f"{kind} seq {seq} (last accepted {last.seq})"
+        if line_event and ts < self.week_start:
+            return f"ts {ts.isoformat()} lies before the week (it starts {self.week_start.isoformat()})"
+        latest = self.week_end + dt.timedelta(seconds=self.rules.after_week_s)
+        if ts > latest:
+            return f"ts {ts.isoformat()} lies after {latest.isoformat()}, a week after the week's end"
+        ahead_s = ts.timestamp() - received_at
+        if self.rules.trust_receipt and ahead_s > self.rules.tolerance_s:
+            return (
+                f"ts {ts.isoformat()} lies {ahead_s:.0f} s after the message was received "
+                f"(tolerance {self.rules.tolerance_s:g} s): is the sender's clock ahead?"
+            )
+        if last is not None and last.ts is not None and ts < last.ts:
+            previous = last.ts.isoformat()
+            return f"ts {ts.isoformat()} lies before the previous accepted event on this topic ({previous})"
+        return None
+
+    def accept(self, topic: str, seq: int | None, ts: dt.datetime) -> str | None:
+        """Record an applied message; return a notice if `seq` skipped numbers."""
+        state = self._topics.setdefault(topic, _TopicState())
+        notice = None
+        if seq is not None:
+            if state.seq is not None and seq > state.seq + 1:
+                notice = f"gap: seq {state.seq + 1}..{seq - 1} missing"
+            state.seq = seq
+        state.ts = ts if state.ts is None else max(state.ts, ts)
+        return notice
+
+    def last_seq(self, topic: str) -> int | None:
+        state = self._topics.get(topic)
+        return state.seq if state is not None else None
+
+
+__all__ = ["Admission", "ClockRules"]
