@@ -1,16 +1,39 @@
-"""The agent service's journal: every inbound message it read and every decision it published,
-appended as JSON Lines and flushed at once. A restarted service replays it to the same state."""
+"""The agent service's journal, a write-ahead log: every inbound message it accepted and every decision
+it made, as JSON Lines. A restarted service replays it to the same state.
+
+Durability: write, sync, then acknowledge.
+- `message` and `decision` append an entry; `sync` writes the appended entries out and `os.fsync`s them.
+  The service acknowledges an inbound message to the broker only after a sync that covers its entry
+  (group commit: one sync for every message processed while the inbox was busy, see `AgentService`).
+  An entry a power cut takes was therefore never acknowledged, and the broker delivers its message again.
+- A decision entry holds the dispatch as published and is synced before the dispatch is published: after
+  a crash the restarted service either knows the decision (it republishes that same dispatch, same
+  `decision_seq`) or no one saw it (it decides again). It never sends another decision under a seq
+  that already left.
+- A power cut mid-write leaves a torn last entry (no trailing newline, or not a readable entry).
+  `repair`, done before the first read or append, cuts it off, syncs and reports it, so nothing is
+  appended to a fragment; its message was never acknowledged. An unreadable entry before the last line
+  cannot come from a cut: it is an error naming the file and line.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 from agent.errors import AgentError
 from bridge.bus import Received
+
+log = logging.getLogger(__name__)
+
+
+class JournalError(AgentError):
+    """A journal that cannot be read or written (the message names the file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,45 +42,142 @@ class DecisionEntry:
     """Decision point of the week (0 = week start, n = after the n-th stored batch)."""
     decision_seq: int
     type: str
+    dispatch: bytes | None = None
+    """The dispatch message as published (None in journals written before it was kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TornEntry:
+    """A torn last entry that `repair` cut off."""
+
+    path: Path
+    line: int
+    size: int
+    """Bytes cut."""
+
+    def __str__(self) -> str:
+        return f"journal {self.path}: cut a torn last entry of {self.size} bytes at line {self.line}"
+
+
+def _parse(line: bytes) -> Received | DecisionEntry:
+    """One entry (raises ValueError, KeyError or TypeError if it is not one)."""
+    item = json.loads(line)
+    if "decision" in item:
+        dispatch = item.get("dispatch")
+        return DecisionEntry(
+            int(item["decision"]),
+            int(item["decision_seq"]),
+            str(item["type"]),
+            dispatch.encode() if isinstance(dispatch, str) else None,
+        )
+    return Received(str(item["topic"]), item["payload"].encode(), received_at=float(item["t"]))
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new file's directory entry durable (its own fsync does not cover it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file: IO[str] | None = None
+        self.cut: TornEntry | None = None
+        """What `repair` cut off, if anything."""
+        self.synced = 0
+        """Bytes of the file known to be on disk (after the last sync)."""
+        self._file: BinaryIO | None = None
+        self._unsynced = False
+        self._repaired = False
+
+    def repair(self) -> TornEntry | None:
+        """Cut a torn last entry off the file (synced, logged, and kept in `cut`); done once."""
+        if self._repaired:
+            return self.cut
+        self._repaired = True
+        if not self.path.exists():
+            return None
+        data = self.path.read_bytes()
+        start = data.rfind(b"\n", 0, max(len(data) - 1, 0)) + 1  # where the last line begins
+        last = data[start:]
+        if not last:
+            return None
+        try:
+            torn = not last.endswith(b"\n")
+            if not torn:
+                _parse(last)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            torn = True
+        if not torn:
+            return None
+        try:
+            with self.path.open("r+b") as f:
+                f.truncate(start)
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise JournalError(f"{self.path}: cannot cut a torn last entry ({exc.strerror})") from None
+        self.cut = TornEntry(self.path, data.count(b"\n", 0, start) + 1, len(last))
+        log.warning("%s (never acknowledged: the broker delivers it again)", self.cut)
+        return self.cut
 
     def entries(self) -> Iterator[Received | DecisionEntry]:
-        """What an earlier run wrote, in order."""
+        """What an earlier run wrote, in order (after `repair`)."""
+        self.repair()
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open("rb") as f:
             for number, line in enumerate(f, start=1):
                 try:
-                    item = json.loads(line)
-                    if "decision" in item:
-                        yield DecisionEntry(item["decision"], item["decision_seq"], item["type"])
-                    else:
-                        yield Received(item["topic"], item["payload"].encode(), received_at=item["t"])
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    if line.endswith("\n"):
-                        raise AgentError(f"{self.path}:{number}: unreadable journal entry ({exc})") from None
-                    return  # a last line cut short by a crash: it was never acted upon
+                    entry = _parse(line)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise JournalError(f"{self.path}:{number}: unreadable journal entry ({reason})") from None
+                yield entry
 
-    def _write(self, item: dict[str, object]) -> None:
+    def _append(self, line: bytes) -> None:
         if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(json.dumps(item, separators=(",", ":")) + "\n")
-        self._file.flush()
+            self.repair()
+            created = not self.path.exists()
+            try:
+                self._file = self.path.open("ab")
+                if created:
+                    _sync_folder(self.path.parent)
+            except OSError as exc:
+                raise JournalError(f"{self.path}: cannot open the journal ({exc.strerror})") from None
+            self.synced = self._file.tell()
+        self._file.write(line)
+        self._unsynced = True
 
     def message(self, message: Received) -> None:
         payload = message.payload.decode("utf-8", errors="replace")
-        self._write({"topic": message.topic, "payload": payload, "t": message.received_at})
+        item = {"topic": message.topic, "payload": payload, "t": message.received_at}
+        self._append(json.dumps(item, separators=(",", ":")).encode() + b"\n")
 
     def decision(self, entry: DecisionEntry) -> None:
-        self._write({"decision": entry.index, "decision_seq": entry.decision_seq, "type": entry.type})
+        item: dict[str, object] = {"decision": entry.index, "decision_seq": entry.decision_seq}
+        item["type"] = entry.type
+        if entry.dispatch is not None:
+            item["dispatch"] = entry.dispatch.decode()
+        self._append(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+
+    def sync(self) -> None:
+        """Write out every entry appended so far and fsync it (nothing to do if none is new)."""
+        if self._file is None or not self._unsynced:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise JournalError(f"{self.path}: cannot sync the journal ({exc.strerror})") from None
+        self.synced = self._file.tell()
+        self._unsynced = False
 
     def close(self) -> None:
         if self._file is not None:
+            self.sync()
             self._file.close()
             self._file = None

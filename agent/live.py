@@ -103,6 +103,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
         journal_path.rename(kept)
         print(f"serve: --fresh: the previous journal is kept as {kept}", flush=True)
+    journal = Journal(journal_path)
     bus = MqttBus(
         settings,
         "serve",
@@ -116,10 +117,12 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         topics,
         bus,
         mode=Mode(args.mode),
-        journal=Journal(journal_path),
+        journal=journal,
         plan_known=not args.plan_from_bus,
         metrics=writer.write if writer is not None else None,
     )
+    if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
+        print(f"serve: {cut}", flush=True)
     resumed = service.resume()
     print(
         f"serve: {args.mode} mode, policy {args.policy}, root {topics.root}, journal {journal_path}"

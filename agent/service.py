@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.journal import DecisionEntry, Journal
+from agent.journal import DecisionEntry, Journal, JournalError
 from bridge.bus import Bus, Received
 from bridge.codec import Inbound, decode, excerpt
 from bridge.errors import BadMessage
@@ -48,6 +48,10 @@ STATE_INTERVAL_S = 1.0
 """At most one `twin/state` per second between decisions (each decision publishes one at once)."""
 SETTLE_S = 0.3
 """After start, wait this long for retained messages before answering the week-start decision."""
+COMMIT_ENTRIES = 200
+"""Group commit: one journal sync (then the acks) at the latest after this many processed messages,"""
+COMMIT_S = 0.01
+"""or this long after the first of them; and whenever the inbox is momentarily empty."""
 
 
 class Mode(enum.StrEnum):
@@ -111,6 +115,8 @@ class AgentService:
         self._replaying = False
         self._last_dispatch: bytes | None = None
         self._connects_seen = 0
+        self._unacked: list[Received] = []  # processed, acknowledged after the next journal sync
+        self._unacked_since = 0.0
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -136,6 +142,8 @@ class AgentService:
         return count
 
     def _note_decision(self, entry: DecisionEntry) -> None:
+        if self.mode is Mode.ACTIVE and entry.dispatch is not None:
+            self._last_dispatch = entry.dispatch  # said again at the next connect (it may not have left)
         self.decision_seq = max(self.decision_seq, entry.decision_seq)
         self.answered = max(self.answered, entry.index)
         self.recommended[entry.index] = entry.type
@@ -143,16 +151,41 @@ class AgentService:
 
     # -- inbound -----------------------------------------------------------------------------
     def handle(self, message: Received) -> None:
-        """Process one message; never raises for bad input (it is answered on `twin/errors`)."""
-        if message.topic == self.topics.dispatch_current:
-            self._note_current(message)
-        else:
-            self._handling_since = time.perf_counter()
-            self._ingest(message)
-            if self.deciding:
-                self.decide_if_due()
-        self.bus.ack(message)
+        """Process one message; never raises for bad input (it is answered on `twin/errors`). It is
+        acknowledged once its journal entry is synced (also if processing failed)."""
+        try:
+            if message.topic == self.topics.dispatch_current:
+                self._note_current(message)
+            else:
+                self._handling_since = time.perf_counter()
+                self._ingest(message)
+                if self.deciding:
+                    self.decide_if_due()
+        finally:
+            self._processed(message)
         self.deliver_points()
+
+    def _processed(self, message: Received) -> None:
+        """Queue `message`'s acknowledgement; commit when the inbox is momentarily empty or the group
+        is full or old (see COMMIT_ENTRIES)."""
+        if not self._unacked:
+            self._unacked_since = time.monotonic()
+        self._unacked.append(message)
+        if (
+            self.bus.inbox.empty()
+            or len(self._unacked) >= COMMIT_ENTRIES
+            or time.monotonic() - self._unacked_since >= COMMIT_S
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        """Write, sync, acknowledge: make the journal durable, then acknowledge every processed message
+        it covers, in the order they arrived."""
+        if self.journal is not None:
+            self.journal.sync()
+        for message in self._unacked:
+            self.bus.ack(message)
+        self._unacked.clear()
 
     def deliver_points(self, final: bool = False) -> None:
         """Hand the points that are ready to `metrics`; `final`: also the state of the current instant
@@ -266,16 +299,16 @@ class AgentService:
             forecast=self._forecast(expected),
         )
         payload = dispatch.dump()
+        entry = DecisionEntry(index, self.decision_seq, type_name, payload)
+        if self.journal is not None:  # durable before it leaves: a restart never sends another decision
+            self.journal.decision(entry)  # under this decision_seq
+            self.commit()
         if self.mode is Mode.ACTIVE:
             self.bus.publish(self.topics.dispatch, payload, qos=1)
             self.bus.publish(self.topics.dispatch_current, payload, qos=1, retain=True)
-            self._last_dispatch = payload
         else:
             self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
         latency_ms = (time.perf_counter() - self._handling_since) * 1000 if self._handling_since else 0.0
-        entry = DecisionEntry(index, self.decision_seq, type_name)
-        if self.journal is not None:
-            self.journal.decision(entry)
         self._note_decision(entry)
         if expected is None:  # the line left the last outlook: simulate the rest of the week anew
             self.outlook = Outlook.simulate(scenario, snapshot, self.policy, self.engine)
@@ -389,6 +422,7 @@ class AgentService:
             try:
                 message = self.bus.inbox.get(timeout=0.05)
             except queue.Empty:
+                self.commit()
                 now = time.monotonic()
                 if self.deciding and now - started >= SETTLE_S:
                     self.decide_if_due()
@@ -401,9 +435,11 @@ class AgentService:
             last_message = time.monotonic()
             try:
                 self.handle(message)
+            except JournalError:
+                raise  # acknowledging nothing more, or without durability, is no way to go on
             except Exception:  # a bug must not stop the line's twin: report it and go on
                 log.exception("unexpected error on %s", message.topic)
                 self._reject(message, "internal error (see the service log)")
-                self.bus.ack(message)
             if self._state_due and last_message - self._state_at >= STATE_INTERVAL_S:
                 self.publish_state()
+        self.commit()
