@@ -8,6 +8,7 @@ import hashlib
 import json
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from agent.emulator import LineEmulator
+from agent.emulator import DISPATCH_TIMEOUT_S, TWIN_TIMEOUT_S, EmulatorTimeout, LineEmulator
 from agent.errors import UsageError
 from agent.journal import Journal
 from agent.service import AgentService, Mode
+from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
 from bridge.influx import InfluxWriter, load_influx_settings
@@ -47,6 +49,16 @@ def _topics(settings: BusSettings) -> Topics:
 
 def _status(status: str) -> bytes:
     return StatusMsg(ts=dt.datetime.now(dt.UTC), status=status).dump()  # type: ignore[arg-type]
+
+
+def _online() -> bytes:
+    return _status("online")
+
+
+def _clock(args: argparse.Namespace) -> ClockRules:
+    if args.clock_tolerance < 0:
+        raise UsageError(f"--clock-tolerance: {args.clock_tolerance:g} must be at least 0 seconds")
+    return ClockRules(trust_receipt=args.clock == "wall", tolerance_s=args.clock_tolerance)
 
 
 def _until_signal() -> threading.Event:
@@ -109,6 +121,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         "serve",
         subscriptions=[*topics.inbound_filters, topics.dispatch_current],
         will=(topics.status, _status("offline")),
+        birth=(topics.status, _online),  # online again after every reconnect
     )
     service = AgentService(
         scenario,
@@ -120,6 +133,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         journal=journal,
         plan_known=not args.plan_from_bus,
         metrics=writer.write if writer is not None else None,
+        clock=_clock(args),
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
         print(f"serve: {cut}", flush=True)
@@ -129,6 +143,12 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         + (f" (resumed {resumed} entries)" if resumed else ""),
         flush=True,
     )
+    if service.skipped_entries:
+        print(
+            f"serve: warning: {service.skipped_entries} journal entries could not be applied and were "
+            "skipped (see the log above)",
+            flush=True,
+        )
     if service.mirror.kpis().completion >= 1.0:
         print(
             "serve: the journal holds a finished week: events of a new run of it would be rejected "
@@ -137,7 +157,6 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         )
     stop = _until_signal()
     _start(bus)
-    bus.publish(topics.status, _status("online"), qos=1, retain=True)
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)
         service.publish_state()
@@ -152,6 +171,15 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
     if writer is not None:
         _print_writer(writer)
+    if bus.taken_over.is_set():
+        print(
+            f"serve: error: another client connected with this service's client id {bus.client_id!r} "
+            "and took over its MQTT session; stopped rather than take it back (give every service "
+            "its own LINETWIN_MQTT_CLIENT_ID)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return 0
 
 
@@ -174,14 +202,19 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
         speed=args.speed,
         own_policy=own if own_decides or args.fallback_after is not None else None,
         fallback_after_s=None if own_decides else args.fallback_after,
+        dispatch_timeout_s=args.dispatch_timeout,
     )
+    _warn_if_ahead(scenario, args.speed)
     _start(bus)
     try:
         if emulator.follows_dispatch and not args.no_wait:
-            print(f"emulate: waiting for the twin on {topics.status}", flush=True)
-            emulator.wait_for_twin()
+            print(f"emulate: waiting up to {args.wait_twin:g} s for the twin on {topics.status}", flush=True)
+            emulator.wait_for_twin(args.wait_twin)
         started = time.monotonic()
         results = emulator.run()
+    except EmulatorTimeout as exc:
+        print(f"emulate: error: {exc}", file=sys.stderr, flush=True)
+        return 1
         if not bus.flush():
             print("emulate: warning: the broker did not acknowledge every event", flush=True)
     finally:
@@ -200,6 +233,19 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
     keys = ("idle_s", "setup_effort", "setups", "batches", "completion", "deadlock", "makespan_at")
     _print_kpis("KPIs of the emulated week:", {k: results.to_dict()[k] for k in keys})
     return 0
+
+
+def _warn_if_ahead(scenario: Scenario, speed: float) -> None:
+    """An emulated week that runs faster than real time stamps events ahead of the wall clock; a
+    `serve` that trusts the receipt time rejects them."""
+    calendar = scenario.calendar
+    ends = dt.datetime.combine(calendar.week_start, dt.time(), tzinfo=calendar.tz) + dt.timedelta(days=7)
+    if speed != 1 and ends > dt.datetime.now(dt.UTC):
+        print(
+            f"emulate: note: the week {calendar.week_start} has not ended yet and runs faster than real "
+            "time, so its events are stamped ahead of the wall clock: start serve with --clock line",
+            flush=True,
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -263,7 +309,14 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
     points: list[str] = []
     metrics = points.extend if args.influx else None
     service = AgentService(
-        scenario, policy, args.policy or "none", topics, bus, mode=Mode.SHADOW, metrics=metrics
+        scenario,
+        policy,
+        args.policy or "none",
+        topics,
+        bus,
+        mode=Mode.SHADOW,
+        metrics=metrics,
+        clock=_clock(args),
     )
     started = time.perf_counter()
     inbound = [m for m in messages if topics.parse_inbound(m.topic) is not None]
@@ -333,6 +386,22 @@ def add_live_commands(
         )
         bus_options(p)
 
+    def clock_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--clock",
+            choices=["wall", "line"],
+            default="wall",
+            help="wall (default): the receipt time is a trusted clock, an event stamped more than "
+            "--clock-tolerance after it is rejected; line: the line's timestamps are the only clock "
+            "(an emulated or replayed line faster than real time)",
+        )
+        p.add_argument(
+            "--clock-tolerance",
+            type=float,
+            default=ClockRules().tolerance_s,
+            help="seconds an event's ts may lie after its receipt (default %(default)g)",
+        )
+
     serve = sub.add_parser("serve", help="live mirror + agent service on the MQTT bus")
     line_options(serve, "rl", "policy that decides (default rl, the shipped agent)")
     serve.add_argument(
@@ -359,6 +428,7 @@ def add_live_commands(
     serve.add_argument(
         "--exit-after-idle", type=float, default=None, help="stop after this many seconds without messages"
     )
+    clock_options(serve)
     serve.set_defaults(func=lambda a: cmd_serve(a, load, make_policy))
 
     emu = sub.add_parser("emulate", help="a virtual line: the twin in accelerated time on the bus")
@@ -382,6 +452,18 @@ def add_live_commands(
         help="seconds to wait for a dispatch before --policy decides",
     )
     emu.add_argument("--no-wait", action="store_true", help="start without waiting for the twin to be online")
+    emu.add_argument(
+        "--wait-twin",
+        type=float,
+        default=TWIN_TIMEOUT_S,
+        help="seconds to wait for the twin to be online (default %(default)g)",
+    )
+    emu.add_argument(
+        "--dispatch-timeout",
+        type=float,
+        default=DISPATCH_TIMEOUT_S,
+        help="seconds to wait for a dispatch before giving up (default %(default)g; see --fallback-after)",
+    )
     emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
 
     status = sub.add_parser("status", help="the twin's status on the bus; exit code 0 when online")
@@ -411,4 +493,5 @@ def add_live_commands(
     rep.add_argument(
         "--speed", type=float, default=1.0, help="with --to-broker: time factor (0: as fast as possible)"
     )
+    clock_options(rep)
     rep.set_defaults(func=lambda a: cmd_replay(a, load, make_policy))

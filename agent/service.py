@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.journal import DecisionEntry, Journal, JournalError
+from bridge.admission import Admission, ClockRules
 from bridge.bus import Bus, Received
-from bridge.codec import Inbound, decode, excerpt
+from bridge.codec import decode, excerpt
 from bridge.errors import BadMessage
 from bridge.messages import (
     AlertMsg,
@@ -31,6 +32,7 @@ from bridge.messages import (
     ForecastMsg,
     KpiMsg,
     PasStateMsg,
+    PlanMsg,
     ShadowMsg,
     StateMsg,
 )
@@ -84,11 +86,19 @@ class AgentService:
         journal: Journal | None = None,
         plan_known: bool = True,
         metrics: Callable[[list[str]], None] | None = None,
+        clock: ClockRules | None = None,
+        keep_points: Callable[[list[str]], None] | None = None,
     ) -> None:
         """Without a `policy` it only mirrors (replays of recorded weeks). `metrics` receives the
-        line's points (InfluxDB line protocol) as they become final."""
+        line's points (InfluxDB line protocol) as they become final; `keep_points` (default
+        `metrics`) those a journal replay cannot regenerate, to make them durable. `clock`: how far
+        inbound timestamps are trusted (default: the receipt time is a trusted clock, 60 s tolerance)."""
         self.mirror = Mirror(scenario, plan_known)
+        calendar = scenario.calendar
+        week_start = dt.datetime.combine(calendar.week_start, dt.time(), tzinfo=calendar.tz)
+        self.admission = Admission(week_start, clock or ClockRules())
         self.metrics = metrics
+        self.keep_points = keep_points or metrics
         self.points = LinePoints(scenario.line.name, self.mirror) if metrics is not None else None
         self._handling_since = 0.0
         self.policy = policy
@@ -101,13 +111,15 @@ class AgentService:
         self.engine = Engine()
         self.outlook: Outlook | None = None
         self.expected: Expected | None = None
-        self.seqs: dict[str, int] = {}
+        self._plan_in_force: tuple[object, ...] | None = None  # (week, revision, orders) accepted last
         self.decision_seq = 0
         self.answered = -1  # highest decision point answered
         self.recommended: dict[int, str] = {}  # shadow decisions by decision point
         self.shadow = ShadowScore()
         self.accepted = 0
         self.rejected = 0
+        self.restamped = 0
+        """Accepted events applied at their receipt time because their `ts` lay ahead of it."""
         self.last_stored_seq: int | None = None
         self._alerted: dict[str, tuple[str, int]] = {}
         self._state_due = True
@@ -117,6 +129,9 @@ class AgentService:
         self._connects_seen = 0
         self._unacked: list[Received] = []  # processed, acknowledged after the next journal sync
         self._unacked_since = 0.0
+        self._failed_decision: tuple[int, int] | None = None  # (decision point, events accepted) at a failure
+        self.skipped_entries = 0
+        """Journal entries a resume could not apply (reported, then skipped)."""
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -132,10 +147,19 @@ class AgentService:
         try:
             for entry in self.journal.entries():
                 count += 1
-                if isinstance(entry, DecisionEntry):
-                    self._note_decision(entry)
-                else:
-                    self._ingest(entry)
+                rejected = self.rejected
+                try:
+                    if isinstance(entry, DecisionEntry):
+                        self._note_decision(entry)
+                        self._decision_points(entry.dispatch, latency_ms=None)
+                    else:
+                        self._ingest(entry)
+                except Exception:  # a journal written by another version, or a bug: never a crash loop
+                    log.exception("journal entry %d could not be applied: skipped", count)
+                    self.skipped_entries += 1
+                if self.rejected > rejected:
+                    self.rejected = rejected
+                    self.skipped_entries += 1
         finally:
             self._replaying = False
         self.outlook = None  # simulated anew at the next decision
@@ -188,15 +212,27 @@ class AgentService:
         self._unacked.clear()
 
     def deliver_points(self, final: bool = False) -> None:
-        """Hand the points that are ready to `metrics`; `final`: also the state of the current instant
-        (at the end of a replay, or when the line is quiet)."""
+        """Hand the points that are ready to `metrics`, with the current instant's state once the line
+        has been quiet long enough (`bridge.points.QUIET_S`); `final`: that state at once (the end of
+        a replay)."""
         if self.points is None or self.metrics is None:
             return
         if final:
             self.points.close()
+        else:
+            self.points.quiet(time.time())
         ready = self.points.drain()
         if ready:
             self.metrics(ready)
+
+    def finish_points(self) -> None:
+        """At a stop: wait (at most `QUIET_S` and a little) until the current instant's state is due,
+        then deliver. Written any earlier, a restart would not write it at the same place."""
+        if self.points is not None:
+            wait_s = self.points.quiet_in(time.time())
+            if wait_s:
+                time.sleep(wait_s)
+        self.deliver_points()
 
     def _note_current(self, message: Received) -> None:
         """The retained last dispatch: decision_seq never goes below it (restart without journal)."""
@@ -207,26 +243,45 @@ class AgentService:
         self.decision_seq = max(self.decision_seq, seq)
 
     def _ingest(self, message: Received) -> None:
+        """Apply one inbound message if it is admitted and fits the mirror; otherwise answer it on
+        `twin/errors`. Only an applied message is journaled and moves its topic's `seq` and clock."""
         try:
-            inbound = decode(self.topics, message.topic, message.payload, self.calendar)
+            inbound = decode(self.topics, message.topic, message.payload)
         except BadMessage as exc:
             self._reject(message, str(exc))
             return
-        if inbound.seq is not None and not self._check_seq(message, inbound):
+        plan = inbound.message if isinstance(inbound.message, PlanMsg) else None
+        if plan is not None and message.retain and self._plan_key(plan) == self._plan_in_force:
+            return  # the broker's retained copy of the plan in force (at every connect): nothing new
+        verdict = self.admission.check(
+            message.topic, inbound.seq, inbound.message.ts, message.received_at, line_event=plan is None
+        )
+        if verdict.at is None:
+            self._reject(message, verdict.reason or "")
             return
-        if self.journal is not None and not self._replaying:
-            self.journal.message(message)
-        event = inbound.event
+        event = inbound.event(self.calendar, verdict.at)
         index = self.mirror.pas.started
+        if self.points is not None:
+            self.points.before(event.at_s, message.received_at)
         try:
             self.mirror.apply(event)
         except EventRejected as exc:
             self._reject(message, str(exc))
             return
+        if self.journal is not None and not self._replaying:
+            self.journal.message(message)
+        if verdict.reason is not None:  # applied at another time than its ts
+            self.restamped += 1
+            self._error(message, verdict.reason, accepted=True)
+        gap = self.admission.accept(message.topic, inbound.seq, verdict.at)
+        if gap is not None:
+            self._error(message, gap, accepted=True)
+        if plan is not None:
+            self._plan_in_force = self._plan_key(plan)
         self.accepted += 1
         self._state_due = True
         if self.points is not None:
-            self.points.after_event()
+            self.points.after_event(message.received_at)
         if isinstance(event, BatchStored):
             self.last_stored_seq = inbound.seq
         elif isinstance(event, BatchStarted) and index in self.recommended:
@@ -236,18 +291,9 @@ class AgentService:
                 score = self.shadow
                 self.points.shadow(self.mirror.now_s, score.agreement, score.compared, score.agreed)
 
-    def _check_seq(self, message: Received, inbound: Inbound) -> bool:
-        """Drop duplicates and late messages; report gaps (the message itself is accepted)."""
-        assert inbound.seq is not None
-        last = self.seqs.get(message.topic)
-        if last is not None and inbound.seq <= last:
-            kind = "duplicate" if inbound.seq == last else "out-of-order"
-            self._reject(message, f"{kind} seq {inbound.seq} (last accepted {last})")
-            return False
-        if last is not None and inbound.seq > last + 1:
-            self._error(message, f"gap: seq {last + 1}..{inbound.seq - 1} missing", accepted=True)
-        self.seqs[message.topic] = inbound.seq
-        return True
+    @staticmethod
+    def _plan_key(plan: PlanMsg) -> tuple[object, ...]:
+        return (plan.week_start, plan.revision, plan.orders)
 
     def _reject(self, message: Received, reason: str) -> None:
         self.rejected += 1
@@ -258,18 +304,21 @@ class AgentService:
         if self._replaying:
             return
         log.warning("%s: %s", message.topic, reason)
+        self._notice(message.topic, reason, excerpt(message.payload), accepted)
+
+    def _notice(self, topic: str, reason: str, payload: str = "", accepted: bool = False) -> None:
+        """Publish one message on `twin/errors` about `topic`."""
         error = ErrorMsg(
-            ts=dt.datetime.now(dt.UTC),
-            topic=message.topic,
-            reason=reason,
-            payload=excerpt(message.payload),
-            accepted=accepted,
+            ts=dt.datetime.now(dt.UTC), topic=topic, reason=reason, payload=payload, accepted=accepted
         )
         self.bus.publish(self.topics.errors, error.dump())
 
     # -- decisions ---------------------------------------------------------------------------
     def decide_if_due(self) -> None:
-        """Answer the current decision point once: the PAS is free and has not been dispatched."""
+        """Answer the current decision point once: the PAS is free and has not been dispatched.
+
+        A decision that fails (a policy's bug, a state no model foresaw) never ends the service: it
+        is logged, answered on `twin/errors`, and tried again once another event has been applied."""
         mirror = self.mirror
         index = mirror.pas.started
         if (
@@ -277,14 +326,26 @@ class AgentService:
             or not mirror.plan_known
             or mirror.pas.batch is not None
             or index <= self.answered
+            or self._failed_decision == (index, self.accepted)
         ):
             return
+        try:
+            self._decide(index, self.policy)
+        except JournalError:
+            raise
+        except Exception as exc:
+            log.exception("decision %d failed", index)
+            self._failed_decision = (index, self.accepted)
+            self._notice(self.topics.dispatch, f"decision {index} failed: {type(exc).__name__}: {exc}")
+
+    def _decide(self, index: int, policy: Decider) -> None:
+        mirror = self.mirror
         scenario = mirror.scenario
         snapshot = mirror.snapshot()
         request = Line(scenario, self.engine, snapshot).start()
         if request is None:
             return  # nothing valid is left: the PAS stops for the week
-        decision = self.policy(request)
+        decision = policy(request)
         expected = self.outlook.follow(scenario, request, decision) if self.outlook else None
         self.decision_seq += 1
         type_name = scenario.types[decision.type]
@@ -310,20 +371,33 @@ class AgentService:
             self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
         latency_ms = (time.perf_counter() - self._handling_since) * 1000 if self._handling_since else 0.0
         self._note_decision(entry)
+        self._decision_points(payload, latency_ms)
         if expected is None:  # the line left the last outlook: simulate the rest of the week anew
-            self.outlook = Outlook.simulate(scenario, snapshot, self.policy, self.engine)
+            mark = self.points.mark() if self.points is not None else 0
+            self.outlook = Outlook.simulate(scenario, snapshot, policy, self.engine)
             self.outlook.follow(scenario, request, decision)
             expected = self.outlook.expected_from(0) if self.outlook.steps else None
             self._alert()
+            points, keep = self.points, self.keep_points
+            if points is not None and keep is not None:  # not in the journal's entry: kept apart
+                if expected is not None:
+                    points.forecast(request.time_s, self.policy_name, expected.idle_s, expected.setup_effort)
+                keep(points.take(mark))
         self.expected = expected
-        if self.points is not None:
-            points = self.points
-            quantity = dispatch.quantity
-            points.decision(request.time_s, type_name, self.policy_name, self.mode.value, self.decision_seq,
-                            quantity, latency_ms)  # fmt: skip
-            if expected is not None:
-                points.forecast(request.time_s, self.policy_name, expected.idle_s, expected.setup_effort)
         self.publish_state()
+
+    def _decision_points(self, dispatch: bytes | None, latency_ms: float | None) -> None:
+        """A decision's point, and its forecast if the dispatch carries one: from the dispatch as
+        published, so a journal replay regenerates them (without the latency, which it does not keep)."""
+        if self.points is None or dispatch is None:
+            return
+        message = DispatchMsg.model_validate_json(dispatch)
+        at_s = self.calendar.work_at_datetime(message.ts)
+        self.points.decision(at_s, message.type, message.policy, self.mode.value, message.decision_seq,
+                             message.quantity, latency_ms)  # fmt: skip
+        if message.forecast is not None:
+            forecast = message.forecast
+            self.points.forecast(at_s, message.policy, forecast.idle_s, forecast.setup_effort)
 
     def _forecast(self, expected: Expected | None) -> ForecastMsg | None:
         if expected is None:
@@ -396,6 +470,7 @@ class AgentService:
             plan_revision=m.revision,
             events_accepted=self.accepted,
             events_rejected=self.rejected,
+            events_restamped=self.restamped,
         )
 
     def publish_state(self) -> None:
@@ -413,10 +488,11 @@ class AgentService:
         self._state_due = True
 
     def run(self, stop: threading.Event, idle_timeout_s: float | None = None) -> None:
-        """Process the bus's inbox until `stop` is set (or nothing arrived for `idle_timeout_s`)."""
+        """Process the bus's inbox until `stop` is set (or nothing arrived for `idle_timeout_s`, or
+        another client took over the bus's session)."""
         started = time.monotonic()
         last_message = started
-        while not stop.is_set():
+        while not stop.is_set() and not self.bus.taken_over.is_set():
             if self.bus.connects != self._connects_seen:
                 self._reconnected()
             try:
@@ -424,11 +500,17 @@ class AgentService:
             except queue.Empty:
                 self.commit()
                 now = time.monotonic()
-                if self.deciding and now - started >= SETTLE_S:
-                    self.decide_if_due()
-                if self._state_due:
-                    self.publish_state()
-                    self.deliver_points(final=True)
+                try:
+                    if self.deciding and now - started >= SETTLE_S:
+                        self.decide_if_due()
+                    if self._state_due:
+                        self.publish_state()
+                    self.deliver_points()  # the current instant, once the line has been quiet long enough
+                except JournalError:
+                    raise  # acknowledging nothing more, or without durability, is no way to go on
+                except Exception:  # a bug must not stop the line's twin: report it and go on
+                    log.exception("unexpected error while the line is quiet")
+                    self._state_due = False
                 if idle_timeout_s is not None and now - last_message > idle_timeout_s:
                     return
                 continue
@@ -436,7 +518,7 @@ class AgentService:
             try:
                 self.handle(message)
             except JournalError:
-                raise  # acknowledging nothing more, or without durability, is no way to go on
+                raise
             except Exception:  # a bug must not stop the line's twin: report it and go on
                 log.exception("unexpected error on %s", message.topic)
                 self._reject(message, "internal error (see the service log)")

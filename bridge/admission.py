@@ -3,15 +3,18 @@
 Rules, per publisher topic (one topic = one station's or the plan's publisher):
 - `seq` must be higher than the last *accepted* one (equal: a duplicate; lower: out of order); a
   jump is accepted and reported as a gap.
-- `ts` must not lie before the topic's last accepted `ts` (a station's events happen in order),
-  not before the week starts (line events; a plan may be published before its week), not more than
-  `ClockRules.after_week_s` after the week ends, and, when the receipt time is a trusted clock, not
-  more than `ClockRules.tolerance_s` after the message was received (a device clock running ahead,
-  e.g. not yet synchronised after a boot).
+- `ts` must not lie before the week starts (line events; a plan may be published before its week),
+  nor more than `ClockRules.after_week_s` after the week ends, nor before the time the topic's
+  previous message was applied at (a station's events happen in order).
+- When the receipt time is a trusted clock (`ClockRules.trust_receipt`), a `ts` more than
+  `ClockRules.tolerance_s` after the message's receipt comes from a clock running ahead (a device
+  not yet synchronised after a boot): the event happened, but not then. It is applied at its receipt
+  time and reported, so it neither moves the mirror's clock ahead nor loses the event (dropping a
+  unit's start would put the mirror out of step with the station for the rest of the week).
 
-Bookkeeping happens only for accepted messages: `check` says why a message must be rejected and
-changes nothing; `accept` records a message the mirror has applied. So a rejected message, whatever
-its `seq` or `ts`, never moves a topic's sequence or the mirror's clock.
+Bookkeeping happens only for accepted messages: `check` judges a message and changes nothing;
+`accept` records one the mirror has applied. So a rejected message, whatever its `seq` or `ts`,
+never moves a topic's sequence or the mirror's clock.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ class ClockRules:
     """How far after the week's end a timestamp may lie (overtime; one week)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do with one message: apply it at `at` (None: reject it); `reason` says why it is
+    rejected, or what was corrected when it is applied at another time than its `ts`."""
+
+    at: dt.datetime | None
+    reason: str | None = None
+
+
 @dataclass(slots=True)
 class _TopicState:
     seq: int | None = None
@@ -56,31 +68,40 @@ class Admission:
 
     def check(
         self, topic: str, seq: int | None, ts: dt.datetime, received_at: float, line_event: bool = True
-    ) -> str | None:
-        """Why the message must be rejected, or None if it may be applied. `received_at`: epoch
-        seconds of its arrival; `line_event`: False for a plan (which may precede its week)."""
+    ) -> Verdict:
+        """Judge one message. `received_at`: epoch seconds of its arrival; `line_event`: False for a
+        plan (which may precede its week)."""
         last = self._topics.get(topic)
         if seq is not None and last is not None and last.seq is not None and seq <= last.seq:
             kind = "duplicate" if seq == last.seq else "out-of-order"
-            return f"{kind} seq {seq} (last accepted {last.seq})"
+            return Verdict(None, f"{kind} seq {seq} (last accepted {last.seq})")
         if line_event and ts < self.week_start:
-            return f"ts {ts.isoformat()} lies before the week (it starts {self.week_start.isoformat()})"
+            return Verdict(
+                None, f"ts {ts.isoformat()} lies before the week (it starts {self.week_start.isoformat()})"
+            )
         latest = self.week_end + dt.timedelta(seconds=self.rules.after_week_s)
         if ts > latest:
-            return f"ts {ts.isoformat()} lies after {latest.isoformat()}, a week after the week's end"
+            return Verdict(
+                None, f"ts {ts.isoformat()} lies after {latest.isoformat()}, a week after the week's end"
+            )
+        at, reason = ts, None
         ahead_s = ts.timestamp() - received_at
         if self.rules.trust_receipt and ahead_s > self.rules.tolerance_s:
-            return (
-                f"ts {ts.isoformat()} lies {ahead_s:.0f} s after the message was received "
-                f"(tolerance {self.rules.tolerance_s:g} s): is the sender's clock ahead?"
+            at = dt.datetime.fromtimestamp(received_at, ts.tzinfo)
+            reason = (
+                f"ts {ts.isoformat()} lies {ahead_s:.0f} s after the message was received (tolerance "
+                f"{self.rules.tolerance_s:g} s; is the sender's clock ahead?): applied at its receipt "
+                f"time {at.isoformat()}"
             )
-        if last is not None and last.ts is not None and ts < last.ts:
+        if last is not None and last.ts is not None and at < last.ts:
             previous = last.ts.isoformat()
-            return f"ts {ts.isoformat()} lies before the previous accepted event on this topic ({previous})"
-        return None
+            return Verdict(
+                None, f"ts {at.isoformat()} lies before the previous event on this topic ({previous})"
+            )
+        return Verdict(at, reason)
 
     def accept(self, topic: str, seq: int | None, ts: dt.datetime) -> str | None:
-        """Record an applied message; return a notice if `seq` skipped numbers."""
+        """Record a message applied at `ts`; return a notice if `seq` skipped numbers."""
         state = self._topics.setdefault(topic, _TopicState())
         notice = None
         if seq is not None:
@@ -95,4 +116,4 @@ class Admission:
         return state.seq if state is not None else None
 
 
-__all__ = ["Admission", "ClockRules"]
+__all__ = ["Admission", "ClockRules", "Verdict"]

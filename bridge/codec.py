@@ -3,6 +3,7 @@ seconds through the week's calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +69,11 @@ class Inbound:
     def is_plan(self) -> bool:
         return isinstance(self.message, PlanMsg)
 
-    def event(self, calendar: WorkCalendar) -> LineEvent:
-        """The twin's event, at the working second of its `ts` (admit the `ts` first: a far-off
-        one costs the calendar time)."""
-        return _to_event(self.message, calendar.work_at(self.message.ts.timestamp()), self.station)
+    def event(self, calendar: WorkCalendar, at: dt.datetime | None = None) -> LineEvent:
+        """The twin's event, at the working second of `at` (default its `ts`; admit it first: a
+        far-off time costs the calendar time)."""
+        moment = self.message.ts if at is None else at
+        return _to_event(self.message, calendar.work_at(moment.timestamp()), self.station)
 
 
 def _reason(exc: ValidationError) -> str:

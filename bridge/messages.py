@@ -183,6 +183,8 @@ class StateMsg(Message):
     plan_revision: int
     events_accepted: int
     events_rejected: int
+    events_restamped: int = 0
+    """Accepted events applied at their receipt time: their `ts` lay too far ahead of it."""
 
 
 class AlertMsg(Message):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import secrets
 import socket
 import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -35,16 +37,33 @@ RECONNECT_MAX_S = 5
 RELEASE_POLL_S = 0.005
 
 
-def client_id_for(role: str, settings: BusSettings) -> str:
-    """A stable client id per role and topic root (a persistent session needs a stable id)."""
+SERVICE_ROLE = "serve"
+"""The role whose client id `LINETWIN_MQTT_CLIENT_ID` sets as it is."""
+SESSION_TAKEN_OVER = 142
+"""MQTT v5 DISCONNECT reason: another client connected with this client id."""
+
+
+def client_id_for(role: str, settings: BusSettings, persistent: bool = True) -> str:
+    """The client id of one command.
+
+    A persistent session needs a stable id: `LINETWIN_MQTT_CLIENT_ID` for the service (`serve`),
+    `<that id>-<role>` for other persistent roles, else `linetwin-<role>-<root hash>`. A one-shot
+    command (clean session) gets a random id, so it can never take over a service's session."""
+    if not persistent:
+        return f"linetwin-{role}-{secrets.token_hex(4)}"
     if settings.client_id:
-        return settings.client_id
+        return settings.client_id if role == SERVICE_ROLE else f"{settings.client_id}-{role}"
     digest = hashlib.sha1(settings.root.encode()).hexdigest()[:8]
     return f"linetwin-{role}-{digest}"
 
 
 class MqttBus:
-    """One MQTT connection. `inbox` receives every message of `subscriptions`."""
+    """One MQTT connection. `inbox` receives every message of `subscriptions`.
+
+    `will` is published by the broker when the connection is lost; `birth` (topic, payload maker) is
+    published retained on every connect, so a status that the will set to offline is set back. If the
+    broker closes the session because another client took over the client id, the bus does not
+    reconnect (two clients would take the session from each other in turn): `taken_over` is set."""
 
     def __init__(
         self,
@@ -53,13 +72,16 @@ class MqttBus:
         subscriptions: list[str] | None = None,
         will: tuple[str, bytes] | None = None,
         persistent: bool = True,
+        birth: tuple[str, Callable[[], bytes]] | None = None,
     ) -> None:
         self.settings = settings
         self.subscriptions = list(subscriptions or [])
         self.inbox: queue.Queue[Received] = queue.Queue()
         self.connected = threading.Event()
         self.connects = 0
-        self.client_id = client_id_for(role, settings)
+        self.taken_over = threading.Event()
+        self.client_id = client_id_for(role, settings, persistent)
+        self._birth = birth
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -196,16 +218,29 @@ class MqttBus:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for topic in self.subscriptions:
             client.subscribe(topic, qos=1)
+        if self._birth is not None:
+            self.publish(self._birth[0], self._birth[1](), retain=True)
         self.connects += 1
         self.connected.set()
         self._connected_again.set()
 
     def _on_disconnect(
-        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         with self._lock:
             self._open = False
             self.connected.clear()
+        if getattr(reason, "value", None) == SESSION_TAKEN_OVER:
+            log.error(
+                "the broker closed this connection: another client connected with client id %r and "
+                "took over its session; not reconnecting",
+                self.client_id,
+            )
+            self.taken_over.set()
+            self._stopping.set()
+            self._connected_again.set()
+            client.disconnect()  # ends paho's reconnect loop
+            return
         log.info("MQTT disconnected (%s); reconnecting", reason)
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:

@@ -1,0 +1,269 @@
+"""Admission of inbound messages in the service (in-memory bus): a rejected message changes nothing,
+untrusted clocks never move the mirror, poison never stops the service. The same faults against the
+real broker are in test_live_faults.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.journal import Journal
+from agent.policies import make_rule
+from agent.service import AgentService
+from bridge.admission import Admission, ClockRules
+from bridge.bus import MemoryBus, Received
+from bridge.codec import encode, event_topic
+from bridge.messages import ErrorMsg
+from bridge.topics import Topics
+from twin import Decision, DecisionRequest, LineConfig, Scenario, WeekConfig, simulate
+from twin.emission import EventTap
+from twin.line import Line
+
+ROOT = "test/plant/assembly/line1"
+Kpis = tuple[int, float, float]
+Clean = tuple[list[Received], Kpis]
+LATENCY_S = 0.05
+"""A real-time line: each message arrives this long after it happened."""
+
+
+def week_messages(scenario: Scenario, rule: str = "setup-aware") -> list[Received]:
+    """The contract messages of a week the line decides itself, as a real-time line sends them."""
+    topics, policy = Topics(ROOT), make_rule(rule, 0)
+    line = Line(scenario)
+    tap, request = EventTap(line), line.start()
+    seqs: dict[str, int] = {}
+    out = []
+    while True:
+        for event in tap.collect():
+            topic = event_topic(topics, event)
+            seqs[topic] = seqs.get(topic, 0) + 1
+            payload = encode(event, seqs[topic], scenario.calendar)
+            at = scenario.calendar.epoch_of(event.at_s) + LATENCY_S
+            out.append(Received(topic, payload, received_at=at))
+        if request is None:
+            return out
+        request = line.decide(policy(request))
+
+
+def mirror(scenario: Scenario, messages: list[Received], **kwargs: object) -> tuple[AgentService, MemoryBus]:
+    bus = MemoryBus()
+    service = AgentService(scenario, None, "none", Topics(ROOT), bus, **kwargs)  # type: ignore[arg-type]
+    for message in messages:
+        service.handle(message)
+    return service, bus
+
+
+def kpis(service: AgentService) -> Kpis:
+    k = service.mirror.kpis()
+    return k.idle_s, k.setup_effort, k.completion
+
+
+def errors(bus: MemoryBus) -> list[ErrorMsg]:
+    return [ErrorMsg.model_validate_json(p) for p in bus.on(Topics(ROOT).errors)]
+
+
+@pytest.fixture(scope="module")
+def scenario(ref_line: LineConfig, ref_week: WeekConfig) -> Scenario:
+    return Scenario.build(ref_line, ref_week)
+
+
+@pytest.fixture(scope="module")
+def clean(scenario: Scenario) -> Clean:
+    """The week's messages and the offline KPIs they must give (setup-aware, w1: idle 0, effort 695)."""
+    results, _ = simulate(scenario, make_rule("setup-aware", 0))
+    return week_messages(scenario), (results.idle_s, results.setup_effort, results.completion)
+
+
+def _with(message: Received, **changes: object) -> Received:
+    data = json.loads(message.payload)
+    data.update(changes)
+    return Received(message.topic, json.dumps(data).encode(), received_at=message.received_at)
+
+
+def _fas1(messages: list[Received], index: int) -> tuple[int, Received]:
+    """The `index`-th FAS1 message and its position in the stream."""
+    topic = Topics(ROOT).fas_events("FAS1")
+    positions = [i for i, m in enumerate(messages) if m.topic == topic]
+    return positions[index], messages[positions[index]]
+
+
+def test_the_clean_week_mirrors_to_the_offline_kpis(scenario: Scenario, clean: Clean) -> None:
+    messages, offline = clean
+    service, bus = mirror(scenario, messages)
+    assert kpis(service) == offline and offline[:2] == (0, 695)
+    assert service.rejected == 0 and not errors(bus)
+
+
+@pytest.mark.parametrize("seq", ["huge", "next"])
+def test_a_rejected_message_moves_no_seq(scenario: Scenario, clean: Clean, seq: str) -> None:
+    """An unknown type with seq 1,000,000 (or the seq the next genuine event will carry) is rejected,
+    and the genuine events after it are all accepted."""
+    messages, offline = clean
+    at, genuine = _fas1(messages, 100)
+    number = 1_000_000 if seq == "huge" else json.loads(genuine.payload)["seq"]
+    bad = _with(genuine, seq=number, type="T99")
+    service, bus = mirror(scenario, [*messages[:at], bad, *messages[at:]])
+    assert kpis(service) == offline
+    assert service.rejected == 1 and service.accepted == len(messages)
+    [error] = errors(bus)
+    assert "unknown type 'T99'" in error.reason and not error.accepted
+
+
+def test_a_clock_ahead_moves_no_clock(scenario: Scenario, clean: Clean) -> None:
+    """One event stamped 3 h after its receipt (a device clock not yet synchronised): applied at its
+    receipt time, reported and counted; the week keeps its KPIs (not 43,200 s of idle)."""
+    messages, offline = clean
+    at, genuine = _fas1(messages, 100)
+    ahead = dt.datetime.fromisoformat(json.loads(genuine.payload)["ts"]) + dt.timedelta(hours=3)
+    changed = [*messages[:at], _with(genuine, ts=ahead.isoformat()), *messages[at + 1 :]]
+    service, bus = mirror(scenario, changed)
+    assert kpis(service) == offline
+    assert (service.restamped, service.rejected) == (1, 0)
+    [error] = errors(bus)
+    assert error.accepted and "10800 s after the message was received" in error.reason
+    assert service.state().events_restamped == 1
+
+
+def test_without_a_trusted_receipt_clock_timestamps_are_taken_as_they_are(
+    scenario: Scenario, clean: Clean
+) -> None:
+    """`--clock line` (an emulated week faster than real time): a week that lies in the future
+    mirrors cleanly, while the default (wall) would find every event ahead of its receipt."""
+    messages, offline = clean
+    early = [Received(m.topic, m.payload, received_at=m.received_at - 30 * 86_400) for m in messages]
+    service, _ = mirror(scenario, early, clock=ClockRules(trust_receipt=False))
+    assert kpis(service) == offline and service.restamped == 0
+    service, _ = mirror(scenario, early[:50])
+    assert service.restamped == 50
+
+
+@pytest.mark.parametrize(
+    ("topic", "ts", "reason"),
+    [
+        ("buffer/events", "2027-03-01T10:00:00+01:00", "a week after the week's end"),
+        ("fas/FAS2/events", "2026-11-20T10:00:00+01:00", "lies before the week"),
+        ("fas/FAS1/events", "2026-11-23T06:00:00+01:00", "before the previous event on this topic"),
+    ],
+    ids=["stock-dated-2027", "before-the-week", "before-the-station's-last"],
+)
+def test_timestamps_out_of_bounds_are_rejected(
+    scenario: Scenario, clean: Clean, topic: str, ts: str, reason: str
+) -> None:
+    """A stock count dated 2027, an event before the week, an event before the station's previous
+    one: rejected with or without a trusted receipt clock, and the week keeps its KPIs."""
+    messages, offline = clean
+    at, genuine = _fas1(messages, 100)
+    body = {"event": "stock", "stock": {"T1": 0}} if topic.startswith("buffer") else {"event": "down"}
+    payload = json.dumps({"v": 1, "ts": ts, "seq": 10_000, **body}).encode()
+    bad = Received(f"{ROOT}/{topic}", payload, received_at=genuine.received_at)
+    for clock in (ClockRules(), ClockRules(trust_receipt=False)):
+        service, bus = mirror(scenario, [*messages[:at], bad, *messages[at:]], clock=clock)
+        assert kpis(service) == offline
+        assert service.rejected == 1
+        assert reason in errors(bus)[0].reason
+
+
+def test_admission_records_only_what_it_is_told_was_applied() -> None:
+    week = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    admission = Admission(week)
+    ts = week + dt.timedelta(hours=1)
+    assert admission.check("t", 5, ts, ts.timestamp()).at == ts
+    assert admission.last_seq("t") is None  # checking records nothing
+    assert admission.accept("t", 5, ts) is None
+    assert admission.accept("t", 8, ts) == "gap: seq 6..7 missing"
+    assert admission.check("t", 8, ts, ts.timestamp()).reason == "duplicate seq 8 (last accepted 8)"
+
+
+# -- poison ----------------------------------------------------------------------------------
+def _plan(scenario: Scenario, revision: int, quantity_of_last: int) -> Received:
+    orders = [
+        {"station": station, "position": p, "type": o.type, "quantity": o.quantity}
+        for station, plan in scenario.week.plans.items()
+        for p, o in enumerate(plan, start=1)
+    ]
+    last = max(i for i, o in enumerate(orders) if o["station"] == "FAS1")
+    orders[last]["quantity"] = quantity_of_last
+    payload = {"v": 1, "ts": "2026-11-23T05:00:00+01:00", "event": "plan", "week_start": "2026-11-23",
+               "revision": revision, "orders": orders}  # fmt: skip
+    received = dt.datetime(2026, 11, 23, 5, tzinfo=dt.timezone(dt.timedelta(hours=1))).timestamp()
+    return Received(f"{ROOT}/plan", json.dumps(payload).encode(), retain=True, received_at=received)
+
+
+def test_a_poison_plan_is_rejected_and_the_week_goes_on(scenario: Scenario, clean: Clean) -> None:
+    """A revision whose last FAS1 order asks for 2**70 units: more than the PAS can build, rejected
+    (before, it was accepted and the next decision crashed the service with an OverflowError)."""
+    messages, offline = clean
+    poison = _plan(scenario, 1, 2**70)
+    bus = MemoryBus()
+    service = AgentService(scenario, make_rule("setup-aware", 0), "setup-aware", Topics(ROOT), bus)
+    for message in [poison, *messages]:
+        service.handle(message)
+    assert kpis(service) == offline
+    assert service.mirror.revision == 0 and service.rejected == 1
+    assert "more than the PAS can build" in errors(bus)[0].reason
+
+
+def test_the_retained_copy_of_the_plan_in_force_is_no_error(scenario: Scenario) -> None:
+    """With the plan from the bus, every (re)connect delivers the retained plan again."""
+    plan = _plan(scenario, 1, 10)
+    service, bus = mirror(scenario, [plan, plan, plan], plan_known=False)
+    assert service.mirror.revision == 1 and service.accepted == 1
+    assert not errors(bus)
+    not_retained = Received(plan.topic, plan.payload, retain=False, received_at=plan.received_at)
+    service.handle(not_retained)  # the same revision sent again by a publisher: a duplicate
+    assert "not newer than 1" in errors(bus)[0].reason
+
+
+class Failing:
+    """A policy that fails at its first `fail` calls, then follows setup-aware."""
+
+    def __init__(self, fail: int) -> None:
+        self.left = fail
+        self.rule = make_rule("setup-aware", 0)
+
+    def __call__(self, request: DecisionRequest) -> Decision:
+        if self.left:
+            self.left -= 1
+            raise OverflowError("Python int too large to convert to C long")
+        return self.rule(request)
+
+
+def test_a_failing_decision_never_ends_the_service(scenario: Scenario, clean: Clean) -> None:
+    messages, offline = clean
+    bus = MemoryBus()
+    service = AgentService(scenario, Failing(1), "failing", Topics(ROOT), bus)
+    service.decide_if_due()  # the week start: fails, reported
+    service.decide_if_due()  # not tried again until an event changed the state
+    [error] = errors(bus)
+    assert error.topic == Topics(ROOT).dispatch and "decision 0 failed: OverflowError" in error.reason
+    for message in messages:
+        service.handle(message)
+    assert kpis(service) == offline
+    assert len(bus.on(Topics(ROOT).dispatch)) == offline_batches(scenario)
+
+
+def offline_batches(scenario: Scenario) -> int:
+    results, _ = simulate(scenario, make_rule("setup-aware", 0))
+    return results.batches
+
+
+def test_a_journal_entry_that_cannot_be_applied_is_reported_and_skipped(
+    scenario: Scenario,
+    clean: Clean,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A journal written before quantities were bounded holds the poison plan: the resume skips it
+    (no crash loop) and the rest of the journal resumes the week."""
+    messages, offline = clean
+    journal = Journal(tmp_path / "journal.jsonl")
+    for message in [_plan(scenario, 1, 2**70), *messages]:
+        journal.message(message)
+    journal.close()
+    service = AgentService(scenario, None, "none", Topics(ROOT), MemoryBus(), journal=Journal(journal.path))
+    assert service.resume() == len(messages) + 1
+    assert service.skipped_entries == 1 and service.rejected == 0
+    assert kpis(service) == offline
