@@ -14,14 +14,17 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.metrics import WRITER, line_protocol
+from bridge.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +32,40 @@ RETRY_MIN_S = 0.5
 RETRY_MAX_S = 10.0
 
 
+def _http_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://localhost:8086")
+    return url
+
+
 class InfluxSettings(BaseSettings):
     """Where the metrics go; from `LINETWIN_INFLUX_*` environment variables or overrides."""
 
-    model_config = SettingsConfigDict(env_prefix="LINETWIN_INFLUX_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LINETWIN_INFLUX_", extra="forbid", frozen=True, env_ignore_empty=True
+    )
 
-    url: str = Field("http://localhost:8086", description="server URL")
+    url: Annotated[str, AfterValidator(_http_url)] = Field("http://localhost:8086", description="server URL")
     token: SecretStr | None = Field(None, description="API token (InfluxDB 1.8: user:password)")
     org: str = Field("linetwin", description="organisation (ignored by InfluxDB 1.8 and VictoriaMetrics)")
     bucket: str = Field("linetwin", description="bucket (InfluxDB 1.8: database/retention-policy)")
     batch_size: int = Field(5000, ge=1, description="points per write request")
-    flush_interval_s: float = Field(1.0, gt=0, description="longest wait before a partial batch goes out")
+    flush_interval_s: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="longest wait before a partial batch goes out"
+    )
     queue_points: int = Field(1_000_000, ge=1, description="points kept while the server is away")
-    timeout_s: float = Field(10.0, gt=0, description="per request")
+    timeout_s: float = Field(10.0, ge=0.001, allow_inf_nan=False, description="per request")
 
 
 def load_influx_settings(**overrides: object) -> InfluxSettings:
-    """Settings from the environment, with non-None `overrides` on top."""
-    return InfluxSettings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    """Settings from the environment, with non-None `overrides` on top; a mistake is a BridgeError
+    naming the variable, its value and the rule."""
+    return load_settings(InfluxSettings, overrides)
 
 
 @dataclass(slots=True)

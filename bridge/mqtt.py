@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 5
 RELEASE_POLL_S = 0.005
+START_POLL_S = 0.05
 
 
 SERVICE_ROLE = "serve"
@@ -95,11 +96,11 @@ class MqttBus:
         if settings.username:
             password = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, password)
-        if settings.tls:
-            client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        self._tls_failure: OSError | None = None  # of the last TLS handshake, until one succeeds
+        if settings.tls:  # the CA file, else the system's CAs; the certificate must name the host
+            context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+            context.sslsocket_class = _watched_handshakes(self._handshake_done)
+            client.tls_set_context(context)
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
         client.on_connect = self._on_connect
@@ -130,12 +131,35 @@ class MqttBus:
         )
         self._releaser.start()
         self._client.loop_start()
-        if not self.connected.wait(timeout_s):
-            self._client.loop_stop()
-            raise BridgeError(
-                f"no connection to the MQTT broker at {self.settings.host}:{self.settings.port} "
-                f"within {timeout_s:.0f} s"
-            )
+        deadline = time.monotonic() + timeout_s
+        while not self.connected.wait(START_POLL_S):  # a certificate the CA does not sign ends it at once
+            failure = self._tls_failure
+            if isinstance(failure, ssl.SSLCertVerificationError) or time.monotonic() >= deadline:
+                self._client.loop_stop()
+                raise BridgeError(self._no_connection(timeout_s, failure))
+
+    def _no_connection(self, timeout_s: float, failure: OSError | None) -> str:
+        where = f"the MQTT broker at {self.settings.host}:{self.settings.port}"
+        if isinstance(failure, ssl.SSLCertVerificationError):
+            ca_file = self.settings.ca_file
+            ca = f"CA file {ca_file}" if ca_file else "the system's CA certificates"
+            problem = str(failure.verify_message).rstrip(".")
+            return f"TLS with {where}: certificate verify failed: {problem} (checked with {ca})"
+        hint = ""
+        if failure is not None:
+            hint = f" (TLS handshake: {_tls_reason(failure)}"
+            not_tls = not isinstance(failure, ssl.SSLError) or isinstance(failure, ssl.SSLEOFError)
+            hint += "; does the broker take TLS on this port?)" if not_tls else ")"
+        elif not self.settings.tls and self.settings.port == 8883:
+            hint = " (port 8883 is usually TLS, and LINETWIN_MQTT_TLS is off)"
+        return f"no connection to {where} within {timeout_s:.0f} s{hint}"
+
+    def _handshake_done(self, failure: OSError | None) -> None:
+        """Called by every TLS handshake (paho's thread); a new failure after a connection is logged
+        (the first connection's failure is `start`'s error)."""
+        if failure is not None and self.connects and str(failure) != str(self._tls_failure):
+            log.warning("TLS with the MQTT broker failed: %s", _tls_reason(failure))
+        self._tls_failure = failure
 
     def stop(self, last: tuple[str, bytes] | None = None) -> None:
         """Publish `last` (retained, e.g. an offline status), flush and disconnect."""
@@ -258,3 +282,27 @@ class MqttBus:
     def ack(self, message: Received) -> None:
         if message.qos and message.mid and message.connection == self.connects:
             self._client.ack(message.mid, message.qos)
+
+
+def _watched_handshakes(report: Callable[[OSError | None], None]) -> type[ssl.SSLSocket]:
+    """An SSLSocket class (`SSLContext.sslsocket_class`) that reports how each handshake ended:
+    paho retries a failed connection without saying why."""
+
+    class WatchedSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except OSError as exc:
+                report(exc)
+                raise
+            report(None)
+
+    return WatchedSocket
+
+
+def _tls_reason(failure: OSError) -> str:
+    if isinstance(failure, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {failure.verify_message}"
+    if isinstance(failure, ssl.SSLError) and failure.reason:
+        return str(failure.reason)
+    return failure.strerror or str(failure) or type(failure).__name__
