@@ -24,7 +24,7 @@ from agent.service import AgentService, Mode
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
-from bridge.influx import InfluxWriter, load_influx_settings
+from bridge.influx import InfluxWriter, Ledger, MetricsRefused, load_influx_settings
 from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus
 from bridge.recording import Recorder, read_recording
@@ -75,12 +75,29 @@ def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
 
 
 def write_points(lines: list[str], line: str) -> int:
-    """Deliver points to the InfluxDB of `$LINETWIN_INFLUX_*`; exit code 1 if some could not be."""
+    """Deliver points to the InfluxDB of `$LINETWIN_INFLUX_*`; exit code 1 if some could not be, an
+    error (exit code 2) if the server refuses access."""
     writer = InfluxWriter(load_influx_settings(), line=line)
     writer.write(lines)
     delivered = writer.close(timeout_s=writer.settings.timeout_s * 3)
     _print_writer(writer)
-    return 0 if delivered else 1
+    if writer.failure is not None:
+        raise MetricsRefused(writer.failure)
+    return 0 if delivered and not writer.stats.rejected else 1
+
+
+def _serve_writer(journal_path: Path, line: str) -> InfluxWriter:
+    """`serve`'s writer: it retries while access is refused, and its ledger next to the journal
+    keeps what it delivered across restarts (a ledger without its journal is stale: removed)."""
+    settings = load_influx_settings()
+    path = journal_path.with_suffix(".influx.json")
+    ledger_exists = path.exists() or path.with_suffix(".kept.lp").exists()
+    if ledger_exists and not journal_path.exists():
+        path.unlink(missing_ok=True)
+        path.with_suffix(".kept.lp").unlink(missing_ok=True)
+        print(f"serve: --influx: removed the metrics ledger {path} of a journal that is gone", flush=True)
+    ledger = Ledger(path, settings.url, settings.bucket)
+    return InfluxWriter(settings, line=line, ledger=ledger, retry_refused=True)
 
 
 def _print_writer(writer: InfluxWriter) -> None:
@@ -88,7 +105,10 @@ def _print_writer(writer: InfluxWriter) -> None:
     print(
         f"influx: {s.written} points written to {settings.url} (bucket {settings.bucket}), "
         f"{writer.queued} undelivered, {s.dropped} dropped (queue full), {s.rejected} refused"
+        + (f", {s.skipped} delivered before a restart" if s.skipped else "")
     )
+    if writer.refused is not None:
+        print(f"influx: {writer.refused}")
 
 
 def _start(bus: MqttBus) -> None:
@@ -110,11 +130,11 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     settings = _settings(args)
     topics = _topics(settings)
     journal_path = args.journal or _default_journal(topics, scenario)
-    writer = InfluxWriter(load_influx_settings(), line=scenario.line.name) if args.influx else None
     if args.fresh and journal_path.exists():
         kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
         journal_path.rename(kept)
         print(f"serve: --fresh: the previous journal is kept as {kept}", flush=True)
+    writer = _serve_writer(journal_path, scenario.line.name) if args.influx else None
     journal = Journal(journal_path)
     bus = MqttBus(
         settings,
@@ -134,10 +154,12 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         plan_known=not args.plan_from_bus,
         metrics=writer.write if writer is not None else None,
         clock=_clock(args),
+        keep_points=writer.keep if writer is not None else None,
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
         print(f"serve: {cut}", flush=True)
     resumed = service.resume()
+    service.deliver_points()  # the replay's points: the writer skips what it delivered before
     print(
         f"serve: {args.mode} mode, policy {args.policy}, root {topics.root}, journal {journal_path}"
         + (f" (resumed {resumed} entries)" if resumed else ""),
@@ -160,7 +182,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)
         service.publish_state()
-        service.deliver_points(final=True)
+        service.finish_points()
         bus.flush()
     finally:
         bus.stop(last=(topics.status, _status("offline")))

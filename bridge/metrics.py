@@ -3,6 +3,7 @@ these names and nothing else), and InfluxDB line protocol for them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -99,3 +100,19 @@ def line_protocol(
     tag_text = "".join(f",{k}={_escape_key(v)}" for k, v in sorted(tags.items()) if v != "")
     field_text = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in fields.items())
     return f"{metric.name}{tag_text} {field_text} {time_ns}"
+
+
+_SERIES = re.compile(r"(?:[^ \\]|\\.)+")
+
+
+def series_of(point: str) -> str:
+    """The measurement and tags of a point in line protocol (its series)."""
+    match = _SERIES.match(point)
+    if match is None:
+        raise ValueError(f"not line protocol: {point[:80]!r}")
+    return match.group()
+
+
+def time_of(point: str) -> int:
+    """The timestamp of a point in line protocol (nanoseconds)."""
+    return int(point.rsplit(" ", 1)[1])

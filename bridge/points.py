@@ -1,11 +1,21 @@
-"""The points of a mirrored line: after every accepted event the state of the buffer, each FAS, the
-PAS and the KPIs; plus decisions, forecasts, shadow agreement and alerts as they happen.
+"""The points of a mirrored line: the state of the buffer, each FAS, the PAS and the KPIs at every
+instant, plus decisions, forecasts, shadow agreement and alerts as they happen.
 
-One point per series and instant: the values a series has when the line's time moves on (events
-of one instant are coalesced), and only when they changed, so a week is about 60,000 points.
-Timestamps are the line's calendar time, so a live, a replayed and a simulated week look the same."""
+An instant's state is written once it is final: when the next event moves the line's time on (the
+state before that event, so a FAS that finished a unit and started the next at one instant is
+`working` there), and when the line has been quiet for `QUIET_S` by receipt time, so the last state
+before a pause is not held back. The PAS finishing a batch between two events is written at the
+second it finished. One point per series and instant, only when it changed; a series never has two
+points at one timestamp: if an event for an instant already written arrives later, the series it
+changes follow 1 ms after their last point.
+
+Timestamps are the line's calendar time, so a live, a replayed and a simulated week look the same.
+The state and shadow points are a function of the applied events and their receipt times: replaying
+a journal regenerates them exactly, at the same timestamps."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from bridge.metrics import (
     ALERT,
@@ -22,54 +32,116 @@ from bridge.metrics import (
     FieldValue,
     Metric,
     line_protocol,
+    series_of,
 )
 from twin import Decider, Line, Scenario
 from twin.emission import EventTap
 from twin.mirror import Mirror
 
-SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+QUIET_S = 2.0
+"""A line that sent nothing for this long (wall time between receipts) has its current instant
+written, although a later event could still carry the same timestamp."""
+QUIET_MARGIN_S = 0.25
+"""While waiting, quiet is declared this much later: a message is stamped in the network thread a
+moment before it is queued, and it must not arrive stamped inside the quiet time already written."""
+RESTATE_NS = 1_000_000
+"""A series' point for an instant it already has goes this much later (1 ms: what every store keeps)."""
+
+
+Series = tuple[Metric, dict[str, str], dict[str, FieldValue]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Instant:
+    """The line's state at one instant, taken before an event could change it."""
+
+    at_s: int
+    series: list[Series]
+    pas: dict[str, FieldValue]
+    pas_left_s: int | None
+    """Work left on the PAS batch while it is producing (it is blocked once this has passed)."""
 
 
 class LinePoints:
-    """Collects line protocol for one line; `drain()` hands over what is ready."""
+    """Collects line protocol for one line; `drain()` hands over what is ready.
+
+    Feed it `before(at_s, heard_at)` and `after_event(heard_at)` around every event the mirror
+    applies; a rejected event needs nothing. `heard_at` is the receipt time (epoch seconds) of a
+    message from the line, None in simulations."""
 
     def __init__(self, line: str, mirror: Mirror) -> None:
         self.line = line
         self.mirror = mirror
         self._calendar = mirror.scenario.calendar
-        self._time_s: int | None = None
-        self._last: dict[SeriesKey, dict[str, FieldValue]] = {}
+        self._instant = mirror.now_s
+        self._pending: _Instant | None = None
+        self._heard: float | None = None
+        self._quiet_written = False
+        self._last: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, FieldValue]] = {}
+        self._series_ns: dict[str, int] = {}
         self._ready: list[str] = []
 
     def ns(self, work_s: float) -> int:
         """Calendar time of a working second, in nanoseconds since the epoch."""
         return round(self._calendar.epoch_of(work_s) * 1e9)
 
-    # -- state after events ------------------------------------------------------------------
-    def after_event(self) -> None:
-        """Call after each accepted event: the state of the previous instant is final once time
-        moves on."""
-        now = self.mirror.now_s
-        if self._time_s is not None and now != self._time_s:
-            self._snapshot(self._time_s)
-        self._time_s = now
+    # -- state around events -----------------------------------------------------------------
+    def before(self, at_s: int, heard_at: float | None = None) -> None:
+        """Call before the mirror applies an event stamped `at_s` (received at `heard_at`)."""
+        moves = at_s > self.mirror.now_s
+        self._pending = self._take() if moves or self._breaks_quiet(heard_at) else None
+
+    def after_event(self, heard_at: float | None = None) -> None:
+        """Call after the mirror applied the event: the instant it left, or the one that was quiet
+        before it, is final."""
+        pending, self._pending = self._pending, None
+        moved = self.mirror.now_s != self._instant
+        if pending is not None and (moved or self._breaks_quiet(heard_at)):
+            self._write(pending)
+        self._instant = self.mirror.now_s
+        if heard_at is not None:
+            self._heard = heard_at
+            self._quiet_written = False
+
+    def _breaks_quiet(self, heard_at: float | None) -> bool:
+        """A message received after the line was quiet long enough (and that was not written yet)."""
+        return (
+            heard_at is not None
+            and self._heard is not None
+            and not self._quiet_written
+            and heard_at - self._heard > QUIET_S
+        )
+
+    # -- quiet -------------------------------------------------------------------------------
+    def quiet_in(self, now: float) -> float | None:
+        """Seconds until `quiet(now)` writes the current instant (0: now); None if it will not."""
+        if self._heard is None or self._quiet_written:
+            return None
+        return max(0.0, self._heard + QUIET_S + QUIET_MARGIN_S - now)
+
+    def quiet(self, now: float) -> bool:
+        """Call while no message waits: write the current instant if the line has been quiet long
+        enough (once per quiet period). True if it did."""
+        if self.quiet_in(now) != 0.0:
+            return False
+        self._write(self._take())
+        self._quiet_written = True
+        return True
 
     def close(self) -> None:
-        """The state at the last instant (call at the end of a week or before a pause)."""
-        if self._time_s is not None:
-            self._snapshot(self._time_s)
+        """Write the current instant (the end of a simulated or replayed week)."""
+        self._write(self._take())
 
-    def _snapshot(self, at_s: int) -> None:
+    # -- one instant -------------------------------------------------------------------------
+    def _take(self) -> _Instant:
         m = self.mirror
         scenario = m.scenario
-        time_ns = self.ns(at_s)
         fill = sum(m.stock)
         capacity = scenario.line.buffer.capacity
-        self._changed(
-            time_ns, BUFFER, {}, {"fill": fill, "capacity": capacity, "fill_ratio": fill / capacity}
-        )
-        for k, name in enumerate(scenario.types):
-            self._changed(time_ns, STOCK, {"type": name}, {"units": m.stock[k]})
+        series: list[Series] = [
+            (BUFFER, {}, {"fill": fill, "capacity": capacity, "fill_ratio": fill / capacity})
+        ]
+        series += [(STOCK, {"type": name}, {"units": m.stock[k]}) for k, name in enumerate(scenario.types)]
         kpis = m.kpis()
         for f, station in enumerate(scenario.stations):
             state = m.fas_state(f)
@@ -81,47 +153,73 @@ class LinePoints:
                 "units": m.fas[f].consumed,
                 "position": min(order + 1, len(scenario.plans[f])),
             }
-            self._changed(time_ns, FAS, {"station": station}, fields)
+            series.append((FAS, {"station": station}, fields))
         pas = m.pas
         state = m.pas_state()
-        self._changed(
-            time_ns,
-            PAS,
-            {},
-            {
-                "state": state,
-                "state_code": PAS_STATE_CODES[state],
-                "batch_type": scenario.types[pas.batch.type] if pas.batch else "",
-                "batches": pas.started,
-                "setups": pas.setups,
-                "setup_effort": float(pas.setup_effort),
-            },
-        )
+        pas_fields: dict[str, FieldValue] = {
+            "state": state,
+            "state_code": PAS_STATE_CODES[state],
+            "batch_type": scenario.types[pas.batch.type] if pas.batch else "",
+            "batches": pas.started,
+            "setups": pas.setups,
+            "setup_effort": float(pas.setup_effort),
+        }
+        series.append((PAS, {}, pas_fields))
         kpi_fields: dict[str, FieldValue] = {
             "idle_s": kpis.idle_s,
             "setup_effort": float(kpis.setup_effort),
             "setups": kpis.setups,
             "completion": kpis.completion,
         }
-        self._changed(time_ns, KPI, {}, kpi_fields)
+        series.append((KPI, {}, kpi_fields))
+        left = pas.batch.work.remaining(m.now_s) if pas.batch is not None and state == "producing" else None
+        return _Instant(m.now_s, series, pas_fields, left)
+
+    def _write(self, instant: _Instant) -> None:
+        time_ns = self.ns(instant.at_s)
+        for metric, tags, fields in instant.series:
+            self._changed(time_ns, metric, tags, fields)
+        if instant.pas_left_s is not None and instant.at_s + instant.pas_left_s < self.mirror.now_s:
+            blocked: dict[str, FieldValue] = {
+                **instant.pas,
+                "state": "blocked",
+                "state_code": PAS_STATE_CODES["blocked"],
+            }
+            self._changed(self.ns(instant.at_s + instant.pas_left_s), PAS, {}, blocked)
 
     def _changed(
         self, time_ns: int, metric: Metric, tags: dict[str, str], fields: dict[str, FieldValue]
     ) -> None:
-        tags = {"line": self.line, **tags}
         key = (metric.name, tuple(sorted(tags.items())))
         if self._last.get(key) == fields:
             return
         self._last[key] = fields
-        self._ready.append(line_protocol(metric, tags, fields, time_ns))
+        self._point(metric, tags, fields, time_ns)
+
+    def _point(
+        self, metric: Metric, tags: dict[str, str], fields: dict[str, FieldValue], time_ns: int
+    ) -> None:
+        """Queue one point; later than the series' last one (by `RESTATE_NS` if it had this instant)."""
+        tags = {"line": self.line, **tags}
+        text = line_protocol(metric, tags, fields, time_ns)
+        series = series_of(text)
+        last = self._series_ns.get(series)
+        if last is not None and time_ns <= last:
+            time_ns = last + RESTATE_NS
+            text = line_protocol(metric, tags, fields, time_ns)
+        self._series_ns[series] = time_ns
+        self._ready.append(text)
 
     # -- what the agent does -----------------------------------------------------------------
     def decision(
-        self, at_s: int, type_: str, policy: str, mode: str, seq: int, quantity: int, latency_ms: float
+        self, at_s: int, type_: str, policy: str, mode: str, seq: int, quantity: int, latency_ms: float | None
     ) -> None:
-        tags = {"line": self.line, "type": type_, "policy": policy, "mode": mode}
-        fields = {"decision_seq": seq, "quantity": quantity, "latency_ms": latency_ms}
-        self._ready.append(line_protocol(DECISION, tags, fields, self.ns(at_s)))
+        """One decision; `latency_ms` None when it is not known (a decision regenerated from a journal)."""
+        tags = {"type": type_, "policy": policy, "mode": mode}
+        fields: dict[str, FieldValue] = {"decision_seq": seq, "quantity": quantity}
+        if latency_ms is not None:
+            fields["latency_ms"] = latency_ms
+        self._point(DECISION, tags, fields, self.ns(at_s))
 
     def forecast(self, at_s: int, policy: str, idle_s: int, setup_effort: float) -> None:
         kpis = self.mirror.kpis()
@@ -131,24 +229,32 @@ class LinePoints:
             "idle_s_end": kpis.idle_s + idle_s,
             "setup_effort_end": float(kpis.setup_effort + setup_effort),
         }
-        self._ready.append(
-            line_protocol(FORECAST, {"line": self.line, "policy": policy}, fields, self.ns(at_s))
-        )
+        self._point(FORECAST, {"policy": policy}, fields, self.ns(at_s))
 
     def shadow(self, at_s: int, agreement: float | None, compared: int, agreed: int) -> None:
         fields: dict[str, FieldValue] = {"compared": compared, "agreed": agreed}
         if agreement is not None:
             fields["agreement"] = agreement
-        self._ready.append(line_protocol(SHADOW, {"line": self.line}, fields, self.ns(at_s)))
+        self._point(SHADOW, {}, fields, self.ns(at_s))
 
     def alert(self, at_s: int, station: str, type_: str, starve_at_s: int) -> None:
-        tags = {"line": self.line, "station": station, "type": type_}
         when = self._calendar.datetime_of(starve_at_s).isoformat()
         fields: dict[str, FieldValue] = {
             "starve_in_s": starve_at_s - at_s,
             "text": f"{station} runs out of {type_} at {when}",
         }
-        self._ready.append(line_protocol(ALERT, tags, fields, self.ns(at_s)))
+        self._point(ALERT, {"station": station, "type": type_}, fields, self.ns(at_s))
+
+    def mark(self) -> int:
+        """Where the points queued from now on begin (see `take`)."""
+        return len(self._ready)
+
+    def take(self, mark: int) -> list[str]:
+        """Remove and return the points queued since `mark()` (ones a journal cannot regenerate, for
+        a writer to keep)."""
+        taken = self._ready[mark:]
+        del self._ready[mark:]
+        return taken
 
     def drain(self) -> list[str]:
         ready, self._ready = self._ready, []
@@ -164,6 +270,7 @@ def simulated_points(scenario: Scenario, decide: Decider, policy: str, line: str
     request = run.start()
     while True:
         for event in tap.collect():
+            points.before(event.at_s)
             mirror.apply(event)
             points.after_event()
         if request is None:

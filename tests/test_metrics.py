@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from agent.cli import make_policy
 from agent.emulator import LineEmulator
 from bridge.bus import MemoryBus
 from bridge.influx import InfluxWriter, load_influx_settings
-from bridge.metrics import BUFFER, FAS, METRICS, line_protocol
+from bridge.metrics import BUFFER, FAS, METRICS, PAS, line_protocol
 from bridge.points import simulated_points
 from bridge.recording import Recorder
 from bridge.topics import Topics
-from twin import LineConfig, Scenario, WeekConfig, simulate, write_week
+from twin import LineConfig, Scenario, WeekConfig, WorkCalendar, simulate, write_week
+from twin.config import Downtime
 
 LINE = "line 1"  # a space: tags must be escaped
 ROOT = "test/plant/assembly/line1"
@@ -91,6 +93,67 @@ def test_a_simulated_week_has_one_point_per_series_and_instant_and_ends_with_its
     assert f"setup_effort={float(results.setup_effort)!r}" in last_kpi
     decisions = [p for p in week_points if p.startswith("linetwin_decision")]
     assert len(decisions) == results.batches
+
+
+def _time_in_states(
+    points: list[str], metric: str, calendar: WorkCalendar, end_s: int
+) -> dict[str, Counter[str]]:
+    """Working seconds each series of `metric` spent in each state: a point's state holds until the
+    next point of its series, the last one until `end_s`."""
+    changes: dict[str, list[tuple[int, str]]] = {}
+    for text in points:
+        match = POINT.match(text)
+        assert match, text
+        if match["series"].split(",")[0] != metric:
+            continue
+        state = re.search(r'(?:^|,)state="(\w+)"', match["fields"])
+        assert state, text
+        at_s = calendar.work_at(int(match["ns"]) / 1e9)
+        changes.setdefault(_unescape(match["series"].rsplit("=", 1)[1]), []).append((at_s, state[1]))
+    spent: dict[str, Counter[str]] = {}
+    for name, seq in changes.items():
+        spent[name] = Counter()
+        for (at_s, state), (until_s, _) in zip(seq, [*seq[1:], (end_s, "")], strict=True):
+            spent[name][state] += until_s - at_s
+    return spent
+
+
+def _with_downtime(week: WeekConfig) -> WeekConfig:
+    """The week with stops of three FAS (one across the night) and the PAS."""
+    monday = dt.datetime.combine(week.week_start, dt.time())
+
+    def down(station: str, day: int, start: str, end: str) -> Downtime:
+        a, b = (monday + dt.timedelta(days=day, hours=int(t[:2]), minutes=int(t[3:])) for t in (start, end))
+        return Downtime(station=station, start=a, end=b)
+
+    stops = [down("FAS1", 1, "10:00", "12:30"), down("FAS3", 0, "23:00", "31:00"),
+             down("FAS2", 3, "14:07", "14:50"), down("PAS", 2, "08:00", "09:30")]  # fmt: skip
+    return week.model_copy(update={"downtime": stops})
+
+
+@pytest.mark.parametrize(
+    ("downtime", "policy"),
+    [(False, "setup-aware"), (True, "setup-aware"), (True, "random"), (True, "first-fit")],
+)
+def test_the_states_written_hold_as_long_as_the_twin_says(
+    ref_line: LineConfig, ref_week: WeekConfig, downtime: bool, policy: str
+) -> None:
+    """Time-weighted, the FAS and PAS states of a simulated week's points are the twin's idle time,
+    utilisation, downtime, PAS busy and blocked time (w1 with setup-aware: FAS1 works all week)."""
+    scenario = Scenario.build(ref_line, _with_downtime(ref_week) if downtime else ref_week)
+    results, _ = simulate(scenario, make_policy(policy, 0))
+    points = simulated_points(scenario, make_policy(policy, 0), policy, LINE)
+    end_s = results.makespan_s
+    fas = _time_in_states(points, FAS.name, scenario.calendar, end_s)
+    assert set(fas) == set(scenario.stations)
+    for f, station in enumerate(scenario.stations):
+        spent = fas[station]
+        down_s = sum(max(0, min(b, end_s) - a) for a, b in scenario.downtime[f] if a < end_s)
+        assert spent["down"] == down_s, station
+        assert spent["waiting"] == results.idle_s_by_station[station], station
+        assert spent["working"] / (end_s - down_s) == pytest.approx(results.utilisation[station], rel=1e-12)
+    pas = _time_in_states(points, PAS.name, scenario.calendar, end_s)[LINE]
+    assert (pas["producing"], pas["blocked"]) == (results.pas_busy_s, results.pas_blocked_s)
 
 
 # -- the writer against a real server ---------------------------------------------------------
