@@ -211,16 +211,19 @@ class AgentService:
             self.bus.ack(message)
         self._unacked.clear()
 
-    def deliver_points(self, final: bool = False) -> None:
-        """Hand the points that are ready to `metrics`, with the current instant's state once the line
-        has been quiet long enough (`bridge.points.QUIET_S`); `final`: that state at once (the end of
-        a replay)."""
-        if self.points is None or self.metrics is None:
+    def deliver_points(self, final: bool = False, now: float | None = None) -> None:
+        """Hand the points that are ready to `metrics`. `now` (the wall time while no message waits):
+        with the current instant's state if the line has been quiet long enough by then
+        (`bridge.points.QUIET_S`); `final`: with that state at once (the end of a replay).
+
+        Only points of synced journal entries go out (none while an acknowledgement waits for the
+        next sync): what a writer delivered, a restart regenerates the same."""
+        if self.points is None or self.metrics is None or self._unacked:
             return
         if final:
             self.points.close()
-        else:
-            self.points.quiet(time.time())
+        elif now is not None:
+            self.points.quiet(now)
         ready = self.points.drain()
         if ready:
             self.metrics(ready)
@@ -232,7 +235,7 @@ class AgentService:
             wait_s = self.points.quiet_in(time.time())
             if wait_s:
                 time.sleep(wait_s)
-        self.deliver_points()
+        self.deliver_points(now=time.time())
 
     def _note_current(self, message: Received) -> None:
         """The retained last dispatch: decision_seq never goes below it (restart without journal)."""
@@ -505,7 +508,7 @@ class AgentService:
                         self.decide_if_due()
                     if self._state_due:
                         self.publish_state()
-                    self.deliver_points()  # the current instant, once the line has been quiet long enough
+                    self.deliver_points(now=time.time())  # the current instant once quiet long enough
                 except JournalError:
                     raise  # acknowledging nothing more, or without durability, is no way to go on
                 except Exception:  # a bug must not stop the line's twin: report it and go on
