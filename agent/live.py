@@ -181,9 +181,10 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     _start(bus)
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)
-        service.publish_state()
         service.finish_points()
-        bus.flush()
+        if not bus.taken_over.is_set():  # no connection to say goodbye on
+            service.publish_state()
+            bus.flush()
     finally:
         bus.stop(last=(topics.status, _status("offline")))
         if service.journal is not None:

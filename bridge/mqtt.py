@@ -42,6 +42,11 @@ SERVICE_ROLE = "serve"
 """The role whose client id `LINETWIN_MQTT_CLIENT_ID` sets as it is."""
 SESSION_TAKEN_OVER = 142
 """MQTT v5 DISCONNECT reason: another client connected with this client id."""
+SHORT_CONNECTION_S = 10.0
+TAKEN_OVER_AFTER = 3
+"""A broker that closes the connection without a DISCONNECT (Mosquitto 2.0.11 does so when another
+client takes the client id) is taken to have given the session away when it closed this many
+connections in a row, each after the first within `SHORT_CONNECTION_S` of its start."""
 
 
 def client_id_for(role: str, settings: BusSettings, persistent: bool = True) -> str:
@@ -83,6 +88,8 @@ class MqttBus:
         self.taken_over = threading.Event()
         self.client_id = client_id_for(role, settings, persistent)
         self._birth = birth
+        self._connected_at = 0.0
+        self._closed_in_a_row = 0  # connections the broker closed, each after the first soon after it began
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -245,19 +252,28 @@ class MqttBus:
         if self._birth is not None:
             self.publish(self._birth[0], self._birth[1](), retain=True)
         self.connects += 1
+        self._connected_at = time.monotonic()
         self.connected.set()
         self._connected_again.set()
 
     def _on_disconnect(
-        self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: paho.Client, _userdata: Any, flags: Any, reason: Any, _props: Any
     ) -> None:
         with self._lock:
+            was_connected = self.connected.is_set()
             self._open = False
             self.connected.clear()
-        if getattr(reason, "value", None) == SESSION_TAKEN_OVER:
+        short = was_connected and time.monotonic() - self._connected_at < SHORT_CONNECTION_S
+        if self._stopping.is_set() or flags.is_disconnect_packet_from_server:
+            self._closed_in_a_row = 0
+        else:  # the broker closed the socket: count it, and go on counting while connections stay short
+            self._closed_in_a_row = self._closed_in_a_row + 1 if short else 1
+        taken_over = getattr(reason, "value", None) == SESSION_TAKEN_OVER
+        if taken_over or self._closed_in_a_row >= TAKEN_OVER_AFTER:
             log.error(
-                "the broker closed this connection: another client connected with client id %r and "
+                "the broker closed this connection (%s): another client connected with client id %r and "
                 "took over its session; not reconnecting",
+                reason if taken_over else f"{TAKEN_OVER_AFTER} times in a row, each soon after connecting",
                 self.client_id,
             )
             self.taken_over.set()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from bridge.admission import Admission, ClockRules
 from bridge.bus import MemoryBus, Received
 from bridge.codec import encode, event_topic
 from bridge.messages import ErrorMsg
+from bridge.recording import Recorder
 from bridge.topics import Topics
 from twin import Decision, DecisionRequest, LineConfig, Scenario, WeekConfig, simulate
 from twin.emission import EventTap
@@ -267,3 +270,31 @@ def test_a_journal_entry_that_cannot_be_applied_is_reported_and_skipped(
     assert service.resume() == len(messages) + 1
     assert service.skipped_entries == 1 and service.rejected == 0
     assert kpis(service) == offline
+
+
+def test_replay_of_a_recorded_week_with_a_clock_ahead_gives_the_clean_kpis(
+    scenario: Scenario, clean: Clean, tmp_path: Path
+) -> None:
+    """The issue's example through the real command: `linetwin replay` of w1's recording with one
+    event stamped 3 h ahead of its receipt, and a stock count dated 2027 added."""
+    messages, offline = clean
+    at, genuine = _fas1(messages, 100)
+    ahead = dt.datetime.fromisoformat(json.loads(genuine.payload)["ts"]) + dt.timedelta(hours=3)
+    stock = json.dumps(
+        {"v": 1, "ts": "2027-03-01T10:00:00+01:00", "seq": 1, "event": "stock", "stock": {"T1": 0}}
+    )
+    future = Received(Topics(ROOT).buffer_events, stock.encode(), received_at=genuine.received_at)
+    recording = tmp_path / "week.jsonl"
+    recorder = Recorder(recording)
+    for message in [*messages[:at], _with(genuine, ts=ahead.isoformat()), future, *messages[at + 1 :]]:
+        recorder.write(message)
+    recorder.close()
+    state = tmp_path / "state.json"
+    replay = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "replay", str(recording), "--root", ROOT, "--json", str(state)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    final = json.loads(state.read_text())
+    assert (final["kpis"]["idle_s"], final["kpis"]["setup_effort"], final["kpis"]["completion"]) == offline
+    assert (final["events_restamped"], final["events_rejected"]) == (1, 1)
