@@ -392,9 +392,7 @@ def _in_order(path: Path, rows: dict[int, tuple[int, Any]], what: str) -> list[A
     return items
 
 
-def load_plan(
-    path: Path | str, line_cfg: LineConfig, max_units: int | None = None
-) -> dict[str, list[Order]]:
+def load_plan(path: Path | str, line_cfg: LineConfig, max_units: int | None = None) -> dict[str, list[Order]]:
     """Read a `plan.csv` into orders per FAS of the line (stations without rows get none);
     `max_units`: the most units all orders together may ask for (what the PAS can build)."""
     path = Path(path)
