@@ -36,6 +36,10 @@ Loader = Callable[[Path, Path, int | None], Scenario]
 PolicyMaker = Callable[[str, int, Path | None], Any]
 
 
+FLUSH_TIMEOUT_S = 30.0
+"""How long a command waits at its end for the broker to acknowledge what it published."""
+
+
 def _settings(args: argparse.Namespace) -> BusSettings:
     return load_bus_settings(host=args.host, port=args.port, root=args.root)
 
@@ -184,7 +188,8 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         service.finish_points()
         if not bus.taken_over.is_set():  # no connection to say goodbye on
             service.publish_state()
-            bus.flush()
+            if not bus.flush(timeout_s=FLUSH_TIMEOUT_S):
+                print("serve: warning: the broker did not acknowledge the last messages", flush=True)
     finally:
         bus.stop(last=(topics.status, _status("offline")))
         if service.journal is not None:
@@ -377,10 +382,16 @@ def _replay_to_broker(settings: BusSettings, messages: list[Any], speed: float) 
                 due = start_wall + (recorded.t.timestamp() - first) / speed
                 time.sleep(max(0.0, due - time.monotonic()))
             bus.publish(recorded.topic, recorded.payload_bytes(), qos=recorded.qos, retain=recorded.retain)
-        bus.flush()
+        delivered = bus.flush(timeout_s=FLUSH_TIMEOUT_S)
     finally:
         bus.stop()
     print(f"replay: republished {len(messages)} messages in {time.monotonic() - start_wall:.1f} s")
+    if not delivered:
+        print(
+            f"replay: error: the broker did not acknowledge every message within {FLUSH_TIMEOUT_S:g} s",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
