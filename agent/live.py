@@ -240,11 +240,11 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
             emulator.wait_for_twin(args.wait_twin)
         started = time.monotonic()
         results = emulator.run()
+        if not bus.flush():
+            print("emulate: warning: the broker did not acknowledge every event", flush=True)
     except EmulatorTimeout as exc:
         print(f"emulate: error: {exc}", file=sys.stderr, flush=True)
         return 1
-        if not bus.flush():
-            print("emulate: warning: the broker did not acknowledge every event", flush=True)
     finally:
         bus.stop()
     elapsed = time.monotonic() - started
