@@ -6,7 +6,10 @@ VictoriaMetrics, started here on a free port).
 1. Throughput: the points of simulated weeks (w1 on past Mondays, setup-aware; VictoriaMetrics drops
    samples more than two days ahead), written with batching; points/s from the first write to the
    last acknowledged batch.
-2. Outage: one week written while the server is stopped for `--outage-s`, then started again; every
+2. Ledger: the same weeks through `serve`'s ledger (after every batch the newest timestamp per series
+   is written to a file, synced and renamed): points/s and the time per ledger write; then all of them
+   given again, as a restart's journal replay does: how fast they are skipped.
+3. Outage: one week written while the server is stopped for `--outage-s`, then started again; every
    point must arrive exactly once (read back through the export API).
 """
 
@@ -23,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from tsdb import VictoriaMetrics  # the tests' helper: one server on a free port
 
 from agent.cli import make_policy
-from bridge.influx import InfluxWriter, load_influx_settings
+from bridge.influx import InfluxSettings, InfluxWriter, Ledger, load_influx_settings
 from bridge.points import simulated_points
 from twin import Scenario, load_line, load_week
 from twin.config import default_config_dir
@@ -39,6 +42,48 @@ def week_points(weeks: int) -> list[list[str]]:
         scenario = Scenario.build(line, week.model_copy(update={"week_start": monday}))
         out.append(simulated_points(scenario, make_policy("setup-aware", 0), "setup-aware", line.name))
     return out
+
+
+class TimedLedger(Ledger):
+    """A ledger that times its writes."""
+
+    writes = 0
+    seconds = 0.0
+
+    def record(self, points: list[str]) -> None:
+        started = time.perf_counter()
+        super().record(points)
+        self.writes += 1
+        self.seconds += time.perf_counter() - started
+
+
+def ledger_throughput(server: VictoriaMetrics, settings: InfluxSettings, weeks: list[list[str]]) -> None:
+    total = sum(len(w) for w in weeks)
+    path = Path(server.folder) / "bench.influx.json"
+    ledger = TimedLedger(path, settings.url, settings.bucket)
+    writer = InfluxWriter(settings, line="bench", ledger=ledger)
+    started = time.perf_counter()
+    for points in weeks:
+        writer.write(points)
+    assert writer.flush(timeout_s=600)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    print(
+        f"with serve's ledger: {total} points in {elapsed:.2f} s = {total / elapsed:,.0f} points/s; "
+        f"{ledger.writes} ledger writes (synced, renamed), "
+        f"{ledger.seconds / ledger.writes * 1000:.1f} ms each"
+    )
+    writer = InfluxWriter(settings, line="bench", ledger=Ledger(path, settings.url, settings.bucket))
+    started = time.perf_counter()
+    for points in weeks:
+        writer.write(points)
+    elapsed = time.perf_counter() - started
+    skipped = writer.stats.skipped
+    writer.close()
+    print(
+        f"after a restart: the {total} points given again, {skipped} skipped as delivered in {elapsed:.2f} s "
+        f"= {total / elapsed:,.0f} points/s"
+    )
 
 
 def main() -> None:
@@ -66,6 +111,8 @@ def main() -> None:
                 f"(batches of {args.batch_size}; target >= 50,000/s)"
             )
             writer.close()
+            own_series = [[p.replace("linetwin_", "ledger_", 1) for p in w] for w in weeks]
+            ledger_throughput(server, settings, own_series)
 
             outage = week_points(1)[0]
             outage = [p.replace("linetwin_", "outage_", 1) for p in outage]  # its own series

@@ -1,27 +1,35 @@
-"""Metrics: names and line protocol, the points of a mirrored week, and the writer against a real
-VictoriaMetrics (`/api/v2/write`), including an outage."""
+"""Metrics: names and line protocol, the points of a mirrored week (each instant's state as long as
+it held), and the writer against a real VictoriaMetrics (`/api/v2/write`): an outage, access refused
+(401 from VictoriaMetrics, 404 from InfluxDB 1.x), and `serve --influx` killed and restarted."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tsdb import Samples, VictoriaMetrics
+from broker import Mosquitto
+from tsdb import InfluxDB1, Samples, VictoriaMetrics
 
 from agent.cli import make_policy
 from agent.emulator import LineEmulator
+from agent.journal import Journal
+from agent.service import AgentService
 from bridge.bus import MemoryBus
 from bridge.influx import InfluxWriter, load_influx_settings
-from bridge.metrics import BUFFER, FAS, METRICS, PAS, line_protocol
-from bridge.points import simulated_points
+from bridge.metrics import BUFFER, FAS, METRICS, PAS, WRITER, line_protocol, series_of, time_of
+from bridge.points import QUIET_S, simulated_points
 from bridge.recording import Recorder
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, WorkCalendar, simulate, write_week
@@ -52,7 +60,9 @@ def expected_samples(lines: list[str]) -> Samples:
                 continue  # VictoriaMetrics keeps numbers only
             number = float(value[:-1] if value.endswith("i") else value)
             samples = out.setdefault((f"{name}_{key}", tags), {})  # type: ignore[arg-type]
-            samples[int(match["ns"]) // 1_000_000] = number
+            ms = int(match["ns"]) // 1_000_000
+            assert ms not in samples, f"two points at one time: {text}"
+            samples[ms] = number
     return out
 
 
@@ -113,8 +123,8 @@ def _time_in_states(
     spent: dict[str, Counter[str]] = {}
     for name, seq in changes.items():
         spent[name] = Counter()
-        for (at_s, state), (until_s, _) in zip(seq, [*seq[1:], (end_s, "")], strict=True):
-            spent[name][state] += until_s - at_s
+        for (since_s, held), (until_s, _) in zip(seq, [*seq[1:], (end_s, "")], strict=True):
+            spent[name][held] += until_s - since_s
     return spent
 
 
@@ -216,28 +226,258 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     assert not writer.close(timeout_s=1)
 
 
-@pytest.mark.tsdb
-def test_replay_influx_writes_the_recorded_week_as_it_happened(
-    victoria: VictoriaMetrics, ref_line: LineConfig, past_week: WeekConfig, tmp_path: Path
-) -> None:
-    """The mirror of a recorded week writes the same line state as the simulation of that week."""
-    scenario = Scenario.build(ref_line, past_week)
+@pytest.fixture(scope="module")
+def recorded_week(
+    ref_line: LineConfig, past_week: WeekConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A folder with the past week (`week/`) and its recording as the emulator publishes it."""
+    folder = tmp_path_factory.mktemp("recorded")
     bus = MemoryBus()
-    LineEmulator(scenario, Topics(ROOT), bus, own_policy=make_policy("setup-aware", 0)).run()
-    recording = tmp_path / "week.jsonl"
-    recorder = Recorder(recording)
+    LineEmulator(
+        Scenario.build(ref_line, past_week), Topics(ROOT), bus, own_policy=make_policy("setup-aware", 0)
+    ).run()
+    recorder = Recorder(folder / "week.jsonl")
     for message in bus.published:
         recorder.write(message)
     recorder.close()
-    week_dir = tmp_path / "week"
-    write_week(week_dir, past_week, ref_line.types)
+    write_week(folder / "week", past_week, ref_line.types)
+    return folder
+
+
+def _linetwin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.tsdb
+def test_replay_influx_writes_the_recorded_week_as_it_happened(
+    victoria: VictoriaMetrics, ref_line: LineConfig, past_week: WeekConfig, recorded_week: Path
+) -> None:
+    """The mirror of a recorded week writes the same line state as the simulation of that week."""
     env = {**os.environ, "LINETWIN_INFLUX_URL": victoria.url}
-    done = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "replay", str(recording), "--root", ROOT, "--week", str(week_dir),
-         "--influx"],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+    recording, week_dir = recorded_week / "week.jsonl", recorded_week / "week"
+    done = _linetwin("replay", str(recording), "--root", ROOT, "--week", str(week_dir), "--influx", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     state = [p for p in _points(ref_line, past_week, ref_line.name) if not p.startswith("linetwin_decision")]
     expected = expected_samples(state)
     assert_stored(victoria.export(), expected)
+
+
+# -- access refused -----------------------------------------------------------------------------
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A VictoriaMetrics that demands a user and password: the writer's token gets HTTP 401."""
+    server = VictoriaMetrics(tmp_path / "vm", auth=("linetwin", "secret"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _refused(url: str, status: str, check: str) -> str:
+    return (
+        f"linetwin: error: metrics: {url}/api/v2/write answered HTTP {status} for bucket 'linetwin': {check}"
+    )
+
+
+@pytest.mark.tsdb
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+def test_a_refused_token_is_an_error_of_one_line_naming_url_status_and_token(
+    guarded: VictoriaMetrics, recorded_week: Path, tmp_path: Path, command: str
+) -> None:
+    env = {**os.environ, "LINETWIN_INFLUX_URL": guarded.url, "LINETWIN_INFLUX_TOKEN": "linetwin:wrong"}
+    week = ["--week", str(recorded_week / "week")]
+    args = (
+        ["simulate", "--policy", "setup-aware", *week, "--out", str(tmp_path / "out")]
+        if command == "simulate"
+        else ["replay", str(recorded_week / "week.jsonl"), "--root", ROOT, *week]
+    )
+    done = _linetwin(*args, "--influx", env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    check = "check LINETWIN_INFLUX_TOKEN (InfluxDB 1.8: user:password)"
+    assert done.stderr.splitlines() == [_refused(guarded.url, "401 unauthorized", check)]
+    assert guarded.export() == {}
+
+
+@pytest.mark.tsdb
+def test_a_missing_endpoint_is_an_error_of_one_line(recorded_week: Path, tmp_path: Path) -> None:
+    """InfluxDB 1.x before 1.8 has no `/api/v2/write`: 404."""
+    server = InfluxDB1(tmp_path / "influxdb")
+    server.start()
+    try:
+        env = {**os.environ, "LINETWIN_INFLUX_URL": server.url}
+        week = ["--week", str(recorded_week / "week")]
+        out = ["--out", str(tmp_path / "out")]
+        done = _linetwin("simulate", "--policy", "setup-aware", *week, *out, "--influx", env=env)
+    finally:
+        server.stop()
+    assert done.returncode == 2, done.stdout + done.stderr
+    check = "check LINETWIN_INFLUX_URL and that LINETWIN_INFLUX_BUCKET exists"
+    assert done.stderr.splitlines() == [_refused(server.url, "404 not found (404 page not found)", check)]
+
+
+# -- serve --influx: refused access, kill -9 -----------------------------------------------------
+def _cli(*args: str, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", *args], stdout=out.open("w"), stderr=subprocess.STDOUT, text=True,
+        env=env,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; whatever still runs at its end is killed."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class ServedWeek:
+    """`serve --influx` and `emulate` of the past week on a real broker."""
+
+    def __init__(self, broker: Mosquitto, folder: Path, week_dir: Path, influx: dict[str, str],
+                 processes: list[subprocess.Popen[str]]) -> None:  # fmt: skip
+        self.port, self.folder, self.week_dir, self.processes = str(broker.port), folder, week_dir, processes
+        self.env = {**os.environ, "LINETWIN_INFLUX_FLUSH_INTERVAL_S": "0.5", **influx}
+        self.journal = folder / "journal.jsonl"
+        self.serves = 0
+        self.serve = self.start_serve()
+        self.emulate = _cli(
+            "emulate", "--port", self.port, "--root", ROOT, "--week", str(week_dir), "--speed", "60000",
+            out=folder / "emulate.log", env=self.env,
+        )  # fmt: skip
+        processes.append(self.emulate)
+
+    def start_serve(self, **env: str) -> subprocess.Popen[str]:
+        self.serves += 1
+        serve = _cli(
+            "serve", "--port", self.port, "--root", ROOT, "--policy", "setup-aware",
+            "--week", str(self.week_dir), "--journal", str(self.journal), "--clock", "line", "--influx",
+            "--exit-after-idle", "4",
+            out=self.log(self.serves), env={**self.env, **env},
+        )  # fmt: skip
+        self.processes.append(serve)
+        return serve
+
+    def log(self, number: int) -> Path:
+        return self.folder / f"serve{number}.log"
+
+    def finish(self, dispatches: int) -> None:
+        emulated = (self.folder / "emulate.log").read_text
+        assert self.emulate.wait(timeout=120) == 0, emulated()
+        assert f"{dispatches} dispatches applied" in emulated()
+        assert self.serve.wait(timeout=90) == 0, self.log(self.serves).read_text()
+
+
+def _journal_points(scenario: Scenario, journal: Path) -> list[str]:
+    """What the journal's replay regenerates, plus what serve's ledger kept: every point serve writes
+    (its decisions without the latency, which is not kept)."""
+    points: list[str] = []
+    service = AgentService(scenario, None, "setup-aware", Topics(ROOT), MemoryBus(), journal=Journal(journal),
+                           metrics=points.extend)  # fmt: skip
+    service.resume()
+    service.deliver_points(final=True)
+    kept = journal.with_suffix(".influx.kept.lp")
+    return points + (kept.read_text().splitlines() if kept.exists() else [])
+
+
+def assert_exactly(samples: Samples, points: list[str]) -> None:
+    """The server holds these points, each once (`export` fails on two samples at one time), and no
+    other, but for the writer's own, the decisions' latency (measured live only) and what it keeps
+    of string fields."""
+    expected = expected_samples(points)
+    assert_stored(samples, expected)
+    extra = {name for name, _ in set(samples) - set(expected)}
+    strings = {"linetwin_fas_state", "linetwin_pas_state", "linetwin_pas_batch_type", "linetwin_alert_text"}
+    writer = {f"linetwin_writer_{f}" for f in WRITER.fields}
+    assert extra <= {"linetwin_decision_latency_ms", *strings, *writer}
+    decisions = {t for (name, _), values in expected.items() if name == "linetwin_decision_decision_seq"
+                 for t in values}  # fmt: skip
+    latencies = {
+        t for (name, _), values in samples.items() if name == "linetwin_decision_latency_ms" for t in values
+    }
+    assert latencies <= decisions
+
+
+@pytest.mark.slow
+@pytest.mark.mqtt
+@pytest.mark.tsdb
+def test_serve_says_loudly_that_access_is_refused_mirrors_on_and_delivers_once_it_is_granted(
+    mosquitto: Mosquitto, guarded: VictoriaMetrics, ref_line: LineConfig, past_week: WeekConfig,
+    recorded_week: Path, tmp_path: Path, processes: list[subprocess.Popen[str]],
+) -> None:  # fmt: skip
+    influx = {"LINETWIN_INFLUX_URL": guarded.url, "LINETWIN_INFLUX_TOKEN": "linetwin:wrong"}
+    week = ServedWeek(mosquitto, tmp_path, recorded_week / "week", influx, processes)
+    log = week.log(1).read_text
+    deadline = time.monotonic() + 30
+    while "HTTP 401" not in log():
+        assert time.monotonic() < deadline and week.serve.poll() is None, log()
+        time.sleep(0.2)
+    guarded.stop()  # the administrator lets the token in
+    guarded.auth = None
+    guarded.start()
+    results, _ = simulate(Scenario.build(ref_line, past_week), make_policy("setup-aware", 0))
+    week.finish(results.batches)
+    said = [line for line in log().splitlines() if "HTTP 401" in line]
+    check = "check LINETWIN_INFLUX_TOKEN (InfluxDB 1.8: user:password)"
+    assert said[0] == (f"ERROR bridge.influx: {_refused(guarded.url, '401 unauthorized', check)[17:]}; "
+                       f"{said[0].rsplit('; ', 1)[1]}")  # fmt: skip
+    assert said[0].endswith("points wait, retrying") and len(said) == 1  # again only after a minute
+    assert f"metrics: {guarded.url} accepts the writes again" in log()
+    assert_exactly(guarded.export(), _journal_points(Scenario.build(ref_line, past_week), week.journal))
+
+
+@pytest.mark.slow
+@pytest.mark.mqtt
+@pytest.mark.tsdb
+def test_serve_killed_and_restarted_writes_every_point_once(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, ref_line: LineConfig, past_week: WeekConfig,
+    recorded_week: Path, tmp_path: Path, processes: list[subprocess.Popen[str]],
+) -> None:  # fmt: skip
+    """kill -9 mid-week: the restarted serve sends what the first one had only queued (regenerated
+    from the journal, or kept by the ledger) and nothing it had delivered."""
+    week = ServedWeek(mosquitto, tmp_path, recorded_week / "week", {"LINETWIN_INFLUX_URL": victoria.url},
+                      processes)  # fmt: skip
+    ledger = tmp_path / "journal.influx.json"
+    deadline = time.monotonic() + 30
+    while not ledger.exists():
+        assert time.monotonic() < deadline and week.serve.poll() is None, week.log(1).read_text()
+        time.sleep(0.05)
+    time.sleep(1.2)  # deliveries and decisions under way
+    assert week.emulate.poll() is None, "the week ended before the kill"
+    week.serve.send_signal(signal.SIGKILL)
+    week.serve.wait(timeout=10)
+    delivered = json.loads(ledger.read_text())["delivered"]
+    shutil.copy(week.journal, tmp_path / "at-kill.jsonl")
+    time.sleep(QUIET_S + 0.5)
+    week.serve = week.start_serve()
+    scenario = Scenario.build(ref_line, past_week)
+    results, _ = simulate(scenario, make_policy("setup-aware", 0))
+    week.finish(results.batches)
+
+    written = _journal_points(scenario, week.journal)
+    assert_exactly(victoria.export(), written)
+    queued = [p for p in _journal_points(scenario, tmp_path / "at-kill.jsonl")
+              if time_of(p) > delivered.get(series_of(p), -1)]  # fmt: skip
+    assert queued, "nothing was left to regenerate at the kill"
+    skipped = re.search(r"(\d+) delivered before a restart", week.log(2).read_text())
+    assert skipped and int(skipped[1]) > 0
+    # the line's state is the simulation's, but at the instant of the restart (written when quiet)
+    state = ("linetwin_buffer", "linetwin_stock", "linetwin_fas", "linetwin_pas", "linetwin_kpi")
+    live = expected_samples([p for p in written if p.startswith(state)])
+    offline = expected_samples(
+        [p for p in _points(ref_line, past_week, ref_line.name) if p.startswith(state)]
+    )
+    differ = {
+        t
+        for key in live.keys() | offline.keys()
+        for t in live.get(key, {}).keys() ^ offline.get(key, {}).keys()
+    }
+    differ |= {t for key in live.keys() & offline.keys() for t in live[key].keys() & offline[key].keys()
+               if live[key][t] != offline[key][t]}  # fmt: skip
+    assert not differ or max(differ) - min(differ) < 1000, sorted(differ)

@@ -3,6 +3,7 @@ back through its export API) on a free port, stopped by PID."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
@@ -34,7 +35,10 @@ def _wait_for(process: subprocess.Popen[bytes], url: str) -> None:
 
 
 class VictoriaMetrics:
-    def __init__(self, folder: Path) -> None:
+    """`auth` (user, password): the server demands HTTP basic authentication on its APIs (a writer
+    without it gets 401); the health check and `export` work either way."""
+
+    def __init__(self, folder: Path, auth: tuple[str, str] | None = None) -> None:
         binary = shutil.which("victoria-metrics")
         if binary is None:
             raise RuntimeError("victoria-metrics is not installed (scripts/test.sh installs it with apt-get)")
@@ -43,9 +47,12 @@ class VictoriaMetrics:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.auth = auth
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        user, password = self.auth or ("", "")
+        auth = [f"-httpAuth.username={user}", f"-httpAuth.password={password}"] if self.auth else []
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -53,6 +60,7 @@ class VictoriaMetrics:
                 f"-storageDataPath={self.folder / 'data'}",
                 "-retentionPeriod=100y",
                 "-loggerLevel=ERROR",
+                *auth,
             ],
             stdout=(self.folder / "vm.log").open("ab"),
             stderr=subprocess.STDOUT,
@@ -67,10 +75,10 @@ class VictoriaMetrics:
 
     def export(self, match: str = '{__name__=~"linetwin_.*"}') -> Samples:
         """Every stored sample of the matching series, whatever its time: {(name, labels): {ms: value}}."""
-        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10):
+        with urllib.request.urlopen(self._request("/internal/force_flush"), timeout=10):
             pass
         query = urllib.parse.urlencode({"match[]": match, "start": "0", "end": str(4_000_000_000)})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=60) as response:
+        with urllib.request.urlopen(self._request(f"/api/v1/export?{query}"), timeout=60) as response:
             rows = [json.loads(line) for line in response.read().splitlines() if line.strip()]
         series: Samples = {}
         for row in rows:
@@ -82,6 +90,13 @@ class VictoriaMetrics:
                     raise AssertionError(f"{name} {labels}: two samples at {t}")
                 samples[t] = v
         return series
+
+    def _request(self, path: str) -> urllib.request.Request:
+        request = urllib.request.Request(f"{self.url}{path}")
+        if self.auth is not None:
+            token = base64.b64encode(":".join(self.auth).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        return request
 
 
 class InfluxDB1:
