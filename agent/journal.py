@@ -144,12 +144,19 @@ class Journal:
             created = not self.path.exists()
             try:
                 self._file = self.path.open("ab")
-                if created:
-                    _sync_folder(self.path.parent)
             except OSError as exc:
                 raise JournalError(f"{self.path}: cannot open the journal ({exc.strerror})") from None
+            if created:
+                try:
+                    _sync_folder(self.path.parent)
+                except OSError as exc:
+                    reason = f"cannot sync the journal's folder ({exc.strerror})"
+                    raise JournalError(f"{self.path}: {reason}") from None
             self.synced = self._file.tell()
-        self._file.write(line)
+        try:
+            self._file.write(line)
+        except OSError as exc:
+            raise JournalError(f"{self.path}: cannot write the journal ({exc.strerror})") from None
         self._unsynced = True
 
     def message(self, message: Received) -> None:

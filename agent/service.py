@@ -129,6 +129,7 @@ class AgentService:
         self._connects_seen = 0
         self._unacked: list[Received] = []  # processed, acknowledged after the next journal sync
         self._unacked_since = 0.0
+        self._last_processed: Received | None = None
         self._failed_decision: tuple[int, int] | None = None  # (decision point, events accepted) at a failure
         self.skipped_entries = 0
         """Journal entries a resume could not apply (reported, then skipped)."""
@@ -176,22 +177,21 @@ class AgentService:
     # -- inbound -----------------------------------------------------------------------------
     def handle(self, message: Received) -> None:
         """Process one message; never raises for bad input (it is answered on `twin/errors`). It is
-        acknowledged once its journal entry is synced (also if processing failed)."""
-        try:
-            if message.topic == self.topics.dispatch_current:
-                self._note_current(message)
-            else:
-                self._handling_since = time.perf_counter()
-                self._ingest(message)
-                if self.deciding:
-                    self.decide_if_due()
-        finally:
-            self._processed(message)
+        acknowledged once its journal entry is synced."""
+        if message.topic == self.topics.dispatch_current:
+            self._note_current(message)
+        else:
+            self._handling_since = time.perf_counter()
+            self._ingest(message)
+            if self.deciding:
+                self.decide_if_due()
+        self._processed(message)
         self.deliver_points()
 
     def _processed(self, message: Received) -> None:
         """Queue `message`'s acknowledgement; commit when the inbox is momentarily empty or the group
         is full or old (see COMMIT_ENTRIES)."""
+        self._last_processed = message
         if not self._unacked:
             self._unacked_since = time.monotonic()
         self._unacked.append(message)
@@ -525,6 +525,8 @@ class AgentService:
             except Exception:  # a bug must not stop the line's twin: report it and go on
                 log.exception("unexpected error on %s", message.topic)
                 self._reject(message, "internal error (see the service log)")
+                if self._last_processed is not message:  # acknowledged: not redelivered forever
+                    self._processed(message)
             if self._state_due and last_message - self._state_at >= STATE_INTERVAL_S:
                 self.publish_state()
         self.commit()

@@ -216,6 +216,51 @@ def test_a_message_is_acknowledged_and_a_dispatch_published_only_once_its_entry_
     assert bus.syncs < len(stream) / 2  # grouped
 
 
+def test_a_message_whose_processing_fails_is_acknowledged_once_in_its_turn(
+    scenario: Scenario, stream: list[Received], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = DurabilityBus()
+    monkeypatch.setattr(agent.journal.os, "fsync", bus.fsync)
+    service = _service(scenario, bus, Journal(tmp_path / "journal.jsonl"))
+    poison, late = stream[3], stream[6]  # one fails before it is journaled, one after it is acknowledged
+    ingest, deliver = service._ingest, service.deliver_points
+
+    def ingest_or_fail(message: Received) -> None:
+        if message is poison:
+            raise RuntimeError("a bug")
+        ingest(message)
+
+    def deliver_or_fail(final: bool = False) -> None:
+        if bus.acked and bus.acked[-1][0] is late:
+            raise RuntimeError("another bug")
+        deliver(final)
+
+    monkeypatch.setattr(service, "_ingest", ingest_or_fail)
+    monkeypatch.setattr(service, "deliver_points", deliver_or_fail)
+    messages = stream[:10]
+    for message in messages:
+        bus.inbox.put(message)
+    service.run(threading.Event(), idle_timeout_s=0.2)
+    assert [m for m, _ in bus.acked] == messages
+    assert service.rejected == 2  # both answered on twin/errors as internal errors
+
+
+def test_a_journal_that_cannot_be_synced_stops_the_service_before_any_acknowledgement(
+    scenario: Scenario, stream: list[Received], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    bus = DurabilityBus()
+    service = _service(scenario, bus, Journal(tmp_path / "journal.jsonl"))
+    for message in stream[:10]:
+        bus.inbox.put(message)
+    monkeypatch.setattr(agent.journal.os, "fsync", fail)
+    with pytest.raises(JournalError, match=r"journal.jsonl: cannot sync the journal"):
+        service.run(threading.Event(), idle_timeout_s=0.2)
+    assert bus.acked == [] and bus.dispatched == []
+
+
 class PowerCut(BaseException):
     """The machine stops here (no handler of the service catches it)."""
 
