@@ -343,7 +343,8 @@ class ServedWeek:
     def __init__(self, broker: Mosquitto, folder: Path, week_dir: Path, influx: dict[str, str],
                  processes: list[subprocess.Popen[str]]) -> None:  # fmt: skip
         self.port, self.folder, self.week_dir, self.processes = str(broker.port), folder, week_dir, processes
-        self.env = {**os.environ, "LINETWIN_INFLUX_FLUSH_INTERVAL_S": "0.5", **influx}
+        batches = {"LINETWIN_INFLUX_FLUSH_INTERVAL_S": "1", "LINETWIN_INFLUX_BATCH_SIZE": "1000000"}
+        self.env = {**os.environ, **batches, **influx}  # a batch a second
         self.journal = folder / "journal.jsonl"
         self.serves = 0
         self.serve = self.start_serve()
@@ -444,11 +445,14 @@ def test_serve_killed_and_restarted_writes_every_point_once(
     week = ServedWeek(mosquitto, tmp_path, recorded_week / "week", {"LINETWIN_INFLUX_URL": victoria.url},
                       processes)  # fmt: skip
     ledger = tmp_path / "journal.influx.json"
-    deadline = time.monotonic() + 30
-    while not ledger.exists():
+    writes, last, deadline = 0, (0, 0), time.monotonic() + 30
+    while writes < 3:  # each write of the ledger is a new file (renamed over the old one)
         assert time.monotonic() < deadline and week.serve.poll() is None, week.log(1).read_text()
-        time.sleep(0.05)
-    time.sleep(1.2)  # deliveries and decisions under way
+        stat = ledger.stat() if ledger.exists() else None
+        now = (stat.st_ino, stat.st_mtime_ns) if stat else (0, 0)
+        writes, last = writes + (now != last), now
+        time.sleep(0.01)
+    time.sleep(0.2)  # between two batches: none in flight, points wait in the queue
     assert week.emulate.poll() is None, "the week ended before the kill"
     week.serve.send_signal(signal.SIGKILL)
     week.serve.wait(timeout=10)
