@@ -26,14 +26,18 @@ from agent.cli import make_policy
 from agent.emulator import LineEmulator
 from agent.journal import Journal
 from agent.service import AgentService
-from bridge.bus import MemoryBus
+from bridge.bus import MemoryBus, Received
+from bridge.codec import encode, event_topic
 from bridge.influx import InfluxWriter, load_influx_settings
-from bridge.metrics import BUFFER, FAS, METRICS, PAS, WRITER, line_protocol, series_of, time_of
-from bridge.points import QUIET_S, simulated_points
+from bridge.metrics import BUFFER, DECISION, FAS, METRICS, PAS, WRITER, line_protocol, series_of, time_of
+from bridge.points import QUIET_S, RESTATE_NS, LinePoints, simulated_points
 from bridge.recording import Recorder
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, WorkCalendar, simulate, write_week
 from twin.config import Downtime
+from twin.emission import EventTap
+from twin.line import Line
+from twin.mirror import Mirror
 
 LINE = "line 1"  # a space: tags must be escaped
 ROOT = "test/plant/assembly/line1"
@@ -164,6 +168,66 @@ def test_the_states_written_hold_as_long_as_the_twin_says(
         assert spent["working"] / (end_s - down_s) == pytest.approx(results.utilisation[station], rel=1e-12)
     pas = _time_in_states(points, PAS.name, scenario.calendar, end_s)[LINE]
     assert (pas["producing"], pas["blocked"]) == (results.pas_busy_s, results.pas_blocked_s)
+
+
+def _real_time_messages(scenario: Scenario) -> list[Received]:
+    """The line's messages of a week (setup-aware decides), each received 50 ms after it happened."""
+    topics, policy, calendar = Topics(ROOT), make_policy("setup-aware", 0), scenario.calendar
+    line = Line(scenario)
+    tap, request = EventTap(line), line.start()
+    seqs: dict[str, int] = {}
+    out = []
+    while True:
+        for event in tap.collect():
+            topic = event_topic(topics, event)
+            seqs[topic] = seqs.get(topic, 0) + 1
+            received = calendar.epoch_of(event.at_s) + 0.05
+            out.append(Received(topic, encode(event, seqs[topic], calendar), received_at=received))
+        if request is None:
+            return out
+        request = line.decide(policy(request))
+
+
+def _mirrored(scenario: Scenario, messages: list[Received], live: bool, end: bool = True) -> list[str]:
+    """The points of a service that mirrors `messages`: `live`, it is idle between two messages (and
+    for a minute after the last) and hands its points over while it is; else as a replay, one after
+    the other. `end`: then the state of the last instant, as at the end of a week."""
+    points: list[str] = []
+    service = AgentService(scenario, None, "none", Topics(ROOT), MemoryBus(), metrics=points.extend)
+    for message, after in zip(messages, [*messages[1:], None], strict=True):
+        service.handle(message)
+        if live:
+            idle_until = after.received_at - 0.001 if after is not None else message.received_at + 60
+            service.deliver_points(now=idle_until)
+    service.deliver_points(final=end)
+    return points
+
+
+def test_a_quiet_line_has_its_state_written_and_what_comes_late_follows_1_ms_after(
+    ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
+    """A line that sends its events in real time has each instant written when it falls quiet, the
+    same points as the simulation. When FAS1's next unit starts 3 s after the unit before it finished
+    (same timestamp), the quiet FAS1 is written `waiting`, then `working` 1 ms later; a replay of the
+    same messages, receipt times and all, writes the same points."""
+    scenario = Scenario.build(ref_line, ref_week)
+    messages = _real_time_messages(scenario)
+    simulated = simulated_points(scenario, make_policy("setup-aware", 0), "setup-aware", ref_line.name)
+    state = [p for p in simulated if not p.startswith(DECISION.name)]
+    assert _mirrored(scenario, messages, live=True) == state
+
+    fas1 = Topics(ROOT).fas_events("FAS1")
+    i = next(i for i, m in enumerate(messages) if i > 5000 and m.topic == fas1 and b"finished" in m.payload)
+    late = [Received(m.topic, m.payload, received_at=m.received_at + 3.0) for m in messages[i + 1 :]]
+    slow = [*messages[: i + 1], *late]
+    live = _mirrored(scenario, slow, live=True)
+    assert live == _mirrored(scenario, slow, live=False)
+    at_ns = LinePoints(LINE, Mirror(scenario)).ns(scenario.calendar.work_at(slow[i].received_at - 0.05))
+    states = {int(p.rsplit(" ", 1)[1]) - at_ns: p.split('state="')[1].split('"')[0]
+              for p in live if p.startswith(f"{FAS.name},line={ref_line.name},station=FAS1")}  # fmt: skip
+    assert (states.get(0), states.get(RESTATE_NS)) == ("waiting", "working")
+    quiet = _mirrored(scenario, slow[: i + 1], live=True, end=False)  # not held back until more comes
+    assert set(quiet) <= set(live) and any(p.startswith(FAS.name) and p.endswith(f" {at_ns}") for p in quiet)
 
 
 # -- the writer against a real server ---------------------------------------------------------
