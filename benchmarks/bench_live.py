@@ -7,12 +7,14 @@ port): decision latency, event ingestion and the replay of a recorded week.
 1. Decision latency: `linetwin serve` (a separate process) decides with the policy; the emulator
    runs the week at `--speed` working seconds per wall second and times each decision point from
    its last event (the `batch_stored`) to the dispatch it receives. Again at full speed, where the
-   service also ingests everything the line publishes between decisions.
+   service also ingests everything the line publishes between decisions. Both with the journal as
+   shipped (write, fsync, acknowledge) and with `os.fsync` made a no-op in `serve` (the cost of it).
 2. Ingestion: the week the line built by following the agent (so the outlook holds, as on a line
    that obeys the dispatch) is republished as fast as possible by `linetwin replay --to-broker`
    (a separate process) into a service that mirrors it (with and without the deciding agent).
    Events per second from the first to the last accepted; nothing may be rejected or lost: the
-   mirrored KPIs must equal the offline twin's.
+   mirrored KPIs must equal the offline twin's. The service's journal: as shipped (`fsync`, group
+   commit), one sync per message (`fsync-each`), written without sync (`no-fsync`), or none.
 3. Replay: `linetwin replay` of that recording, wall time of the whole command (start-up included),
    without and with the agent's shadow decisions.
 """
@@ -20,12 +22,15 @@ port): decision latency, event ingestion and the replay of a recorded week.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +39,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from broker import Mosquitto  # the tests' helper: one Mosquitto on a free port
 
+import agent.service
 from agent.cli import make_policy
-from agent.emulator import LineEmulator
+from agent.emulator import EmulatorTimeout, LineEmulator
+from agent.journal import Journal
 from agent.service import AgentService
 from bridge.bus import MemoryBus
 from bridge.mqtt import MqttBus
@@ -53,6 +60,32 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent.cli", *args]
 
 
+WITHOUT_FSYNC = (
+    "import os, sys; os.fsync = lambda fd: None; from agent.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+"""`linetwin` with `os.fsync` a no-op: the journal is written and flushed, never synced."""
+
+
+@contextlib.contextmanager
+def _syncs(mode: str) -> Iterator[list[int]]:
+    """Count the journal's fsyncs (`no-fsync`: count, do nothing; `fsync-each`: no group commit)."""
+    real, group = os.fsync, agent.service.COMMIT_ENTRIES
+    counted = [0]
+
+    def fsync(fd: int) -> None:
+        counted[0] += 1
+        if mode != "no-fsync":
+            real(fd)
+
+    os.fsync = fsync
+    if mode == "fsync-each":
+        agent.service.COMMIT_ENTRIES = 1
+    try:
+        yield counted
+    finally:
+        os.fsync, agent.service.COMMIT_ENTRIES = real, group
+
+
 def _percentiles_ms(seconds: list[float]) -> dict[str, float]:
     ms = np.array(seconds) * 1000
     return {
@@ -65,14 +98,17 @@ def _percentiles_ms(seconds: list[float]) -> dict[str, float]:
 
 
 def decision_latency(
-    broker: Mosquitto, scenario: Scenario, args: argparse.Namespace, speed: float
+    broker: Mosquitto, scenario: Scenario, args: argparse.Namespace, speed: float, fsync: bool
 ) -> dict[str, Any]:
-    """`serve` in its own process, the emulator here; waits per decision point."""
-    log = broker.folder / f"serve-{speed:g}.log"
+    """`serve` in its own process (`fsync` False: with `os.fsync` a no-op), the emulator here; waits
+    per decision point."""
+    name = f"{speed:g}-{'fsync' if fsync else 'no-fsync'}"
+    log = broker.folder / f"serve-{name}.log"
+    linetwin = _cli() if fsync else [sys.executable, "-c", WITHOUT_FSYNC]
     serve = subprocess.Popen(
-        _cli("serve", "--port", str(broker.port), "--root", ROOT, "--policy", args.policy,
-             "--week", str(args.week_dir), "--batch-size", str(scenario.batch_size),
-             "--journal", str(broker.folder / f"journal-{speed:g}.jsonl"), "--exit-after-idle", "3"),
+        [*linetwin, "serve", "--port", str(broker.port), "--root", ROOT, "--policy", args.policy,
+         "--week", str(args.week_dir), "--batch-size", str(scenario.batch_size),
+         "--journal", str(broker.folder / f"journal-{name}.jsonl"), "--exit-after-idle", "3"],
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     settings = load_bus_settings(port=broker.port, root=ROOT)
@@ -82,8 +118,10 @@ def decision_latency(
     emulator = LineEmulator(scenario, topics, bus, speed=speed)
     bus.start()
     try:
-        if not emulator.wait_for_twin(timeout_s=120):
-            raise RuntimeError(f"serve did not come online:\n{log.read_text()}")
+        try:
+            emulator.wait_for_twin(timeout_s=120)
+        except EmulatorTimeout as exc:
+            raise RuntimeError(f"{exc}:\n{log.read_text()}") from None
         started = time.perf_counter()
         results = emulator.run()
         wall = time.perf_counter() - started
@@ -95,6 +133,7 @@ def decision_latency(
     waits = emulator.dispatch_waits_s[1:]  # the first answers the week start, not a batch_stored
     return {
         "speed": speed,
+        "fsync": fsync,
         "events": emulator.published,
         "dispatches": emulator.dispatched,
         "week_wall_s": round(wall, 2),
@@ -115,14 +154,21 @@ def record_week(scenario: Scenario, policy: str, path: Path) -> int:
 
 
 def ingestion(
-    broker: Mosquitto, scenario: Scenario, recording: Path, count: int, policy: str | None, backlog: bool
+    broker: Mosquitto,
+    scenario: Scenario,
+    recording: Path,
+    count: int,
+    policy: str | None,
+    backlog: bool,
+    journal: str = "fsync",
 ) -> dict[str, Any]:
     """A service here mirrors what `replay --to-broker` (its own process) publishes at full speed:
     while it runs (`backlog` False: the publisher sets the pace), or before it connects (True: the
-    broker holds the week for its session and the service drains it as fast as it can)."""
+    broker holds the week for its session and the service drains it as fast as it can). `journal`:
+    `fsync` (as shipped), `fsync-each`, `no-fsync` or `none`."""
     settings = load_bus_settings(port=broker.port, root=ROOT)
     topics = Topics(ROOT)
-    role = f"ingest-{policy}-{'backlog' if backlog else 'live'}"
+    role = f"ingest-{policy}-{'backlog' if backlog else 'live'}-{journal}"
     publish = _cli("replay", str(recording), "--to-broker", "--speed", "0",
                    "--port", str(broker.port), "--root", ROOT)  # fmt: skip
     if backlog:
@@ -132,30 +178,36 @@ def ingestion(
         printed = subprocess.run(publish, capture_output=True, text=True, check=True).stdout
     bus = MqttBus(settings, role, subscriptions=topics.inbound_filters)
     decider = make_policy(policy, 0) if policy else None
-    service = AgentService(scenario, decider, policy or "none", topics, bus)
-    started = time.perf_counter()
-    bus.start()
-    stop = threading.Event()
-    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-    thread.start()
-    if not backlog:
-        publisher = subprocess.Popen(publish, stdout=subprocess.PIPE, text=True)
-    first = 0.0
-    deadline = time.monotonic() + 120
-    while (handled := service.accepted + service.rejected) < count and time.monotonic() < deadline:
-        if handled and not first:
-            first = time.perf_counter()
-        time.sleep(0.001)
-    last = time.perf_counter()
-    if not backlog:
-        printed, _ = publisher.communicate(timeout=60)
-    stop.set()
-    thread.join(timeout=30)
-    bus.stop()
+    log = Journal(broker.folder / f"journal-{role}.jsonl") if journal != "none" else None
+    service = AgentService(scenario, decider, policy or "none", topics, bus, journal=log)
+    with _syncs(journal) as syncs:
+        started = time.perf_counter()
+        bus.start()
+        stop = threading.Event()
+        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+        thread.start()
+        if not backlog:
+            publisher = subprocess.Popen(publish, stdout=subprocess.PIPE, text=True)
+        first = 0.0
+        deadline = time.monotonic() + 120
+        while (handled := service.accepted + service.rejected) < count and time.monotonic() < deadline:
+            if handled and not first:
+                first = time.perf_counter()
+            time.sleep(0.001)
+        last = time.perf_counter()
+        if not backlog:
+            printed, _ = publisher.communicate(timeout=60)
+        stop.set()
+        thread.join(timeout=30)
+        bus.stop()
+        if log is not None:
+            log.close()
     kpis = service.state().kpis
     return {
         "policy": policy or "none (mirror only)",
         "mode": "backlog" if backlog else "live",
+        "journal": journal,
+        "syncs": syncs[0],
         "accepted": service.accepted,
         "rejected": service.rejected,
         "events_per_s": round(service.accepted / (last - first)) if first else 0,
@@ -198,15 +250,20 @@ def main() -> None:
         broker = Mosquitto(Path(folder) / "mosquitto")
         broker.start()
         try:
-            report["latency"] = [decision_latency(broker, scenario, args, s) for s in (args.speed, 0.0)]
+            report["latency"] = [
+                decision_latency(broker, scenario, args, s, fsync)
+                for s in (args.speed, 0.0)
+                for fsync in (True, False)
+            ]
             for row in report["latency"]:
                 print(f"decision latency at speed {row['speed']:g}: {row}")
             recording = Path(folder) / "week.jsonl"
             count = record_week(scenario, args.policy, recording)
+            runs = [(True, None, j) for j in ("none", "no-fsync", "fsync", "fsync-each")]
+            runs += [(True, args.policy, j) for j in ("none", "fsync")]
+            runs += [(False, p, "fsync") for p in (None, args.policy)]
             report["ingestion"] = [
-                ingestion(broker, scenario, recording, count, p, backlog)
-                for backlog in (True, False)
-                for p in (None, args.policy)
+                ingestion(broker, scenario, recording, count, p, backlog, j) for backlog, p, j in runs
             ]
             for row in report["ingestion"]:
                 print(f"ingestion of {count} events: {row}")
