@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 from agent.errors import AgentError
 from bridge.bus import Received
+from bridge.durable import sync_folder
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,6 @@ def _parse(line: bytes) -> Received | DecisionEntry:
             dispatch.encode() if isinstance(dispatch, str) else None,
         )
     return Received(str(item["topic"]), item["payload"].encode(), received_at=float(item["t"]))
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a new file's directory entry durable (its own fsync does not cover it)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -148,7 +140,7 @@ class Journal:
                 raise JournalError(f"{self.path}: cannot open the journal ({exc.strerror})") from None
             if created:
                 try:
-                    _sync_folder(self.path.parent)
+                    sync_folder(self.path.parent)
                 except OSError as exc:
                     reason = f"cannot sync the journal's folder ({exc.strerror})"
                     raise JournalError(f"{self.path}: {reason}") from None

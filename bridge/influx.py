@@ -28,6 +28,7 @@ from influxdb_client.rest import ApiException
 from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bridge.durable import sync_folder
 from bridge.errors import BridgeError
 from bridge.metrics import WRITER, line_protocol, series_of, time_of
 from bridge.settings import load_settings
@@ -140,7 +141,7 @@ class Ledger:
             created = not self.kept_path.exists()
             self._kept = self.kept_path.open("a", encoding="utf-8")
             if created:
-                _sync_folder(self.kept_path.parent)
+                sync_folder(self.kept_path.parent)
         self._kept.write("".join(p + "\n" for p in points))
         self._kept.flush()
         os.fsync(self._kept.fileno())
@@ -157,21 +158,12 @@ class Ledger:
             f.flush()
             os.fsync(f.fileno())
         temporary.replace(self.path)
-        _sync_folder(self.path.parent)
+        sync_folder(self.path.parent)
 
     def close(self) -> None:
         if self._kept is not None:
             self._kept.close()
             self._kept = None
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a new or renamed file's directory entry durable."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(slots=True)

@@ -390,17 +390,6 @@ def _cli(*args: str, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts; whatever still runs at its end is killed."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
 class ServedWeek:
     """`serve --influx` and `emulate` of the past week on a real broker."""
 
