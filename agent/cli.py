@@ -31,6 +31,7 @@ from agent.live import add_live_commands, write_points
 from agent.planning import kpi_table, run_planner, write_run
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from bridge.errors import BridgeError
+from bridge.influx import load_influx_settings
 from bridge.points import simulated_points
 from twin import (
     Scenario,
@@ -99,6 +100,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         policy = SequencePolicy(load_sequence(args.sequence, line), line.types, args.sequence)
     else:
         policy = make_policy(args.policy, args.seed, args.model)
+    if args.influx:
+        load_influx_settings()  # a settings mistake ends the command before the week runs
     run = run_planner(scenario, policy)
     print(kpi_table([run]))
     files = write_run(args.out, scenario, run, _meta(args, scenario))
@@ -313,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(
-        p: argparse.ArgumentParser, out: str, week: bool = True, batch_default: str = "the line's"
+        p: argparse.ArgumentParser, out: str | None, week: bool = True, batch_default: str = "the line's"
     ) -> None:
         p.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
         if week:
@@ -324,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--batch-size", type=int, default=None, help=f"units per batch (default: {batch_default})"
         )
         p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default 0)")
-        p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+        if out is not None:
+            p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
 
     def training(p: argparse.ArgumentParser) -> None:
         p.add_argument("--week", type=Path, default=None, help="train on this week (default: reference w1)")

@@ -37,6 +37,10 @@ DISPATCH_TIMEOUT_S = 120.0
 """Default wait for the dispatch that answers a decision point."""
 
 
+NOTICES = 5
+"""How many ignored dispatches are logged one by one."""
+
+
 class EmulatorTimeout(AgentError):
     """The twin or a dispatch did not come in time."""
 
@@ -73,6 +77,10 @@ class LineEmulator:
         self.dispatch_waits_s: list[float] = []
         """Wall time from the decision point's last event to the dispatch that answered it."""
         self.dispatch_timeout_s = dispatch_timeout_s
+        self.stale = 0
+        """Dispatches ignored because their decision_seq was not above the last one applied."""
+        self.elsewhere = 0
+        """Dispatches ignored because they answer another decision point."""
         self._anchor: tuple[float, int] | None = None
         self._held: deque[Received] = deque()  # read while waiting for the twin, not yet looked at
 
@@ -170,19 +178,26 @@ class LineEmulator:
                 assert self.own_policy is not None
                 self.fallbacks += 1
                 log.warning(
-                    "no dispatch for decision %d within %.1f s: own rule decides",
+                    "no dispatch for decision point %d within %.1f s: own rule decides",
                     request.index,
                     self.fallback_after_s,
                 )
                 return self.own_policy(request)
             if self.fallback_after_s is None and now - waited_from >= self.dispatch_timeout_s:
+                ignored = ""
+                if self.stale or self.elsewhere:
+                    ignored = (
+                        f"; ignored {self.elsewhere} dispatches for other decision points and {self.stale} "
+                        f"not above decision_seq {self.applied_seq}: does serve mirror this week (and run "
+                        "with --clock line for a week emulated faster than real time)?"
+                    )
                 raise EmulatorTimeout(
-                    f"no dispatch for decision {request.index} on {self.topics.dispatch} within "
-                    f"{self.dispatch_timeout_s:g} s (is `linetwin serve` running and deciding?)"
+                    f"no dispatch for decision point {request.index} on {self.topics.dispatch} within "
+                    f"{self.dispatch_timeout_s:g} s (is `linetwin serve` running and deciding?{ignored})"
                 )
             if now >= notice:
                 log.warning(
-                    "waiting for a dispatch for decision %d on %s (%.0f s)",
+                    "waiting for a dispatch for decision point %d on %s (%.0f s)",
                     request.index,
                     self.topics.dispatch,
                     now - waited_from,
@@ -207,11 +222,24 @@ class LineEmulator:
             log.warning("unreadable dispatch ignored: %s", exc.errors()[0]["msg"])
             return None
         if dispatch.decision_seq <= self.applied_seq:
+            self.stale += 1
             return None  # redelivered or older
         based_on = self.stored_seq if request.index > 0 else None
         at_s = self.scenario.calendar.work_at(dispatch.ts.timestamp())
-        if dispatch.based_on != based_on or at_s != request.time_s:
-            return None  # answers another decision point (e.g. a retained one from before)
+        if dispatch.based_on != based_on or at_s != request.time_s:  # e.g. a retained one from before
+            self.elsewhere += 1
+            if self.elsewhere <= NOTICES:
+                log.warning(
+                    "dispatch %d answers another decision point (at %s, based on seq %s), not point %d "
+                    "(at %s, based on seq %s): ignored",
+                    dispatch.decision_seq,
+                    dispatch.ts.isoformat(),
+                    dispatch.based_on,
+                    request.index,
+                    self.scenario.calendar.datetime_of(request.time_s).isoformat(),
+                    based_on,
+                )
+            return None
         capacity = self.scenario.line.buffer.capacity
         if not 1 <= dispatch.quantity <= capacity:
             log.error(

@@ -26,7 +26,7 @@ from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
 from bridge.influx import InfluxWriter, Ledger, MetricsRefused, load_influx_settings
 from bridge.messages import StatusMsg
-from bridge.mqtt import MqttBus
+from bridge.mqtt import MqttBus, read_retained
 from bridge.recording import Recorder, read_recording
 from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics
@@ -36,6 +36,8 @@ Loader = Callable[[Path, Path, int | None], Scenario]
 PolicyMaker = Callable[[str, int, Path | None], Any]
 
 
+RETAINED_WAIT_S = 1.0
+"""How long `serve` waits at start for the retained last dispatch (its decision_seq is the floor)."""
 FLUSH_TIMEOUT_S = 30.0
 """How long a command waits at its end for the broker to acknowledge what it published."""
 
@@ -59,10 +61,23 @@ def _online() -> bytes:
     return _status("online")
 
 
+def _at_least_0(text: str) -> float:
+    """An argparse type: a finite number of seconds (or a factor) that is not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, at least 0")
+    return value
+
+
 def _clock(args: argparse.Namespace) -> ClockRules:
-    if args.clock_tolerance < 0:
-        raise UsageError(f"--clock-tolerance: {args.clock_tolerance:g} must be at least 0 seconds")
-    return ClockRules(trust_receipt=args.clock == "wall", tolerance_s=args.clock_tolerance)
+    if args.clock_tolerance is None:
+        return ClockRules(trust_receipt=args.clock == "wall")
+    if args.clock != "wall":
+        raise UsageError("--clock-tolerance: only --clock wall compares timestamps with the receipt time")
+    return ClockRules(tolerance_s=args.clock_tolerance)
 
 
 def _until_signal() -> threading.Event:
@@ -122,6 +137,13 @@ def _start(bus: MqttBus) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _retained(settings: BusSettings, role: str, topic: str, timeout_s: float) -> bytes | None:
+    try:
+        return read_retained(settings, role, topic, timeout_s)
+    except BridgeError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _default_journal(topics: Topics, scenario: Scenario) -> Path:
     """One journal per topic root and week: a restart of `serve` resumes it."""
     root = hashlib.sha1(topics.root.encode()).hexdigest()[:8]
@@ -146,6 +168,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         subscriptions=[*topics.inbound_filters, topics.dispatch_current],
         will=(topics.status, _status("offline")),
         birth=(topics.status, _online),  # online again after every reconnect
+        clean_first=args.fresh,  # starting over: nothing the broker queued for the old run
     )
     service = AgentService(
         scenario,
@@ -169,6 +192,11 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         + (f" (resumed {resumed} entries)" if resumed else ""),
         flush=True,
     )
+    if service.skipped_entries > resumed / 2:
+        raise UsageError(
+            f"{journal_path}: {service.skipped_entries} of {resumed} journal entries do not fit week "
+            f"{scenario.week.week_start} of --week: use that week's journal, or --fresh"
+        )
     if service.skipped_entries:
         print(
             f"serve: warning: {service.skipped_entries} journal entries could not be applied and were "
@@ -181,6 +209,9 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
             "as out of order; start over with --fresh",
             flush=True,
         )
+    current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
+    if current is not None:  # before any decision: queued events may reach the session before it
+        service.note_current(current)
     stop = _until_signal()
     _start(bus)
     try:
@@ -280,18 +311,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print the twin's retained status; exit code 0 only when it is online (a healthcheck)."""
     settings = _settings(args)
     topics = _topics(settings)
-    bus = MqttBus(settings, "status", subscriptions=[topics.status], persistent=False)
-    _start(bus)
+    payload = _retained(settings, "status", topics.status, args.timeout)
     status = "unknown"
-    try:
-        message = bus.inbox.get(timeout=args.timeout)
-        status = StatusMsg.model_validate_json(message.payload).status
-    except queue.Empty:
-        pass
-    except ValueError:
-        status = "unreadable"
-    finally:
-        bus.stop()
+    if payload is not None:
+        try:
+            status = StatusMsg.model_validate_json(payload).status
+        except ValueError:
+            status = "unreadable"
     print(f"{topics.status}: {status}")
     return 0 if status == "online" else 1
 
@@ -330,7 +356,11 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
     topics = _topics(settings)
     messages = list(read_recording(args.file))
     if args.to_broker:
+        if not args.all_topics:  # the twin's own messages of then would speak for the twin of now
+            messages = [m for m in messages if topics.parse_inbound(m.topic) is not None]
         return _replay_to_broker(settings, messages, args.speed)
+    if args.influx:
+        load_influx_settings()  # a settings mistake ends the command before the week is replayed
     scenario = load(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
     bus = MemoryBus()
@@ -356,6 +386,13 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         f"replay: {len(inbound)} line messages of {len(messages)} in {elapsed:.2f} s, "
         f"{service.rejected} rejected"
     )
+    if service.rejected > service.accepted:
+        first = next((m.payload.get("ts") for m in inbound if isinstance(m.payload, dict)), None)
+        print(
+            f"replay: warning: most line messages were rejected: is the recording (its first event "
+            f"stamped {first}) of week {scenario.week.week_start} (--week {args.week})?",
+            flush=True,
+        )
     _print_kpis("KPIs of the recorded week:", state.kpis.model_dump())
     if policy is not None and state.shadow is not None:
         print(
@@ -413,7 +450,7 @@ def add_live_commands(
         )
 
     def line_options(p: argparse.ArgumentParser, policy_default: str | None, what: str) -> None:
-        common(p, out="runs/live")
+        common(p, out=None)
         p.add_argument("--policy", default=policy_default, help=f"{what}: {policy_help}")
         p.add_argument(
             "--model", type=Path, default=None, help=f"agent for --policy rl (default {default_model})"
@@ -425,15 +462,16 @@ def add_live_commands(
             "--clock",
             choices=["wall", "line"],
             default="wall",
-            help="wall (default): the receipt time is a trusted clock, an event stamped more than "
-            "--clock-tolerance after it is rejected; line: the line's timestamps are the only clock "
-            "(an emulated or replayed line faster than real time)",
+            help="wall (default): the receipt time is a trusted clock; an event stamped more than "
+            "--clock-tolerance after it is applied at its receipt time and reported. line: the line's "
+            "timestamps are the only clock (a line emulated or replayed faster than real time)",
         )
         p.add_argument(
             "--clock-tolerance",
-            type=float,
-            default=ClockRules().tolerance_s,
-            help="seconds an event's ts may lie after its receipt (default %(default)g)",
+            type=_at_least_0,
+            default=None,
+            help=f"with --clock wall: seconds an event's ts may lie after its receipt (default "
+            f"{ClockRules().tolerance_s:g})",
         )
 
     serve = sub.add_parser("serve", help="live mirror + agent service on the MQTT bus")
@@ -460,7 +498,10 @@ def add_live_commands(
         "--plan-from-bus", action="store_true", help="accept events only once a plan arrives on {root}/plan"
     )
     serve.add_argument(
-        "--exit-after-idle", type=float, default=None, help="stop after this many seconds without messages"
+        "--exit-after-idle",
+        type=_at_least_0,
+        default=None,
+        help="stop after this many seconds without messages",
     )
     clock_options(serve)
     serve.set_defaults(func=lambda a: cmd_serve(a, load, make_policy))
@@ -469,7 +510,7 @@ def add_live_commands(
     line_options(emu, None, "own rule (with --decide own or --fallback-after)")
     emu.add_argument(
         "--speed",
-        type=float,
+        type=_at_least_0,
         default=0.0,
         help="working seconds per wall second (default 0: as fast as possible)",
     )
@@ -481,27 +522,27 @@ def add_live_commands(
     )
     emu.add_argument(
         "--fallback-after",
-        type=float,
+        type=_at_least_0,
         default=None,
         help="seconds to wait for a dispatch before --policy decides",
     )
     emu.add_argument("--no-wait", action="store_true", help="start without waiting for the twin to be online")
     emu.add_argument(
         "--wait-twin",
-        type=float,
+        type=_at_least_0,
         default=TWIN_TIMEOUT_S,
         help="seconds to wait for the twin to be online (default %(default)g)",
     )
     emu.add_argument(
         "--dispatch-timeout",
-        type=float,
+        type=_at_least_0,
         default=DISPATCH_TIMEOUT_S,
         help="seconds to wait for a dispatch before giving up (default %(default)g; see --fallback-after)",
     )
     emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
 
     status = sub.add_parser("status", help="the twin's status on the bus; exit code 0 when online")
-    status.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for it (default 3)")
+    status.add_argument("--timeout", type=_at_least_0, default=3.0, help="seconds to wait for it (default 3)")
     bus_options(status)
     status.set_defaults(func=cmd_status)
 
@@ -509,7 +550,10 @@ def add_live_commands(
     rec.add_argument("--out", type=Path, required=True, help="file to append to")
     rec.add_argument("--count", type=int, default=None, help="stop after this many messages")
     rec.add_argument(
-        "--exit-after-idle", type=float, default=None, help="stop after this many seconds without messages"
+        "--exit-after-idle",
+        type=_at_least_0,
+        default=None,
+        help="stop after this many seconds without messages",
     )
     bus_options(rec)
     rec.set_defaults(func=cmd_record)
@@ -522,10 +566,20 @@ def add_live_commands(
         "--influx", action="store_true", help="write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
     )
     rep.add_argument(
-        "--to-broker", action="store_true", help="republish to the broker with the recorded timing"
+        "--to-broker",
+        action="store_true",
+        help="republish the line's messages to the broker with the recorded timing",
     )
     rep.add_argument(
-        "--speed", type=float, default=1.0, help="with --to-broker: time factor (0: as fast as possible)"
+        "--all-topics",
+        action="store_true",
+        help="with --to-broker: also the twin's own recorded messages (dispatches, state, status)",
+    )
+    rep.add_argument(
+        "--speed",
+        type=_at_least_0,
+        default=1.0,
+        help="with --to-broker: time factor (0: as fast as possible)",
     )
     clock_options(rep)
     rep.set_defaults(func=lambda a: cmd_replay(a, load, make_policy))

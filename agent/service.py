@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 STATE_INTERVAL_S = 1.0
 """At most one `twin/state` per second between decisions (each decision publishes one at once)."""
 SETTLE_S = 0.3
+LOGGED_ERRORS = 20
+LOGGED_ERRORS_EVERY = 1000
+"""The log shows the first answers on `twin/errors`, then one line for every so many (all go to the bus)."""
+CLOCK_HINT_AFTER = 10
+"""When this many events in a row from the start were stamped ahead of their receipt, say why."""
 """After start, wait this long for retained messages before answering the week-start decision."""
 COMMIT_ENTRIES = 200
 """Group commit: one journal sync (then the acks) at the latest after this many processed messages,"""
@@ -119,6 +124,7 @@ class AgentService:
         self.accepted = 0
         self.rejected = 0
         self.restamped = 0
+        self._errors = 0
         """Accepted events applied at their receipt time because their `ts` lay ahead of it."""
         self.last_stored_seq: int | None = None
         self._alerted: dict[str, tuple[str, int]] = {}
@@ -179,7 +185,7 @@ class AgentService:
         """Process one message; never raises for bad input (it is answered on `twin/errors`). It is
         acknowledged once its journal entry is synced."""
         if message.topic == self.topics.dispatch_current:
-            self._note_current(message)
+            self.note_current(message.payload)
         else:
             self._handling_since = time.perf_counter()
             self._ingest(message)
@@ -237,10 +243,10 @@ class AgentService:
                 time.sleep(wait_s)
         self.deliver_points(now=time.time())
 
-    def _note_current(self, message: Received) -> None:
-        """The retained last dispatch: decision_seq never goes below it (restart without journal)."""
+    def note_current(self, payload: bytes) -> None:
+        """The retained last dispatch: decision_seq never goes below it (a restart without journal)."""
         try:
-            seq = int(DispatchMsg.model_validate_json(message.payload).decision_seq)
+            seq = int(DispatchMsg.model_validate_json(payload).decision_seq)
         except ValueError:
             return
         self.decision_seq = max(self.decision_seq, seq)
@@ -306,7 +312,17 @@ class AgentService:
     def _error(self, message: Received, reason: str, accepted: bool = False) -> None:
         if self._replaying:
             return
-        log.warning("%s: %s", message.topic, reason)
+        self._errors += 1
+        if self._errors <= LOGGED_ERRORS:
+            log.warning("%s: %s", message.topic, reason)
+        elif self._errors % LOGGED_ERRORS_EVERY == 0:
+            log.warning("%d messages answered on %s so far (the log shows every %dth)",
+                        self._errors, self.topics.errors, LOGGED_ERRORS_EVERY)  # fmt: skip
+        if self.restamped == CLOCK_HINT_AFTER == self.accepted + 1:
+            log.warning(
+                "every event so far was stamped ahead of its receipt: if the line runs faster than "
+                "real time (an emulated or replayed week), run serve with --clock line"
+            )
         self._notice(message.topic, reason, excerpt(message.payload), accepted)
 
     def _notice(self, topic: str, reason: str, payload: str = "", accepted: bool = False) -> None:

@@ -63,6 +63,19 @@ def client_id_for(role: str, settings: BusSettings, persistent: bool = True) -> 
     return f"linetwin-{role}-{digest}"
 
 
+def read_retained(settings: BusSettings, role: str, topic: str, timeout_s: float) -> bytes | None:
+    """The retained message of `topic`, read on a clean one-shot connection (so no queued message of
+    a session comes first), or None if none arrives within `timeout_s`."""
+    bus = MqttBus(settings, role, subscriptions=[topic], persistent=False)
+    bus.start()
+    try:
+        return bus.inbox.get(timeout=timeout_s).payload
+    except queue.Empty:
+        return None
+    finally:
+        bus.stop()
+
+
 class MqttBus:
     """One MQTT connection. `inbox` receives every message of `subscriptions`.
 
@@ -79,6 +92,7 @@ class MqttBus:
         will: tuple[str, bytes] | None = None,
         persistent: bool = True,
         birth: tuple[str, Callable[[], bytes]] | None = None,
+        clean_first: bool = False,
     ) -> None:
         self.settings = settings
         self.subscriptions = list(subscriptions or [])
@@ -115,6 +129,7 @@ class MqttBus:
         client.on_message = self._on_message
         self._client = client
         self._persistent = persistent
+        self._clean_first = clean_first  # a persistent session started anew: nothing queued from before
         self._lock = threading.Lock()
         self._unacked: deque[paho.MQTTMessageInfo] = deque()  # handed to paho, oldest first
         self._outbox: deque[tuple[str, bytes, bool]] = deque()  # held while not connected
@@ -133,7 +148,7 @@ class MqttBus:
             self.settings.host,
             self.settings.port,
             keepalive=self.settings.keepalive_s,
-            clean_start=not self._persistent,
+            clean_start=paho.MQTT_CLEAN_START_FIRST_ONLY if self._clean_first else not self._persistent,
             properties=props,
         )
         self._releaser.start()
@@ -159,7 +174,19 @@ class MqttBus:
             hint += "; does the broker take TLS on this port?)" if not_tls else ")"
         elif not self.settings.tls and self.settings.port == 8883:
             hint = " (port 8883 is usually TLS, and LINETWIN_MQTT_TLS is off)"
+        else:
+            hint = self._tcp_failure()
         return f"no connection to {where} within {timeout_s:.0f} s{hint}"
+
+    def _tcp_failure(self) -> str:
+        """Why a plain TCP connection to the broker fails now (` (connection refused)`), or ''."""
+        try:
+            with socket.create_connection((self.settings.host, self.settings.port), timeout=2):
+                return ""
+        except socket.gaierror as exc:
+            return f" (host name not resolved: {exc.strerror})"
+        except OSError as exc:
+            return f" ({(exc.strerror or str(exc)).lower()})"
 
     def _handshake_done(self, failure: OSError | None) -> None:
         """Called by every TLS handshake (paho's thread); a new failure after a connection is logged

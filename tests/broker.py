@@ -22,7 +22,8 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process with persistence (sessions and retained messages survive a restart)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_queued_messages: int = 0) -> None:
+        """`max_queued_messages`: per session (0: unlimited; Mosquitto's own default is 1,000)."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed (scripts/test.sh installs it with apt-get)")
@@ -37,7 +38,7 @@ class Mosquitto:
             f"user {getpass.getuser()}\n"  # as root it would switch to `mosquitto` and could not save here
             "persistence true\n"
             f"persistence_location {folder}/\n"
-            "max_queued_messages 0\n"
+            f"max_queued_messages {max_queued_messages}\n"
             f"log_dest file {folder}/mosquitto.log\n"
             "log_type error\n"
             "log_type warning\n"

@@ -357,3 +357,50 @@ def test_a_fuzzer_during_a_live_week_changes_nothing(
     assert len(errors) == sent
     assert _final_state(week.recording)["events_rejected"] == sent
     watcher.close()
+
+
+def _queue_for_serve(watcher: Watcher, count: int) -> None:
+    """Events for serve's persistent session while it is down (FAS2 down/up, week w1)."""
+    for seq in range(1, count + 1):
+        event = "down" if seq % 2 else "up"
+        ts = (dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC) + dt.timedelta(seconds=seq)).isoformat()
+        payload = json.dumps({"v": 1, "ts": ts, "seq": seq, "event": event})
+        watcher.client.publish(TOPICS.fas_events("FAS2"), payload, qos=1)
+    time.sleep(1)
+
+
+def test_decision_seq_starts_above_the_retained_dispatch_even_behind_a_full_queue(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """Without a journal, the retained `dispatch/pas/current` is the floor of decision_seq, also when
+    the broker holds a full queue of events for serve's session (a user saw decision_seq restart at 1
+    there; serve now reads the retained dispatch on a connection of its own before it connects)."""
+    mosquitto = Mosquitto(tmp_path / "mosquitto", max_queued_messages=100)
+    mosquitto.start()
+    processes.append(mosquitto.process)  # type: ignore[arg-type]
+    watcher = Watcher(mosquitto, (TOPICS.dispatch,))
+    first = _serve(mosquitto, tmp_path, "first", "--exit-after-idle", "1")  # leaves its session behind
+    assert first.wait(timeout=60) == 0
+    current = {"v": 1, "ts": "2026-11-20T12:00:00+01:00", "decision_seq": 500, "decision_id": "x",
+               "type": "T1", "quantity": 50, "policy": "rl", "based_on": 7, "forecast": None}  # fmt: skip
+    watcher.send(TOPICS.dispatch_current, json.dumps(current), retain=True)
+    _queue_for_serve(watcher, 500)
+    second = _serve(mosquitto, tmp_path, "second", "--exit-after-idle", "2")  # a new journal
+    processes.append(second)
+    assert second.wait(timeout=60) == 0, (tmp_path / "second.log").read_text()
+    seqs = [d["decision_seq"] for d in watcher.on(TOPICS.dispatch)]
+    assert seqs[-1] == 501, seqs  # the first serve's week-start dispatch was 1
+
+
+def test_serve_fresh_starts_with_nothing_the_broker_kept_for_the_old_run(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    watcher = Watcher(mosquitto, (TOPICS.state,))
+    first = _serve(mosquitto, tmp_path, "serve", "--exit-after-idle", "1")
+    assert first.wait(timeout=60) == 0
+    _queue_for_serve(watcher, 10)
+    fresh = _serve(mosquitto, tmp_path, "serve", "--fresh", "--exit-after-idle", "2")
+    processes.append(fresh)
+    assert fresh.wait(timeout=60) == 0
+    state = watcher.on(TOPICS.state)[-1]
+    assert (state["events_accepted"], state["events_rejected"]) == (0, 0)
