@@ -18,6 +18,7 @@ Durability: write, sync, then acknowledge.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -76,8 +77,15 @@ def _parse(line: bytes) -> Received | DecisionEntry:
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Raises `JournalError` if `path` is there but no regular file (a folder, a device)."""
+        if path.exists() and not path.is_file():
+            raise JournalError(f"{path}: the journal must be a regular file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"{path}: cannot create its folder ({exc.strerror})") from None
         self.path = path
+        self._lock: BinaryIO | None = None
         self.cut: TornEntry | None = None
         """What `repair` cut off, if anything."""
         self.synced = 0
@@ -85,6 +93,19 @@ class Journal:
         self._file: BinaryIO | None = None
         self._unsynced = False
         self._repaired = False
+
+    def lock(self) -> None:
+        """Hold the journal for this process (an advisory lock on `<journal>.lock`, released when the
+        process ends, kill -9 included); raises `JournalError` if another process holds it: two
+        services appending to one journal would interleave their entries."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self._lock = lock_path.open("wb")
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JournalError(f"{self.path}: in use by another running serve") from None
+        except OSError as exc:
+            raise JournalError(f"{lock_path}: cannot lock the journal ({exc.strerror})") from None
 
     def repair(self) -> TornEntry | None:
         """Cut a torn last entry off the file (synced, logged, and kept in `cut`); done once."""

@@ -156,12 +156,13 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     settings = _settings(args)
     topics = _topics(settings)
     journal_path = args.journal or _default_journal(topics, scenario)
+    journal = Journal(journal_path)
+    journal.lock()  # before anything touches the file: another serve may be using it
     if args.fresh and journal_path.exists():
         kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
         journal_path.rename(kept)
         print(f"serve: --fresh: the previous journal is kept as {kept}", flush=True)
     writer = _serve_writer(journal_path, scenario.line.name) if args.influx else None
-    journal = Journal(journal_path)
     bus = MqttBus(
         settings,
         "serve",
@@ -169,6 +170,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         will=(topics.status, _status("offline")),
         birth=(topics.status, _online),  # online again after every reconnect
         clean_first=args.fresh,  # starting over: nothing the broker queued for the old run
+        others_on=[topics.dispatch] if args.mode == Mode.ACTIVE else [],  # a second agent on the line
     )
     service = AgentService(
         scenario,

@@ -124,6 +124,9 @@ class AgentService:
         self.accepted = 0
         self.rejected = 0
         self.restamped = 0
+        self.foreign_dispatches = 0
+        self._own_dispatches: set[bytes] = set()
+        """Dispatches on this line's dispatch topic that another client published."""
         self._errors = 0
         """Accepted events applied at their receipt time because their `ts` lay ahead of it."""
         self.last_stored_seq: int | None = None
@@ -173,6 +176,8 @@ class AgentService:
         return count
 
     def _note_decision(self, entry: DecisionEntry) -> None:
+        if entry.dispatch is not None:
+            self._own_dispatches.add(entry.dispatch)
         if self.mode is Mode.ACTIVE and entry.dispatch is not None:
             self._last_dispatch = entry.dispatch  # said again at the next connect (it may not have left)
         self.decision_seq = max(self.decision_seq, entry.decision_seq)
@@ -184,8 +189,13 @@ class AgentService:
     def handle(self, message: Received) -> None:
         """Process one message; never raises for bad input (it is answered on `twin/errors`). It is
         acknowledged once its journal entry is synced."""
-        if message.topic == self.topics.dispatch_current:
+        topic = message.topic
+        if topic == self.topics.dispatch_current:
             self.note_current(message.payload)
+        elif topic == self.topics.dispatch:  # published by another client: a second agent on this line
+            self._other_dispatcher(message)
+        elif not self.topics.in_inbound_branch(topic) or (topic == self.topics.plan and not message.payload):
+            pass  # the twin's own topics (a stale subscription of the session) or a retained plan cleared
         else:
             self._handling_since = time.perf_counter()
             self._ingest(message)
@@ -243,6 +253,19 @@ class AgentService:
                 time.sleep(wait_s)
         self.deliver_points(now=time.time())
 
+    def _other_dispatcher(self, message: Received) -> None:
+        """Two agents dispatching to one line contradict each other: say so on every such dispatch.
+        (The service's own dispatches come back only through a subscription it did not make.)"""
+        if message.payload in self._own_dispatches:
+            return
+        self.foreign_dispatches += 1
+        log.error(
+            "another client dispatches on %s (%d so far): two agents serve this line; stop one of them",
+            message.topic,
+            self.foreign_dispatches,
+        )
+        self._notice(message.topic, "a dispatch from another agent on this line", excerpt(message.payload))
+
     def note_current(self, payload: bytes) -> None:
         """The retained last dispatch: decision_seq never goes below it (a restart without journal)."""
         try:
@@ -279,8 +302,8 @@ class AgentService:
             return
         if self.journal is not None and not self._replaying:
             self.journal.message(message)
-        if verdict.reason is not None:  # applied at another time than its ts
-            self.restamped += 1
+        self.restamped += verdict.restamped
+        if verdict.reason is not None:  # applied, with a notice (at its receipt time, a new seq count)
             self._error(message, verdict.reason, accepted=True)
         gap = self.admission.accept(message.topic, inbound.seq, verdict.at)
         if gap is not None:

@@ -100,6 +100,8 @@ def decode(topics: Topics, topic: str, payload: bytes) -> Inbound:
         data: Any = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadMessage(f"not UTF-8 JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, nesting too deep
+        raise BadMessage(f"JSON beyond what is read: {str(exc)[:120]}") from None
     if not isinstance(data, dict):
         raise BadMessage(f"the payload must be a JSON object, got {type(data).__name__}")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
 """Inbound payloads: no coercion (JSON strings stay strings, numbers numbers)."""
@@ -23,12 +23,15 @@ def _integer(value: Any) -> Any:
     return value
 
 
+Version = Annotated[Literal[1], BeforeValidator(_integer)]
+
+
 class Message(BaseModel):
     """Every message: the contract version and when it happened (ISO 8601 with offset)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    v: Annotated[Literal[1], BeforeValidator(_integer)] = 1
+    v: Version = 1
     ts: AwareDatetime
 
     def dump(self) -> bytes:
@@ -39,6 +42,7 @@ class Event(Message):
     """A line event: `seq` increases by one per publisher topic."""
 
     model_config = STRICT
+    v: Version  # required inbound: every message carries it
 
     seq: Annotated[int, Field(ge=0)]
 
@@ -96,6 +100,7 @@ class PlanMsg(Message):
     """A plan revision (retained): every station's orders from position 1."""
 
     model_config = STRICT
+    v: Version
 
     event: Literal["plan"]
     seq: Annotated[int, Field(ge=0)] | None = None
@@ -195,10 +200,18 @@ class AlertMsg(Message):
     at: AwareDatetime
 
 
+TOPIC_EXCERPT = 256
+"""An error names at most this many characters of the topic it answers (a broker may limit packets)."""
+
+
+def _topic_excerpt(topic: str) -> str:
+    return topic if len(topic) <= TOPIC_EXCERPT else topic[:TOPIC_EXCERPT] + "…"
+
+
 class ErrorMsg(Message):
     """A rejected inbound message (or, with `accepted`, a notice such as a gap in `seq`)."""
 
-    topic: str
+    topic: Annotated[str, AfterValidator(_topic_excerpt)]
     reason: str
     payload: str
     accepted: bool = False

@@ -25,6 +25,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.bus import Received
 from bridge.errors import BridgeError
@@ -43,10 +44,11 @@ SERVICE_ROLE = "serve"
 SESSION_TAKEN_OVER = 142
 """MQTT v5 DISCONNECT reason: another client connected with this client id."""
 SHORT_CONNECTION_S = 10.0
-TAKEN_OVER_AFTER = 3
+TAKEN_OVER_AFTER = 5
 """A broker that closes the connection without a DISCONNECT (Mosquitto 2.0.11 does so when another
 client takes the client id) is taken to have given the session away when it closed this many
-connections in a row, each after the first within `SHORT_CONNECTION_S` of its start."""
+connections in a row, each after the first within `SHORT_CONNECTION_S` of its start, and every
+reconnect in between succeeded at once (a restarting broker refuses one, mostly)."""
 
 
 def client_id_for(role: str, settings: BusSettings, persistent: bool = True) -> str:
@@ -93,9 +95,13 @@ class MqttBus:
         persistent: bool = True,
         birth: tuple[str, Callable[[], bytes]] | None = None,
         clean_first: bool = False,
+        others_on: list[str] | None = None,
     ) -> None:
         self.settings = settings
         self.subscriptions = list(subscriptions or [])
+        self.others_on = list(others_on or [])
+        """Topics this client publishes to and also reads, without its own messages (MQTT v5 no-local):
+        what arrives there was published by another client."""
         self.inbox: queue.Queue[Received] = queue.Queue()
         self.connected = threading.Event()
         self.connects = 0
@@ -126,6 +132,7 @@ class MqttBus:
             client.will_set(will[0], will[1], qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         self._client = client
         self._persistent = persistent
@@ -267,21 +274,32 @@ class MqttBus:
         return True
 
     # -- paho callbacks (network thread) -----------------------------------------------------
-    def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             log.warning("MQTT connection refused: %s", reason)
             return
+        if self.connects and self._persistent and not flags.session_present:
+            log.warning(
+                "the broker did not keep this client's session (%s): what was published for it while "
+                "it was away is lost; give the broker persistence",
+                self.client_id,
+            )
         sock = client.socket()
         if isinstance(sock, socket.socket):  # small messages must not wait for Nagle (40 ms per round trip)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for topic in self.subscriptions:
             client.subscribe(topic, qos=1)
+        for topic in self.others_on:
+            client.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=True))
         if self._birth is not None:
             self.publish(self._birth[0], self._birth[1](), retain=True)
         self.connects += 1
         self._connected_at = time.monotonic()
         self.connected.set()
         self._connected_again.set()
+
+    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
+        self._closed_in_a_row = 0  # the broker is away, not taken by another client
 
     def _on_disconnect(
         self, client: paho.Client, _userdata: Any, flags: Any, reason: Any, _props: Any

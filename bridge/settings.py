@@ -67,7 +67,13 @@ class BusSettings(BaseSettings):
     root: Annotated[str, AfterValidator(_root)] = Field(
         DEFAULT_ROOT, description="topic root, ISA-95 style: enterprise/site/area/line"
     )
-    client_id: str = Field("", description="MQTT client id (empty: chosen per command)")
+    client_id: str = Field(
+        "",
+        max_length=256,
+        pattern=r"^[^\x00-\x1f]*$",
+        description="client id of `serve` (empty: chosen per command); at most 256 characters, "
+        "no control characters",
+    )
     tls: bool = Field(False, description="connect with TLS")
     ca_file: Annotated[Path, AfterValidator(_ca_bundle)] | None = Field(
         None, description="CA bundle for TLS (empty: the system's)"
@@ -137,7 +143,8 @@ def _problem(cls: type[BaseSettings], prefix: str, error: ErrorDetails, given: M
     info = cls.model_fields[field]
     name = f"--{field.replace('_', '-')}" if field in given else prefix + field.upper()
     hidden = SecretStr in (info.annotation, *get_args(info.annotation))
-    value = "(hidden)" if hidden else repr(error["input"])
+    shown = repr(error["input"])
+    value = "(hidden)" if hidden else shown if len(shown) <= 80 else shown[:80] + "…"
     about = f" [{info.description}]" if info.description else ""
     return f"{name}={value}: {rule}{about}"
 

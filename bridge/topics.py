@@ -90,6 +90,12 @@ class Topics:
         """The inbound topics under the root, for messages that name them."""
         return "pas/events, fas/<station>/events, buffer/events, plan"
 
+    def in_inbound_branch(self, topic: str) -> bool:
+        """Whether `topic` lies in a branch the line publishes to (where the twin answers every
+        message); messages elsewhere under the root are the twin's own or other systems'."""
+        prefix = self.root + "/"
+        return topic.startswith(prefix) and topic[len(prefix) :].split("/", 1)[0] in INBOUND_BRANCHES
+
     def parse_inbound(self, topic: str) -> InboundTopic | None:
         """The inbound topic `topic` addresses, or None if it is not one."""
         prefix = self.root + "/"

@@ -22,8 +22,9 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process with persistence (sessions and retained messages survive a restart)."""
 
-    def __init__(self, folder: Path, max_queued_messages: int = 0) -> None:
-        """`max_queued_messages`: per session (0: unlimited; Mosquitto's own default is 1,000)."""
+    def __init__(self, folder: Path, max_queued_messages: int = 0, extra: str = "") -> None:
+        """`max_queued_messages`: per session (0: unlimited; Mosquitto's own default is 1,000);
+        `extra`: more lines of configuration."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed (scripts/test.sh installs it with apt-get)")
@@ -43,6 +44,7 @@ class Mosquitto:
             "log_type error\n"
             "log_type warning\n"
             "set_tcp_nodelay true\n"  # no Nagle delay on small messages (40 ms per round trip otherwise)
+            + extra
         )
         self.process: subprocess.Popen[bytes] | None = None
 

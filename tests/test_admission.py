@@ -115,11 +115,22 @@ def test_a_rejected_message_moves_no_seq(scenario: Scenario, clean: Clean, seq: 
     assert "unknown type 'T99'" in error.reason and not error.accepted
 
 
-def test_a_clock_ahead_moves_no_clock(scenario: Scenario, clean: Clean) -> None:
+def _fas1_event(messages: list[Received], kind: str, after: int = 100) -> tuple[int, Received]:
+    """The first FAS1 message of event `kind` after FAS1's `after`-th one, and its position."""
+    index = after
+    while json.loads((found := _fas1(messages, index))[1].payload)["event"] != kind:
+        index += 1
+    return found
+
+
+@pytest.mark.parametrize("kind", ["unit_started", "unit_finished"])
+def test_a_clock_ahead_moves_no_clock(scenario: Scenario, clean: Clean, kind: str) -> None:
     """One event stamped 3 h after its receipt (a device clock not yet synchronised): applied at its
-    receipt time, reported and counted; the week keeps its KPIs (not 43,200 s of idle)."""
+    receipt time, reported and counted; the week keeps its KPIs (not 43,200 s of idle). A finish is
+    followed by the station's next start at the same instant: applied then too, not rejected as
+    earlier than the finish's receipt (which lost the rest of the week: completion 0.434)."""
     messages, offline = clean
-    at, genuine = _fas1(messages, 100)
+    at, genuine = _fas1_event(messages, kind)
     ahead = dt.datetime.fromisoformat(json.loads(genuine.payload)["ts"]) + dt.timedelta(hours=3)
     changed = [*messages[:at], _with(genuine, ts=ahead.isoformat()), *messages[at + 1 :]]
     service, bus = mirror(scenario, changed)
@@ -139,8 +150,55 @@ def test_without_a_trusted_receipt_clock_timestamps_are_taken_as_they_are(
     early = [Received(m.topic, m.payload, received_at=m.received_at - 30 * 86_400) for m in messages]
     service, _ = mirror(scenario, early, clock=ClockRules(trust_receipt=False))
     assert kpis(service) == offline and service.restamped == 0
-    service, _ = mirror(scenario, early[:50])
-    assert service.restamped == 50
+    service, bus = mirror(scenario, early[:50])  # wall: received before the week, so not applied
+    assert (service.rejected, service.restamped) == (50, 0)
+    assert "needs --clock line" in errors(bus)[0].reason
+
+
+@pytest.mark.parametrize(
+    ("shift_s", "events"), [(1, 1), (-1, 1), (30, 10)], ids=["1s-ahead", "1s-behind", "30s-ahead-then-back"]
+)
+def test_clock_jitter_within_the_tolerance_loses_nothing(
+    scenario: Scenario, clean: Clean, shift_s: int, events: int
+) -> None:
+    """A FAS clock a little off for a while (then right again): its events are applied no earlier than
+    the station's previous one; nothing is rejected, the week keeps its KPIs."""
+    messages, offline = clean
+    start, _ = _fas1(messages, 100)
+    topic = Topics(ROOT).fas_events("FAS1")
+    changed, shifted = list(messages), 0
+    for i in range(start, len(messages)):
+        if shifted == events:
+            break
+        if messages[i].topic == topic:
+            ts = dt.datetime.fromisoformat(json.loads(messages[i].payload)["ts"]) + dt.timedelta(
+                seconds=shift_s
+            )
+            changed[i] = _with(messages[i], ts=ts.isoformat())
+            shifted += 1
+    for clock in (ClockRules(), ClockRules(trust_receipt=False)):
+        service, _ = mirror(scenario, changed, clock=clock)
+        assert (service.rejected, service.restamped) == (0, 0)
+        idle_s, effort, completion = kpis(service)
+        assert (effort, completion) == offline[1:]
+        assert idle_s <= abs(shift_s) * events  # a late start is idle time, as its stamp says
+
+
+def test_a_sender_that_restarts_its_seq_is_followed(scenario: Scenario, clean: Clean) -> None:
+    """FAS1's gateway reboots and counts from 1 again: its events are accepted (reported once), not
+    rejected as out of order for the rest of the week."""
+    messages, offline = clean
+    start, _ = _fas1(messages, 100)
+    topic = Topics(ROOT).fas_events("FAS1")
+    changed, seq = list(messages), 0
+    for i in range(start, len(messages)):
+        if messages[i].topic == topic:
+            seq += 1
+            changed[i] = _with(messages[i], seq=seq)
+    service, bus = mirror(scenario, changed)
+    assert kpis(service) == offline and service.rejected == 0
+    [notice] = errors(bus)
+    assert notice.accepted and "seq restarted at 1" in notice.reason
 
 
 @pytest.mark.parametrize(
@@ -215,6 +273,8 @@ def test_the_retained_copy_of_the_plan_in_force_is_no_error(scenario: Scenario) 
     service, bus = mirror(scenario, [plan, plan, plan], plan_known=False)
     assert service.mirror.revision == 1 and service.accepted == 1
     assert not errors(bus)
+    service.handle(Received(plan.topic, b"", retain=False))  # a client clears the retained plan
+    assert not errors(bus) and service.mirror.revision == 1
     not_retained = Received(plan.topic, plan.payload, retain=False, received_at=plan.received_at)
     service.handle(not_retained)  # the same revision sent again by a publisher: a duplicate
     assert "not newer than 1" in errors(bus)[0].reason

@@ -90,10 +90,15 @@ def _raw(**fields: object) -> bytes:
         (_raw(v=True, event="up"), "v: Value error, must be the integer 1"),
         (_raw(v=1.0, event="up"), "v: Value error, must be the integer 1"),
         (_raw(event="unit_started", type=3), "type: Input should be a valid string"),
+        (_raw(event="up", v=None), "v: Field required"),
+        (_raw(event="up")[:-1] + b',"x":' + b"[" * 3000 + b"]" * 3000 + b"}", "JSON beyond what is read"),
+        (b'{"v":1,"ts":"2026-11-23T06:00:00+01:00","seq":' + b"9" * 5000 + b',"event":"up"}',
+         "JSON beyond what is read"),
     ],
     ids=[
         "malformed", "array", "unknown-event", "missing-type", "version", "naive-ts", "negative-seq",
-        "seq-string", "seq-float", "seq-bool", "v-bool", "v-float", "type-number",
+        "seq-string", "seq-float", "seq-bool", "v-bool", "v-float", "type-number", "no-v", "nested-3000",
+        "int-5000-digits",
     ],
 )  # fmt: skip
 def test_bad_payloads_name_what_is_wrong(payload: bytes, reason: str) -> None:

@@ -18,8 +18,12 @@ import paho.mqtt.client as paho
 import pytest
 from broker import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from test_live import ROOT, SPEED, WEEK_TIMEOUT_S, LiveWeek, _cli, _final_state, _kpis, _offline, live_week
 
+from bridge.mqtt import client_id_for
+from bridge.settings import load_bus_settings
 from bridge.topics import Topics
 from twin import LineConfig, WeekConfig
 
@@ -404,3 +408,103 @@ def test_serve_fresh_starts_with_nothing_the_broker_kept_for_the_old_run(
     assert fresh.wait(timeout=60) == 0
     state = watcher.on(TOPICS.state)[-1]
     assert (state["events_accepted"], state["events_rejected"]) == (0, 0)
+
+
+# -- found by trying to break it -------------------------------------------------------------------
+def test_serve_never_answers_its_own_messages(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """Another client once used serve's (predictable) client id with a persistent subscription to
+    `{root}/#`: the session keeps it, so serve receives its own errors, state and dispatches. It used
+    to answer each on twin/errors, and so its own answers, without end (41,786 messages in 10 s)."""
+    impostor = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id_for("serve", load_bus_settings(root=ROOT)),
+        protocol=paho.MQTTv5,
+    )  # fmt: skip
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    impostor.connect("127.0.0.1", mosquitto.port, clean_start=False, properties=props)
+    impostor.subscribe(f"{ROOT}/#", qos=1)
+    impostor.loop(1)
+    impostor.disconnect()
+    watcher = Watcher(mosquitto)
+    serve = _serve(mosquitto, tmp_path, "serve", "--exit-after-idle", "3")
+    processes.append(serve)
+    assert serve.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    assert watcher.on(TOPICS.errors) == []
+
+
+def test_a_second_agent_dispatching_on_the_line_is_reported(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    watcher = Watcher(mosquitto)
+    serve = _serve(mosquitto, tmp_path, "serve")
+    processes.append(serve)
+    _wait_status(mosquitto, "online")
+    other = {"v": 1, "ts": "2026-11-23T06:00:00+01:00", "decision_seq": 1, "decision_id": "y", "type": "T2",
+             "quantity": 50, "policy": "other", "based_on": None, "forecast": None}  # fmt: skip
+    watcher.send(TOPICS.dispatch, json.dumps(other))
+    deadline = time.monotonic() + 10
+    while not watcher.on(TOPICS.errors) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [error] = watcher.on(TOPICS.errors)
+    assert error["topic"] == TOPICS.dispatch and "another agent" in str(error["reason"])
+    serve.terminate()
+    assert serve.wait(timeout=30) == 0
+
+
+def test_quick_broker_restarts_are_no_session_takeover(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    serve = _serve(mosquitto, tmp_path, "serve")
+    processes.append(serve)
+    _wait_status(mosquitto, "online")
+    for _ in range(3):
+        time.sleep(3)
+        mosquitto.restart()
+    _wait_status(mosquitto, "online")
+    assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+    serve.terminate()
+    assert serve.wait(timeout=30) == 0
+
+
+def test_an_answer_fits_a_broker_that_limits_packets(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """A message on a 12,000-character topic: the error repeated the topic whole, the broker closed
+    the connection for the oversize packet, redelivered the message, and serve never got past it."""
+    broker = Mosquitto(tmp_path / "mosquitto", extra="max_packet_size 20000\n")
+    broker.start()
+    try:
+        watcher = Watcher(broker)
+        serve = _serve(broker, tmp_path, "serve")
+        processes.append(serve)
+        _wait_status(broker, "online")
+        topic = f"{ROOT}/fas/{'S' * 12_000}/events"
+        watcher.send(topic, json.dumps({"v": 1, "ts": "2026-11-23T06:00:00+01:00", "seq": 1, "event": "up"}))
+        deadline = time.monotonic() + 10
+        while not watcher.on(TOPICS.errors) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [error] = watcher.on(TOPICS.errors)
+        assert len(str(error["topic"])) == 257 and "unknown station" in str(error["reason"])
+        serve.terminate()
+        assert serve.wait(timeout=30) == 0
+    finally:
+        broker.stop()
+
+
+def test_two_services_never_share_a_journal(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    first = _serve(mosquitto, tmp_path, "serve")
+    processes.append(first)
+    _wait_status(mosquitto, "online")
+    second = _cli(
+        "serve", "--port", str(mosquitto.port), "--root", ROOT, "--journal", str(tmp_path / "serve.jsonl"),
+        out=tmp_path / "second.log",
+    )  # fmt: skip
+    assert second.wait(timeout=60) == 2
+    said = (tmp_path / "second.log").read_text()
+    assert f"linetwin: error: {tmp_path / 'serve.jsonl'}: in use by another running serve" in said
+    first.terminate()
+    assert first.wait(timeout=30) == 0
