@@ -11,44 +11,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from streams import week_messages
 
 from agent.journal import Journal
 from agent.policies import make_rule
 from agent.service import AgentService
 from bridge.admission import Admission, ClockRules
 from bridge.bus import MemoryBus, Received
-from bridge.codec import encode, event_topic
 from bridge.messages import ErrorMsg
 from bridge.recording import Recorder
 from bridge.topics import Topics
 from twin import Decision, DecisionRequest, LineConfig, Scenario, WeekConfig, simulate
-from twin.emission import EventTap
-from twin.line import Line
 
 ROOT = "test/plant/assembly/line1"
 Kpis = tuple[int, float, float]
 Clean = tuple[list[Received], Kpis]
-LATENCY_S = 0.05
-"""A real-time line: each message arrives this long after it happened."""
-
-
-def week_messages(scenario: Scenario, rule: str = "setup-aware") -> list[Received]:
-    """The contract messages of a week the line decides itself, as a real-time line sends them."""
-    topics, policy = Topics(ROOT), make_rule(rule, 0)
-    line = Line(scenario)
-    tap, request = EventTap(line), line.start()
-    seqs: dict[str, int] = {}
-    out = []
-    while True:
-        for event in tap.collect():
-            topic = event_topic(topics, event)
-            seqs[topic] = seqs.get(topic, 0) + 1
-            payload = encode(event, seqs[topic], scenario.calendar)
-            at = scenario.calendar.epoch_of(event.at_s) + LATENCY_S
-            out.append(Received(topic, payload, received_at=at))
-        if request is None:
-            return out
-        request = line.decide(policy(request))
 
 
 def mirror(scenario: Scenario, messages: list[Received], **kwargs: object) -> tuple[AgentService, MemoryBus]:
@@ -77,7 +54,7 @@ def scenario(ref_line: LineConfig, ref_week: WeekConfig) -> Scenario:
 def clean(scenario: Scenario) -> Clean:
     """The week's messages and the offline KPIs they must give (setup-aware, w1: idle 0, effort 695)."""
     results, _ = simulate(scenario, make_rule("setup-aware", 0))
-    return week_messages(scenario), (results.idle_s, results.setup_effort, results.completion)
+    return week_messages(scenario, ROOT), (results.idle_s, results.setup_effort, results.completion)
 
 
 def _with(message: Received, **changes: object) -> Received:

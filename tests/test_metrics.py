@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from broker import Mosquitto
+from streams import week_messages
 from tsdb import InfluxDB1, Samples, VictoriaMetrics
 
 from agent.cli import make_policy
@@ -27,7 +28,6 @@ from agent.emulator import LineEmulator
 from agent.journal import Journal
 from agent.service import AgentService
 from bridge.bus import MemoryBus, Received
-from bridge.codec import encode, event_topic
 from bridge.influx import InfluxWriter, load_influx_settings
 from bridge.metrics import BUFFER, DECISION, FAS, METRICS, PAS, WRITER, line_protocol, series_of, time_of
 from bridge.points import QUIET_S, RESTATE_NS, LinePoints, simulated_points
@@ -35,8 +35,6 @@ from bridge.recording import Recorder
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, WorkCalendar, simulate, write_week
 from twin.config import Downtime
-from twin.emission import EventTap
-from twin.line import Line
 from twin.mirror import Mirror
 
 LINE = "line 1"  # a space: tags must be escaped
@@ -170,24 +168,6 @@ def test_the_states_written_hold_as_long_as_the_twin_says(
     assert (pas["producing"], pas["blocked"]) == (results.pas_busy_s, results.pas_blocked_s)
 
 
-def _real_time_messages(scenario: Scenario) -> list[Received]:
-    """The line's messages of a week (setup-aware decides), each received 50 ms after it happened."""
-    topics, policy, calendar = Topics(ROOT), make_policy("setup-aware", 0), scenario.calendar
-    line = Line(scenario)
-    tap, request = EventTap(line), line.start()
-    seqs: dict[str, int] = {}
-    out = []
-    while True:
-        for event in tap.collect():
-            topic = event_topic(topics, event)
-            seqs[topic] = seqs.get(topic, 0) + 1
-            received = calendar.epoch_of(event.at_s) + 0.05
-            out.append(Received(topic, encode(event, seqs[topic], calendar), received_at=received))
-        if request is None:
-            return out
-        request = line.decide(policy(request))
-
-
 def _mirrored(scenario: Scenario, messages: list[Received], live: bool, end: bool = True) -> list[str]:
     """The points of a service that mirrors `messages`: `live`, it is idle between two messages (and
     for a minute after the last) and hands its points over while it is; else as a replay, one after
@@ -211,7 +191,7 @@ def test_a_quiet_line_has_its_state_written_and_what_comes_late_follows_1_ms_aft
     (same timestamp), the quiet FAS1 is written `waiting`, then `working` 1 ms later; a replay of the
     same messages, receipt times and all, writes the same points."""
     scenario = Scenario.build(ref_line, ref_week)
-    messages = _real_time_messages(scenario)
+    messages = week_messages(scenario, ROOT)
     simulated = simulated_points(scenario, make_policy("setup-aware", 0), "setup-aware", ref_line.name)
     state = [p for p in simulated if not p.startswith(DECISION.name)]
     assert _mirrored(scenario, messages, live=True) == state
