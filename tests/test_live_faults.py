@@ -508,3 +508,19 @@ def test_two_services_never_share_a_journal(
     assert f"linetwin: error: {tmp_path / 'serve.jsonl'}: in use by another running serve" in said
     first.terminate()
     assert first.wait(timeout=30) == 0
+
+
+def test_a_retained_poison_plan_never_stops_serve(
+    mosquitto: Mosquitto, tmp_path: Path, processes: list[subprocess.Popen[str]], ref_week: WeekConfig
+) -> None:
+    """A retained plan whose last FAS1 order asks for 2**70 units: before, the next decision crashed
+    serve, and every restart crashed again (the journal, and with --fresh the broker, replayed it)."""
+    watcher = Watcher(mosquitto, (TOPICS.errors, TOPICS.dispatch))
+    watcher.send(TOPICS.plan, _plan_message(ref_week, 1, quantity_of_last=2**70), retain=True)
+    for name, extra in [("serve", ()), ("serve", ()), ("serve", ("--fresh",))]:
+        serve = _serve(mosquitto, tmp_path, name, "--plan-from-bus", "--exit-after-idle", "2", *extra)
+        processes.append(serve)
+        assert serve.wait(timeout=60) == 0, (tmp_path / f"{name}.log").read_text()
+    reasons = [str(e["reason"]) for e in watcher.on(TOPICS.errors)]
+    assert len(reasons) == 3 and all("more than the PAS can build" in r for r in reasons)
+    assert watcher.on(TOPICS.dispatch) == []  # no plan, no decision
