@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -237,7 +237,12 @@ class MqttBus:
     def _hand_over(self, topic: str, payload: bytes, retain: bool) -> None:
         """Give a message to paho (caller holds the lock)."""
         self._forget_acknowledged()
-        self._unacked.append(self._client.publish(topic, payload, qos=1, retain=retain))
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+            # The connection dropped before `on_disconnect` closed the bus: paho keeps the message and
+            # sends it after the reconnect, in order, but its rc would make `is_published` raise for good.
+            info.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._unacked.append(info)
 
     def _all_acknowledged(self) -> bool:
         with self._lock:
@@ -246,8 +251,17 @@ class MqttBus:
 
     def _forget_acknowledged(self) -> None:
         """Drop the acknowledged messages from the front (caller holds the lock; they go out in order)."""
-        while self._unacked and self._unacked[0].is_published():
+        while self._unacked and self._settled(self._unacked[0]):
             self._unacked.popleft()
+
+    @staticmethod
+    def _settled(info: paho.MQTTMessageInfo) -> bool:
+        """Acknowledged by the broker, or never to be (paho refused it): either way no longer awaited."""
+        try:
+            return info.is_published()
+        except (RuntimeError, ValueError) as exc:
+            log.error("MQTT message %d was not sent: %s", info.mid, exc)
+            return True
 
     def _release_loop(self) -> None:
         """After each connect: wait until paho's resent messages are acknowledged, then hand over the

@@ -10,7 +10,9 @@ import pytest
 from bridge.bus import Received
 from bridge.codec import decode, encode, event_topic
 from bridge.errors import BadMessage, RecordingError
+from bridge.mqtt import MqttBus
 from bridge.recording import Recorder, read_recording
+from bridge.settings import load_bus_settings
 from bridge.topics import InboundTopic, Topics
 from twin import LineConfig, Scenario, WeekConfig
 from twin.events import (
@@ -150,3 +152,14 @@ def test_recordings_round_trip(tmp_path: Path) -> None:
     path.write_text(path.read_text() + '{"t": "yesterday"}\n')
     with pytest.raises(RecordingError, match=r"week.jsonl:3"):
         list(read_recording(path))
+
+
+def test_a_message_handed_to_paho_as_the_connection_drops_is_still_awaited() -> None:
+    """The race a broker restart hit once: the bus still counted itself open when paho had lost the
+    socket, paho kept the message for the reconnect but marked it failed, and the check for its
+    acknowledgement raised in the decision and in the bus's release thread, which died: nothing was
+    published after the reconnect. Here the client was never connected, the same state for paho."""
+    bus = MqttBus(load_bus_settings(port=1), "race")
+    bus._open = True  # as between the socket's loss and on_disconnect
+    bus.publish("a/b", b"x")
+    assert bus.flush(timeout_s=0.2) is False  # awaited (paho sends it after the reconnect), no error
