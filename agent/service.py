@@ -49,12 +49,12 @@ log = logging.getLogger(__name__)
 STATE_INTERVAL_S = 1.0
 """At most one `twin/state` per second between decisions (each decision publishes one at once)."""
 SETTLE_S = 0.3
+"""After start, wait this long for retained messages before answering the week-start decision."""
 LOGGED_ERRORS = 20
 LOGGED_ERRORS_EVERY = 1000
 """The log shows the first answers on `twin/errors`, then one line for every so many (all go to the bus)."""
 CLOCK_HINT_AFTER = 10
 """When this many events in a row from the start were stamped ahead of their receipt, say why."""
-"""After start, wait this long for retained messages before answering the week-start decision."""
 COMMIT_ENTRIES = 200
 """Group commit: one journal sync (then the acks) at the latest after this many processed messages,"""
 COMMIT_S = 0.01
@@ -99,9 +99,7 @@ class AgentService:
         `metrics`) those a journal replay cannot regenerate, to make them durable. `clock`: how far
         inbound timestamps are trusted (default: the receipt time is a trusted clock, 60 s tolerance)."""
         self.mirror = Mirror(scenario, plan_known)
-        calendar = scenario.calendar
-        week_start = dt.datetime.combine(calendar.week_start, dt.time(), tzinfo=calendar.tz)
-        self.admission = Admission(week_start, clock or ClockRules())
+        self.admission = Admission(scenario.calendar.start, clock or ClockRules())
         self.metrics = metrics
         self.keep_points = keep_points or metrics
         self.points = LinePoints(scenario.line.name, self.mirror) if metrics is not None else None
@@ -124,11 +122,11 @@ class AgentService:
         self.accepted = 0
         self.rejected = 0
         self.restamped = 0
-        self.foreign_dispatches = 0
-        self._own_dispatches: set[bytes] = set()
-        """Dispatches on this line's dispatch topic that another client published."""
-        self._errors = 0
         """Accepted events applied at their receipt time because their `ts` lay ahead of it."""
+        self.foreign_dispatches = 0
+        """Dispatches on this line's dispatch topic that another client published."""
+        self._own_dispatches: set[bytes] = set()  # as published (or journaled): they may come back
+        self._errors = 0  # messages published on twin/errors
         self.last_stored_seq: int | None = None
         self._alerted: dict[str, tuple[str, int]] = {}
         self._state_due = True

@@ -102,6 +102,11 @@ class WorkCalendar:
         return self.work_at(self._epoch(self.week_start + dt.timedelta(days=7), 0))
 
     @property
+    def start(self) -> dt.datetime:
+        """The week's first instant: Monday 00:00 local time (aware)."""
+        return dt.datetime.fromtimestamp(self._epoch(self.week_start, 0), self.tz)
+
+    @property
     def horizon_work_s(self) -> int:
         """Working seconds from the week start to `OVERTIME_WEEKS` after the week's end: all the time
         a week's plan may use."""
