@@ -70,8 +70,9 @@ def kpi_table(runs: Sequence[PlannedRun]) -> str:
 
 
 def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object]) -> list[Path]:
-    """results.json, sequence.csv and the plots of one run."""
+    """results.json, sequence.csv, the timed schedule beside it and the plots of one run."""
     from twin.plots import plot_run  # matplotlib only when writing
+    from twin.schedule import write_schedule
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -80,4 +81,6 @@ def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, ob
     payload = {**meta, "planner": run.planner, "wall_s": round(run.wall_s, 4), "kpis": run.results.to_dict()}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     write_sequence(out / "sequence.csv", run.trace.sequence(scenario.types))
-    return [out / "results.json", out / "sequence.csv", *plot_run(scenario, run.trace, run.results, out)]
+    schedule = write_schedule(out / "sequence.csv", scenario, run.trace)
+    plots = plot_run(scenario, run.trace, run.results, out)
+    return [out / "results.json", out / "sequence.csv", *schedule, *plots]
