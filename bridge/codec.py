@@ -40,6 +40,7 @@ from twin.events import (
     UnitFinished,
     UnitStarted,
 )
+from twin.names import NAME_RULE, name_problem
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 """Larger inbound payloads are rejected unread."""
@@ -94,6 +95,8 @@ def decode(topics: Topics, topic: str, payload: bytes) -> Inbound:
     where = topics.parse_inbound(topic)
     if where is None:
         raise BadMessage(f"not an inbound topic of {topics.root} (those are: {topics.inbound_names})")
+    if where.station is not None:
+        _check_station(where.station)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise BadMessage(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")
     try:
@@ -109,6 +112,16 @@ def decode(topics: Topics, topic: str, payload: bytes) -> Inbound:
     except ValidationError as exc:
         raise BadMessage(_reason(exc)) from None
     return Inbound(topic, where.station, message)
+
+
+def _check_station(station: str) -> None:
+    """The station level of a `fas/<station>/events` topic names a FAS: never the PAS (which
+    reports on `pas/events`), never what no line can have (`twin.names`)."""
+    if station == PAS_STATION:
+        raise BadMessage(f"station {station!r} is the pre-assembly station: it reports on pas/events")
+    problem = name_problem(station)
+    if problem is not None:
+        raise BadMessage(f"station {station!r} in the topic is not a station id: {problem}; {NAME_RULE}")
 
 
 def _to_event(message: Event | PlanMsg, at: int, station: str | None) -> LineEvent:

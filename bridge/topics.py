@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from twin.names import check_name
+
 INBOUND_BRANCHES = ("pas", "fas", "buffer", "plan")
 """First topic levels under the root that carry messages from the line to the twin."""
 
@@ -25,17 +27,26 @@ class Topics:
     def __post_init__(self) -> None:
         if (
             not self.root
-            or self.root.startswith("/")
+            or self.root.startswith(("/", "$"))
             or self.root.endswith("/")
             or any(c in self.root for c in "#+")
+            or any(not c.isprintable() for c in self.root)
         ):
-            raise ValueError(f"topic root {self.root!r} must be non-empty, without '#', '+' or outer '/'")
+            raise ValueError(
+                f"topic root {self.root!r} must be non-empty, without '#', '+', control characters, "
+                "outer '/' or a leading '$' (the broker's own topics)"
+            )
 
     @property
     def pas_events(self) -> str:
         return f"{self.root}/pas/events"
 
     def fas_events(self, station: str) -> str:
+        """A FAS's topic; a station id that is not a name (`twin.names`) never becomes a level."""
+        try:
+            check_name(station)
+        except ValueError as exc:
+            raise ValueError(f"station {station!r} cannot be a topic level: {exc}") from None
         return f"{self.root}/fas/{station}/events"
 
     @property

@@ -203,6 +203,8 @@ BAD_INPUT = {
     "unknown-event": [("fas/FAS1/events", _event(1, "exploded"), "event")],
     "unknown-type": [("fas/FAS1/events", _event(1, "unit_started", type="T99"), "unknown type")],
     "unknown-station": [("fas/FAS9/events", _event(1, "unit_started", type=FIRST), "unknown station")],
+    "pas-on-a-fas-topic": [("fas/PAS/events", _event(1, "down", reason="x"), "pre-assembly station")],
+    "slash-in-station": [("fas/FAS/1/events", _event(1, "unit_started", type=FIRST), "not an inbound topic")],
     "missing-field": [("pas/events", _event(1, "batch_started", type="T1"), "quantity")],
     "duplicate-seq": [
         ("fas/FAS1/events", _event(1, "unit_started", type=FIRST), ""),

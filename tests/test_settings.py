@@ -125,6 +125,8 @@ def test_a_command_line_override_is_named_as_its_flag() -> None:
         ("LINETWIN_MQTT_HOST", "broker:1883", "host name"),
         ("LINETWIN_MQTT_PORT", "0", "at least 1"),
         ("LINETWIN_MQTT_ROOT", "/line1", "outer '/'"),
+        ("LINETWIN_MQTT_ROOT", "$SYS/line1", "leading '$'"),
+        ("LINETWIN_MQTT_ROOT", "acme/line\t1", "control characters"),
         ("LINETWIN_MQTT_TLS", "2", "true or false"),
         ("LINETWIN_MQTT_KEEPALIVE_S", "65536", "at most 65535"),
         ("LINETWIN_MQTT_KEEPALIVE_S", "30.5", "whole number"),
