@@ -30,7 +30,9 @@ from bridge.metrics import (
 
 DATASOURCE = {"type": "influxdb", "uid": "linetwin-influxdb"}
 """The provisioned datasource (grafana/provisioning/datasources/influxdb.yaml)."""
-LINE_FILTER = '"line" =~ /^$line$/ AND $timeFilter'
+LINE_FILTER = '"line" =~ /^${line:regex}$/ AND $timeFilter'
+"""The line's points: Grafana's `regex` format escapes the name's regex characters (a '.' of a line
+name matches only a '.'; '/' would end the InfluxQL regex, but `twin.names` keeps it out of names)."""
 WIDTH = 24
 
 

@@ -19,7 +19,7 @@ from agent.emulator import LineEmulator
 from agent.service import AgentService, Mode
 from bridge.bus import MemoryBus
 from bridge.dashboards import DASHBOARDS, DATASOURCE, write_dashboards
-from bridge.metrics import WRITER, line_protocol
+from bridge.metrics import METRICS, WRITER, line_protocol
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
 
@@ -89,13 +89,21 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         db.stop()
 
 
-def _substitute(query: str, week: Scenario) -> str:
+def grafana_regex(value: str) -> str:
+    """What Grafana substitutes for `${var:regex}` with one value: `escapeRegex` of @grafana/data."""
+    return re.sub(r"[\\^$*+?.()|\[\]{}/]", lambda m: "\\" + m[0], value)
+
+
+def _substitute(query: str, week: Scenario, line: str | None = None) -> str:
     start = int(week.calendar.epoch_of(0) * 1000)
     end = int(week.calendar.epoch_of(week.calendar.week_work_s) * 1000) + 7 * 86_400_000
+    assert "$line" not in query.replace("${line:regex}", ""), (
+        "every use of the line variable is regex-escaped"
+    )
     return (
         query.replace("$timeFilter", f"time >= {start}ms and time <= {end}ms")
         .replace("$__interval", "10m")
-        .replace("$line", re.escape(week.line.name))
+        .replace("${line:regex}", grafana_regex(week.line.name if line is None else line))
     )
 
 
@@ -131,10 +139,43 @@ def test_the_panels_end_at_the_week_s_kpis_and_the_line_variable_lists_the_line(
     assert [v[1] for v in db.query(line_var)[0]["values"]] == [week.line.name]
     results, _ = simulate(week, make_policy("setup-aware", 0))
     kpis = {q: db.query(_substitute(q, week))[0]["values"] for q in (
-        'SELECT last("setup_effort") FROM "linetwin_kpi" WHERE "line" =~ /^$line$/ AND $timeFilter',
-        'SELECT last("agreement") FROM "linetwin_shadow" WHERE "line" =~ /^$line$/ AND $timeFilter',
+        'SELECT last("setup_effort") FROM "linetwin_kpi" WHERE "line" =~ /^${line:regex}$/ AND $timeFilter',
+        'SELECT last("agreement") FROM "linetwin_shadow" WHERE "line" =~ /^${line:regex}$/ AND $timeFilter',
     )}  # fmt: skip
     effort, agreement = (values[-1][1] for values in kpis.values())
     assert effort == results.setup_effort
     assert agreement == pytest.approx(shadow_agreement)
     assert 0 < agreement < 1
+
+
+LINE_NAMES = ["line.1", "line-1", "lineX1", "Linie.Ü", "Linie_Ü", "a..b", "a.b"]
+"""Names the rule accepts that a regex would confuse: each '.' matches any character unescaped."""
+
+
+@pytest.mark.tsdb
+def test_every_panel_selects_exactly_its_line_whatever_its_name(week: Scenario, tmp_path: Path) -> None:
+    """Lines whose names differ only where an unescaped '.' would match: every query, with the line
+    variable formatted as Grafana does, returns the chosen line's points and no other's."""
+    db = InfluxDB1(tmp_path / "influxdb")
+    db.start()
+    try:
+        at_ns = int(week.calendar.epoch_of(3600) * 1e9)
+        texts = ("state", "batch_type", "text")
+        points = [
+            line_protocol(
+                metric,
+                {**{k: "tag" for k in metric.tags}, "line": line},
+                {f: line if f in texts else value for f in metric.fields},
+                at_ns,
+            )
+            for value, line in enumerate(LINE_NAMES, 1)
+            for metric in METRICS
+        ]
+        db.write(points)
+        for value, line in enumerate(LINE_NAMES, 1):
+            for board, title, query in _queries():
+                series = db.query(_substitute(query, week, line))
+                found = {v for s in series for row in s["values"] for v in row[1:] if v not in (None, "tag")}
+                assert found and found <= {value, line}, f"{board} / {title} for line {line!r}: {found}"
+    finally:
+        db.stop()
