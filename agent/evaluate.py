@@ -12,14 +12,17 @@ from sb3_contrib import MaskablePPO
 from agent.planning import PlannedRun
 from agent.rl_policy import ModelCard
 from twin import LineEnv, Scenario, Task
+from twin.results import rank_key
 
 
 @dataclass
 class PlayedPlan:
-    """One plan the agent made: the run and the return it earned."""
+    """One plan the agent made: the run, the return it earned and the seed of its draws (None for
+    the deterministic plan)."""
 
     run: PlannedRun
     episode_return: float
+    seed: int | None = None
 
 
 @dataclass
@@ -47,8 +50,9 @@ def play(env: LineEnv, model: MaskablePPO, deterministic: bool, seed: int) -> Pl
         obs, reward, done, _, _ = env.step(int(action))
         total += reward
     results, trace = env.results()
-    name = "rl" if deterministic else f"rl-stochastic#{seed}"
-    return PlayedPlan(PlannedRun(name, results, trace, time.perf_counter() - start), total)
+    name = "ppo (deterministic)" if deterministic else f"ppo (stochastic, seed {seed})"
+    run = PlannedRun(name, results, trace, time.perf_counter() - start)
+    return PlayedPlan(run, total, None if deterministic else seed)
 
 
 def evaluate(
@@ -59,5 +63,5 @@ def evaluate(
     env = LineEnv(scenario.line, [scenario.week], scenario.batch_size, card.env_settings, Task())
     stochastic = [play(env, model, False, seed + i) for i in range(plans)]
     deterministic = play(env, model, True, seed)
-    best = min([*stochastic, deterministic], key=lambda p: p.run.results.rank_key())
+    best = min([*stochastic, deterministic], key=lambda p: rank_key(p.run.results))
     return Evaluation(best, deterministic, stochastic)

@@ -3,6 +3,7 @@ of `problem.md` computed from it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +46,10 @@ def _overlap(intervals: tuple[Interval, ...], end: int) -> int:
     return sum(max(0, min(b, end) - a) for a, b in intervals if a < end)
 
 
+RankKey = tuple[bool, float, int, float]
+"""(deadlock, -completion, idle seconds, setup effort): smaller is better."""
+
+
 @dataclass(frozen=True)
 class Results:
     """KPIs of one run, under the names of `problem.md` (times in working seconds)."""
@@ -77,9 +82,38 @@ class Results:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def rank_key(self) -> tuple[bool, float, int, float]:
-        """Lexicographic ranking of `problem.md`: smaller is better."""
-        return (self.deadlock, -self.completion, self.idle_s, self.setup_effort)
+    def rank_key(self) -> RankKey:
+        """Lexicographic ranking of `problem.md`: smaller is better (see `rank_key`)."""
+        return rank_key(self)
+
+
+def rank_key(kpis: Results | Mapping[str, Any]) -> RankKey:
+    """The one ranking of plans, for every table, plot and summary (smaller is better): a plan
+    without deadlock before one with a deadlock, then higher completion, then less idle time, then
+    less setup effort. Takes `Results` or their dict (`to_dict`, a summary's plan, a table row)."""
+    if isinstance(kpis, Results):
+        return (kpis.deadlock, -kpis.completion, kpis.idle_s, kpis.setup_effort)
+    return (
+        bool(kpis["deadlock"]),
+        -float(kpis["completion"]),
+        int(kpis["idle_s"]),
+        float(kpis["setup_effort"]),
+    )
+
+
+def failure(kpis: Results | Mapping[str, Any]) -> str | None:
+    """How a plan failed, for the mark next to it: `deadlock at 1.8% done`, `incomplete: 95.0%
+    done`, or None for a complete plan without deadlock (its idle time and effort are comparable)."""
+    deadlock, done = (
+        (kpis.deadlock, kpis.completion)
+        if isinstance(kpis, Results)
+        else (bool(kpis["deadlock"]), float(kpis["completion"]))
+    )
+    if deadlock:
+        return f"deadlock at {done:.1%} done"
+    if done < 1.0:
+        return f"incomplete: {done:.1%} done"
+    return None
 
 
 def compute_results(
