@@ -74,8 +74,13 @@ PAS_STATE_CODES = {"idle": 0, "producing": 1, "blocked": 2, "down": 3, "stopped"
 """Numbers for state-timeline panels (value mappings in the dashboards use the same)."""
 
 
+_ESCAPE_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+"""Tag values and field keys, escaped as influxdb-client's `Point` does: a backslash stays as it is
+(InfluxDB 1.x would store an escaped one twice). Names never need it (`twin.names`); a policy may."""
+
+
 def _escape_key(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    return text.translate(_ESCAPE_KEY)
 
 
 def _field(value: FieldValue) -> str:
