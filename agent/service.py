@@ -39,7 +39,7 @@ from bridge.messages import (
 from bridge.points import LinePoints
 from bridge.topics import Topics
 from twin import Decider, Scenario, WorkCalendar
-from twin.events import BatchStarted, BatchStored
+from twin.events import BatchStarted, BatchStored, LineEvent
 from twin.line import Engine, Line
 from twin.mirror import EventRejected, Mirror
 from twin.outlook import Expected, Outlook
@@ -140,6 +140,8 @@ class AgentService:
         self._failed_decision: tuple[int, int] | None = None  # (decision point, events accepted) at a failure
         self.skipped_entries = 0
         """Journal entries a resume could not apply (reported, then skipped)."""
+        self.on_event: Callable[[LineEvent], None] | None = None
+        """Called with each event the mirror applied (`replay --out` rebuilds the week's trace)."""
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -298,6 +300,8 @@ class AgentService:
         except EventRejected as exc:
             self._reject(message, str(exc))
             return
+        if self.on_event is not None:
+            self.on_event(event)
         if self.journal is not None and not self._replaying:
             self.journal.message(message)
         self.restamped += verdict.restamped
