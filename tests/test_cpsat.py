@@ -15,6 +15,7 @@ from agent.cli import main
 from agent.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
 from agent.policies import SequencePolicy, SetupAwarePolicy
 from twin import LineConfig, Results, Scenario, WeekConfig, load_week, simulate
+from twin.results import rank_key
 from twin.timeline import Timeline
 
 EXACT = CpSatSettings(time_limit_s=20, workers=1)
@@ -138,7 +139,11 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     assert main(args) == 0
     assert "| cpsat |" in capsys.readouterr().out
     rows = {r["planner"]: r for r in json.loads((tmp_path / "compare.json").read_text())["rows"]}
-    assert list(rows) == ["random", "first-fit", "earliest-runout", "setup-aware", "cpsat", "ppo (best of 3)"]
+    agent = next(name for name in rows if name.startswith("ppo ("))
+    assert agent.endswith(": best of 3)")
+    planners = ["random", "first-fit", "earliest-runout", "setup-aware", "cpsat", agent]
+    assert sorted(rows) == sorted(planners)
+    assert list(rows) == sorted(rows, key=lambda n: rank_key(rows[n]))  # the table is ranked
     assert rows["cpsat"]["gap_incumbent"] == 0.0
     assert 0.0 < rows["cpsat"]["gap_bound"] < 1.0
     rule, cpsat = rows["setup-aware"], rows["cpsat"]  # zero idle both; CP-SAT starts from the rule's plan

@@ -37,7 +37,13 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
 
 def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None:
     def summary(size: int, met: bool, steps: int | None, effort: float, idle: int) -> dict[str, object]:
-        best = {"setup_effort": effort, "return": -100.0, "idle_s": idle}
+        best = {
+            "setup_effort": effort,
+            "return": -100.0,
+            "idle_s": idle,
+            "deadlock": False,
+            "completion": 1.0,
+        }
         return {
             "batch_size": size,
             "final_criterion_met": met,
@@ -52,4 +58,6 @@ def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None
             summary(20, False, None, 900.0, 60),
         ]
     )
-    assert rows == [["20", "3", "2/3", "2/3", "1000", "2000", "3000", "200", "250", "300", "70.7", "-100.0"]]
+    assert rows == [
+        ["20", "3", "2/3", "2/3", "0/3", "1000", "2000", "3000", "200", "250", "300", "70.7", "-100.0"]
+    ]
