@@ -39,6 +39,8 @@ DISPATCH_TIMEOUT_S = 120.0
 
 NOTICES = 5
 """How many ignored dispatches are logged one by one."""
+PROGRESS_EVERY_S = 10.0
+"""Default wall seconds between two progress lines of a paced week (`--progress-every`)."""
 
 
 class EmulatorTimeout(AgentError):
@@ -56,11 +58,15 @@ class LineEmulator:
         fallback_after_s: float | None = None,
         on_event: Callable[[LineEvent], None] | None = None,
         dispatch_timeout_s: float = DISPATCH_TIMEOUT_S,
+        progress: Callable[[str], None] | None = None,
+        progress_every_s: float = PROGRESS_EVERY_S,
     ) -> None:
         """`speed`: working seconds of the week per wall second (0: as fast as possible).
         `own_policy` decides when `fallback_after_s` is None and no dispatch is expected (shadow
         trials), or after waiting that long for a dispatch. Without a fallback, a decision point
-        not answered within `dispatch_timeout_s` raises `EmulatorTimeout`."""
+        not answered within `dispatch_timeout_s` raises `EmulatorTimeout`. `progress` gets a line
+        saying where the week is (local time, share of its working time) every `progress_every_s`
+        wall seconds, also while a paced week sleeps until its next event."""
         self.scenario = scenario
         self.topics = topics
         self.bus = bus
@@ -82,6 +88,9 @@ class LineEmulator:
         self.elsewhere = 0
         """Dispatches ignored because they answer another decision point."""
         self._anchor: tuple[float, int] | None = None
+        self.progress = progress
+        self.progress_every_s = progress_every_s
+        self._progress_due = time.monotonic() + progress_every_s
         self._held: deque[Received] = deque()  # read while waiting for the twin, not yet looked at
 
     def _next(self, timeout_s: float) -> Received | None:
@@ -147,6 +156,8 @@ class LineEmulator:
     def _publish(self, event: LineEvent) -> None:
         if self.speed > 0:
             self._pace(event.at_s)
+        if self.progress is not None:
+            self._report(time.monotonic(), event.at_s)
         topic = event_topic(self.topics, event)
         seq = self.seqs.get(topic, 0) + 1
         self.seqs[topic] = seq
@@ -162,9 +173,25 @@ class LineEmulator:
         if self._anchor is None:
             self._anchor = (now, at_s)
             return
-        due = self._anchor[0] + (at_s - self._anchor[1]) / self.speed
-        if due > now:
-            time.sleep(due - now)
+        anchor_wall, anchor_s = self._anchor
+        due = anchor_wall + (at_s - anchor_s) / self.speed
+        while due > now:  # in slices, to say where the week is while it sleeps
+            time.sleep(min(due - now, max(0.0, self._progress_due - now)) if self.progress else due - now)
+            now = time.monotonic()
+            self._report(now, min(at_s, anchor_s + int((now - anchor_wall) * self.speed)))
+
+    def _report(self, now: float, line_s: int) -> None:
+        """One progress line when it is due: simulated local time, share of the week's working time."""
+        if self.progress is None or now < self._progress_due:
+            return
+        self._progress_due = now + self.progress_every_s
+        cal = self.scenario.calendar
+        share = line_s / cal.week_work_s
+        where = f"{share:.1%} of the week's working time" if share <= 1 else "overtime after the week"
+        at = cal.datetime_of(line_s).strftime("%a %d.%m. %H:%M:%S %z")
+        self.progress(
+            f"emulate: line time {at}, {where}; {self.published} events, {self.dispatched} dispatches"
+        )
 
     def _decision(self, request: DecisionRequest) -> Decision:
         if not self.follows_dispatch:

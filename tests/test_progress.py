@@ -1,0 +1,52 @@
+"""Progress on long work: an emulated week at a slow speed says where it is (local line time and
+share of the week's working time), also while it sleeps until its next event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from itertools import pairwise
+
+from builders import make_line, make_scenario, make_week
+
+from agent.emulator import LineEmulator
+from agent.policies import make_rule
+from bridge.bus import MemoryBus
+from bridge.topics import Topics
+
+LINE = re.compile(
+    r"emulate: line time \w{3} (\d\d\.\d\d\.) (\d\d:\d\d:\d\d) ([+-]\d{4}), ([\d.]+)% of the week's "
+    r"working time; (\d+) events, 0 dispatches"
+)
+
+
+def test_a_slow_emulated_week_says_where_it_is_every_interval_of_wall_time() -> None:
+    # one FAS, four units of 300 s: 1200 working seconds at 1200 per wall second, an event every 0.25 s
+    line = make_line(types=1, fas_units=(300,), batch_size=4, capacity=4)
+    scenario = make_scenario(line, make_week(line, [[(0, 4)]], timezone="Europe/Berlin"))
+    said: list[str] = []
+    emulator = LineEmulator(
+        scenario,
+        Topics("plant"),
+        MemoryBus(),
+        speed=1200,
+        own_policy=make_rule("first-fit", 0),
+        progress=said.append,
+        progress_every_s=0.1,
+    )
+    emulator.run()
+    assert len(said) >= 5
+    cal = scenario.calendar
+    shares, events = [], []
+    for text in said:
+        match = LINE.fullmatch(text)
+        assert match is not None, text
+        day, clock, offset, share, published = match.groups()
+        moment = dt.datetime.strptime(f"{day}{cal.start.year} {clock} {offset}", "%d.%m.%Y %H:%M:%S %z")
+        assert moment.utcoffset() == cal.start.utcoffset()
+        assert float(share) == round(100 * cal.work_at_datetime(moment) / cal.week_work_s, 1)
+        shares.append(float(share))
+        events.append(int(published))
+    assert shares == sorted(shares) and shares[-1] > shares[0]
+    # the line time moves on between two events: said while the week sleeps until the next one
+    assert any(a == b for a, b in pairwise(events))
