@@ -4,15 +4,30 @@ overtime continues into the next working time.
 The twin simulates on a *working-time axis*: second `w` is the instant after which `w` working
 seconds of the week have elapsed. Everything stops outside working time, so breaks, nights and
 holidays cost no events at all. This class maps between that axis and calendar time.
+
+Rules (README, "Calendar rules"):
+- A shift belongs to the day it starts on; a holiday removes the shifts that start on it. A week
+  whose holidays leave no working time is an error (a shutdown week has nothing to plan).
+- A break belongs to the shift it starts in: its `days` name the day that shift starts, so the break
+  `Mon-Fri 02:00-02:30` of the night shift `Mon-Fri 22:00-06:00` falls on Tuesday to Saturday
+  morning. A break that lies in no shift on one of its days is an error.
+- Shifts must not overlap.
+- A local time is the first instant the wall clock shows it (or a later time): a time the clocks skip
+  in spring is the instant of the switch, so it has no length; a time they show twice in autumn is its
+  first occurrence. Working intervals are therefore disjoint and ordered, and a window lasts the
+  real time that elapses between its ends (a 22:00-06:00 shift lasts 7 h or 9 h on those nights).
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from twin.config import CalendarConfig, WeekConfig
+from twin.config import WEEKDAYS, CalendarConfig, TimeWindow, WeekConfig
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
@@ -40,6 +55,87 @@ def _subtract(base: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> list[
     return out
 
 
+def _show(window: TimeWindow) -> str:
+    return f"{window.days} {window.start}-{window.end}"
+
+
+class _Window(NamedTuple):
+    """A window's numbers: weekdays (Mon = 0), start and end in seconds after its day's midnight."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+
+def _numbers(windows: Sequence[TimeWindow]) -> list[_Window]:
+    return [_Window(w.weekdays, w.start_s, w.end_s) for w in windows]
+
+
+def _start_in(pause: _Window, shift: _Window) -> int | None:
+    """Where `pause` starts in `shift` (seconds after the midnight of the shift's start day): the
+    first time after the shift's start that the clock shows the break's start; None if not in it."""
+    start = pause.start if pause.start >= shift.start else pause.start + DAY_S
+    return start if start < shift.end else None
+
+
+def local_windows(
+    shifts: Sequence[TimeWindow], breaks: Sequence[TimeWindow], days: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Working windows (shifts minus their breaks), sorted and disjoint, in local clock seconds after
+    the midnight of day 0, of the shifts that start on `days`: (day number, weekday) pairs. A shift's
+    breaks are those whose days name the shift's start day and that start within it."""
+    work: list[tuple[int, int]] = []
+    pauses: list[tuple[int, int]] = []
+    shift_numbers, break_numbers = _numbers(shifts), _numbers(breaks)
+    for day, weekday in days:
+        base = day * DAY_S
+        for shift in shift_numbers:
+            if weekday not in shift.days:
+                continue
+            work.append((base + shift.start, base + shift.end))
+            for pause in break_numbers:
+                start = _start_in(pause, shift) if weekday in pause.days else None
+                if start is not None:
+                    pauses.append((base + start, base + start + pause.end - pause.start))
+    return _subtract(_union(work), _union(pauses))
+
+
+def check_shifts(shifts: Sequence[TimeWindow]) -> None:
+    """Raise ValueError naming two shifts that overlap on some day (Sunday's night reaches Monday)."""
+    spans = sorted(
+        (day * DAY_S + s.start_s, day * DAY_S + s.end_s, i, day)
+        for i, s in enumerate(shifts)
+        for day in s.weekdays
+    )
+    for (a0, a1, i, d), (b0, b1, j, e) in itertools.combinations(spans, 2):
+        if any(a0 < b1 + k and b0 + k < a1 for k in (-WEEK_S, 0, WEEK_S)):
+            raise ValueError(
+                f"shifts[{i}] ({_show(shifts[i])}) starting {WEEKDAYS[d]} and shifts[{j}] "
+                f"({_show(shifts[j])}) starting {WEEKDAYS[e]} overlap"
+            )
+
+
+def check_breaks(shifts: Sequence[TimeWindow], breaks: Sequence[TimeWindow]) -> None:
+    """Raise ValueError naming a break that lies in no shift on one of its days, or if the breaks
+    leave no working time."""
+    numbers = _numbers(shifts)
+    for i, (pause, window) in enumerate(zip(_numbers(breaks), breaks, strict=True)):
+        for weekday in sorted(pause.days):
+            if any(weekday in s.days and _start_in(pause, s) is not None for s in numbers):
+                continue
+            day, before = WEEKDAYS[weekday], WEEKDAYS[(weekday - 1) % 7]
+            night = any(
+                (weekday - 1) % 7 in s.days and s.start <= pause.start + DAY_S < s.end for s in numbers
+            )
+            hint = f"; it falls in the night shift that starts on {before}: name {before}" if night else ""
+            raise ValueError(
+                f"breaks[{i}] ({_show(window)}) lies in no shift that starts on {day} (a break belongs to "
+                f"the shift it starts in and its days name the day that shift starts{hint})"
+            )
+    if not local_windows(shifts, breaks, [(d, d) for d in range(7)]):
+        raise ValueError("the breaks cover every shift: the calendar has no working time")
+
+
 class WorkCalendar:
     """Working intervals of a line's calendar for one week (and the weeks after it)."""
 
@@ -54,32 +150,42 @@ class WorkCalendar:
         self._weeks = 0
         self._add_week()
         if not self._starts:
-            raise ValueError("the calendar has no working time in the first week")
+            cause = "its holidays leave no shift" if self._holidays else "its shifts fall in skipped time"
+            raise ValueError(f"the week of {self.week_start} has no working time: {cause}")
 
     # -- construction -----------------------------------------------------------------------
+    def _instant(self, local: dt.datetime) -> float:
+        """The first instant at which the wall clock shows the naive local time `local` or later: a
+        time the clocks skip is the instant of the switch; a time they show twice, its first occurrence."""
+        first, second = local.replace(tzinfo=self.tz, fold=0), local.replace(tzinfo=self.tz, fold=1)
+        before, after = first.utcoffset() or dt.timedelta(), second.utcoffset() or dt.timedelta()
+        if after <= before:  # an ordinary time, or one shown twice (fold=0 is the first occurrence)
+            return first.timestamp()
+        # skipped: `second` (the offset after the switch) lies before the switch, `first` after it
+        lo, hi = int(second.timestamp()), int(first.timestamp()) + 1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if dt.datetime.fromtimestamp(mid, self.tz).utcoffset() == after:
+                hi = mid
+            else:
+                lo = mid
+        return float(hi)
+
     def _epoch(self, day: dt.date, seconds: int) -> int:
-        naive = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds)
-        return int(naive.replace(tzinfo=self.tz).timestamp())
+        return int(self._instant(dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds)))
 
     def _add_week(self) -> None:
         monday = self.week_start + dt.timedelta(days=7 * self._weeks)
-        local: list[tuple[int, int]] = []
-        pauses: list[tuple[int, int]] = []
-        for offset in range(-1, 8):  # a window of the day before may reach into this week
-            day = monday + dt.timedelta(days=offset)
-            base = offset * DAY_S
-            for shift in self._calendar.shifts:
-                if day.weekday() in shift.weekdays and day not in self._holidays:
-                    local.append((base + shift.start_s, base + shift.end_s))
-            for pause in self._calendar.breaks:
-                if day.weekday() in pause.weekdays:
-                    pauses.append((base + pause.start_s, base + pause.end_s))
-        week_local = [(max(s, 0), min(e, WEEK_S)) for s, e in _subtract(_union(local), _union(pauses))]
-        for start, end in week_local:
+        days = [(o, monday + dt.timedelta(days=o)) for o in range(-1, 7)]  # Sunday's night reaches Monday
+        starts = [(o, day.weekday()) for o, day in days if day not in self._holidays]
+        for start, end in local_windows(self._calendar.shifts, self._calendar.breaks, starts):
+            start, end = max(start, 0), min(end, WEEK_S)
             if start >= end:
                 continue
             a, b = self._epoch(monday, start), self._epoch(monday, end)
-            if self._ends and a == self._ends[-1]:  # continuous across the week boundary
+            if a >= b:  # wholly in the hour the clocks skip
+                continue
+            if self._ends and a == self._ends[-1]:  # continuous (across the week boundary or a skip)
                 self._ends[-1] = b
                 continue
             self._cum.append(self._cum[-1] + self._ends[-1] - self._starts[-1] if self._starts else 0)
@@ -125,10 +231,9 @@ class WorkCalendar:
         return int(self._cum[i] + min(epoch, self._ends[i]) - self._starts[i])
 
     def work_at_datetime(self, moment: dt.datetime) -> int:
-        """Like `work_at` for a datetime; a naive one is local time of the week."""
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=self.tz)
-        return self.work_at(moment.timestamp())
+        """Like `work_at` for a datetime; a naive one is local time of the week (read as the first
+        instant the clock shows it, like the calendar's own times)."""
+        return self.work_at(self._instant(moment) if moment.tzinfo is None else moment.timestamp())
 
     def epoch_of(self, work_s: float) -> float:
         """Absolute time at which `work_s` working seconds have elapsed (the earliest such instant,
