@@ -1,0 +1,138 @@
+"""The command line's flags: value types that refuse what a command cannot use, and a parser whose
+every mistake is one line (`linetwin: error: ...`, exit code 2) that suggests the closest name.
+
+No flag is taken by a prefix of its name (`allow_abbrev=False`): `--batch-size` is never read as
+`--batch-sizes`, and a flag a command does not have is an error, never silently another flag."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import re
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+
+def count(text: str) -> int:
+    """A whole number of at least 1 (steps, envs, seeds, jobs, plans, ...)."""
+    return _whole(text, 1)
+
+
+def natural(text: str) -> int:
+    """A whole number of at least 0 (a seed, a stock)."""
+    return _whole(text, 0)
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text} must be at least {least}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number above 0 (a share, a concentration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
+def suggest(typed: str, known: Sequence[str]) -> str:
+    """'; did you mean X?' for the closest of `known` (one it abbreviates first), or ''."""
+    longer = [name for name in known if name.startswith(typed)] if len(typed) > 3 else []
+    close = longer[:1] or difflib.get_close_matches(typed, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+_CHOICE = re.compile(
+    r"argument (?P<flag>\S+): invalid choice: '(?P<typed>[^']*)' \(choose from (?P<known>.*)\)"
+)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser without prefix matching whose errors are one line with a suggestion."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("linetwin").strip()
+        choice = _CHOICE.fullmatch(message)
+        if choice:
+            known = re.findall(r"'([^']*)'", choice["known"])
+            flag = choice["flag"] if choice["flag"].startswith("-") else ""
+            what = f"{command} {flag}".strip() + ": " if command or flag else ""
+            message = f"{what}unknown {'value' if flag else 'command'} {choice['typed']!r}" + (
+                suggest(choice["typed"], known) or f"; choose from {', '.join(known)}"
+            )
+        else:
+            message = f"{command} {message.removeprefix('argument ')}".strip()
+        self.exit(2, f"linetwin: error: {message}\n")
+
+    def unknown_flags(self, extras: list[str], command: argparse.ArgumentParser) -> NoReturn:
+        """The flags (and stray words) `command` does not have, with the closest flag it has."""
+        flags = [s for action in command._actions for s in action.option_strings]
+        first = next((e.split("=")[0] for e in extras if e.startswith("-")), "")
+        hint = suggest(first, flags) if first else ""
+        name = command.prog.removeprefix("linetwin").strip()
+        self.exit(2, f"linetwin: error: {name}: unrecognized arguments: {' '.join(extras)}{hint}\n")
+
+
+def stdout_closed() -> NoReturn:
+    """The reader of our output went away (`linetwin ... | head`): what is left to say goes
+    nowhere, and the exit code is that of a process ended by SIGPIPE (128 + 13), as for other
+    programs in a pipeline (see the Python docs, `signal`: "Note on SIGPIPE")."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
+
+
+def not_negative(text: str) -> float:
+    """A finite number of at least 0 (seconds; 0 can mean 'none')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, at least 0")
+    return value
+
+
+def flag_problem(exc: ValidationError) -> str:
+    """A pydantic error of a model built from flags as one line naming the flag and the value,
+    e.g. `--fill 2.0: must be at most 1.5` (field `a_b` is flag `--a-b`)."""
+    err = exc.errors()[0]
+    fields = [str(p) for p in err["loc"] if isinstance(p, str)]
+    reason = as_flags(err["msg"].removeprefix("Value error, "))
+    if not fields:
+        return reason
+    return f"--{fields[0].replace('_', '-')} {err['input']}: {_RULES.get(err['type'], reason)}".format(
+        **err.get("ctx", {})
+    )
+
+
+def as_flags(message: str) -> str:
+    """A model's own message with its field names (`order_min`) written as flags (`--order-min`)."""
+    return re.sub(r"\b([a-z]+(?:_[a-z]+)+)\b", lambda m: "--" + m[1].replace("_", "-"), message)
+
+
+_RULES = {
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+}
