@@ -181,6 +181,11 @@ _REFUSALS = {
     403: ("forbidden", "check that LINETWIN_INFLUX_TOKEN may write to the bucket"),
     404: ("not found", "check LINETWIN_INFLUX_URL and that LINETWIN_INFLUX_BUCKET exists"),
 }
+NO_ENDPOINT = (
+    "the server has no /api/v2/write (InfluxDB 1.8 or later, 2.x, 3.x or VictoriaMetrics take it): "
+    "check LINETWIN_INFLUX_URL and the server's version"
+)
+"""What a 404 that names no bucket or database means (InfluxDB before 1.8, a wrong URL path)."""
 REFUSED_LOG_S = 60.0
 """While access stays refused, `serve` says so again this often."""
 
@@ -384,6 +389,8 @@ class InfluxWriter:
     def _refusal(self, status: int, body: object) -> str:
         what, check = _REFUSALS[status]
         said = _server_says(body)
+        if status == 404 and not any(word in said.lower() for word in ("bucket", "database", "org")):
+            check = NO_ENDPOINT
         url = f"{self.settings.url.rstrip('/')}/api/v2/write"
         return (
             f"metrics: {url} answered HTTP {status} {what}"

@@ -358,7 +358,10 @@ def test_a_missing_endpoint_is_an_error_of_one_line(recorded_week: Path, tmp_pat
     finally:
         server.stop()
     assert done.returncode == 2, done.stdout + done.stderr
-    check = "check LINETWIN_INFLUX_URL and that LINETWIN_INFLUX_BUCKET exists"
+    check = (
+        "the server has no /api/v2/write (InfluxDB 1.8 or later, 2.x, 3.x or VictoriaMetrics take it): "
+        "check LINETWIN_INFLUX_URL and the server's version"
+    )
     assert done.stderr.splitlines() == [_refused(server.url, "404 not found (404 page not found)", check)]
 
 
