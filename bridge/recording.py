@@ -66,11 +66,15 @@ class Recorder:
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
     """The messages of a recording in file order; a bad line raises `RecordingError` naming it."""
     try:
-        lines = path.open(encoding="utf-8")
+        lines = path.open("rb")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot read: {exc.strerror}") from None
     with lines:
-        for number, line in enumerate(lines, start=1):
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordingError(f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x})") from None
             if not line.strip():
                 continue
             try:
