@@ -265,6 +265,13 @@ FILE_MISTAKES = [
         ["holidays", "holidays[1] 2026-11-24 is listed twice"],
     ),
     (
+        "downtime-offset-on-one-end",  # was a TypeError traceback
+        "week.toml",
+        'holidays = []\ndowntime = [{ station = "FAS1", start = 2026-11-23T08:00:00+01:00, '
+        "end = 2026-11-23T09:00:00 }]",
+        ["downtime[0]", "2026-11-23T08:00:00+01:00", "give both with a UTC offset or neither"],
+    ),
+    (
         "night-break-in-no-shift",
         "line.toml",
         'shifts = [{ days = "Mon-Fri", start = "22:00", end = "06:00" }]\n'
