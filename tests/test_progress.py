@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from itertools import pairwise
+from pathlib import Path
 
 from builders import make_line, make_scenario, make_week
 
 from agent.emulator import LineEmulator
 from agent.policies import make_rule
+from agent.study import logged_steps, progress_line
+from agent.train import TrainConfig
 from bridge.bus import MemoryBus
 from bridge.topics import Topics
 
@@ -50,3 +53,24 @@ def test_a_slow_emulated_week_says_where_it_is_every_interval_of_wall_time() -> 
     assert shares == sorted(shares) and shares[-1] > shares[0]
     # the line time moves on between two events: said while the week sleeps until the next one
     assert any(a == b for a, b in pairwise(events))
+
+
+def test_study_progress_reads_how_far_each_run_is_from_its_tensorboard_events(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter  # what stable-baselines3 logs with
+
+    base = TrainConfig(line=Path("line.toml"), weeks=[], template_week=Path("w1"), curriculum="A",
+                       batch_size=50, seed=0, steps=4096, envs=1, out=tmp_path / "b50_s0")  # fmt: skip
+    other = base.model_copy(update={"batch_size": 30, "out": tmp_path / "b30_s0"})
+    assert logged_steps(base.out) is None
+    writer = SummaryWriter(str(base.out / "tb" / "ppo_1"))
+    for step in (1024, 2048):
+        writer.add_scalar("rollout/ep_rew_mean", -1.0, step)
+    writer.flush()
+    assert logged_steps(base.out) == 2048
+    line = progress_line([base, other], pending=3)
+    assert (
+        line == "training: b=50 seed 0 2048/4096 steps (50%), b=30 seed 0 starting; 1 waiting for a process"
+    )
+    writer.add_scalar("rollout/ep_rew_mean", -1.0, 3072)
+    writer.close()
+    assert logged_steps(base.out) == 3072

@@ -4,6 +4,7 @@ figures are written."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,13 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
     ppo.write_text("n_steps = 64\nbatch_size = 64\nn_epochs = 1\n", encoding="utf-8")
     out = tmp_path / "study"
     argv = ["study", "--batch-sizes", "50,100", "--seeds", "2", "--steps", "64", "--jobs", "2"]
-    argv += ["--ppo", str(ppo), "--out", str(out)]
+    argv += ["--ppo", str(ppo), "--out", str(out), "--progress-every", "0.5"]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "0 of 4 runs already finished; 4 to train" in first
+    assert re.search(
+        r"^training: b=(50|100) seed [01] (starting|\d+/64 steps)", first, re.M
+    )  # each run's progress
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["b100_s0", "b100_s1", "b50_s0", "b50_s1"]
     with (out / "table2.csv").open() as fh:
         rows = list(csv.DictReader(fh))
