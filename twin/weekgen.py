@@ -25,7 +25,7 @@ class WeekSpec(BaseModel):
     """Smallest order quantity in units (the last order of a plan may be smaller to hit the fill)."""
     order_max: Annotated[int, Field(gt=0)] = 150
     """Largest order quantity in units."""
-    shares: dict[str, Annotated[float, Field(ge=0)]] | None = None
+    shares: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = None
     """Demand share per type (normalised); None draws new shares per week."""
     share_concentration: Annotated[float, Field(gt=0)] = 3.0
     """Dirichlet concentration of drawn shares: large = even shares, small = a few dominant types."""
