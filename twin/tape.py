@@ -49,6 +49,8 @@ class Tape:
         self._down_since: dict[str, int] = {}
         self.downtime: list[tuple[str, int, int]] = []
         self._effort = mirror.pas.setup_effort
+        self._stations = {name: f for f, name in enumerate(mirror.scenario.stations)}
+        self._types = {name: k for k, name in enumerate(mirror.scenario.types)}
         self._setups = mirror.pas.setups
 
     def record(self, event: LineEvent) -> None:
@@ -58,8 +60,7 @@ class Tape:
             self._fold(self.trace, self._state)
             self._instant = at
         self._state = list(m.stock)
-        stations = {name: f for f, name in enumerate(m.scenario.stations)}
-        types = {name: k for k, name in enumerate(m.scenario.types)}
+        stations, types = self._stations, self._types
         if isinstance(event, UnitStarted):
             self._units[stations[event.station]] = (types[event.type], at)
         elif isinstance(event, UnitFinished):
