@@ -31,9 +31,9 @@ def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
     if value < least:
-        raise argparse.ArgumentTypeError(f"{text} must be at least {least}")
+        raise argparse.ArgumentTypeError(f"{text}: must be at least {least}")
     return value
 
 
@@ -42,9 +42,9 @@ def positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
     if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number above 0")
     return value
 
 
@@ -58,6 +58,9 @@ def suggest(typed: str, known: Sequence[str]) -> str:
 _CHOICE = re.compile(
     r"argument (?P<flag>\S+): invalid choice: '(?P<typed>[^']*)' \(choose from (?P<known>.*)\)"
 )
+
+
+_VALUE_FIRST = re.compile(r"\S+: ")
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -78,7 +81,11 @@ class CommandParser(argparse.ArgumentParser):
                 suggest(choice["typed"], known) or f"; choose from {', '.join(known)}"
             )
         else:
-            message = f"{command} {message.removeprefix('argument ')}".strip()
+            flag, _, rest = message.removeprefix("argument ").partition(": ")
+            if _VALUE_FIRST.match(rest):  # our types say 'VALUE: rule': `--steps 0: must be at least 1`
+                message = f"{command} {flag} {rest}".strip()
+            else:
+                message = f"{command} {message.removeprefix('argument ')}".strip()
         self.exit(2, f"linetwin: error: {message}\n")
 
     def unknown_flags(self, extras: list[str], command: argparse.ArgumentParser) -> NoReturn:
@@ -106,9 +113,9 @@ def not_negative(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
     if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number, at least 0")
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number, at least 0")
     return value
 
 
