@@ -27,7 +27,7 @@ import math
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -42,6 +42,9 @@ from twin.timeline import Due, Timeline
 CPSAT = "cpsat"
 ZERO_IDLE = "zero-idle"
 MIN_IDLE = "min-idle"
+STAGE_ZERO_IDLE = "zero idle"
+STAGE_LEAST_IDLE = "least idle"
+STAGE_EFFORT = "setup effort"
 _EFFORT_SCALE_MAX = 10**6
 _FIRST_WINDOW = 32  # positions a batch may slip past its deadline in the minimal-idle stage
 
@@ -68,33 +71,54 @@ class CpSatPlan:
     mode: str
     """`zero-idle` (every deadline met) or `min-idle` (zero idle is impossible or was not found)."""
     status: str
-    """CP-SAT status of the stage that produced the sequence: OPTIMAL, FEASIBLE, ..."""
+    """CP-SAT status of the stage that produced the sequence: OPTIMAL, FEASIBLE, ... (every
+    stage's own status is in `stages`)."""
     setup_effort: float
-    """The model's setup effort of the sequence (the incumbent)."""
+    """The model's setup effort of the sequence (the incumbent): a model figure, which the twin's
+    run of the kept sequence may not share (`kept_incumbent`)."""
     bound: float | None
     """Lower bound on the setup effort of every zero-idle plan (None in `min-idle` mode, or when a
     setup time makes the model stricter than the line)."""
     zero_idle: str
     """`feasible`, `infeasible` (proved by the model) or `unknown` (time ran out)."""
-    idle_estimate_s: int
-    """The model's idle estimate (0 in zero-idle mode)."""
+    idle_estimate_s: int | None
+    """The model's idle estimate (0 in zero-idle mode; None for the starting rule plan)."""
     wall_s: float
     batches: int
     from_hint: bool = False
-    """True when the sequence is the starting (rule) plan because CP-SAT returned nothing better
-    within the limit; said in every summary, never silent."""
+    """True when the plan is the starting (rule) plan because CP-SAT returned nothing better
+    within the limit, or nothing the twin ranks better; said in every summary, never silent."""
     candidates: tuple[tuple[int, ...], ...] = ()
     """Min-idle mode: every improving solution, since the idle estimate may rank them otherwise
     than the twin does (`plan_with_cpsat` simulates them all and keeps the twin's best)."""
+    stages: tuple[tuple[str, str], ...] = ()
+    """Every solve as it ended: (stage, CP-SAT status), e.g. (`zero idle`, `UNKNOWN`),
+    (`least idle`, `OPTIMAL`), (`setup effort`, `FEASIBLE`). A zero-idle stage the deadlines
+    prove infeasible before any solve is not among them (`zero_idle` says so)."""
+    simulated: int = 1
+    """Sequences the twin ran (the incumbent and, in min-idle mode, every other solution)."""
+    kept_incumbent: bool = True
+    """Whether the twin kept the model's incumbent (else another solution the twin ranks better)."""
 
     def summary(self) -> dict[str, object]:
-        """Everything but the sequence, for results files."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("sequence", "candidates")}
-        return {**data, "gap": self.gap}
+        """Everything but the sequences, for results files; the model's own figures are named
+        `model_*` (the twin's KPIs of the kept sequence are beside them, in `kpis`)."""
+        data = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("sequence", "candidates", "stages", "setup_effort", "idle_estimate_s")
+        }
+        return {
+            **data,
+            "stages": dict(self.stages),
+            "model_setup_effort": self.setup_effort,
+            "model_idle_estimate_s": self.idle_estimate_s,
+            "gap": self.gap,
+        }
 
     @property
     def gap(self) -> float | None:
-        """Relative gap between incumbent and bound (0 = proved optimal)."""
+        """Relative gap between the model's incumbent and its bound (0 = proved optimal)."""
         if self.bound is None:
             return None
         return (
@@ -155,7 +179,8 @@ class CpSatPlanner:
             model.model.add(model.effort >= round(floor * self.scale))
             hint_ok = hint is not None and _meets(hint, deadlines)
             budget = self._left(start) if hint_ok else self._left(start) / 2
-            status, solver = model.run(self.settings, budget, progress, "zero idle")
+            status, solver = model.run(self.settings, budget, progress, STAGE_ZERO_IDLE)
+            stages = [(STAGE_ZERO_IDLE, _status_name(model, solver, status))]
             solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
             if solved or hint_ok:
                 sequence = model.sequence(solver) if solved else []
@@ -176,10 +201,13 @@ class CpSatPlanner:
                     time.perf_counter() - start,
                     self.batches,
                     from_hint,
+                    stages=tuple(stages),
                 )
             if status == cp_model.INFEASIBLE:
                 zero_idle = "infeasible"
-        return self._min_idle(deadlines, hint, start, zero_idle, progress)
+        else:
+            stages = []
+        return self._min_idle(deadlines, hint, start, zero_idle, progress, stages)
 
     # -- stages --------------------------------------------------------------------------------
     def _min_idle(
@@ -189,6 +217,7 @@ class CpSatPlanner:
         start: float,
         zero_idle: str,
         progress: Progress | None,
+        stages: list[tuple[str, str]],
     ) -> CpSatPlan:
         window = _FIRST_WINDOW
         found: list[tuple[int, ...]] = []
@@ -196,22 +225,40 @@ class CpSatPlanner:
             model = _SequenceModel(self, hint)
             delay = model.lateness(deadlines, window)
             budget = self._left(start) / 2
-            status, solver = model.run(self.settings, budget, progress, "least idle", delay, found)
+            status, solver = model.run(self.settings, budget, progress, STAGE_LEAST_IDLE, delay, found)
             if status != cp_model.INFEASIBLE or window >= self.batches:
                 break
             window *= 2  # some batch must slip further than the window allowed
+        stage = _status_name(model, solver, status)
+        stages.append((STAGE_LEAST_IDLE, stage))
+        if status == cp_model.UNKNOWN and hint is not None:  # time ran out: the rule plan stands
+            return CpSatPlan(
+                list(hint),
+                MIN_IDLE,
+                stage,
+                self._sequence_effort(hint),
+                None,
+                zero_idle,
+                None,
+                time.perf_counter() - start,
+                self.batches,
+                from_hint=True,
+                stages=tuple(stages),
+            )
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            hint_more = "; give it more --time-limit" if status == cp_model.UNKNOWN else ""
             raise UsageError(
-                f"CP-SAT found no plan in {self.settings.time_limit_s:g} s ({solver.status_name(status)}); "
-                "give it more --time-limit"
+                f"CP-SAT found no plan ({stages_text(stages)} after {time.perf_counter() - start:.1f} s "
+                f"of --time-limit {self.settings.time_limit_s:g}){hint_more}"
             )
         idle = round(solver.objective_value)
         model.model.add(delay <= idle)
         model.hint_solution(solver)
-        stage = solver.status_name(status)
-        status, solver2 = model.run(self.settings, self._left(start), progress, "setup effort", None, found)
+        status, solver2 = model.run(self.settings, self._left(start), progress, STAGE_EFFORT, None, found)
+        stages.append((STAGE_EFFORT, _status_name(model, solver2, status)))
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             solver = solver2
+            stage = solver.status_name(status)
             effort = self._effort(solver.objective_value)
         else:  # the idle-stage solution stands
             effort = self._effort(model.effort_value(solver))
@@ -226,6 +273,7 @@ class CpSatPlanner:
             time.perf_counter() - start,
             self.batches,
             candidates=tuple(dict.fromkeys(found)),
+            stages=tuple(stages),
         )
 
     def window_bound(self, deadlines: list[Deadline]) -> float:
@@ -430,9 +478,23 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
         if self.progress is not None and self.wall_time >= self.last_s + self.every_s:
             self.last_s = self.wall_time
             self.progress(
-                f"  {self.wall_time:7.1f} s  {self.stage}: incumbent {self.objective_value / self.scale:g}, "
-                f"bound {self.best_objective_bound / self.scale:g}"
+                f"  {self.wall_time:7.1f} s  model, {self.stage} stage: incumbent "
+                f"{self.objective_value / self.scale:g}, bound {self.best_objective_bound / self.scale:g}"
             )
+
+
+def _status_name(model: _SequenceModel, solver: cp_model.CpSolver, status: cp_model.CpSolverStatus) -> str:
+    """The stage's CP-SAT status as it is; MODEL_INVALID with CP-SAT's reason."""
+    name = solver.status_name(status)
+    if status == cp_model.MODEL_INVALID:
+        reason = model.model.validate()
+        return f"{name} ({reason})" if reason else name
+    return name
+
+
+def stages_text(stages: Sequence[tuple[str, str]]) -> str:
+    """`zero idle UNKNOWN, least idle OPTIMAL, setup effort FEASIBLE`: each stage as it ended."""
+    return ", ".join(f"{stage} {status}" for stage, status in stages)
 
 
 def _read_sequence(
@@ -499,7 +561,10 @@ def plan_with_cpsat(
         run_planner(scenario, SequencePolicy.of_types(seq, scenario.types, CPSAT))
         for seq in dict.fromkeys([tuple(plan.sequence), *plan.candidates])
     ]
-    run = min(runs, key=lambda r: r.results.rank_key())
+    run = min(runs, key=lambda r: r.results.rank_key())  # the first (the incumbent) on a tie
+    kept_incumbent, from_hint = run is runs[0], plan.from_hint
+    if hint.results.rank_key() < run.results.rank_key():  # the model's estimates misled it
+        run, kept_incumbent, from_hint = replace(hint), False, True
     run.planner = CPSAT
     run.wall_s = time.perf_counter() - start
-    return run, plan
+    return run, replace(plan, simulated=len(runs), kept_incumbent=kept_incumbent, from_hint=from_hint)

@@ -12,8 +12,9 @@ import pytest
 from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
+from agent.compare import Comparison, solver_summary
 from agent.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
-from agent.policies import SequencePolicy, SetupAwarePolicy
+from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
 from twin import LineConfig, Results, Scenario, WeekConfig, load_week, simulate
 from twin.results import rank_key
 from twin.timeline import Timeline
@@ -91,6 +92,48 @@ def test_when_idle_is_unavoidable_cpsat_minimises_it_first() -> None:
     assert run.results.rank_key() == brute_force(scenario)
 
 
+def test_an_infeasible_stage_is_said_not_hidden_behind_the_next_ones_optimal() -> None:
+    # Both FAS need their second unit at 5 s; only the first batch (in at 4 s) comes in time, so
+    # every deadline alone can be met but not both: CP-SAT proves zero idle infeasible.
+    line = make_line(
+        types=2, fas_units=(5, 5), capacity=10, batch_size=2, pas_unit=2, matrix=[[0, 3], [1, 0]]
+    )
+    scenario = make_scenario(line, make_week(line, [[(0, 4)], [(1, 4)]], stock=[1, 1]))
+    run, plan = plan_with_cpsat(scenario, EXACT)
+    assert all(d.position >= 0 for d in CpSatPlanner(scenario)._deadline_positions())
+    assert plan.stages == (
+        ("zero idle", "INFEASIBLE"),
+        ("least idle", "OPTIMAL"),
+        ("setup effort", "OPTIMAL"),
+    )
+    assert plan.zero_idle == "infeasible" and plan.mode == MIN_IDLE
+    assert run.results.rank_key() == brute_force(scenario)
+    summary = solver_summary(Comparison(scenario, [run], plan))
+    assert summary is not None
+    measured, model = summary.splitlines()
+    k = run.results
+    assert measured.startswith(f"CP-SAT plan, measured by the twin: idle {k.idle_s} s, setup effort ")
+    assert "zero idle INFEASIBLE, least idle OPTIMAL, setup effort OPTIMAL" in model
+    estimate = f"setup effort {plan.setup_effort:g}, idle {plan.idle_estimate_s} s"
+    assert f"model estimates for its incumbent: {estimate}" in model
+
+
+def test_a_stage_that_runs_out_of_time_is_said_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # w1 at batch size 80 has no zero-idle plan and half a second is far too short for the
+    # least-idle model: CP-SAT says UNKNOWN and the starting rule plan stands, said as such.
+    out = tmp_path / "plan"
+    args = ["plan", "--planner", "cpsat", "--batch-size", "80", "--time-limit", "0.5", "--out", str(out)]
+    assert main(args) == 0
+    solver = json.loads((out / "results.json").read_text())["solver"]
+    assert solver["stages"] == {"least idle": "UNKNOWN"} and solver["status"] == "UNKNOWN"
+    assert solver["from_hint"] and solver["model_idle_estimate_s"] is None
+    printed = capsys.readouterr().out
+    assert "least idle UNKNOWN; no model solution" in printed
+    assert "the starting rule plan: CP-SAT found nothing the twin ranks better" in printed
+
+
 @pytest.mark.parametrize("batch_size", [20, 50])
 def test_the_timeline_gives_the_twins_entry_times_of_a_zero_idle_plan(
     ref_line: LineConfig, config_dir: Path, batch_size: int
@@ -113,7 +156,8 @@ def test_plan_cpsat_reports_solver_figures_and_the_twins_kpis(
     results = json.loads((out / "results.json").read_text())
     solver, kpis = results["solver"], results["kpis"]
     assert solver["status"] in ("FEASIBLE", "OPTIMAL") and solver["mode"] == ZERO_IDLE
-    assert 0 < solver["bound"] <= solver["setup_effort"] == kpis["setup_effort"]
+    assert solver["stages"] == {"zero idle": solver["status"]} and solver["kept_incumbent"]
+    assert 0 < solver["bound"] <= solver["model_setup_effort"] == kpis["setup_effort"]
     assert kpis["idle_s"] == 0 and not kpis["deadlock"]
     rule = simulate(Scenario.build(ref_line, ref_week, 50), SetupAwarePolicy())[0]
     assert kpis["setup_effort"] <= rule.setup_effort  # it starts from the better rule plan
@@ -144,14 +188,14 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     planners = ["random", "first-fit", "earliest-runout", "setup-aware", "cpsat", agent]
     assert sorted(rows) == sorted(planners)
     assert list(rows) == sorted(rows, key=lambda n: rank_key(rows[n]))  # the table is ranked
-    assert rows["cpsat"]["gap_incumbent"] == 0.0
+    assert rows["cpsat"]["gap_cpsat"] is None  # never a planner against itself
     assert 0.0 < rows["cpsat"]["gap_bound"] < 1.0
     rule, cpsat = rows["setup-aware"], rows["cpsat"]  # zero idle both; CP-SAT starts from the rule's plan
     expected = (rule["setup_effort"] - cpsat["setup_effort"]) / rule["setup_effort"]
-    assert rule["gap_incumbent"] == pytest.approx(expected, abs=1e-4) and rule["gap_incumbent"] >= 0.0
-    assert rows["random"]["gap_incumbent"] is None  # idle time: an effort gap would flatter it
+    assert rule["gap_cpsat"] == pytest.approx(expected, abs=1e-4) and rule["gap_cpsat"] >= 0.0
+    assert rows["random"]["gap_cpsat"] is None  # idle time: an effort gap would flatter it
     csv_lines = (tmp_path / "compare.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("planner,completion,deadlock,idle_s,setup_effort,setups,gap_incumbent")
+    assert "gap_cpsat,gap_bound" in csv_lines[0]
     assert len(csv_lines) == 1 + len(rows)
     assert "| planner |" in (tmp_path / "compare.md").read_text()
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
@@ -177,3 +221,54 @@ def test_planner_mistakes_give_one_line_and_exit_2(
     assert main([*args, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_b80_prints_the_twins_figures_first_and_labels_the_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
+    # issue 14: w1 at batch size 80 (zero idle impossible) printed the model's "OPTIMAL, incumbent
+    # 393, idle estimate 3140 s" for a plan the twin measured at 684 and 9,590 s idle.
+    out = tmp_path / "plan"
+    args = ["plan", "--planner", "cpsat", "--batch-size", "80", "--time-limit", "2", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    results = json.loads((out / "results.json").read_text())
+    kpis, solver = results["kpis"], results["solver"]
+    replayed = tmp_path / "replay"
+    replay = ["simulate", "--sequence", str(out / "sequence.csv"), "--batch-size", "80"]
+    assert main([*replay, "--out", str(replayed)]) == 0
+    assert json.loads((replayed / "results.json").read_text())["kpis"] == kpis  # the twin's figures
+    scenario = Scenario.build(ref_line, ref_week, 80)
+    rules = [simulate(scenario, rule())[0] for rule in (SetupAwarePolicy, EarliestRunoutPolicy)]
+    assert Results(**kpis).rank_key() <= min(r.rank_key() for r in rules)  # never worse than its start
+    measured = next(
+        i for i, line in enumerate(printed) if line.startswith("CP-SAT plan, measured by the twin")
+    )
+    assert f"idle {kpis['idle_s']} s, setup effort {kpis['setup_effort']:g}" in printed[measured]
+    model = printed[measured + 1]
+    assert model.startswith("CP-SAT model (min-idle; zero idle proved impossible): least idle ")
+    if solver["model_idle_estimate_s"] is None:  # no model solution in the time: said so
+        assert "no model solution" in model and solver["from_hint"]
+    else:
+        estimate = f"estimates for its incumbent: setup effort {solver['model_setup_effort']:g}, idle "
+        assert f"model {estimate}{solver['model_idle_estimate_s']} s" in model
+    assert solver["zero_idle"] == "infeasible" and "least idle" in solver["stages"]
+    assert "setup_effort" not in solver and "idle_estimate_s" not in solver  # the model's are model_*
+    row = next(line for line in printed if line.startswith("| cpsat |")).split("|")
+    assert row[7].strip() == "-"  # no gap of CP-SAT against itself
+
+    compared = tmp_path / "compare"
+    args = ["compare", "--planners", "rules,cpsat", "--batch-size", "80", "--time-limit", "2"]
+    assert main([*args, "--out", str(compared)]) == 0
+    table = json.loads((compared / "compare.json").read_text())
+    rows, measured_kpis = {r["planner"]: r for r in table["rows"]}, table["kpis"]
+    cpsat = measured_kpis["cpsat"]
+    assert rows["cpsat"]["gap_cpsat"] is None
+    for name, row_ in rows.items():
+        k = measured_kpis[name]
+        like = (
+            name != "cpsat" and not k["deadlock"] and k["completion"] == 1 and k["idle_s"] <= cpsat["idle_s"]
+        )
+        expected = round((k["setup_effort"] - cpsat["setup_effort"]) / k["setup_effort"], 4) if like else None
+        assert row_["gap_cpsat"] == expected, name
+        assert row_["gap_bound"] is None  # no bound without a zero-idle plan
