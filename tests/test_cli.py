@@ -65,7 +65,8 @@ def test_demo_compares_rules_agent_and_cpsat_and_says_where_the_plots_are(demo: 
     for name in ("random", "first-fit", "earliest-runout", "setup-aware", "cpsat"):
         assert f"| {name} |" in stdout
     assert re.search(r"\| ppo \((stochastic, seed \d+|deterministic): best of 21\) \|", stdout)
-    assert "CP-SAT: " in stdout and "best plan" in stdout
+    assert "CP-SAT plan, measured by the twin: " in stdout and "CP-SAT model (" in stdout
+    assert "best plan" in stdout
     for plot in (*PLOTS, "compare.png"):
         assert str(out / plot) in stdout
 
@@ -115,6 +116,25 @@ def test_mistakes_give_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("linetwin: error:") and message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv", [["simulate", "--policy", "setup-aware"], ["plan", "--planner", "cpsat", "--time-limit", "1"]]
+)
+def test_an_infinite_setup_effort_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config_dir: Path, argv: list[str]
+) -> None:
+    # issue 14: TOML allows `inf`; simulate wrote Infinity into results.json, CP-SAT overflowed
+    line = tmp_path / "line.toml"
+    text = (config_dir / "line.toml").read_text(encoding="utf-8")
+    row = "[ 0,  2,  2,  1,  7,  9,  8,  8]"
+    line.write_text(text.replace(row, row.replace(" 2,  1", " inf,  1")), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main([*argv, "--line", str(line), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"linetwin: error: {line}:")
+    assert "setup_effort.matrix[0][2]" in err and "(value inf)" in err and "1,000,000" in err
+    assert not out.exists()
 
 
 def test_console_script_prints_no_traceback(tmp_path: Path) -> None:

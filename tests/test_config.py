@@ -209,3 +209,93 @@ def test_sequence_reads_quantities(tmp_path: Path, ref_line: LineConfig) -> None
     path.write_text("position,type,quantity\r\n2,T2,\r\n1,T1,30\r\n", encoding="utf-8")
     entries = load_sequence(path, ref_line)
     assert [(e.type, e.quantity) for e in entries] == [("T1", 30), ("T2", None)]
+
+
+ROW0 = "[ 0,  2,  2,  1,  7,  9,  8,  8]"
+
+# issue 14: numbers at the edges. (id, old, new, line marker or None, expected parts)
+LINE_NUMBER_ERRORS = [
+    ("effort-inf", ROW0, ROW0.replace(" 2,  1", " inf,  1"), "matrix", ["matrix[0][2]", "inf", "1,000,000"]),
+    ("effort-nan", ROW0, ROW0.replace(" 2,  1", " nan,  1"), "matrix", ["matrix[0][2]", "nan", "finite"]),
+    ("effort-minus-inf", ROW0, ROW0.replace(" 2,  1", " -inf, 1"), "matrix", ["matrix[0][2]", "-inf"]),
+    ("effort-huge", ROW0, ROW0.replace(" 2,  1", " 1e300, 1"), "matrix", ["matrix[0][2]", "1e+300"]),
+    ("effort-bool", ROW0, ROW0.replace(" 2,  1", " true, 1"), "matrix", ["matrix[0][2]", "True"]),
+    ("effort-decimals", ROW0, ROW0.replace(" 2,  1", " 0.1234567, 1"), "matrix", ["6 decimals"]),
+    ("pas-unit-huge", "unit_time_s = 20 ", "unit_time_s = 100000000000000000 ", None, ["pas.unit_time_s"]),
+    ("fas-unit-huge", "unit_time_s = 90", "unit_time_s = 604801", None, ["fas[0].unit_time_s", "604,800 s"]),
+    ("setup-time-huge", "setup_time_s = 0 ", "setup_time_s = 604801 ", "setup_time_s", ["604801", "604,800"]),
+    ("batch-bool", "batch_size = 50 ", "batch_size = true ", "batch_size", ["pas.batch_size", "True"]),
+    ("capacity-string", "capacity = 500 ", 'capacity = "500" ', "capacity", ["buffer.capacity", "'500'"]),
+    ("capacity-fill", "capacity = 500 ", "capacity = 40000 ", None, ["capacity 40000 x pas.unit_time_s 20"]),
+]
+
+
+def _line_of(path: Path, marker: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.lstrip().startswith(marker))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "expected"),
+    [e[1:] for e in LINE_NUMBER_ERRORS],
+    ids=[e[0] for e in LINE_NUMBER_ERRORS],
+)
+def test_numbers_out_of_bounds_in_the_line(
+    line_file: Path, old: str, new: str, marker: str | None, expected: list[str]
+) -> None:
+    _edit(line_file, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_line(line_file)
+    message = str(info.value)
+    assert message.startswith(str(line_file)) and "\n" not in message
+    if marker is not None:
+        assert message.startswith(f"{line_file}:{_line_of(line_file, marker)}: ")
+    for part in expected:
+        assert part in message
+
+
+DOWN = '\n[[downtime]]\nstation = "FAS1"\nstart = {start}\nend = {end}\n'
+
+WEEK_NUMBER_ERRORS = [
+    ("stock-inf", "week.toml", "T8 = 58", "T8 = inf", ["initial_stock.T8", "inf"]),
+    ("stock-bool", "week.toml", "T8 = 58", "T8 = true", ["initial_stock.T8", "True"]),
+    (
+        "downtime-never-ends",
+        "week.toml",
+        "T8 = 58\n",
+        "T8 = 58\n" + DOWN.format(start="2026-11-24T08:00:00", end="9999-12-31T23:00:00"),
+        ["downtime[0].end", "9999-12-31", "2026-12-07"],
+    ),
+    (
+        "downtime-before-the-week",
+        "week.toml",
+        "T8 = 58\n",
+        "T8 = 58\n" + DOWN.format(start="2026-11-20T08:00:00", end="2026-11-21T08:00:00"),
+        ["downtime[0].end", "2026-11-21", "2026-11-23"],
+    ),
+    (
+        "fas-plan-past-overtime",
+        "plan.csv",
+        "FAS1,1,T5,117",
+        "FAS1,1,T5,4000",
+        # the week and a week of overtime: 2 x 75 working hours
+        [": quantity", "more than FAS1 can work by a week after the week's end (540,000 s"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [e[1:] for e in WEEK_NUMBER_ERRORS],
+    ids=[e[0] for e in WEEK_NUMBER_ERRORS],
+)
+def test_numbers_out_of_bounds_in_the_week(
+    week_dir: Path, ref_line: LineConfig, file: str, old: str, new: str, expected: list[str]
+) -> None:
+    _edit(week_dir / file, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_week(week_dir, ref_line)
+    message = str(info.value)
+    assert message.startswith(str(week_dir / file)) and "\n" not in message
+    for part in expected:
+        assert part in message
