@@ -21,7 +21,7 @@ from twin.config import default_config_dir, load_toml_model
 class Curriculum(BaseModel):
     """A sequence of env tasks and the criteria to move through them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
     name: str
     window_episodes: Annotated[int, Field(gt=0)] = 100

@@ -299,3 +299,28 @@ def test_numbers_out_of_bounds_in_the_week(
     assert message.startswith(str(week_dir / file)) and "\n" not in message
     for part in expected:
         assert part in message
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "key"),
+    [
+        ("env.toml", "setup_weight = ", "setup_weight = inf # ", "setup_weight"),
+        ("curricula/A.toml", "idle_threshold_s = 600", "idle_threshold_s = nan", "idle_threshold_s"),
+        ("ppo.toml", "learning_rate = 0.0003", "learning_rate = inf", "learning_rate"),
+    ],
+    ids=["env", "curriculum", "ppo"],
+)
+def test_every_float_of_the_settings_files_is_finite(
+    tmp_path: Path, config_dir: Path, name: str, old: str, new: str, key: str
+) -> None:
+    from agent.curriculum import load_curriculum
+    from agent.train import load_ppo_settings
+    from twin.env_settings import load_env_settings
+
+    path = tmp_path / Path(name).name
+    shutil.copy(config_dir / name, path)
+    _edit(path, old, new)
+    load = {"env.toml": load_env_settings, "A.toml": load_curriculum, "ppo.toml": load_ppo_settings}
+    with pytest.raises(ConfigError) as info:
+        load[path.name](path)
+    assert f"{path}:" in str(info.value) and key in str(info.value) and "finite" in str(info.value)
