@@ -121,6 +121,25 @@ def test_a_rejected_event_changes_nothing(ref_line: LineConfig, ref_week: WeekCo
         assert (mirror.snapshot(), mirror.kpis()) == before
 
 
+def test_a_plan_revision_past_the_overtime_of_a_fas_is_rejected(
+    ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
+    # issue 14: a FAS plan longer than the week and its overtime never ends (like plan.csv, refused)
+    from twin.events import PlannedOrder, PlanRevised
+
+    scenario = Scenario.build(ref_line, ref_week, 50)
+    mirror = Mirror(scenario)
+    station, unit_s = scenario.stations[0], scenario.fas_unit_s[0]
+    horizon_s = scenario.calendar.horizon_work_s
+    units = horizon_s // unit_s + 1  # one unit more than FAS1 can work by then (the PAS could build it)
+    assert units <= scenario.buildable_units
+    before = (mirror.snapshot(), mirror.kpis())
+    orders = (PlannedOrder(station, 1, scenario.types[0], units),)
+    with pytest.raises(EventRejected, match=f"{station}'s orders total {units} units"):
+        mirror.apply(PlanRevised(0, ref_week.week_start.isoformat(), 1, orders))
+    assert (mirror.snapshot(), mirror.kpis()) == before
+
+
 def test_work_pauses_during_downtime() -> None:
     assert finish_time(0, 90, ()) == 90
     assert finish_time(0, 90, ((30, 100),)) == 160

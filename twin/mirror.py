@@ -359,6 +359,12 @@ class Mirror:
                 raise EventRejected(f"{station}'s positions must be 1..{len(orders)}, got {sorted(orders)}")
             ordered[station] = [orders[p] for p in sorted(orders)]
             total = sum(o.quantity for o in ordered[station])
+            horizon_s = self.scenario.calendar.horizon_work_s
+            if total * self.scenario.fas_unit_s[f] > horizon_s:
+                raise EventRejected(
+                    f"{station}'s orders total {total} units, {total * self.scenario.fas_unit_s[f]:,} s of "
+                    f"work, more than it can do by a week after the week's end ({horizon_s:,} s)"
+                )
             if self.fas[f].consumed > total:
                 raise EventRejected(f"{station} has taken {self.fas[f].consumed} units, the plan has {total}")
         sc = self.scenario
