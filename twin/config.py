@@ -7,20 +7,36 @@ Every error is a `ConfigError` naming the file, the line or key, and the bad val
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import difflib
+import hashlib
 import io
+import json
+import math
 import os
 import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import tomli_w
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from twin.errors import ConfigError
+from twin.names import Name
 
 CONFIG_ENV_VAR = "LINETWIN_CONFIG"
 """Environment variable naming the folder of embedded defaults (line, weeks, env, curricula)."""
@@ -29,6 +45,17 @@ PAS_STATION = "PAS"
 """Name of the pre-assembly station in downtime entries and events."""
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+MAX_TIME_S = 7 * 86_400
+"""Longest unit time, setup time and batch (a buffer's worth of units plus a setup): one week of
+seconds, 604,800. Keeps every run finite and every time exact on the simulation's float clock."""
+
+MAX_SETUP_EFFORT = 1_000_000
+"""Largest effort of one changeover. With at most `EFFORT_DECIMALS` decimals CP-SAT scales an effort
+to an integer of at most 10^12, so a week's objective stays far inside 64-bit integers."""
+
+EFFORT_DECIMALS = 6
+"""Most decimals of a setup effort (CP-SAT works on integers: efforts are scaled by up to 10^6)."""
 _CLOCK = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
 
 
@@ -85,6 +112,8 @@ class TimeWindow(_Strict):
     def _not_empty(self) -> TimeWindow:
         if self.start == self.end:
             raise ValueError(f"window {self.start}-{self.end} is empty")
+        if self.start_s == 86_400:
+            raise ValueError("a window cannot start at 24:00: write 00:00 and name the next day")
         return self
 
     @property
@@ -104,31 +133,90 @@ class TimeWindow(_Strict):
 
 
 class CalendarConfig(_Strict):
-    """Working time of the line: shifts minus breaks, on every week, minus holidays."""
+    """Working time of the line: shifts minus breaks, on every week, minus holidays. A shift belongs
+    to the day it starts on; a break to the shift it starts in, its `days` naming the day that shift
+    starts (rules: `twin.calendar`)."""
 
-    shifts: list[TimeWindow] = Field(min_length=1, description="working windows")
-    breaks: list[TimeWindow] = Field(default_factory=list, description="pauses inside shifts")
+    shifts: list[TimeWindow] = Field(min_length=1, description="working windows; never overlapping")
+    breaks: list[TimeWindow] = Field(
+        default_factory=list, description="pauses inside shifts; days = the day their shift starts"
+    )
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts_apart(cls, v: list[TimeWindow]) -> list[TimeWindow]:
+        from twin.calendar import check_shifts  # the calendar module builds on this one
+
+        check_shifts(v)
+        return v
+
+    @field_validator("breaks")
+    @classmethod
+    def _breaks_in_shifts(cls, v: list[TimeWindow], info: ValidationInfo) -> list[TimeWindow]:
+        from twin.calendar import check_breaks
+
+        if "shifts" in info.data:
+            check_breaks(info.data["shifts"], v)
+        return v
+
+
+def _within(low: int, high: int | None = None, unit: str = "") -> AfterValidator:
+    """A whole number from `low` to `high` (None: no upper limit), the range said when it is not."""
+
+    def check(value: int) -> int:
+        if value < low or (high is not None and value > high):
+            limit = f"at least {low}" if high is None else f"{low} to {high:,}{unit}"
+            raise ValueError(f"must be {limit}")
+        return value
+
+    return AfterValidator(check)
+
+
+# The numbers of the files: strict (TOML's `true` is not 1, "20" is not 20) and bounded; counts
+# are bounded through the buffer (LineConfig: a buffer's worth of units is built within a week).
+UnitTime = Annotated[int, Field(strict=True), _within(1, MAX_TIME_S, " s (one week)")]
+SetupTime = Annotated[int, Field(strict=True), _within(0, MAX_TIME_S, " s (one week)")]
+Units = Annotated[int, Field(strict=True), _within(1)]
+Stock = Annotated[int, Field(strict=True), _within(0)]
+
+
+def _effort(value: float) -> float:
+    if not (math.isfinite(value) and 0 <= value <= MAX_SETUP_EFFORT):
+        raise ValueError(
+            f"a setup effort must be a finite number from 0 to {MAX_SETUP_EFFORT:,} (a forbidden "
+            "changeover cannot be given: give it a large effort instead)"
+        )
+    scaled = value * 10**EFFORT_DECIMALS
+    if not math.isclose(scaled, round(scaled), rel_tol=0, abs_tol=1e-6):
+        raise ValueError(f"a setup effort has at most {EFFORT_DECIMALS} decimals")
+    return value
+
+
+Effort = Annotated[float, Field(strict=True), AfterValidator(_effort)]
 
 
 class PasConfig(_Strict):
     """The pre-assembly station."""
 
-    unit_time_s: Annotated[int, Field(gt=0)] = Field(description="working seconds per pre-product")
-    batch_size: Annotated[int, Field(gt=0)] = Field(description="default units per batch")
-    setup_time_s: Annotated[int, Field(ge=0)] = Field(0, description="working seconds added per changeover")
+    unit_time_s: UnitTime = Field(description="working seconds per pre-product (1 to 604,800)")
+    batch_size: Units = Field(description="default units per batch (1 to the buffer's capacity)")
+    setup_time_s: SetupTime = Field(0, description="working seconds added per changeover (0 to 604,800)")
 
 
 class BufferConfig(_Strict):
     """The central buffer between the stages."""
 
-    capacity: Annotated[int, Field(gt=0)] = Field(description="pre-products of all types together")
+    capacity: Units = Field(
+        description="pre-products of all types together; the PAS builds as many within a week "
+        "(capacity x pas.unit_time_s + pas.setup_time_s <= 604,800 s)"
+    )
 
 
 class FasConfig(_Strict):
     """One final assembly station."""
 
-    id: str = Field(min_length=1, description="station name, used in plans and topics")
-    unit_time_s: Annotated[int, Field(gt=0)] = Field(description="working seconds per unit")
+    id: Name = Field(description="station name, used in plans, topics and metrics (twin.names)")
+    unit_time_s: UnitTime = Field(description="working seconds per unit (1 to 604,800)")
 
     @field_validator("id")
     @classmethod
@@ -141,16 +229,17 @@ class FasConfig(_Strict):
 class SetupEffortConfig(_Strict):
     """Sequence-dependent setup effort of the PAS."""
 
-    matrix: list[list[Annotated[float, Field(ge=0)]]] = Field(
-        description="matrix[i][j]: effort of switching from types[i] to types[j]"
+    matrix: list[list[Effort]] = Field(
+        description="matrix[i][j]: effort of switching from types[i] to types[j] (0 to 1,000,000, "
+        "at most 6 decimals)"
     )
 
 
 class LineConfig(_Strict):
     """A production line: `line.toml`."""
 
-    name: str = Field(min_length=1)
-    types: list[str] = Field(min_length=1, description="pre-product types, in order")
+    name: Name = Field(description="the line's name: the `line` tag of its metrics (twin.names)")
+    types: list[Name] = Field(min_length=1, description="pre-product types, in order (twin.names)")
     calendar: CalendarConfig
     pas: PasConfig
     buffer: BufferConfig
@@ -163,8 +252,6 @@ class LineConfig(_Strict):
         dupes = sorted({t for t in v if v.count(t) > 1})
         if dupes:
             raise ValueError(f"duplicate types {dupes}")
-        if any(not t for t in v):
-            raise ValueError("a type name is empty")
         return v
 
     @field_validator("fas")
@@ -189,6 +276,13 @@ class LineConfig(_Strict):
             raise ValueError(
                 f"pas.batch_size {self.pas.batch_size} exceeds buffer.capacity {self.buffer.capacity}"
             )
+        fill_s = self.buffer.capacity * self.pas.unit_time_s + self.pas.setup_time_s
+        if fill_s > MAX_TIME_S:
+            raise ValueError(
+                f"buffer.capacity {self.buffer.capacity} x pas.unit_time_s {self.pas.unit_time_s} + "
+                f"pas.setup_time_s {self.pas.setup_time_s} = {fill_s:,} s: a batch as large as the "
+                f"buffer must be buildable within {MAX_TIME_S:,} s (one week)"
+            )
         return self
 
     @property
@@ -208,6 +302,11 @@ class Downtime(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Downtime:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError(
+                f"downtime start {self.start.isoformat()} and end {self.end.isoformat()}: give both "
+                "with a UTC offset or neither (local time of the week)"
+            )
         if self.end <= self.start:
             raise ValueError(f"downtime end {self.end} is not after its start {self.start}")
         return self
@@ -225,9 +324,11 @@ class WeekConfig(_Strict):
 
     week_start: dt.date = Field(description="a Monday; the calendar applies from 00:00 local time")
     timezone: str = Field(description="IANA time zone name")
-    holidays: list[dt.date] = Field(default_factory=list)
+    holidays: list[dt.date] = Field(
+        default_factory=list, description="days of the week whose shifts are not worked (no repeats)"
+    )
     initial_setup: str = Field("", description="type the PAS is set up for at week start, or ''")
-    initial_stock: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    initial_stock: dict[str, Stock] = Field(default_factory=dict)
     downtime: list[Downtime] = Field(default_factory=list)
     plans: dict[str, list[Order]] = Field(default_factory=dict, description="orders per FAS, in order")
 
@@ -245,6 +346,33 @@ class WeekConfig(_Strict):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays_in_week(cls, v: list[dt.date], info: ValidationInfo) -> list[dt.date]:
+        monday = info.data.get("week_start")
+        if monday is None:
+            return v
+        sunday = monday + dt.timedelta(days=6)
+        for i, day in enumerate(v):
+            if not monday <= day <= sunday:
+                raise ValueError(f"holidays[{i}] {day} is outside the week {monday} to {sunday}")
+            if day in v[:i]:
+                raise ValueError(f"holidays[{i}] {day} is listed twice")
+        return v
+
+    @field_validator("initial_stock", mode="before")
+    @classmethod
+    def _quoted_dotted_keys(cls, v: Any) -> Any:
+        """A bare `T1.5 = 50` is the table `T1` with a key `5` in TOML: say how to write it."""
+        for key, value in v.items() if isinstance(v, dict) else ():
+            if isinstance(value, dict) and value:
+                inner = next(iter(value))
+                raise ValueError(
+                    f"{key}.{inner} is read as a table {key!r}: quote a type name with a dot, "
+                    f'"{key}.{inner}" = ...'
+                )
         return v
 
     @property
@@ -266,14 +394,61 @@ class SequenceEntry(_Strict):
 # Loading
 
 
-def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, a byte-order mark ignored), or a ConfigError naming it."""
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its mark starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _encoding_of(data: bytes) -> str:
+    """UTF-8, or what a byte-order mark says; UTF-16 without a mark is told by its zero bytes."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    if b"\x00" in data[:200]:
+        odd, even = data[1:200:2].count(0), data[0:200:2].count(0)
+        if odd > even:
+            return "utf-16-le"
+        if even > odd:
+            return "utf-16-be"
+    return "utf-8"
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """A text file's bytes as text: UTF-8, or UTF-16/32 with a byte-order mark (a spreadsheet's
+    "Unicode text"); anything else is a ConfigError naming the line of the first bad byte."""
+    encoding = _encoding_of(data)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode(encoding, errors="replace")
+        line = before.count("\n") + 1
+        shown = data.decode(encoding, errors="replace").splitlines()[line - 1][:60]
+        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+        raise ConfigError(
+            path,
+            f"line {line}",
+            shown,
+            f"not {name}: byte 0x{data[exc.start]:02x} cannot be read (save the file as UTF-8)",
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ConfigError(path, f"line {line}", None, "a NUL character: not a text file")
+    return text.removeprefix("\ufeff")
+
+
+def _read_text(path: Path) -> str:
+    """The file's text (see `decode_text`), or a ConfigError naming it."""
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(path, "", None, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "", None, f"cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(path, "", None, f"cannot read: {exc.strerror or exc}") from None
+    return decode_text(path, data)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -281,7 +456,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", None, f"malformed TOML: {exc}") from None
+        raise ConfigError(path, "", None, f"malformed TOML: {exc}{_dotted_key_hint(text, exc)}") from None
+
+
+def _dotted_key_hint(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """A hint when the line in error has a bare dotted key (`T1.5 = 50`: a table `T1` in TOML)."""
+    at = re.search(r"at line (\d+)", str(exc))
+    lines = text.splitlines()
+    if at is None or not 0 < int(at[1]) <= len(lines):
+        return ""
+    key = re.match(r"\s*([\w-]+(?:\.[\w-]+)+)\s*=", lines[int(at[1]) - 1])
+    return f' ({key[1]} is a dotted key: quote a name with a dot, "{key[1]}" = ...)' if key else ""
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -292,30 +477,77 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _toml_line(path: Path, key: str) -> str:
-    """`key` ('a.b[2].c') with the line of its last name in the file, when that name is unique."""
-    name = re.sub(r"\[\d+\]$", "", key.split(".")[-1])
+    """`key` ('a.b[2].c') with the line of its last name in the file, when that name is unique
+    (as a key `name = `, a dotted key `x.name = ` or a table `[name]`, `[x.name]`, `[[name]]`)."""
+    name = re.escape(re.sub(r"(\[\d+\])+$", "", key.split(".")[-1]))
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        lines = _read_text(path).splitlines()
+    except ConfigError:
         return key
-    hits = [i for i, line in enumerate(lines, 1) if re.match(rf"\s*{re.escape(name)}\s*=", line)]
+    prefix = r"""(?:[\w-]+\s*\.\s*|"[^"]*"\s*\.\s*)*"""
+    pattern = re.compile(rf"""\s*(?:\[\[?\s*)?{prefix}(?:{name}|"{name}")\s*(?:=|\]\]?)""")
+    hits = [i for i, line in enumerate(lines, 1) if pattern.match(line)]
     return f"{hits[0]}: {key}" if len(hits) == 1 else key
 
 
-def _raise_validation(path: Path, exc: ValidationError, data: dict[str, Any]) -> None:
-    err = exc.errors()[0]
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that validates the table at `loc` of `model`'s data, if there is one."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if current is None or part not in current.model_fields:
+            return None
+        current = _inner_model(current.model_fields[part].annotation)
+    return current
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(model: type[BaseModel] | None, errors: list[Any], loc: tuple[int | str, ...]) -> str:
+    """'unknown key; expected <the closest known key>' (a key missing beside it comes first)."""
+    parent, typed = loc[:-1], str(loc[-1])
+    missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]
+    where = _model_at(model, parent) if model is not None else None
+    known = list(where.model_fields) if where is not None else missing
+    close = difflib.get_close_matches(typed, missing, n=1, cutoff=0.4) or difflib.get_close_matches(
+        typed, known, n=1, cutoff=0.6
+    )
+    if close:
+        return f"unknown key; expected {close[0]}"
+    return f"unknown key; expected one of {', '.join(known)}" if known else "unknown key"
+
+
+def _raise_validation(
+    path: Path, exc: ValidationError, data: dict[str, Any], model: type[BaseModel] | None = None
+) -> None:
+    errors = exc.errors()
+    # a misspelt key is also a missing one: the key the user typed is the one to report
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if p not in ("function-after",))
     key = _key_path(loc)
     value = err.get("input")
-    if isinstance(value, dict) and value is data:
+    if isinstance(value, dict) or err["type"] == "json_invalid":  # a table, or the whole file
         value = None
     reason = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        reason = f"unknown key {key!r}"
+        reason = _unknown_key(model, list(errors), loc)
     elif err["type"] == "missing":
         reason = f"missing key {key!r}"
         value = None
-    raise ConfigError(path, _toml_line(path, key) if key else "", value, reason)
+    where = _toml_line(path, key) if key else ""
+    if err["type"] == "missing" and len(loc) > 1 and isinstance(loc[-2], str):  # the table's line
+        table = _toml_line(path, _key_path(loc[:-1]))
+        where = f"{table.split(':')[0]}: {key}" if ":" in table else where
+    raise ConfigError(path, where, value, reason)
 
 
 def default_config_dir() -> Path:
@@ -330,7 +562,18 @@ def load_toml_model(path: Path | str, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        _raise_validation(path, exc, data)
+        _raise_validation(path, exc, data, model)
+        raise  # pragma: no cover - _raise_validation always raises
+
+
+def load_json_model(path: Path | str, model: type[M]) -> M:
+    """Read a JSON file (a run's config.json, a model card) into `model`; every error names the
+    file, the key and the bad value on one line."""
+    path = Path(path)
+    try:
+        return model.model_validate_json(_read_text(path))
+    except ValidationError as exc:
+        _raise_validation(path, exc, {}, model)
         raise  # pragma: no cover - _raise_validation always raises
 
 
@@ -352,9 +595,16 @@ def _csv_rows(
     unknown = [c for c in columns if c not in header + optional]
     missing = [c for c in header if c not in columns]
     if unknown or missing or len(set(columns)) != len(columns):
-        raise ConfigError(
-            path, "line 1", ",".join(columns), f"header must be {','.join(header)} (optional: {optional})"
-        )
+        expected = ",".join(header) + (f" (optional: {','.join(optional)})" if optional else "")
+        separator = next((s for s in (";", "\t", "|") if len(columns) == 1 and s in columns[0]), None)
+        if separator is not None:
+            raise ConfigError(
+                path,
+                "line 1",
+                columns[0],
+                f"fields are separated by {separator!r}; expected ',' (header {expected})",
+            )
+        raise ConfigError(path, "line 1", ",".join(columns), f"header must be {expected}")
     try:
         for row in reader:
             line = reader.line_num
@@ -392,11 +642,16 @@ def _in_order(path: Path, rows: dict[int, tuple[int, Any]], what: str) -> list[A
     return items
 
 
-def load_plan(path: Path | str, line_cfg: LineConfig, max_units: int | None = None) -> dict[str, list[Order]]:
+def load_plan(
+    path: Path | str, line_cfg: LineConfig, max_units: int | None = None, horizon_s: int | None = None
+) -> dict[str, list[Order]]:
     """Read a `plan.csv` into orders per FAS of the line (stations without rows get none);
-    `max_units`: the most units all orders together may ask for (what the PAS can build)."""
+    `max_units`: the most units all orders together may ask for (what the PAS can build);
+    `horizon_s`: the working seconds each FAS has for its orders."""
     path = Path(path)
     total = 0
+    work_s = dict.fromkeys(line_cfg.station_ids, 0)
+    unit_s = {f.id: f.unit_time_s for f in line_cfg.fas}
     per_station: dict[str, dict[int, tuple[int, Order]]] = {s: {} for s in line_cfg.station_ids}
     for line, row in _csv_rows(path, ("station", "position", "type", "quantity")):
         station = row["station"]
@@ -418,6 +673,15 @@ def load_plan(path: Path | str, line_cfg: LineConfig, max_units: int | None = No
                 quantity,
                 f"the orders so far total {total} units, more than the PAS can build by a week after "
                 f"the week's end ({max_units})",
+            )
+        work_s[station] += quantity * unit_s[station]
+        if horizon_s is not None and work_s[station] > horizon_s:
+            raise ConfigError(
+                path,
+                f"line {line}: quantity",
+                quantity,
+                f"the orders of {station} so far take {work_s[station]:,} s, more than {station} can work "
+                f"by a week after the week's end ({horizon_s:,} s, {horizon_s // unit_s[station]} units)",
             )
         if position in per_station[station]:
             first = per_station[station][position][0]
@@ -443,16 +707,19 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
     try:
         week = WeekConfig.model_validate(data)
     except ValidationError as exc:
-        _raise_validation(toml_path, exc, data)
+        _raise_validation(toml_path, exc, data, WeekConfig)
         raise  # pragma: no cover
     _check_week_against_line(toml_path, week, line_cfg)
-    from twin.calendar import WorkCalendar  # the calendar module builds on this one
+    from twin.calendar import OVERTIME_WEEKS, WorkCalendar  # the calendar module builds on this one
 
     try:
         calendar = WorkCalendar(line_cfg.calendar, week)
-    except ValueError as exc:
-        raise ConfigError(toml_path, "holidays", [str(d) for d in week.holidays], str(exc)) from None
-    plans = load_plan(folder / "plan.csv", line_cfg, calendar.buildable_units(line_cfg.pas.unit_time_s))
+    except ValueError as exc:  # a shutdown week: nothing to plan, so say so instead of planning overtime
+        key, value = ("holidays", [str(d) for d in week.holidays]) if week.holidays else ("week_start", None)
+        raise ConfigError(toml_path, _toml_line(toml_path, key), value, str(exc)) from None
+    _check_downtime_span(toml_path, week, OVERTIME_WEEKS)
+    buildable = calendar.buildable_units(line_cfg.pas.unit_time_s)
+    plans = load_plan(folder / "plan.csv", line_cfg, buildable, calendar.horizon_work_s)
     return week.model_copy(update={"plans": plans})
 
 
@@ -485,6 +752,23 @@ def _check_week_against_line(path: Path, week: WeekConfig, line_cfg: LineConfig)
             )
 
 
+def _check_downtime_span(path: Path, week: WeekConfig, overtime_weeks: int) -> None:
+    """Every downtime ends inside the time a week's plan may use (the week and `overtime_weeks`
+    after it): a stop before the week would be ignored without a word, one far past it never ends."""
+    start = dt.datetime.combine(week.week_start, dt.time(), week.tz)
+    end = start + dt.timedelta(days=7 * (1 + overtime_weeks))
+    for i, down in enumerate(week.downtime):
+        last = down.end if down.end.tzinfo is not None else down.end.replace(tzinfo=week.tz)
+        if not start < last <= end:
+            raise ConfigError(
+                path,
+                f"downtime[{i}].end",
+                down.end.isoformat(),
+                f"a downtime must end between the week's start {start.isoformat()} and "
+                f"{end.isoformat()} (the week and {overtime_weeks} week of overtime)",
+            )
+
+
 def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]:
     """Read a `sequence.csv` (`position,type[,quantity]`)."""
     path = Path(path)
@@ -510,41 +794,143 @@ def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]
     return _in_order(path, rows, "sequence")
 
 
-def write_sequence(path: Path | str, entries: list[SequenceEntry]) -> None:
-    """Write a `sequence.csv` with explicit quantities."""
-    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+def write_sequence(
+    path: Path | str, entries: list[SequenceEntry], made_for: SequenceOrigin | None = None
+) -> None:
+    """Write a `sequence.csv` with explicit quantities, and what it was made for into its sidecar
+    `<name>.meta.json` (a stale sidecar is removed when `made_for` is None)."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["position", "type", "quantity"])
         for i, entry in enumerate(entries, 1):
             writer.writerow([i, entry.type, entry.quantity if entry.quantity is not None else ""])
+    meta = sequence_meta_path(path)
+    if made_for is None:
+        meta.unlink(missing_ok=True)
+    else:
+        meta.write_text(made_for.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+class SequenceOrigin(BaseModel):
+    """What a `sequence.csv` was made for, kept in its sidecar `<name>.meta.json` (the CSV's
+    format stays `position,type[,quantity]`): the line, the week (folder as given, first day and a
+    digest of its content) and the batch size. Unknown keys are ignored (the sidecar may grow)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    line: str
+    week: str
+    week_start: dt.date
+    week_digest: str
+    batch_size: int
+
+    @classmethod
+    def of(cls, line: str, week_folder: Path | str, week: WeekConfig, batch_size: int) -> SequenceOrigin:
+        return cls(
+            line=line,
+            week=str(week_folder),
+            week_start=week.week_start,
+            week_digest=week_digest(week),
+            batch_size=batch_size,
+        )
+
+
+def week_digest(week: WeekConfig) -> str:
+    """A short digest of a week's content (calendar, stock, downtime, plans): equal for the same
+    week wherever its folder lies, different when anything in it differs."""
+    return hashlib.sha256(week.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
+def sequence_meta_path(path: Path | str) -> Path:
+    """The sidecar of a sequence file: `sequence.csv` -> `sequence.meta.json`."""
+    path = Path(path)
+    return path.with_name(path.stem + ".meta.json")
+
+
+def check_sequence(
+    path: Path | str,
+    entries: list[SequenceEntry],
+    origin: SequenceOrigin | None,
+    made_for: SequenceOrigin,
+) -> list[str]:
+    """Before a sequence is replayed for `made_for`: a sequence made for another line is an error
+    (ConfigError naming the sidecar's `line`); another week, another batch size and quantities that
+    differ from the batch size are returned as warnings (the sequence is replayed as written)."""
+    path = Path(path)
+    warnings = []
+    if origin is not None:
+        if origin.line != made_for.line:
+            raise ConfigError(
+                sequence_meta_path(path),
+                "line",
+                origin.line,
+                f"the sequence was made for another line than '{made_for.line}' (remove the file to "
+                f"replay it anyway)",
+            )
+        if origin.week_digest != made_for.week_digest:
+            warnings.append(
+                f"{path}: made for week {origin.week} of {origin.week_start}, not for this week "
+                f"({made_for.week} of {made_for.week_start}, other content): expect a deadlock or idle time"
+            )
+    size = made_for.batch_size
+    odd = sorted({e.quantity for e in entries if e.quantity not in (None, size)}, key=int)
+    if odd:
+        n = sum(e.quantity not in (None, size) for e in entries)
+        warnings.append(
+            f"{path}: {n} of {len(entries)} batches have a quantity other than the batch size {size} "
+            f"({', '.join(map(str, odd))}); they are replayed as written"
+        )
+    elif origin is not None and origin.batch_size != size:
+        warnings.append(f"{path}: made for batch size {origin.batch_size}, replayed with batch size {size}")
+    return warnings
+
+
+def sequence_quantities(entries: list[SequenceEntry], batch_size: int) -> dict[str, int]:
+    """Batches per quantity as a sequence gives them (an entry without quantity: the batch size)."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        key = str(e.quantity if e.quantity is not None else batch_size)
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+def load_sequence_origin(path: Path | str) -> SequenceOrigin | None:
+    """What the sequence file at `path` was made for, from its sidecar; None without one (a
+    sequence written by hand or by another tool)."""
+    meta = sequence_meta_path(path)
+    if not meta.is_file():
+        return None
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(meta, "content", None, f"not a JSON object ({exc})") from None
+    try:
+        return SequenceOrigin.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "content"
+        raise ConfigError(meta, key, err.get("input"), err["msg"]) from None
 
 
 def write_week(folder: Path | str, week: WeekConfig, types: list[str]) -> None:
-    """Write a week folder (`week.toml` + `plan.csv`) that `load_week` reads back unchanged."""
+    """Write a week folder (`week.toml` + `plan.csv`) that `load_week` reads back unchanged (TOML
+    by tomli-w: a type name such as `T1.5` is a quoted key, not a table)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f'week_start = "{week.week_start.isoformat()}"',
-        f"timezone = {_toml_string(week.timezone)}",
-        "holidays = [" + ", ".join(f'"{d.isoformat()}"' for d in week.holidays) + "]",
-        f"initial_setup = {_toml_string(week.initial_setup)}",
-        "",
-        "[initial_stock]",
-        *(f"{t} = {week.stock_of(t)}" for t in types),
-    ]
-    for down in week.downtime:
-        lines += [
-            "",
-            "[[downtime]]",
-            f"station = {_toml_string(down.station)}",
-            f'start = "{down.start.isoformat()}"',
-            f'end = "{down.end.isoformat()}"',
+    data: dict[str, Any] = {
+        "week_start": week.week_start.isoformat(),
+        "timezone": week.timezone,
+        "holidays": [d.isoformat() for d in week.holidays],
+        "initial_setup": week.initial_setup,
+        "initial_stock": {t: week.stock_of(t) for t in types},
+    }
+    if week.downtime:
+        data["downtime"] = [
+            {"station": d.station, "start": d.start.isoformat(), "end": d.end.isoformat()}
+            for d in week.downtime
         ]
-    (folder / "week.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "week.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
     with (folder / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["station", "position", "type", "quantity"])
