@@ -1,5 +1,6 @@
 """Every planner on the same week: one table (Markdown + CSV) and a plot of setup effort against
-idle time, with each plan's gap to the CP-SAT incumbent and bound.
+idle time, with each plan's gap to CP-SAT's plan (as the twin measured both) and to the
+model's bound.
 
 Planner names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of
 them), `cpsat`, and `ppo:MODEL` (a trained agent, best of its stochastic plans and its
@@ -12,17 +13,22 @@ import csv
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.cpsat import CPSAT, CpSatPlan, CpSatSettings, plan_with_cpsat
+from agent.cpsat import CPSAT, MIN_IDLE, CpSatPlan, CpSatSettings, plan_with_cpsat, stages_text
 from agent.errors import UsageError
-from agent.planning import PlannedRun, run_planner
+from agent.flags import suggest
+from agent.planning import PlannedRun, made_for, run_planner
 from agent.policies import RULES, make_rule
-from twin import Scenario, write_sequence
+from twin import Results, Scenario, write_sequence
+from twin.results import failure, rank_key
+from twin.schedule import write_schedule
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agent.rl_policy import RLPolicy
 
 __all__ = [
@@ -55,10 +61,16 @@ class PlannerSpec:
         return f"{PPO}:{self.model}" if self.kind == PPO else self.kind
 
 
-def parse_planners(text: str, default_model: Path) -> list[PlannerSpec]:
-    """`rules,cpsat,ppo:MODEL` -> planner specs in that order (`rules` expands to every rule)."""
+PLANNER_ALIASES = {"cp-sat": CPSAT, "cp_sat": CPSAT, "CP-SAT": CPSAT}
+"""Other spellings of a planner's name that are taken for it."""
+
+
+def parse_planners(text: str, default_model: Path, flag: str = "--planners") -> list[PlannerSpec]:
+    """`rules,cpsat,ppo:MODEL` -> planner specs in that order (`rules` expands to every rule);
+    a mistake names `flag`, the option the user typed."""
     specs: list[PlannerSpec] = []
     for item in (s.strip() for s in text.split(",")):
+        item = PLANNER_ALIASES.get(item, item)
         if item == RULES_ALIAS:
             specs.extend(PlannerSpec(name) for name in RULES)
         elif item in RULES or item == CPSAT:
@@ -67,13 +79,14 @@ def parse_planners(text: str, default_model: Path) -> list[PlannerSpec]:
             path = item.partition(":")[2]
             specs.append(PlannerSpec(PPO, Path(path) if path else default_model))
         else:
-            names = ", ".join([RULES_ALIAS, *RULES, CPSAT, f"{PPO}[:MODEL]"])
-            raise UsageError(f"--planners: unknown planner {item!r}; choose from {names}")
+            names = [RULES_ALIAS, *RULES, CPSAT, PPO]
+            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {PPO}[:MODEL]"
+            raise UsageError(f"{flag} {text}: unknown planner {item!r}{hint}")
     if not specs:
-        raise UsageError("--planners: name at least one planner")
+        raise UsageError(f"{flag}: name at least one planner")
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
-        raise UsageError(f"--planners: a planner is named twice in {text!r}")
+        raise UsageError(f"{flag}: a planner is named twice in {text!r}")
     return specs
 
 
@@ -96,12 +109,15 @@ class Comparison:
     cpsat: CpSatPlan | None = None
 
     def rows(self) -> list[dict[str, object]]:
-        """One row per planner; the gaps compare setup effort where the plan is as good as CP-SAT's
-        on completion and idle time (otherwise a gap in effort would flatter it)."""
+        """One row per planner, in the order of the ranking (`twin.results.rank_key`). The gaps
+        compare the twin's setup effort of a plan with that of CP-SAT's plan (also the twin's),
+        where the plan is as good on completion and idle time (otherwise a gap in effort would
+        flatter it), and with the model's bound, where the plan has no idle time (the bound holds
+        for zero-idle plans); CP-SAT's own row has no gap to itself."""
         plan = self.cpsat
         reference = next((r.results for r in self.runs if r.planner == CPSAT), None)
         rows = []
-        for run in self.runs:
+        for run in sorted(self.runs, key=lambda r: rank_key(r.results)):
             k = run.results
             comparable = (
                 reference is not None
@@ -117,9 +133,11 @@ class Comparison:
                     "idle_s": k.idle_s,
                     "setup_effort": k.setup_effort,
                     "setups": k.setups,
-                    "gap_incumbent": _gap(k.setup_effort, plan.setup_effort) if plan and comparable else None,
+                    "gap_cpsat": _gap(k.setup_effort, reference.setup_effort)
+                    if reference is not None and comparable and run.planner != CPSAT
+                    else None,
                     "gap_bound": _gap(k.setup_effort, plan.bound)
-                    if plan and comparable and plan.bound is not None
+                    if plan and comparable and k.idle_s == 0 and plan.bound is not None
                     else None,
                     "wall_s": round(run.wall_s, 3),
                 }
@@ -141,7 +159,19 @@ Progress = Callable[[str], None]
 def run_planners(
     scenario: Scenario, specs: Sequence[PlannerSpec], settings: PlanSettings, progress: Progress | None = None
 ) -> Comparison:
-    """Plan the scenario with every planner, in order; each run's KPIs are the twin's."""
+    """Plan the scenario with every planner, in order; each run's KPIs are the twin's. Every agent
+    is loaded and checked against the line first: a model mistake ends the command before any
+    planner has spent its time."""
+    agents: dict[str, tuple[RLPolicy, float]] = {}
+    for spec in specs:
+        if spec.kind == PPO:
+            assert spec.model is not None
+            from agent.rl_policy import RLPolicy  # torch only when an agent plans
+
+            start = time.perf_counter()
+            policy = RLPolicy.from_file(spec.model)
+            policy.check(scenario)
+            agents[spec.label] = (policy, time.perf_counter() - start)
     comparison = Comparison(scenario, [])
     for spec in specs:
         if progress is not None:
@@ -150,12 +180,10 @@ def run_planners(
             run, plan = plan_with_cpsat(scenario, settings.cpsat, progress)
             comparison.cpsat = plan
         elif spec.kind == PPO:
-            assert spec.model is not None
+            policy, loaded_s = agents[spec.label]
             start = time.perf_counter()
-            from agent.rl_policy import RLPolicy  # torch only when an agent plans
-
-            run = agent_plans(scenario, RLPolicy.from_file(spec.model), settings.plans, settings.seed)[0]
-            run.wall_s = time.perf_counter() - start  # every plan counts
+            run = agent_plans(scenario, policy, settings.plans, settings.seed)[0]
+            run.wall_s = time.perf_counter() - start + loaded_s  # every plan counts, and the loading
         else:
             run = run_planner(scenario, make_rule(spec.kind, settings.seed))
         comparison.runs.append(run)
@@ -166,13 +194,14 @@ def agent_plans(
     scenario: Scenario, policy: RLPolicy, plans: int, seed: int
 ) -> tuple[PlannedRun, list[PlannedRun]]:
     """A trained agent's best plan of `plans` stochastic ones and its deterministic one (the
-    paper's evaluation), and all of them."""
+    paper's evaluation), labelled with what won (`ppo (stochastic, seed 17: best of 21)`), and all
+    of them under their own labels."""
     from agent.evaluate import evaluate
 
     policy.check(scenario)
     result = evaluate(policy.model, policy.card, scenario, plans, seed)
-    best = result.best.run
-    best.planner = f"{PPO} (best of {plans + 1})"
+    won = "deterministic" if result.best.seed is None else f"stochastic, seed {result.best.seed}"
+    best = replace(result.best.run, planner=f"{PPO} ({won}: best of {plans + 1})")
     return best, [p.run for p in (*result.stochastic, result.deterministic)]
 
 
@@ -183,8 +212,8 @@ COLUMNS = {
     "idle_s": "idle (s)",
     "setup_effort": "setup effort",
     "setups": "setups",
-    "gap_incumbent": "gap to CP-SAT incumbent",
-    "gap_bound": "gap to CP-SAT bound",
+    "gap_cpsat": "gap to CP-SAT plan",
+    "gap_bound": "gap to CP-SAT bound (model)",
     "wall_s": "wall (s)",
 }
 
@@ -212,23 +241,54 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join([head, rule, *body])
 
 
+_ZERO_IDLE_SAID = {
+    "feasible": "zero idle found",
+    "infeasible": "zero idle proved impossible",
+    "unknown": "zero idle not found in time",
+}
+
+
 def solver_summary(comparison: Comparison) -> str | None:
-    """One line on what CP-SAT proved, or None without a CP-SAT run."""
+    """Two lines, or None without a CP-SAT run: first what the twin measured of CP-SAT's plan,
+    then the model's own figures, labelled as the model's (each stage's status as it ended, its
+    estimates for its incumbent, its bound)."""
     plan = comparison.cpsat
-    if plan is None:
+    run = next((r for r in comparison.runs if r.planner == CPSAT), None)
+    if plan is None or run is None:
         return None
-    bound = "no bound" if plan.bound is None else f"bound {plan.bound:g}"
-    gap = "" if plan.gap is None else f", gap {plan.gap:.1%}"
-    idle = "" if plan.mode == "zero-idle" else f", model's idle estimate {plan.idle_estimate_s} s"
-    hint = "; the plan is the starting rule plan: CP-SAT found nothing better" if plan.from_hint else ""
-    return (
-        f"CP-SAT: {plan.status} ({plan.mode}; zero idle {plan.zero_idle}), incumbent {plan.setup_effort:g}, "
-        f"{bound}{gap}{idle}; {plan.batches} batches, {plan.wall_s:.1f} s{hint}"
+    k = run.results
+    done = "deadlock" if k.deadlock else "complete" if k.completion == 1.0 else "incomplete"
+    if plan.from_hint:
+        kept = "the starting rule plan: CP-SAT found nothing the twin ranks better"
+    elif plan.kept_incumbent:
+        kept = "the model's incumbent"
+    else:
+        kept = f"the twin's best of {plan.simulated} solutions CP-SAT found, not the model's incumbent"
+    measured = (
+        f"CP-SAT plan, measured by the twin: idle {k.idle_s} s, setup effort {k.setup_effort:g}, "
+        f"completion {k.completion:.3f} ({done}); {kept}"
     )
+    if plan.idle_estimate_s is None:
+        estimate = "no model solution"
+    else:
+        estimate = f"model estimates for its incumbent: setup effort {plan.setup_effort:g}"
+        estimate += f", idle {plan.idle_estimate_s} s" if plan.mode == MIN_IDLE else ""
+    if plan.bound is not None:
+        bound = f"model bound on setup effort {plan.bound:g} (gap {plan.gap:.1%})"
+    elif plan.mode == MIN_IDLE:
+        bound = "no bound in min-idle mode"
+    else:
+        bound = "no bound (with a setup time the model is stricter than the line)"
+    model = (
+        f"CP-SAT model ({plan.mode}; {_ZERO_IDLE_SAID[plan.zero_idle]}): "
+        f"{stages_text(plan.stages) or 'no solve'}; {estimate}; {bound}; {plan.batches} batches, "
+        f"{plan.wall_s:.1f} s"
+    )
+    return f"{measured}\n{model}"
 
 
 def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object]) -> list[Path]:
-    """compare.md, compare.csv, compare.json, compare.png and each planner's sequence."""
+    """compare.md, compare.csv, compare.json, compare.png and each planner's sequence and schedule."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -253,38 +313,79 @@ def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object])
     files = [out / "compare.md", out / "compare.csv", out / "compare.json"]
     for run in comparison.runs:
         path = sequences / f"{run.planner.split(' ')[0]}.csv"
-        write_sequence(path, run.trace.sequence(comparison.scenario.types))
-        files.append(path)
-    files.append(plot_comparison(rows, comparison.cpsat, out / "compare.png"))
+        write_sequence(
+            path,
+            run.trace.sequence(comparison.scenario.types),
+            made_for(comparison.scenario, meta.get("week")),
+        )
+        files += [path, *write_schedule(path, comparison.scenario, run.trace)]
+    files.append(plot_comparison(comparison.runs, comparison.cpsat, out / "compare.png"))
     return files
 
 
-def plot_comparison(rows: list[dict[str, object]], plan: CpSatPlan | None, path: Path) -> Path:
-    """Setup effort against idle time, one labelled point per planner; CP-SAT's bound as a line."""
+def lost_fas_hours(results: Results) -> float:
+    """Where compare.png places a plan: its FAS idle time, plus, for a plan that stops early
+    (deadlock), the FAS working time of the planned units it never built: those hours are lost
+    too, so a plan that stops early never sits left of one that finishes."""
+    return (results.idle_s + results.shortfall_s) / 3600
+
+
+def comparison_figure(runs: Sequence[PlannedRun], plan: CpSatPlan | None) -> Figure:
+    """Setup effort against lost FAS time, one labelled point per planner in the order of the
+    ranking; a deadlocked or incomplete plan is a red X labelled with how far it got."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from twin.plots import label_points
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in rows:
-        idle_h = float(row["idle_s"]) / 3600  # type: ignore[arg-type]
-        effort = float(row["setup_effort"])  # type: ignore[arg-type]
-        marker = "X" if row["deadlock"] else "o"
-        ax.scatter(idle_h, effort, marker=marker, s=60, zorder=3)
-        ax.annotate(
-            str(row["planner"]), (idle_h, effort), textcoords="offset points", xytext=(6, 4), fontsize=8
-        )
+    ranked = sorted(runs, key=lambda r: rank_key(r.results))
+    points, labels, colours = [], [], []
+    for run in ranked:
+        k = run.results
+        failed = failure(k)
+        xy = (lost_fas_hours(k), k.setup_effort)
+        ax.scatter(*xy, marker="X" if failed else "o", s=70, color=_FAILED if failed else _COMPLETE, zorder=3)
+        points.append(xy)
+        labels.append(f"{run.planner}: {failed}" if failed else run.planner)
+        colours.append(_FAILED if failed else "black")
+    handles = [
+        Line2D([], [], marker="o", ls="", color=_COMPLETE, label="complete plan (x: idle time)"),
+        Line2D(
+            [], [], marker="X", ls="", color=_FAILED, label="deadlock/incomplete (x: idle + unbuilt work)"
+        ),
+    ]
     if plan is not None and plan.bound is not None:
-        ax.axhline(
-            plan.bound, color="grey", linestyle="--", linewidth=1, label=f"CP-SAT bound {plan.bound:g}"
+        handles.append(
+            ax.axhline(plan.bound, color="grey", ls="--", lw=1, label=f"CP-SAT model bound {plan.bound:g}")
         )
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("FAS idle time (h)  -  X: deadlock")
+    ax.legend(handles=handles, loc="upper right", fontsize=7)
+    ax.set_xlabel("lost FAS time (h): idle time, plus the planned work never built")
     ax.set_ylabel("setup effort")
-    ax.set_title("Planners on the same week: lower left is better")
+    ax.set_title("Planners on the same week: lower left is better (complete plans only)", fontsize=10)
     ax.grid(alpha=0.3)
+    ax.margins(x=0.1, y=0.15)
+    for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
+        low, high = get()
+        put(max(low, -0.05 * high), high)  # no room for negative hours or effort
     fig.tight_layout()
+    for note, colour in zip(label_points(ax, points, labels, fontsize=8), colours, strict=True):
+        note.set_color(colour)
+    return fig
+
+
+_COMPLETE = "tab:blue"
+_FAILED = "tab:red"
+
+
+def plot_comparison(runs: Sequence[PlannedRun], plan: CpSatPlan | None, path: Path) -> Path:
+    """compare.png: `comparison_figure` of the runs."""
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(runs, plan)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
 from agent.policies import Policy
 from twin import Results, Scenario, Trace, simulate, write_sequence
+from twin.config import SequenceOrigin
+
+if TYPE_CHECKING:
+    from twin.plots import Window
 
 
 @dataclass
@@ -69,8 +76,65 @@ def kpi_table(runs: Sequence[PlannedRun]) -> str:
     return "\n".join(lines)
 
 
-def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object]) -> list[Path]:
-    """results.json, sequence.csv, the timed schedule beside it and the plots of one run."""
+def made_for(scenario: Scenario, week_folder: object) -> SequenceOrigin:
+    """What a sequence planned for `scenario` is made for (its `sequence.meta.json`); the week
+    folder as the user named it, else the week's first day."""
+    week = scenario.week
+    label = week.week_start.isoformat() if week_folder is None else str(week_folder)
+    return SequenceOrigin.of(scenario.line.name, label, week, scenario.batch_size)
+
+
+def zoom_options(p: argparse.ArgumentParser) -> None:
+    """`--from`/`--to`: the plots show only this span of the week (a day, a shift)."""
+    p.add_argument(
+        "--from",
+        dest="plot_from",
+        metavar="LOCAL_TIME",
+        default=None,
+        help="plots start at this local time, e.g. 2026-11-24T06:00 (default: the whole run)",
+    )
+    p.add_argument(
+        "--to",
+        dest="plot_to",
+        metavar="LOCAL_TIME",
+        default=None,
+        help="plots end here (default: a day after --from)",
+    )
+
+
+def plot_window(scenario: Scenario, start: str | None, end: str | None) -> Window | None:
+    """The span of `--from`/`--to` as aware datetimes of the week's time zone (a date alone is its
+    00:00); only --from: one day; only --to: from the week's start. It must lie in the time a week's
+    plan may use (the week and the overtime after it)."""
+    if start is None and end is None:
+        return None
+    cal = scenario.calendar
+
+    def parse(option: str, text: str) -> dt.datetime:
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"{option} {text!r}: give a local time like 2026-11-24T06:00") from None
+        return moment.replace(tzinfo=cal.tz) if moment.tzinfo is None else moment.astimezone(cal.tz)
+
+    first = parse("--from", start) if start is not None else cal.start
+    last = parse("--to", end) if end is not None else first + dt.timedelta(days=1)
+    if last <= first:
+        raise UsageError(f"--to {last.isoformat()} is not after --from {first.isoformat()}")
+    horizon = cal.datetime_of(cal.horizon_work_s)
+    if last <= cal.start or first >= horizon:
+        raise UsageError(
+            f"--from {first.isoformat()} --to {last.isoformat()}: outside the week "
+            f"({cal.start.isoformat()} to {horizon.isoformat()} with its overtime)"
+        )
+    return first, last
+
+
+def write_run(
+    out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object], window: Window | None = None
+) -> list[Path]:
+    """results.json, sequence.csv, the timed schedule beside it and the plots of one run (zoomed
+    to `window`)."""
     from twin.plots import plot_run  # matplotlib only when writing
     from twin.schedule import write_schedule
 
@@ -80,7 +144,9 @@ def write_run(out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, ob
         raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     payload = {**meta, "planner": run.planner, "wall_s": round(run.wall_s, 4), "kpis": run.results.to_dict()}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    write_sequence(out / "sequence.csv", run.trace.sequence(scenario.types))
+    write_sequence(
+        out / "sequence.csv", run.trace.sequence(scenario.types), made_for(scenario, meta.get("week"))
+    )
     schedule = write_schedule(out / "sequence.csv", scenario, run.trace)
-    plots = plot_run(scenario, run.trace, run.results, out)
+    plots = plot_run(scenario, run.trace, run.results, out, window)
     return [out / "results.json", out / "sequence.csv", *schedule, *plots]
