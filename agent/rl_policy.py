@@ -17,6 +17,7 @@ from sb3_contrib import MaskablePPO
 from agent.errors import ModelError
 from agent.policies import Policy
 from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario
+from twin.config import load_json_model
 
 
 class ModelCard(BaseModel):
@@ -50,10 +51,7 @@ def load_model(path: Path | str) -> tuple[MaskablePPO, ModelCard]:
         raise ModelError(f"{path}: model file not found")
     if not card_path(path).is_file():
         raise ModelError(f"{card_path(path)}: model card not found (every model is saved with one)")
-    try:
-        card = ModelCard.model_validate_json(card_path(path).read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ModelError(f"{card_path(path)}: invalid model card: {exc}") from None
+    card = load_json_model(card_path(path), ModelCard)  # a mistake: one line naming file and key
     try:
         model = MaskablePPO.load(path, device="cpu")
     except Exception as exc:

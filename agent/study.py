@@ -10,21 +10,25 @@ import csv
 import json
 import statistics
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.train import TrainConfig, latest_checkpoint, train
+from agent.errors import UsageError
+from agent.train import TrainConfig, check, latest_checkpoint, train
+from twin.results import failure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 TABLE_COLUMNS = (
     "batch_size",
     "runs",
     "final_criterion_met",
     "zero_idle_solutions",
+    "deadlocked_or_incomplete",
     "steps_to_finish_min",
     "steps_to_finish_avg",
     "steps_to_finish_max",
@@ -34,6 +38,10 @@ TABLE_COLUMNS = (
     "setup_effort_std",
     "return_avg",
 )
+
+
+PROGRESS_EVERY_S = 30.0
+"""Default wall seconds between two progress lines of a study (`--progress-every`)."""
 
 
 def run_folder(out: Path, batch_size: int, seed: int) -> Path:
@@ -60,8 +68,15 @@ def run_study(
     seeds: Sequence[int],
     jobs: int,
     report: Callable[[str], None] = print,
+    progress_every_s: float | None = PROGRESS_EVERY_S,
 ) -> list[dict[str, Any]]:
-    """Train every (batch size, seed) not finished yet; return all summaries of the grid."""
+    """Train every (batch size, seed) not finished yet; return all summaries of the grid. Every
+    batch size is checked against the line before any run starts. Every `progress_every_s` wall
+    seconds (None: never) one line says how far each run in training is."""
+    if not batch_sizes or not seeds or jobs < 1:
+        raise UsageError("a study needs at least one batch size, one seed and one job")
+    for size in dict.fromkeys(batch_sizes):
+        check(base.model_copy(update={"batch_size": size}), flag="--batch-sizes")
     configs = [
         base.model_copy(
             update={"batch_size": b, "seed": s, "out": run_folder(base.out, b, s), "progress": False}
@@ -74,15 +89,55 @@ def run_study(
     if todo:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_train_one, c): c for c in todo}
-            for done, future in enumerate(as_completed(futures), 1):
-                config = futures[future]
-                summary = future.result()
-                state = "final criterion met" if summary["final_criterion_met"] else "not finished"
-                report(
-                    f"[{done}/{len(todo)}] b={config.batch_size} seed={config.seed}: {state}, "
-                    f"{summary['steps_done']} steps, {summary['wall_time_s']:.0f} s"
-                )
+            pending: set[Future[dict[str, Any]]] = set(futures)
+            done = 0
+            while pending:
+                finished, pending = wait(pending, timeout=progress_every_s, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done += 1
+                    config = futures[future]
+                    summary = future.result()
+                    state = "final criterion met" if summary["final_criterion_met"] else "not finished"
+                    report(
+                        f"[{done}/{len(todo)}] b={config.batch_size} seed={config.seed}: {state}, "
+                        f"{summary['steps_done']} steps, {summary['wall_time_s']:.0f} s"
+                    )
+                if pending and not finished:
+                    report(progress_line([futures[f] for f in pending if f.running()], len(pending)))
     return [json.loads((c.out / "summary.json").read_text(encoding="utf-8")) for c in configs]
+
+
+def logged_steps(folder: Path) -> int | None:
+    """Env steps a run in training has reached: the last step in its TensorBoard events (written
+    after every rollout), else its newest checkpoint; None before either exists."""
+    from tensorboard.backend.event_processing.event_file_loader import (  # type: ignore[import-untyped]
+        EventFileLoader,
+    )
+
+    steps = (
+        [int(found[0].stem.removeprefix("model_"))]
+        if (found := latest_checkpoint(folder / "checkpoints"))
+        else []
+    )
+    for events in (folder / "tb").glob("*/events.out.tfevents.*"):
+        try:
+            steps += [event.step for event in EventFileLoader(str(events)).Load()]
+        except OSError:  # being written or gone: the next line tells
+            continue
+    return max(steps) if steps else None
+
+
+def progress_line(running: Sequence[TrainConfig], pending: int) -> str:
+    """'training: b=30 seed 0 12288/50000 steps (25%), ...; 3 waiting for a process'."""
+    parts = []
+    for config in running:
+        steps = logged_steps(config.out)
+        done = "starting" if steps is None else f"{steps}/{config.steps} steps ({steps / config.steps:.0%})"
+        parts.append(f"b={config.batch_size} seed {config.seed} {done}")
+    waiting = pending - len(running)
+    return (
+        "training: " + (", ".join(parts) or "-") + (f"; {waiting} waiting for a process" if waiting else "")
+    )
 
 
 @dataclass
@@ -99,15 +154,22 @@ class _Stats:
         ]
 
 
+def _failed(summary: dict[str, Any]) -> bool:
+    """The run's best evaluation plan deadlocked or left planned units unbuilt."""
+    return failure(summary["evaluation"]["best"]) is not None
+
+
 def table_rows(summaries: Sequence[dict[str, Any]]) -> list[list[str]]:
     """Table II: one row per batch size. Steps, setup effort and return count only the runs that
-    met the final criterion (as the paper does), or every run of the size when none did."""
+    met the final criterion (as the paper does), or every run of the size when none did; setup
+    effort only of best plans that are complete without deadlock (the others are counted in
+    `deadlocked_or_incomplete`: stopping early saves setups)."""
     rows = []
     for size in sorted({s["batch_size"] for s in summaries}):
         runs = [s for s in summaries if s["batch_size"] == size]
         met = [s for s in runs if s["final_criterion_met"]]
         basis = met or runs
-        efforts = [float(s["evaluation"]["best"]["setup_effort"]) for s in basis]
+        efforts = [float(s["evaluation"]["best"]["setup_effort"]) for s in basis if not _failed(s)]
         std = f"{statistics.stdev(efforts):.1f}" if len(efforts) > 1 else "-"
         returns = [float(s["evaluation"]["best"]["return"]) for s in basis]
         rows.append(
@@ -116,6 +178,7 @@ def table_rows(summaries: Sequence[dict[str, Any]]) -> list[list[str]]:
                 str(len(runs)),
                 f"{len(met)}/{len(runs)}",
                 f"{sum(s['evaluation']['zero_idle'] for s in runs)}/{len(runs)}",
+                f"{sum(map(_failed, runs))}/{len(runs)}",
                 *_Stats([float(s["steps_to_finish"]) for s in met]).cells(),
                 *_Stats(efforts).cells(),
                 std,
@@ -139,14 +202,29 @@ def write_table(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
         "",
         "Steps to finish, setup effort and return: runs that met the final criterion "
         "(all runs of a batch size when none did). Setup effort and return: the best of the "
-        "evaluation plans.",
+        "evaluation plans (by the ranking: no deadlock, completion, idle time, setup effort); "
+        "setup effort only of those that are complete without deadlock. deadlocked_or_incomplete: "
+        "runs whose best plan deadlocked or left planned units unbuilt.",
     ]
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [csv_path, md_path]
 
 
 def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
-    """Time steps to finish vs batch size, and setup-effort box plots per batch size."""
+    """steps_vs_batch_size.png and setup_effort_by_batch_size.png (see `figures`)."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name, fig in figures(summaries).items():
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        paths.append(out / name)
+    return paths
+
+
+def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
+    """Time steps to finish vs batch size, and setup-effort box plots per batch size (complete
+    best plans; a deadlocked or incomplete best plan is a red X with its completion)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,11 +235,9 @@ def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
         [s["steps_to_finish"] for s in summaries if s["batch_size"] == b and s["final_criterion_met"]]
         for b in sizes
     ]
-    efforts = [
-        [s["evaluation"]["best"]["setup_effort"] for s in summaries if s["batch_size"] == b] for b in sizes
-    ]
+    best = [[s["evaluation"]["best"] for s in summaries if s["batch_size"] == b] for b in sizes]
 
-    def figure(name: str, ylabel: str, title: str, draw: Callable[[Axes], object]) -> Path:
+    def figure(ylabel: str, title: str, draw: Callable[[Axes], object]) -> Figure:
         fig, ax = plt.subplots(figsize=(7, 4))
         draw(ax)
         ax.set_xlabel("batch size")
@@ -169,29 +245,68 @@ def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        return out / name
+        return fig
 
     def steps_scatter(ax: Axes) -> None:
         for b, values in zip(sizes, steps, strict=True):
             ax.scatter([b] * len(values), values, color="tab:blue", alpha=0.6)
         medians = [(b, statistics.median(v)) for b, v in zip(sizes, steps, strict=True) if v]
+        for b, values in zip(sizes, steps, strict=True):
+            if not values:  # said where it applies, never an empty spot
+                ax.text(b, 0.03, "none met", transform=ax.get_xaxis_transform(), ha="center", fontsize=7)
+        ax.set_xticks(sizes)
+        ax.set_xlim(min(sizes) - 5, max(sizes) + 5)
         if medians:
             ax.plot(*zip(*medians, strict=True), color="tab:blue", label="median")
             ax.legend()
+        else:
+            ax.set_yticks([])
+            ax.text(
+                0.5,
+                0.5,
+                f"no run met the final criterion\n(0 of {len(summaries)} runs: no steps to finish)",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+            )
 
-    return [
-        figure(
-            "steps_vs_batch_size.png",
+    def effort_boxes(ax: Axes) -> None:
+        complete = [[float(k["setup_effort"]) for k in plans if failure(k) is None] for plans in best]
+        drawn = [(i, v) for i, v in enumerate(complete, 1) if v]
+        if drawn:
+            ax.boxplot([v for _, v in drawn], positions=[i for i, _ in drawn])
+        failed = [(i, k) for i, plans in enumerate(best, 1) for k in plans if failure(k) is not None]
+        if failed:
+            ax.scatter(
+                [i for i, _ in failed],
+                [float(k["setup_effort"]) for _, k in failed],
+                marker="X",
+                color="tab:red",
+                zorder=3,
+                label="deadlocked or incomplete best plan (effort not comparable)",
+            )
+            for i, k in failed:
+                ax.annotate(
+                    f"{float(k['completion']):.0%}",
+                    (i, float(k["setup_effort"])),
+                    textcoords="offset points",
+                    xytext=(6, -3),
+                    fontsize=7,
+                    color="tab:red",
+                )
+            ax.legend(fontsize=7)
+        ax.set_xticks(range(1, len(sizes) + 1), [str(b) for b in sizes])
+        ax.set_xlim(0.5, len(sizes) + 0.5)
+
+    return {
+        "steps_vs_batch_size.png": figure(
             "time steps to finish training",
             "Sample complexity vs batch size (runs that met the final criterion)",
             steps_scatter,
         ),
-        figure(
-            "setup_effort_by_batch_size.png",
+        "setup_effort_by_batch_size.png": figure(
             "setup effort of the best plan",
             "Setup effort per batch size (best of the evaluation plans)",
-            lambda ax: ax.boxplot(efforts, tick_labels=[str(b) for b in sizes]),
+            effort_boxes,
         ),
-    ]
+    }

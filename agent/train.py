@@ -44,7 +44,7 @@ GENERATED = "generated"
 class PPOSettings(BaseModel):
     """MaskablePPO hyperparameters (stable-baselines3 names; defaults: `config/ppo.toml`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
     learning_rate: Annotated[float, Field(gt=0)] = 3e-4
     n_steps: Annotated[int, Field(gt=1)] = 1024
@@ -172,12 +172,42 @@ def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO
     )
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train (or continue) a run; returns its summary (also written to `summary.json`)."""
-    torch.set_num_threads(1)
+def check(config: TrainConfig, flag: str = "--batch-size") -> tuple[LineConfig, Curriculum, EnvSettings]:
+    """Read every input of a run (line, weeks, curriculum, env settings) and check every batch size
+    it will use against the line, before anything is written; a mistake names `flag`."""
     line = load_line(config.line)
     curriculum: Curriculum = load_curriculum(config.curriculum)
     settings = load_env_settings(config.env_settings) if config.env_settings else EnvSettings()
+    weeks = _weeks(config, line)
+    week = weeks.template if isinstance(weeks, WeekGenerator) else weeks[0]
+    try:
+        Scenario.build(line, week, config.batch_size)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    for i, task in enumerate(curriculum.tasks, 1):
+        try:
+            Scenario.build(line, week, task.batch_size or config.batch_size)
+        except ValueError as exc:
+            raise UsageError(f"curriculum {curriculum.name}, task {i}: {exc}") from None
+    return line, curriculum, settings
+
+
+def run_progress(out: Path) -> tuple[int | None, bool]:
+    """Steps a run folder got to (its newest checkpoint or summary; None: not started) and whether
+    it met its final criterion."""
+    summary = _read_summary(out)
+    found = latest_checkpoint(out / "checkpoints")
+    steps = [int(found[0].stem.removeprefix("model_"))] if found else []
+    if "steps_done" in summary:
+        steps.append(int(summary["steps_done"]))
+    return (max(steps) if steps else None), bool(summary.get("final_criterion_met"))
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train (or continue) a run; returns its summary (also written to `summary.json`). A folder
+    with only the config.json of a run that stopped before its first checkpoint is started over."""
+    torch.set_num_threads(1)
+    line, curriculum, settings = check(config)
     out = config.out
     checkpoints = out / "checkpoints"
     previous = _read_summary(out)
@@ -188,7 +218,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if found is None:
             raise UsageError(f"--resume {out}: no checkpoint to continue from")
         start_from, state = found
-    elif (out / "config.json").exists():
+    elif (out / "config.json").exists() and (
+        latest_checkpoint(checkpoints) is not None or (out / "model.zip").exists()
+    ):
         raise UsageError(f"--out {out}: a run is already there; continue it with --resume {out}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -269,7 +301,7 @@ def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: M
 
     def pick(plan: PlayedPlan) -> dict[str, Any]:
         data = plan.run.results.to_dict()
-        return {**{k: data[k] for k in kpis}, "return": round(plan.episode_return, 3)}
+        return {**{k: data[k] for k in kpis}, "return": round(plan.episode_return, 3), "seed": plan.seed}
 
     return {
         "week": str(config.template_week if config.weeks is None else config.weeks[0]),

@@ -47,7 +47,7 @@ def test_evaluate_writes_the_best_plan_which_replays_exactly(trained: Path, tmp_
         == 0
     )
     results = json.loads((out / "results.json").read_text())
-    assert results["plans"] == 21 and results["planner"].startswith("ppo (best of 21)")
+    assert results["plans"] == 21 and results["planner"].endswith(": best of 21)")
     replay = tmp_path / "replay"
     assert main(["simulate", "--sequence", str(out / "sequence.csv"), "--out", str(replay)]) == 0
     assert json.loads((replay / "results.json").read_text())["kpis"] == results["kpis"]
@@ -64,12 +64,37 @@ def test_the_agent_plans_in_simulate_and_the_same_seed_gives_the_same_plan(
     assert plans[0] == plans[1]
 
 
-def test_resume_continues_the_run_from_its_last_checkpoint(trained: Path, tmp_path: Path) -> None:
+def test_resume_continues_the_run_from_its_last_checkpoint(trained: Path) -> None:
     before = json.loads((trained / "summary.json").read_text())
-    assert main(["train", "--resume", str(trained), "--steps", "256"]) == 0
+    config = trained / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "progress": True}))  # run with a bar
+    assert main(["train", "--resume", str(trained), "--steps", "256", "--no-progress"]) == 0
     after = json.loads((trained / "summary.json").read_text())
     assert after["steps_done"] >= 256 > before["steps_done"]
     assert after["wall_time_s"] > before["wall_time_s"]
+    assert json.loads(config.read_text())["progress"] is False  # what learn() was given: no bar
+
+
+def test_resume_without_a_larger_budget_says_where_the_run_is(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = json.loads((trained / "summary.json").read_text())["steps_done"]
+    budget = json.loads((trained / "config.json").read_text())["steps"]
+    assert main(["train", "--resume", str(trained)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"linetwin: error: --resume {trained}: the run is already at {done} steps (budget {budget}); "
+        f"pass --steps N with N > {done} to continue"
+    )
+
+
+def test_resume_takes_no_flag_that_would_change_the_run(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--resume", str(trained), "--steps", "9999", "--envs", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"linetwin: error: --resume {trained}: --envs cannot change a run; it continues as its "
+        "config.json says (only --steps and --no-progress can be given)"
+    )
 
 
 def test_a_new_run_never_overwrites_an_old_one(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
