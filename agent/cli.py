@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from agent.compare import (
     CPSAT,
     PPO,
@@ -27,8 +29,19 @@ from agent.compare import (
 )
 from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
+from agent.flags import (
+    CommandParser,
+    as_flags,
+    count,
+    flag_problem,
+    natural,
+    not_negative,
+    positive,
+    stdout_closed,
+    suggest,
+)
 from agent.live import add_live_commands, write_points
-from agent.planning import kpi_table, run_planner, write_run
+from agent.planning import kpi_table, made_for, plot_window, run_planner, write_run, zoom_options
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from bridge.errors import BridgeError
 from bridge.influx import load_influx_settings
@@ -44,7 +57,14 @@ from twin import (
     load_week,
     write_week,
 )
-from twin.config import default_config_dir
+from twin.config import (
+    check_sequence,
+    default_config_dir,
+    load_json_model,
+    load_sequence_origin,
+    sequence_quantities,
+)
+from twin.results import failure, rank_key
 
 if TYPE_CHECKING:
     from agent.train import TrainConfig
@@ -73,7 +93,9 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
 
         return RLPolicy.from_file(model or DEFAULT_MODEL, deterministic=True, seed=seed)
     if name not in RULES:
-        raise UsageError(f"unknown policy {name!r}; choose one of {', '.join([*RULES, RL_POLICY])}")
+        names = [*RULES, RL_POLICY]
+        hint = suggest(name, names) or f"; choose one of {', '.join(names)}"
+        raise UsageError(f"--policy: unknown policy {name!r}{hint}")
     if model is not None:
         raise UsageError(f"--model is for --policy {RL_POLICY}, not for the rule {name!r}")
     return make_rule(name, seed)
@@ -95,22 +117,45 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     line = scenario.line
     if (args.policy is None) == (args.sequence is None):
         raise UsageError("give exactly one of --policy NAME or --sequence FILE")
+    if args.sequence is not None and args.model is not None:
+        raise UsageError(f"--model is for --policy {RL_POLICY}; --sequence replays the file as it is")
     policy: Policy
+    meta = _meta(args, scenario)
     if args.sequence is not None:
-        policy = SequencePolicy(load_sequence(args.sequence, line), line.types, args.sequence)
+        entries = load_sequence(args.sequence, line)
+        meta["sequence"] = _sequence_meta(args.sequence, entries, scenario, args.week)
+        policy = SequencePolicy(entries, line.types, args.sequence)
     else:
         policy = make_policy(args.policy, args.seed, args.model)
     if args.influx:
         load_influx_settings()  # a settings mistake ends the command before the week runs
+    window = plot_window(scenario, args.plot_from, args.plot_to)
     run = run_planner(scenario, policy)
     print(kpi_table([run]))
-    files = write_run(args.out, scenario, run, _meta(args, scenario))
+    files = write_run(args.out, scenario, run, meta, window)
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
     if args.influx:
         batches = [SequenceEntry(type=line.types[b.type], quantity=b.quantity) for b in run.trace.batches]
         replayed = SequencePolicy(batches, line.types, run.planner)
         return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name)
     return 0
+
+
+def _sequence_meta(
+    path: Path, entries: list[SequenceEntry], scenario: Scenario, week: Path
+) -> dict[str, object]:
+    """A replayed sequence checked against what it was made for (its `sequence.meta.json`): another
+    line is an error, another week or batch size a warning up front; for results.json."""
+    origin = load_sequence_origin(path)
+    warnings = check_sequence(path, entries, origin, made_for(scenario, week))
+    for warning in warnings:
+        print(f"linetwin: warning: {warning}", file=sys.stderr, flush=True)
+    return {
+        "source": str(path),
+        "made_for": None if origin is None else origin.model_dump(mode="json"),
+        "quantities": sequence_quantities(entries, scenario.batch_size),
+        "warnings": warnings,
+    }
 
 
 def _plan_settings(args: argparse.Namespace) -> PlanSettings:
@@ -134,13 +179,14 @@ def _compare(args: argparse.Namespace, specs: list[PlannerSpec]) -> tuple[Scenar
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    specs = parse_planners(args.planner, DEFAULT_MODEL)
+    specs = parse_planners(args.planner, DEFAULT_MODEL, flag="--planner")
     if len(specs) != 1:
         raise UsageError(f"--planner {args.planner}: name one planner (compare runs several)")
+    window = plot_window(_load(args.line, args.week, args.batch_size), args.plot_from, args.plot_to)
     scenario, comparison = _compare(args, specs)
     run = comparison.runs[0]
     meta = {**_meta(args, scenario), "solver": _solver_meta(args, comparison)}
-    files = write_run(args.out, scenario, run, meta)
+    files = write_run(args.out, scenario, run, meta, window)
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
     return 0
 
@@ -153,7 +199,9 @@ def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, 
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    scenario, comparison = _compare(args, parse_planners(args.planners, DEFAULT_MODEL))
+    typed = [a.split("=")[0] for a in args.argv if a.split("=")[0] in ("--planner", "--planners")]
+    specs = parse_planners(args.planners, DEFAULT_MODEL, flag=typed[-1] if typed else "--planners")
+    scenario, comparison = _compare(args, specs)
     files = write_comparison(args.out, comparison, _meta(args, scenario))
     print(f"\nwrote {', '.join(p.name for p in files if p.parent == args.out)} and sequences/ to {args.out}")
     return 0
@@ -166,8 +214,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.time_limit > 0:
         specs.append(PlannerSpec(CPSAT))
     scenario, comparison = _compare(args, specs)
-    best = min(comparison.runs, key=lambda r: r.results.rank_key())
-    print(f"\nbest plan: {best.planner} (ranking: no deadlock, completion, idle time, setup effort)")
+    best = min(comparison.runs, key=lambda r: rank_key(r.results))
+    failed = failure(best.results)
+    print(
+        f"\nbest plan: {best.planner}{f' ({failed.upper()}: every plan failed)' if failed else ''} "
+        "(ranking: no deadlock, completion, idle time, setup effort)"
+    )
     files = write_run(args.out, scenario, best, _meta(args, scenario))
     files += write_comparison(args.out, comparison, _meta(args, scenario))
     for path in files:
@@ -182,10 +234,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = RLPolicy.from_file(args.model)
     scenario = _load(args.line, args.week, args.batch_size or policy.card.batch_size)
     best, plans = agent_plans(scenario, policy, args.plans, args.seed)
-    print(kpi_table([*plans, best]))
+    print(kpi_table(plans))
+    state = failure(best.results)
+    print(f"\nbest plan by the ranking: {best.planner}" + (f": {state.upper()}" if state else ""))
     meta = {**_meta(args, scenario), "model": str(args.model), "plans": args.plans + 1}
     files = write_run(args.out, scenario, best, meta)
-    print(f"\nbest plan: {best.planner}; wrote {', '.join(p.name for p in files)} to {args.out}")
+    print(f"wrote {', '.join(p.name for p in files)} to {args.out}")
     return 0
 
 
@@ -210,7 +264,7 @@ def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
         raise UsageError("give --week or --weeks, not both")
     weeks = _week_folders(args.weeks) if args.weeks is not None else [args.week or DEFAULT_WEEK]
     line = load_line(args.line)
-    batch_size = args.batch_size or line.pas.batch_size
+    batch_size = getattr(args, "batch_size", None) or line.pas.batch_size  # study: --batch-sizes
     ppo = load_ppo_settings(args.ppo) if args.ppo else PPOSettings()
     return TrainConfig(
         line=args.line,
@@ -239,25 +293,69 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"steps done {summary['steps_done']}, wall time {summary['wall_time_s']:.0f} s")
     print(f"tasks learned at step: {learned}")
     print(f"final criterion met: {'yes' if summary['final_criterion_met'] else 'no'}")
-    for kind in ("best", "deterministic"):
-        k = ev[kind]
-        print(
-            f"{kind} plan of {ev['week']} (b={ev['batch_size']}): idle {k['idle_s']} s, "
-            f"setup effort {k['setup_effort']:g}, deadlock {'yes' if k['deadlock'] else 'no'}"
+    print("evaluation plans, ranked (no deadlock, completion, idle time, setup effort):")
+    for kind in sorted(("best", "deterministic"), key=lambda kind: rank_key(ev[kind])):
+        print(f"  {_plan_line(kind, ev[kind], ev['week'], ev['batch_size'])}")
+
+
+def _plan_line(kind: str, k: dict[str, Any], week: str, batch_size: int) -> str:
+    """One evaluation plan of a training summary: which plan, how complete, its KPIs."""
+    which = f"{kind} plan"
+    if kind == "best" and "seed" in k:  # summaries before the seed was kept do not say
+        which += " (deterministic)" if k["seed"] is None else f" (stochastic, seed {k['seed']})"
+    failed = failure(k)
+    return (
+        f"{which} of {week} (b={batch_size}): {failed.upper() if failed else 'complete'}, "
+        f"completion {k['completion']:.3f}, idle {k['idle_s']} s, setup effort {k['setup_effort']:g}, "
+        f"deadlock {'yes' if k['deadlock'] else 'no'}"
+    )
+
+
+RESUME_FLAGS = ("--resume", "--steps", "--no-progress")
+"""What `train --resume` takes: everything else is the run's own `config.json`."""
+
+
+def _resumed_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's config.json with --steps and --no-progress on top; other flags are refused,
+    not ignored, and a budget the run already reached is said, not silently skipped."""
+    path = args.resume / "config.json"
+    if not path.is_file():
+        raise UsageError(f"--resume {args.resume}: no config.json (not a training run)")
+    typed = [a.split("=")[0] for a in args.argv if a.startswith("--")]
+    others = [flag for flag in typed if flag not in RESUME_FLAGS]
+    if others:
+        raise UsageError(
+            f"--resume {args.resume}: {', '.join(others)} cannot change a run; it continues as its "
+            f"config.json says (only --steps and --no-progress can be given)"
         )
+    from agent.train import TrainConfig, run_progress  # torch: only once the flags are right
+
+    config = load_json_model(path, TrainConfig)
+    config = config.model_copy(update={"progress": not args.no_progress})
+    if args.steps is not None:
+        config = config.model_copy(update={"steps": args.steps})
+    done, finished = run_progress(args.resume)
+    if finished:
+        raise UsageError(
+            f"--resume {args.resume}: the run met its final criterion at {done} steps; nothing to continue"
+        )
+    if done is not None and config.steps <= done:
+        raise UsageError(
+            f"--resume {args.resume}: the run is already at {done} steps (budget {config.steps}); "
+            f"pass --steps N with N > {done} to continue"
+        )
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent.train import TrainConfig, train
+    from agent.train import latest_checkpoint, train
 
     if args.resume is not None:
-        path = args.resume / "config.json"
-        if not path.is_file():
-            raise UsageError(f"--resume {args.resume}: no config.json (not a training run)")
-        config = TrainConfig.model_validate_json(path.read_text(encoding="utf-8"))
-        if args.steps is not None:
-            config = config.model_copy(update={"steps": args.steps})
-        summary = train(config, resume=True)
+        config = _resumed_config(args)
+        resume = latest_checkpoint(args.resume / "checkpoints") is not None
+        if not resume:
+            print(f"train: --resume {args.resume}: no checkpoint yet; the run starts over", flush=True)
+        summary = train(config, resume=resume)
     else:
         if args.steps is None:
             raise UsageError("--steps is required for a new run")
@@ -271,11 +369,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     from agent.study import run_study, write_figures, write_table
 
     try:
-        sizes = [int(b) for b in args.batch_sizes.split(",")]
+        sizes = list(dict.fromkeys(int(b) for b in args.batch_sizes.split(",")))
     except ValueError:
         raise UsageError(f"--batch-sizes {args.batch_sizes!r}: give integers like 10,20,30") from None
     base = _train_config(args, args.out)
-    summaries = run_study(base, sizes, list(range(args.seed, args.seed + args.seeds)), args.jobs)
+    every = args.progress_every if args.progress_every > 0 and not args.no_progress else None
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    summaries = run_study(base, sizes, seeds, args.jobs, progress_every_s=every)
     files = [*write_table(args.out, summaries), *write_figures(args.out, summaries)]
     print((args.out / "table2.md").read_text(encoding="utf-8"))
     for path in files:
@@ -301,9 +401,12 @@ def cmd_generate_week(args: argparse.Namespace) -> int:
             share_concentration=args.share_concentration,
             initial_stock=args.initial_stock,
         )
+    except ValidationError as exc:
+        raise UsageError(flag_problem(exc)) from None
+    try:
         week = WeekGenerator(line, template, spec).generate(args.seed)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(as_flags(str(exc))) from None
     write_week(args.out, week, line.types)
     orders = sum(len(o) for o in week.plans.values())
     stock = sum(week.initial_stock.values())
@@ -311,22 +414,40 @@ def cmd_generate_week(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linetwin", description=__doc__)
+def cmd_validate(args: argparse.Namespace) -> int:
+    from twin.capacity import week_load
+
+    scenario = _load(args.line, args.week, args.batch_size)
+    week = scenario.week
+    print(
+        f"{args.line} and {args.week} are valid: line '{scenario.line.name}', week of "
+        f"{week.week_start.isoformat()} ({week.timezone}), batch size {scenario.batch_size}"
+    )
+    print(week_load(scenario).report())
+    return 0
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="linetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(
-        p: argparse.ArgumentParser, out: str | None, week: bool = True, batch_default: str = "the line's"
+        p: argparse.ArgumentParser,
+        out: str | None,
+        week: bool = True,
+        batch_default: str = "the line's",
+        batch: bool = True,
     ) -> None:
         p.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
         if week:
             p.add_argument(
                 "--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
             )
-        p.add_argument(
-            "--batch-size", type=int, default=None, help=f"units per batch (default: {batch_default})"
-        )
-        p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default 0)")
+        if batch:
+            p.add_argument(
+                "--batch-size", type=count, default=None, help=f"units per batch (default: {batch_default})"
+            )
+        p.add_argument("--seed", type=natural, default=0, help="seed of every random stream (default 0)")
         if out is not None:
             p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
 
@@ -339,11 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
             "(a new week every episode, calendar of --week)",
         )
         p.add_argument("--curriculum", default="A", help="A, B, C or a curriculum .toml (default A)")
-        p.add_argument("--steps", type=int, default=None, help="training budget in env steps")
-        p.add_argument("--envs", type=int, default=1, help="parallel envs (processes when > 1)")
+        p.add_argument("--steps", type=count, default=None, help="training budget in env steps")
+        p.add_argument("--envs", type=count, default=1, help="parallel envs (processes when > 1)")
         p.add_argument("--env-settings", type=Path, default=None, help="env.toml (default: embedded)")
         p.add_argument("--ppo", type=Path, default=None, help="ppo.toml with MaskablePPO settings")
-        p.add_argument("--checkpoint-steps", type=int, default=50_000, help="checkpoint interval")
+        p.add_argument("--checkpoint-steps", type=count, default=50_000, help="checkpoint interval")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sim = sub.add_parser("simulate", help="simulate a week with one planner or a given PAS sequence")
@@ -356,14 +477,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--influx", action="store_true", help="also write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
     )
+    zoom_options(sim)
     sim.set_defaults(func=cmd_simulate)
 
     def searching(p: argparse.ArgumentParser, time_limit: float) -> None:
         p.add_argument(
-            "--time-limit", type=float, default=time_limit, help=f"CP-SAT seconds (default {time_limit:g})"
+            "--time-limit",
+            type=not_negative,
+            default=time_limit,
+            help=f"CP-SAT seconds (default {time_limit:g})",
         )
-        p.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")
-        p.add_argument("--plans", type=int, default=20, help="stochastic plans of an agent (default 20)")
+        p.add_argument("--workers", type=count, default=2, help="CP-SAT search workers (default 2)")
+        p.add_argument("--plans", type=count, default=20, help="stochastic plans of an agent (default 20)")
 
     planners = f"{', '.join(RULES)}, cpsat or ppo[:MODEL]"
     plan = sub.add_parser(
@@ -372,12 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     common(plan, "runs/plan")
     plan.add_argument("--planner", required=True, help=planners)
     searching(plan, 60.0)
+    zoom_options(plan)
     plan.set_defaults(func=cmd_plan)
 
     cmp = sub.add_parser("compare", help="every planner on the same week: one table and a plot")
     common(cmp, "runs/compare")
     cmp.add_argument(
-        "--planners", default="rules,cpsat,ppo", help=f"comma-separated: rules (all), {planners}"
+        "--planners",
+        "--planner",
+        dest="planners",
+        default="rules,cpsat,ppo",
+        help=f"comma-separated: rules (all), {planners}",
     )
     searching(cmp, 60.0)
     cmp.set_defaults(func=cmd_compare)
@@ -394,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
     common(ev, "runs/evaluate", batch_default="the model's")
     ev.add_argument("--model", type=Path, required=True, help="model.zip (or a run folder)")
-    ev.add_argument("--plans", type=int, default=20, help="stochastic plans (default 20)")
+    ev.add_argument("--plans", type=count, default=20, help="stochastic plans (default 20)")
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", help="train MaskablePPO with a curriculum")
@@ -404,11 +534,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     st = sub.add_parser("study", help="batch-size study: a grid of training runs, Table II and figures")
-    common(st, "runs/study", week=False)
+    common(st, "runs/study", week=False, batch=False)
     training(st)
-    st.add_argument("--batch-sizes", default="10,20,30,40,50,60,70,80,90,100", help="comma-separated")
-    st.add_argument("--seeds", type=int, default=3, help="runs per batch size (seeds --seed, --seed+1, ...)")
-    st.add_argument("--jobs", type=int, default=2, help="parallel training processes (default 2)")
+    st.add_argument(
+        "--batch-sizes",
+        "--batch-size",
+        dest="batch_sizes",
+        default="10,20,30,40,50,60,70,80,90,100",
+        help="comma-separated (--batch-size 30: a study of one size)",
+    )
+    st.add_argument(
+        "--seeds", type=count, default=3, help="runs per batch size (seeds --seed, --seed+1, ...)"
+    )
+    st.add_argument("--jobs", type=count, default=2, help="parallel training processes (default 2)")
+    st.add_argument(
+        "--progress-every",
+        type=not_negative,
+        default=30.0,
+        help="wall seconds between lines saying how far each run is (default 30; 0: none)",
+    )
     st.set_defaults(func=cmd_study)
 
     gen = sub.add_parser("generate-week", help="write a random week like the reference ones")
@@ -416,28 +560,54 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--like", type=Path, default=DEFAULT_WEEK, help="week whose calendar to use (default w1)"
     )
-    gen.add_argument("--seed", type=int, required=True, help="same seed, same week")
+    gen.add_argument("--seed", type=natural, required=True, help="same seed, same week")
     gen.add_argument("--out", type=Path, required=True, help="week folder to write")
     defaults = WeekSpec()
-    gen.add_argument("--fill", type=float, default=defaults.fill, help="share of FAS time planned")
-    gen.add_argument("--order-min", type=int, default=defaults.order_min, help="smallest order (units)")
-    gen.add_argument("--order-max", type=int, default=defaults.order_max, help="largest order (units)")
+    gen.add_argument("--fill", type=positive, default=defaults.fill, help="share of FAS time planned")
+    gen.add_argument("--order-min", type=count, default=defaults.order_min, help="smallest order (units)")
+    gen.add_argument("--order-max", type=count, default=defaults.order_max, help="largest order (units)")
     gen.add_argument("--shares", default=None, help="demand shares T1=0.2,T2=0.1,... (default: drawn)")
-    gen.add_argument("--share-concentration", type=float, default=defaults.share_concentration)
-    gen.add_argument("--initial-stock", type=int, default=defaults.initial_stock, help="units at week start")
+    gen.add_argument("--share-concentration", type=positive, default=defaults.share_concentration)
+    gen.add_argument(
+        "--initial-stock", type=natural, default=defaults.initial_stock, help="units at week start"
+    )
     gen.set_defaults(func=cmd_generate_week)
+    val = sub.add_parser(
+        "validate", help="check a line and a week; print demand, capacity and load per station (no run)"
+    )
+    val.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
+    val.add_argument("--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)")
+    val.add_argument("--batch-size", type=count, default=None, help="units per batch (default: the line's)")
+    val.set_defaults(func=cmd_validate)
     add_live_commands(sub, common, _load, make_policy, ", ".join([*RULES, RL_POLICY]), DEFAULT_MODEL)
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: argparse.ArgumentParser = subparsers.choices[command]
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            parser.unknown_flags(extras, _subparser(parser, args.command))
+    except SystemExit as exc:  # a flag mistake (exit code 2) or --help (0): returned like the others
+        return exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError:  # `linetwin --help | head`
+        stdout_closed()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.argv = argv
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
+    except BrokenPipeError:  # `linetwin ... | head`: the reader is gone
+        stdout_closed()
     except (TwinError, AgentError, BridgeError) as exc:
         print(f"linetwin: error: {exc}", file=sys.stderr)
         return 2

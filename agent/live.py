@@ -13,13 +13,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.emulator import DISPATCH_TIMEOUT_S, TWIN_TIMEOUT_S, EmulatorTimeout, LineEmulator
+from agent.emulator import (
+    DISPATCH_TIMEOUT_S,
+    PROGRESS_EVERY_S,
+    TWIN_TIMEOUT_S,
+    EmulatorTimeout,
+    LineEmulator,
+)
 from agent.errors import UsageError
+from agent.flags import count, not_negative
 from agent.journal import Journal
+from agent.planning import PlannedRun, plot_window, write_run, zoom_options
 from agent.service import AgentService, Mode
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -31,6 +39,10 @@ from bridge.recording import Recorder, read_recording
 from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics
 from twin import Scenario
+from twin.tape import Tape
+
+if TYPE_CHECKING:
+    from twin.plots import Window
 
 Loader = Callable[[Path, Path, int | None], Scenario]
 PolicyMaker = Callable[[str, int, Path | None], Any]
@@ -59,17 +71,6 @@ def _status(status: str) -> bytes:
 
 def _online() -> bytes:
     return _status("online")
-
-
-def _at_least_0(text: str) -> float:
-    """An argparse type: a finite number of seconds (or a factor) that is not negative."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number, at least 0")
-    return value
 
 
 def _clock(args: argparse.Namespace) -> ClockRules:
@@ -264,6 +265,8 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
         own_policy=own if own_decides or args.fallback_after is not None else None,
         fallback_after_s=None if own_decides else args.fallback_after,
         dispatch_timeout_s=args.dispatch_timeout,
+        progress=_say if args.progress_every > 0 else None,
+        progress_every_s=args.progress_every,
     )
     _warn_if_ahead(scenario, args.speed)
     _start(bus)
@@ -294,6 +297,10 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
     keys = ("idle_s", "setup_effort", "setups", "batches", "completion", "deadlock", "makespan_at")
     _print_kpis("KPIs of the emulated week:", {k: results.to_dict()[k] for k in keys})
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _warn_if_ahead(scenario: Scenario, speed: float) -> None:
@@ -327,9 +334,13 @@ def cmd_record(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topics = _topics(settings)
     bus = MqttBus(settings, "record", subscriptions=[topics.everything], persistent=False)
-    recorder = Recorder(args.out)
     stop = _until_signal()
-    _start(bus)
+    _start(bus)  # nothing is written while the broker cannot be reached
+    try:
+        recorder = Recorder(args.out)
+    except OSError as exc:
+        bus.stop()
+        raise UsageError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     print(f"record: {topics.everything} -> {args.out}", flush=True)
     last = time.monotonic()
     try:
@@ -353,6 +364,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+    if args.to_broker and (args.out is not None or args.plot_from is not None or args.plot_to is not None):
+        raise UsageError("--out, --from and --to are for a replay through the mirror, not --to-broker")
     settings = _settings(args)
     topics = _topics(settings)
     messages = list(read_recording(args.file))
@@ -363,6 +376,8 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
     if args.influx:
         load_influx_settings()  # a settings mistake ends the command before the week is replayed
     scenario = load(args.line, args.week, args.batch_size)
+    _check_recorded_week(args, messages, topics, scenario)
+    window = plot_window(scenario, args.plot_from, args.plot_to)
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
     bus = MemoryBus()
     points: list[str] = []
@@ -377,6 +392,9 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         metrics=metrics,
         clock=_clock(args),
     )
+    tape = Tape(service.mirror) if args.out is not None else None
+    if tape is not None:
+        service.on_event = tape.record
     started = time.perf_counter()
     inbound = [m for m in messages if topics.parse_inbound(m.topic) is not None]
     for recorded in inbound:
@@ -403,10 +421,58 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         )
     if args.json:
         args.json.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+    if tape is not None:
+        _write_replay(args, tape, elapsed, window, service.accepted, service.rejected)
     if args.influx:
         service.deliver_points(final=True)
         return write_points(points, scenario.line.name)
     return 0
+
+
+def _write_replay(
+    args: argparse.Namespace, tape: Tape, wall_s: float, window: Window | None, accepted: int, rejected: int
+) -> None:
+    """`--out`: results.json, sequence.csv, schedule and plots of the recorded week, as `simulate`
+    writes them (KPIs as the twin computes them from the rebuilt trace)."""
+    scenario, trace, results = tape.finish()
+    run = PlannedRun("recorded", results, trace, wall_s)
+    meta = {
+        "recording": str(args.file),
+        "line": scenario.line.name,
+        "line_file": str(args.line),
+        "week": str(args.week),
+        "week_start": scenario.week.week_start.isoformat(),
+        "batch_size": scenario.batch_size,
+        "messages_accepted": accepted,
+        "messages_rejected": rejected,
+    }
+    files = write_run(args.out, scenario, run, meta, window)
+    print(f"wrote {', '.join(p.name for p in files)} to {args.out}")
+
+
+def _check_recorded_week(
+    args: argparse.Namespace, messages: list[Any], topics: Topics, scenario: Scenario
+) -> None:
+    """A recording of another week than --week (its first line event's stamp, in the week's time
+    zone, falls in another week) is refused before anything is replayed."""
+    for message in messages:
+        if topics.parse_inbound(message.topic) is None or not isinstance(message.payload, dict):
+            continue
+        try:
+            stamp = dt.datetime.fromisoformat(str(message.payload["ts"]))
+        except (KeyError, ValueError):
+            continue
+        if stamp.tzinfo is None:
+            return  # the mirror rejects it and says why
+        local = stamp.astimezone(scenario.week.tz).date()
+        monday = local - dt.timedelta(days=local.weekday())
+        if monday != scenario.week.week_start:
+            raise UsageError(
+                f"{args.file}: a recording of the week of {monday} (its first line event is stamped "
+                f"{stamp.isoformat()}), but --week {args.week} is the week of {scenario.week.week_start}: "
+                "give --week the recorded week"
+            )
+        return
 
 
 def _replay_to_broker(settings: BusSettings, messages: list[Any], speed: float) -> int:
@@ -469,7 +535,7 @@ def add_live_commands(
         )
         p.add_argument(
             "--clock-tolerance",
-            type=_at_least_0,
+            type=not_negative,
             default=None,
             help=f"with --clock wall: seconds an event's ts may lie after its receipt (default "
             f"{ClockRules().tolerance_s:g})",
@@ -500,7 +566,7 @@ def add_live_commands(
     )
     serve.add_argument(
         "--exit-after-idle",
-        type=_at_least_0,
+        type=not_negative,
         default=None,
         help="stop after this many seconds without messages",
     )
@@ -511,7 +577,7 @@ def add_live_commands(
     line_options(emu, None, "own rule (with --decide own or --fallback-after)")
     emu.add_argument(
         "--speed",
-        type=_at_least_0,
+        type=not_negative,
         default=0.0,
         help="working seconds per wall second (default 0: as fast as possible)",
     )
@@ -523,36 +589,44 @@ def add_live_commands(
     )
     emu.add_argument(
         "--fallback-after",
-        type=_at_least_0,
+        type=not_negative,
         default=None,
         help="seconds to wait for a dispatch before --policy decides",
     )
     emu.add_argument("--no-wait", action="store_true", help="start without waiting for the twin to be online")
     emu.add_argument(
         "--wait-twin",
-        type=_at_least_0,
+        type=not_negative,
         default=TWIN_TIMEOUT_S,
         help="seconds to wait for the twin to be online (default %(default)g)",
     )
     emu.add_argument(
         "--dispatch-timeout",
-        type=_at_least_0,
+        type=not_negative,
         default=DISPATCH_TIMEOUT_S,
         help="seconds to wait for a dispatch before giving up (default %(default)g; see --fallback-after)",
+    )
+    emu.add_argument(
+        "--progress-every",
+        type=not_negative,
+        default=PROGRESS_EVERY_S,
+        help="wall seconds between lines saying where the week is (default %(default)g; 0: none)",
     )
     emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
 
     status = sub.add_parser("status", help="the twin's status on the bus; exit code 0 when online")
-    status.add_argument("--timeout", type=_at_least_0, default=3.0, help="seconds to wait for it (default 3)")
+    status.add_argument(
+        "--timeout", type=not_negative, default=3.0, help="seconds to wait for it (default 3)"
+    )
     bus_options(status)
     status.set_defaults(func=cmd_status)
 
     rec = sub.add_parser("record", help="record {root}/# as JSON Lines")
     rec.add_argument("--out", type=Path, required=True, help="file to append to")
-    rec.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    rec.add_argument("--count", type=count, default=None, help="stop after this many messages")
     rec.add_argument(
         "--exit-after-idle",
-        type=_at_least_0,
+        type=not_negative,
         default=None,
         help="stop after this many seconds without messages",
     )
@@ -563,6 +637,13 @@ def add_live_commands(
     rep.add_argument("file", type=Path, help="recording (.jsonl)")
     line_options(rep, None, "also decide in shadow and report agreement with the line")
     rep.add_argument("--json", type=Path, default=None, help="write the final twin state here")
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write results.json, sequence.csv, schedule and plots of the recorded week here",
+    )
+    zoom_options(rep)
     rep.add_argument(
         "--influx", action="store_true", help="write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
     )
@@ -578,7 +659,7 @@ def add_live_commands(
     )
     rep.add_argument(
         "--speed",
-        type=_at_least_0,
+        type=not_negative,
         default=1.0,
         help="with --to-broker: time factor (0: as fast as possible)",
     )

@@ -51,10 +51,10 @@ def test_generate_week_cli_writes_a_loadable_week(tmp_path: Path, ref_line: Line
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--order-min", "200"], "order_min 200 exceeds order_max"),
+        (["--order-min", "200"], "--order-min 200 exceeds --order-max"),
         (["--shares", "T1=0.5,X=0.5"], "unknown types ['X']"),
         (["--shares", "T1:0.5"], "TYPE=SHARE"),
-        (["--initial-stock", "900"], "exceeds the buffer capacity"),
+        (["--initial-stock", "900"], "--initial-stock 900 exceeds the buffer capacity"),
     ],
     ids=["order-range", "unknown-type", "malformed-shares", "stock-too-large"],
 )
