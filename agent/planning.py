@@ -15,6 +15,7 @@ from agent.errors import UsageError
 from agent.policies import Policy
 from twin import Results, Scenario, Trace, simulate, write_sequence
 from twin.config import SequenceOrigin
+from twin.localtime import first_instant
 
 if TYPE_CHECKING:
     from twin.plots import Window
@@ -115,10 +116,11 @@ def plot_window(scenario: Scenario, start: str | None, end: str | None) -> Windo
             moment = dt.datetime.fromisoformat(text)
         except ValueError:
             raise UsageError(f"{option} {text!r}: give a local time like 2026-11-24T06:00") from None
-        return moment.replace(tzinfo=cal.tz) if moment.tzinfo is None else moment.astimezone(cal.tz)
+        return first_instant(moment, cal.tz)  # a naive time as the calendar reads its own
 
     first = parse("--from", start) if start is not None else cal.start
-    last = parse("--to", end) if end is not None else first + dt.timedelta(days=1)
+    a_day_later = first.replace(tzinfo=None) + dt.timedelta(days=1)  # wall clock, e.g. 06:00 to 06:00
+    last = parse("--to", end) if end is not None else first_instant(a_day_later, cal.tz)
     if last <= first:
         raise UsageError(f"--to {last.isoformat()} is not after --from {first.isoformat()}")
     horizon = cal.datetime_of(cal.horizon_work_s)

@@ -14,7 +14,8 @@ Rules (README, "Calendar rules"):
 - Shifts must not overlap.
 - A local time is the first instant the wall clock shows it (or a later time): a time the clocks skip
   in spring is the instant of the switch, so it has no length; a time they show twice in autumn is its
-  first occurrence. Working intervals are therefore disjoint and ordered, and a window lasts the
+  first occurrence (`twin.localtime.first_instant`, used for every naive local time of a week).
+  Working intervals are therefore disjoint and ordered, and a window lasts the
   real time that elapses between its ends (a 22:00-06:00 shift lasts 7 h or 9 h on those nights).
 """
 
@@ -28,6 +29,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from twin.config import WEEKDAYS, CalendarConfig, TimeWindow, WeekConfig
+from twin.localtime import first_instant
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
@@ -154,25 +156,9 @@ class WorkCalendar:
             raise ValueError(f"the week of {self.week_start} has no working time: {cause}")
 
     # -- construction -----------------------------------------------------------------------
-    def _instant(self, local: dt.datetime) -> float:
-        """The first instant at which the wall clock shows the naive local time `local` or later: a
-        time the clocks skip is the instant of the switch; a time they show twice, its first occurrence."""
-        first, second = local.replace(tzinfo=self.tz, fold=0), local.replace(tzinfo=self.tz, fold=1)
-        before, after = first.utcoffset() or dt.timedelta(), second.utcoffset() or dt.timedelta()
-        if after <= before:  # an ordinary time, or one shown twice (fold=0 is the first occurrence)
-            return first.timestamp()
-        # skipped: `second` (the offset after the switch) lies before the switch, `first` after it
-        lo, hi = int(second.timestamp()), int(first.timestamp()) + 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if dt.datetime.fromtimestamp(mid, self.tz).utcoffset() == after:
-                hi = mid
-            else:
-                lo = mid
-        return float(hi)
-
     def _epoch(self, day: dt.date, seconds: int) -> int:
-        return int(self._instant(dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds)))
+        local = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=seconds)
+        return int(first_instant(local, self.tz).timestamp())
 
     def _add_week(self) -> None:
         monday = self.week_start + dt.timedelta(days=7 * self._weeks)
@@ -233,7 +219,7 @@ class WorkCalendar:
     def work_at_datetime(self, moment: dt.datetime) -> int:
         """Like `work_at` for a datetime; a naive one is local time of the week (read as the first
         instant the clock shows it, like the calendar's own times)."""
-        return self.work_at(self._instant(moment) if moment.tzinfo is None else moment.timestamp())
+        return self.work_at(first_instant(moment, self.tz).timestamp())
 
     def epoch_of(self, work_s: float) -> float:
         """Absolute time at which `work_s` working seconds have elapsed (the earliest such instant,

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from twin.errors import ConfigError
+from twin.localtime import first_instant
 from twin.names import Name
 
 CONFIG_ENV_VAR = "LINETWIN_CONFIG"
@@ -755,10 +756,11 @@ def _check_week_against_line(path: Path, week: WeekConfig, line_cfg: LineConfig)
 def _check_downtime_span(path: Path, week: WeekConfig, overtime_weeks: int) -> None:
     """Every downtime ends inside the time a week's plan may use (the week and `overtime_weeks`
     after it): a stop before the week would be ignored without a word, one far past it never ends."""
-    start = dt.datetime.combine(week.week_start, dt.time(), week.tz)
-    end = start + dt.timedelta(days=7 * (1 + overtime_weeks))
+    monday = dt.datetime.combine(week.week_start, dt.time())
+    start = first_instant(monday, week.tz)
+    end = first_instant(monday + dt.timedelta(days=7 * (1 + overtime_weeks)), week.tz)
     for i, down in enumerate(week.downtime):
-        last = down.end if down.end.tzinfo is not None else down.end.replace(tzinfo=week.tz)
+        last = first_instant(down.end, week.tz)
         if not start < last <= end:
             raise ConfigError(
                 path,
