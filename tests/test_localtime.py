@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 from builders import ALWAYS, make_line, make_scenario, make_week
 
 from agent.planning import plot_window
+from twin.events import StationDown, StationUp
 from twin.localtime import first_instant
+from twin.mirror import Mirror
 from twin.scenario import Scenario
+from twin.tape import Tape
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING = dt.date(2026, 3, 23)  # clocks jump 02:00 CET -> 03:00 CEST on Sunday 29 March
@@ -55,3 +58,19 @@ def test_the_day_zoom_reads_local_times_as_the_calendar_does() -> None:
     autumn = _berlin_scenario(AUTUMN)
     first, _ = plot_window(autumn, "2026-10-25T02:30", "2026-10-25T06:00") or (None, None)
     assert _at(first) == _utc(2026, 10, 25, 0, 30)
+
+
+def test_replay_trace_keeps_a_downtime_in_the_second_pass_of_the_repeated_hour() -> None:
+    scenario = _berlin_scenario(AUTUMN)
+    cal = scenario.calendar
+    start = cal.work_at(_utc(2026, 10, 25, 1, 15))  # 02:15 CET, the hour's second pass
+    end = cal.work_at(_utc(2026, 10, 25, 1, 45))  # 02:45 CET
+    mirror = Mirror(scenario)
+    tape = Tape(mirror)
+    for event in (StationDown(start, "F1"), StationUp(end, "F1")):
+        mirror.apply(event)
+        tape.record(event)
+    replayed, _, _ = tape.finish()
+    assert replayed.downtime[0] == ((start, end),)  # not an hour early, in the first pass
+    (down,) = replayed.week.downtime
+    assert (_at(down.start), _at(down.end)) == (_utc(2026, 10, 25, 1, 15), _utc(2026, 10, 25, 1, 45))

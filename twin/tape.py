@@ -9,7 +9,6 @@ has a unit in progress) ends in deadlock when that batch is finished, as in the 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 
 from twin.config import PAS_STATION, Downtime
@@ -133,11 +132,9 @@ class Tape:
         cal = sc.calendar
         down = [*self.downtime, *((s, a, end) for s, a in self._down_since.items() if end > a)]
 
-        def local(work_s: int) -> dt.datetime:
-            return cal.datetime_of(work_s).replace(tzinfo=None)
-
+        at = cal.datetime_of  # aware instants: a naive local time of the repeated autumn hour is ambiguous
         week = sc.week.model_copy(
-            update={"downtime": [Downtime(station=s, start=local(a), end=local(b)) for s, a, b in down]}
+            update={"downtime": [Downtime(station=s, start=at(a), end=at(b)) for s, a, b in down]}
         )
         scenario = Scenario(sc.line, week, sc.batch_size)
         trace = Trace(
