@@ -65,6 +65,7 @@ from twin.config import (
     sequence_quantities,
 )
 from twin.results import failure, rank_key
+from twin.weekgen import SpecError
 
 if TYPE_CHECKING:
     from agent.train import TrainConfig
@@ -405,6 +406,8 @@ def cmd_generate_week(args: argparse.Namespace) -> int:
         raise UsageError(flag_problem(exc)) from None
     try:
         week = WeekGenerator(line, template, spec).generate(args.seed)
+    except SpecError as exc:
+        raise UsageError(f"--{exc.field.replace('_', '-')} {exc.value}: {exc.reason}") from None
     except ValueError as exc:
         raise UsageError(as_flags(str(exc))) from None
     write_week(args.out, week, line.types)

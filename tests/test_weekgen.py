@@ -64,3 +64,50 @@ def test_generate_week_rejects_bad_options(
     assert main(["generate-week", "--seed", "1", "--out", str(tmp_path / "w"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+NO_UNIT = "FAS1 gets no whole unit (90 s) of the week's 75 working hours: give at least 0.000334"  # 90/270000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--fill", "1e-9"],
+            "--fill 1e-09: " + NO_UNIT,
+        ),
+        (
+            ["--fill", "0.0003", "--initial-stock", "0"],
+            "--fill 0.0003: " + NO_UNIT,
+        ),
+        (
+            ["--fill", "0.01", "--order-min", "40", "--order-max", "60"],
+            "--order-min 40: larger than the whole plan of FAS1 (30 units at fill 0.01)",
+        ),
+        (
+            ["--fill", "0.01", "--order-min", "10"],
+            "--initial-stock 250: more than the 120 units the plans take at fill 0.01 (give at most 120)",
+        ),
+    ],
+    ids=["no-order", "no-unit", "order-min-above-the-plan", "stock-above-the-plans"],
+)
+def test_generate_week_refuses_a_spec_that_plans_nothing_or_ignores_a_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    out = tmp_path / "w"
+    assert main(["generate-week", "--seed", "1", "--out", str(out), *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"linetwin: error: {message}"
+    assert not out.exists()
+
+
+def test_generate_week_at_the_smallest_fill_plans_a_unit_per_fas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref_line: LineConfig
+) -> None:
+    """The fill the refusal names is enough; an --order-max beyond every plan means no cap."""
+    out = tmp_path / "w"
+    argv = ["--fill", "0.000334", "--order-min", "1", "--initial-stock", "4", "--order-max", str(10**20)]
+    assert main(["generate-week", "--seed", "1", "--out", str(out), *argv]) == 0
+    week = load_week(out, ref_line)
+    assert [sum(o.quantity for o in week.plans[f.id]) for f in ref_line.fas] == [1, 1, 1, 1]
+    assert sum(week.initial_stock.values()) == 4
+    assert "4 orders, initial stock 4" in capsys.readouterr().out

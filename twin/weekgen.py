@@ -5,6 +5,7 @@ from a template week. Same seed, same week."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import numpy as np
@@ -12,6 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twin.calendar import WorkCalendar
 from twin.config import LineConfig, Order, WeekConfig
+
+
+class SpecError(ValueError):
+    """A spec this line and week cannot honour (it would plan nothing or ignore a setting): the
+    field, its value and why."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"{field} {value}: {reason}")
+        self.field, self.value, self.reason = field, value, reason
 
 
 class WeekSpec(BaseModel):
@@ -60,6 +70,36 @@ class WeekGenerator:
             )
         self.n_types = n
         self.week_s = WorkCalendar(line.calendar, template).week_work_s
+        self.targets = [int(self.week_s * self.spec.fill // f.unit_time_s) for f in line.fas]
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        """Every FAS plan gets a unit, an order of at least `order_min` and `initial_stock` is
+        what the plans take; otherwise a setting would be ignored without a word."""
+        spec, fas = self.spec, self.line.fas
+        small = min(range(len(fas)), key=lambda f: self.targets[f])
+        name, units = fas[small].id, self.targets[small]
+        if units < 1:
+            least = math.ceil(max(f.unit_time_s for f in fas) / self.week_s * 1e6) / 1e6
+            raise SpecError(
+                "fill",
+                spec.fill,
+                f"{name} gets no whole unit ({fas[small].unit_time_s} s) of the week's "
+                f"{self.week_s / 3600:g} working hours: give at least {least:g}",
+            )
+        if spec.order_min > units:
+            raise SpecError(
+                "order_min",
+                spec.order_min,
+                f"larger than the whole plan of {name} ({units} units at fill {spec.fill:g})",
+            )
+        total = sum(self.targets)
+        if spec.initial_stock > total:
+            raise SpecError(
+                "initial_stock",
+                spec.initial_stock,
+                f"more than the {total} units the plans take at fill {spec.fill:g} (give at most {total})",
+            )
 
     def generate(self, seed: int) -> WeekConfig:
         rng = np.random.default_rng(seed)
@@ -70,8 +110,8 @@ class WeekGenerator:
             raw = np.array([spec.shares.get(t, 0.0) for t in line.types])
             shares = raw / raw.sum()
         plans: dict[str, list[Order]] = {}
-        for fas in line.fas:
-            target = int(self.week_s * spec.fill // fas.unit_time_s)
+        for fas, target in zip(line.fas, self.targets, strict=True):
+            high = min(spec.order_max, target)  # a larger order_max means no cap (and no int64 overflow)
             orders: list[Order] = []
             left, previous = target, -1
             while left > 0:
@@ -79,7 +119,7 @@ class WeekGenerator:
                 if previous >= 0 and weights.sum() > weights[previous]:
                     weights[previous] = 0.0
                 k = int(rng.choice(self.n_types, p=weights / weights.sum()))
-                quantity = min(left, int(rng.integers(spec.order_min, spec.order_max + 1)))
+                quantity = min(left, int(rng.integers(spec.order_min, high + 1)))
                 orders.append(Order(type=line.types[k], quantity=quantity))
                 left -= quantity
                 previous = k
