@@ -152,6 +152,7 @@ def _default_journal(topics: Topics, scenario: Scenario) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+    stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
     scenario = load(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model)
     settings = _settings(args)
@@ -215,7 +216,6 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
     if current is not None:  # before any decision: queued events may reach the session before it
         service.note_current(current)
-    stop = _until_signal()
     _start(bus)
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)

@@ -95,6 +95,10 @@ class LiveWeek:
         )
 
     def restart_serve(self) -> None:
+        log = self.folder / "serve.log"
+        deadline = time.monotonic() + 60  # a loaded machine: serve may still be starting
+        while "serve: " not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.serve.terminate()
         assert self.serve.wait(timeout=30) == 0
         self.serve = _serve(self.broker, self.folder, self.policy, name="serve2")
