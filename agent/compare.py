@@ -295,7 +295,8 @@ def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object])
         raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     rows = comparison.rows()
     summary = solver_summary(comparison)
-    md = markdown(rows) + ("\n\n" + summary if summary else "") + "\n"
+    paragraphs = [markdown(rows), *(summary.splitlines() if summary else [])]  # a single newline joins lines
+    md = "\n\n".join(paragraphs) + "\n"
     (out / "compare.md").write_text(md, encoding="utf-8")
     with (out / "compare.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))

@@ -12,7 +12,7 @@ import pytest
 from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
-from agent.compare import Comparison, solver_summary
+from agent.compare import Comparison, solver_summary, write_comparison
 from agent.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
 from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
 from twin import LineConfig, Results, Scenario, WeekConfig, load_week, simulate
@@ -92,7 +92,7 @@ def test_when_idle_is_unavoidable_cpsat_minimises_it_first() -> None:
     assert run.results.rank_key() == brute_force(scenario)
 
 
-def test_an_infeasible_stage_is_said_not_hidden_behind_the_next_ones_optimal() -> None:
+def test_an_infeasible_stage_is_said_not_hidden_behind_the_next_ones_optimal(tmp_path: Path) -> None:
     # Both FAS need their second unit at 5 s; only the first batch (in at 4 s) comes in time, so
     # every deadline alone can be met but not both: CP-SAT proves zero idle infeasible.
     line = make_line(
@@ -116,6 +116,9 @@ def test_an_infeasible_stage_is_said_not_hidden_behind_the_next_ones_optimal() -
     assert "zero idle INFEASIBLE, least idle OPTIMAL, setup effort OPTIMAL" in model
     estimate = f"setup effort {plan.setup_effort:g}, idle {plan.idle_estimate_s} s"
     assert f"model estimates for its incumbent: {estimate}" in model
+    # compare.md: the two lines are two Markdown paragraphs, not one run together
+    write_comparison(tmp_path, Comparison(scenario, [run], plan), {})
+    assert (tmp_path / "compare.md").read_text(encoding="utf-8").endswith(f"\n\n{measured}\n\n{model}\n")
 
 
 def test_a_stage_that_runs_out_of_time_is_said_unknown(
