@@ -44,7 +44,7 @@ from agent.live import add_live_commands, write_points
 from agent.planning import kpi_table, made_for, plot_window, run_planner, write_run, zoom_options
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from bridge.errors import BridgeError
-from bridge.influx import load_influx_settings
+from bridge.influx import check_server, load_influx_settings
 from bridge.points import simulated_points
 from twin import (
     Scenario,
@@ -129,7 +129,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         policy = make_policy(args.policy, args.seed, args.model)
     if args.influx:
-        load_influx_settings()  # a settings mistake ends the command before the week runs
+        # a setting or a server that cannot take the points ends the command before the run
+        check_server(load_influx_settings())
     window = plot_window(scenario, args.plot_from, args.plot_to)
     run = run_planner(scenario, policy)
     print(kpi_table([run]))

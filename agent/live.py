@@ -32,7 +32,7 @@ from agent.service import AgentService, Mode
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
-from bridge.influx import InfluxWriter, Ledger, MetricsRefused, load_influx_settings
+from bridge.influx import InfluxWriter, Ledger, MetricsRefused, check_server, load_influx_settings
 from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus, read_retained
 from bridge.recording import Recorder, read_recording
@@ -374,7 +374,7 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
             messages = [m for m in messages if topics.parse_inbound(m.topic) is not None]
         return _replay_to_broker(settings, messages, args.speed)
     if args.influx:
-        load_influx_settings()  # a settings mistake ends the command before the week is replayed
+        check_server(load_influx_settings())  # a setting or server that cannot take the points: first
     scenario = load(args.line, args.week, args.batch_size)
     _check_recorded_week(args, messages, topics, scenario)
     window = plot_window(scenario, args.plot_from, args.plot_to)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+from influxdb_client.service.write_service import WriteService
 from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -200,6 +201,39 @@ def _server_says(body: object) -> str:
     except ValueError:
         pass
     return " ".join(text.split())[:120]
+
+
+def _refusal(settings: InfluxSettings, status: int, body: object) -> str:
+    """One line: the URL, the status, the server's reason and what to check."""
+    what, check = _REFUSALS[status]
+    said = _server_says(body)
+    if status == 404 and not any(word in said.lower() for word in ("bucket", "database", "org")):
+        check = NO_ENDPOINT
+    url = f"{settings.url.rstrip('/')}/api/v2/write"
+    return (
+        f"metrics: {url} answered HTTP {status} {what}"
+        + (f" ({said})" if said and said.lower() != what else "")
+        + f" for bucket {settings.bucket!r}: {check}"
+    )
+
+
+def check_server(settings: InfluxSettings) -> None:
+    """Before a one-shot run writes anything: an empty write to `/api/v2/write` (it stores nothing)
+    says whether the server takes the writer's requests. Access refused (HTTP 401/403/404: a wrong
+    token, no such bucket, a server without the endpoint such as InfluxDB before 1.8) raises
+    `MetricsRefused` with the line the writer would say; any other answer passes (a server may refuse
+    the empty body as bad data, 400), and a server that does not answer is left to the writer's retries."""
+    token = settings.token.get_secret_value() if settings.token else ""
+    timeout_ms = int(settings.timeout_s * 1000)
+    with InfluxDBClient(url=settings.url, token=token, org=settings.org, timeout=timeout_ms) as client:
+        service = WriteService(client.api_client)  # type: ignore[no-untyped-call]
+        try:
+            service.post_write(org=settings.org, bucket=settings.bucket, body="")  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            if exc.status in _REFUSALS:
+                raise MetricsRefused(_refusal(settings, exc.status, exc.body)) from None
+        except Exception:  # away (refused, timed out): the writer retries and says so
+            pass
 
 
 class InfluxWriter:
@@ -387,16 +421,7 @@ class InfluxWriter:
             self._cond.notify_all()
 
     def _refusal(self, status: int, body: object) -> str:
-        what, check = _REFUSALS[status]
-        said = _server_says(body)
-        if status == 404 and not any(word in said.lower() for word in ("bucket", "database", "org")):
-            check = NO_ENDPOINT
-        url = f"{self.settings.url.rstrip('/')}/api/v2/write"
-        return (
-            f"metrics: {url} answered HTTP {status} {what}"
-            + (f" ({said})" if said and said.lower() != what else "")
-            + f" for bucket {self.settings.bucket!r}: {check}"
-        )
+        return _refusal(self.settings, status, body)
 
     def _report(self) -> str:
         """The writer's own point (wall-clock time), sent with every batch."""

@@ -404,37 +404,70 @@ def test_a_flag_the_command_would_not_use_is_refused_not_ignored(
 class _NoBucket(http.server.BaseHTTPRequestHandler):
     """An InfluxDB 2.x that lacks the bucket: every write is HTTP 404 naming it."""
 
+    status_body = json.dumps({"code": "not found", "message": 'bucket "linetwin" not found'}).encode()
+    content_type = "application/json"
+    posts = 0
+
     def do_POST(self) -> None:
+        type(self).posts += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"code": "not found", "message": 'bucket "linetwin" not found'}).encode()
         self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.status_body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.status_body)
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-def test_simulate_influx_to_a_server_without_the_bucket_is_one_line_naming_the_bucket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+class _NoEndpoint(_NoBucket):
+    """A server without /api/v2/write (InfluxDB 1.x before 1.8 answers as Go's router does)."""
+
+    status_body = b"404 page not found\n"
+    content_type = "text/plain; charset=utf-8"
+    posts = 0
+
+
+NO_BUCKET = (
+    "404 not found (bucket \"linetwin\" not found) for bucket 'linetwin': check LINETWIN_INFLUX_URL and "
+    "that LINETWIN_INFLUX_BUCKET exists"
+)
+NO_ENDPOINT = (
+    "404 not found (404 page not found) for bucket 'linetwin': the server has no /api/v2/write (InfluxDB "
+    "1.8 or later, 2.x, 3.x or VictoriaMetrics take it): check LINETWIN_INFLUX_URL and the server's version"
+)
+
+
+@pytest.mark.parametrize(("handler", "answer"), [(_NoBucket, NO_BUCKET), (_NoEndpoint, NO_ENDPOINT)])
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+def test_influx_to_a_server_that_refuses_the_points_is_one_line_before_anything_is_written(
+    handler: type[_NoBucket],
+    answer: str,
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The other 404: the endpoint exists, the bucket does not (InfluxDB 1.x before 1.8 is in
-    test_metrics.py, against a real InfluxDB 1.6)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoBucket)
+    """A 404 with the endpoint there but not the bucket, and without the endpoint (a real InfluxDB 1.6
+    in test_metrics.py): the server is asked before the run, so no run folder is left behind."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("LINETWIN_INFLUX_URL", url)
+    out = tmp_path / "out"
+    recording = tmp_path / "empty.jsonl"
+    recording.write_text("", encoding="utf-8")
+    argv = ["simulate", "--policy", "setup-aware"] if command == "simulate" else ["replay", str(recording)]
+    handler.posts = 0
     try:
-        code = main(["simulate", "--policy", "setup-aware", "--influx", "--out", str(tmp_path / "out")])
+        code = main([*argv, "--influx", "--out", str(out)])
     finally:
         server.shutdown()
     assert code == 2
-    assert _one_line(capsys) == (
-        f'metrics: {url}/api/v2/write answered HTTP 404 not found (bucket "linetwin" not found) for bucket '
-        "'linetwin': check LINETWIN_INFLUX_URL and that LINETWIN_INFLUX_BUCKET exists"
-    )
+    assert _one_line(capsys) == f"metrics: {url}/api/v2/write answered HTTP {answer}"
+    assert not out.exists()
+    assert handler.posts == 1  # asked once, before the run; no point sent
 
 
 def test_a_missing_agent_ends_compare_before_any_planner_runs(

@@ -363,6 +363,7 @@ def test_a_missing_endpoint_is_an_error_of_one_line(recorded_week: Path, tmp_pat
         "check LINETWIN_INFLUX_URL and the server's version"
     )
     assert done.stderr.splitlines() == [_refused(server.url, "404 not found (404 page not found)", check)]
+    assert not (tmp_path / "out").exists()  # the server was asked before the run
 
 
 # -- serve --influx: refused access, kill -9 -----------------------------------------------------
