@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 
+from twin.localtime import first_instant
 from twin.results import Results, Trace
 from twin.scenario import Scenario
 
@@ -66,35 +66,114 @@ class _Clock:
         """(x, width) pieces of a working-time span, split where working time pauses."""
         return [(self._num(a), (b - a) / _DAY_S) for a, b in self.cal.pieces(start, end)]
 
-    def off_shift(self, end_s: int) -> list[tuple[float, float]]:
-        """(x, width) of the non-working gaps up to working second end_s."""
-        pieces = self.cal.pieces(0, max(end_s, 1))
-        return [(self._num(b1), (a2 - b1) / _DAY_S) for (_, b1), (a2, _) in pairwise(pieces)]
+    def off_shift(self, view: tuple[float, float]) -> list[tuple[float, float]]:
+        """(x, width) of the non-working time within `view` (date numbers), from the calendar's
+        working intervals: before, between and after them, whether or not the run got there."""
+        lo, hi = ((v - _EPOCH_NUM) * _DAY_S for v in view)
+        work = self.cal.pieces(self.cal.work_at(lo), self.cal.work_at(hi))
+        edges = [lo, *(t for piece in work for t in piece), hi]
+        return [
+            (self._num(a), (b - a) / _DAY_S) for a, b in zip(edges[::2], edges[1::2], strict=True) if b > a
+        ]
 
 
-def _shade_off_shift(ax: Axes, clock: _Clock, end_s: int) -> None:
-    for x, w in clock.off_shift(end_s):
+def _shade_off_shift(ax: Axes, clock: _Clock, view: tuple[float, float]) -> None:
+    for x, w in clock.off_shift(view):
         ax.axvspan(x, x + w, color="#ececec", zorder=0, lw=0)
 
 
+def _figure(height: float, rows: int = 1, **kw: Any) -> tuple[Figure, Any]:
+    """A figure whose layout is settled when it is drawn (constrained layout: outside legends and
+    two-line titles fit at any zoom, without tight_layout's warnings)."""
+    return plt.subplots(rows, 1, figsize=(14, height), layout="constrained", **kw)
+
+
 def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _calendar_axis(ax: Axes, clock: _Clock, window: Window | None = None) -> None:
-    if window is not None and window[1] - window[0] <= dt.timedelta(days=2):
-        hours = max(1, round((window[1] - window[0]).total_seconds() / 3600 / 12))
-        ax.xaxis.set_major_locator(mdates.HourLocator(interval=hours, tz=clock.tz))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=clock.tz))
-    else:
-        ax.xaxis.set_major_locator(mdates.DayLocator(tz=clock.tz))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d.%m.", tz=clock.tz))
-        ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 14, 22], tz=clock.tz))
+_DAYS_FROM = 2.0
+"""A view at least this many days long has a tick per day; a shorter one ticks hours (or minutes)."""
+_STEPS_MIN = (5, 10, 15, 30, 60, 120, 180, 240, 360, 720)
+"""Tick steps of a short view, in minutes: the smallest that gives at most `_TICKS` ticks."""
+_TICKS = 12
+
+
+def _view(clock: _Clock, results: Results, window: Window | None) -> tuple[float, float]:
+    """The x span of a run's plots (date numbers): the window, or the run from its first working
+    instant to its end; a run of days starts at its first day's midnight, so every day is labelled."""
     if window is not None:
-        ax.set_xlim(mdates.date2num(window[0]), mdates.date2num(window[1]))
+        return float(mdates.date2num(window[0])), float(mdates.date2num(window[1]))
+    start, end = clock(0), clock(results.makespan_s)
+    if end - start >= _DAYS_FROM:
+        first = dt.datetime.fromtimestamp(clock.cal.epoch_of(0), clock.tz)
+        midnight = first_instant(dt.datetime.combine(first.date(), dt.time()), clock.tz)
+        return float(mdates.date2num(midnight)), end + 0.01 * (end - start)
+    span = max(end - start, 1 / 24)  # an hour at least: a run that stopped at once
+    middle = (start + end) / 2
+    return middle - 0.52 * span, middle + 0.52 * span
+
+
+def _midnights(clock: _Clock, view: tuple[float, float]) -> list[float]:
+    """Date numbers of the local midnights within the view."""
+    first, last = (mdates.num2date(v, clock.tz).date() for v in view)
+    days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    xs = [float(mdates.date2num(first_instant(dt.datetime.combine(d, dt.time()), clock.tz))) for d in days]
+    return [x for x in xs if view[0] <= x <= view[1]]
+
+
+def _calendar_axis(ax: Axes, clock: _Clock, view: tuple[float, float]) -> None:
+    """Ticks by the span shown: for two days or more a labelled tick per midnight (and one at the
+    view's start when that is hours before the first midnight: every day shown is named), minor
+    ticks at 6, 14 and 22 h; else hours or minutes, at most `_TICKS` of them."""
+    days = view[1] - view[0]
+    if days >= _DAYS_FROM:
+        ticks = _midnights(clock, view)[:: max(1, round(days / 14))]
+        if not ticks or ticks[0] - view[0] > 0.25:
+            ticks.insert(0, view[0])
+        moments = [mdates.num2date(x, clock.tz) for x in ticks]
+        labels = [m.strftime("%a %d.%m." if m.time() == dt.time() else "%a %d.%m. %H:%M") for m in moments]
+        ax.set_xticks(ticks, labels)
+        ax.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 14, 22], tz=clock.tz))
+    else:
+        step = next((m for m in _STEPS_MIN if days * 1440 / m <= _TICKS), _STEPS_MIN[-1])
+        locator = (
+            mdates.MinuteLocator(byminute=range(0, 60, step), tz=clock.tz)
+            if step < 60
+            else mdates.HourLocator(byhour=range(0, 24, step // 60), tz=clock.tz)
+        )
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M", tz=clock.tz))
+    ax.set_xlim(*view)
     ax.grid(True, which="major", axis="x", alpha=0.3)
+
+
+def _say_if_empty(ax: Axes, clock: _Clock, results: Results, window: Window | None) -> None:
+    """A zoom on a time where nothing happens says why, in the middle of the plot: the run had
+    ended (or deadlocked) before it, or the line has no working time in it."""
+    if window is None:
+        return
+    lo, hi = window[0].timestamp(), window[1].timestamp()
+    end = clock.cal.epoch_of(results.makespan_s)
+    if lo >= end:
+        when = dt.datetime.fromtimestamp(end, clock.tz).strftime("%a %d.%m. %H:%M")
+        text = f"Nothing happens here: the run {'deadlocked' if results.deadlock else 'ended'} {when}"
+    elif clock.cal.work_at(hi) == clock.cal.work_at(lo):
+        text = "Nothing happens here: no working time in this span (grey: non-working time)"
+    else:
+        return
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=12,
+        bbox={"facecolor": "white", "edgecolor": "#999999", "boxstyle": "round"},
+        zorder=6,
+    )
 
 
 def _failure(results: Results) -> str:
@@ -107,25 +186,38 @@ def _failure(results: Results) -> str:
     return ""
 
 
-def _mark_end(ax: Axes, clock: _Clock, results: Results) -> None:
-    """A deadlock (or the end of an incomplete run) as a red line labelled where it happened."""
-    if not results.deadlock and results.completion >= 1:
-        return
+def _mark_end(ax: Axes, clock: _Clock, results: Results, view: tuple[float, float]) -> None:
+    """A deadlock (or the end of an incomplete run) within the view as a red line labelled where it
+    happened (the label on the side with room)."""
     x = clock(results.makespan_s)
+    if (not results.deadlock and results.completion >= 1) or not view[0] <= x <= view[1]:
+        return
     ax.axvline(x, color=_DEADLOCK, lw=2, zorder=5)
-    label = "DEADLOCK" if results.deadlock else "INCOMPLETE"
-    ax.annotate(
-        label,
+    right = x - view[0] > 0.15 * (view[1] - view[0])  # room on the left of the line
+    note = ax.annotate(
+        "DEADLOCK" if results.deadlock else "INCOMPLETE",
         (x, 1.0),
         xycoords=("data", "axes fraction"),
-        xytext=(-3, -3),
+        xytext=(-3 if right else 3, -3),
         textcoords="offset points",
-        ha="right",
+        ha="right" if right else "left",
         va="top",
         color=_DEADLOCK,
         fontweight="bold",
         fontsize=9,
     )
+    note.set_in_layout(False)
+
+
+def _calendar(axes: Sequence[Axes], clock: _Clock, results: Results, window: Window | None) -> None:
+    """The calendar of a run's plot (axes sharing x): the view, non-working time shaded, the end
+    of a failed run, the ticks, and a note in the first axes when nothing happens in the window."""
+    view = _view(clock, results, window)
+    for ax in axes:
+        _shade_off_shift(ax, clock, view)
+        _mark_end(ax, clock, results, view)
+        _calendar_axis(ax, clock, view)
+    _say_if_empty(axes[0], clock, results, window)
 
 
 def stock_series(scenario: Scenario, trace: Trace, end_s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +255,7 @@ def plot_buffer(
     clock = _Clock(scenario)
     t, stock = stock_series(scenario, trace, results.makespan_s)
     x = clock.many(t)
-    fig, ax = plt.subplots(figsize=(14, 5))
+    fig, ax = _figure(5)
     ax.stackplot(x, stock.T, labels=scenario.types, colors=_colours(len(scenario.types)), step="post")
     ax.axhline(scenario.line.buffer.capacity, color="k", lw=1, ls="--", label="capacity")
     ax.set_ylabel("units in buffer")
@@ -171,9 +263,7 @@ def plot_buffer(
         f"Buffer fill per type — mean {results.buffer_mean_fill:.0f}, max {results.buffer_max_fill} "
         f"of {scenario.line.buffer.capacity}{_failure(results)}"
     )
-    _shade_off_shift(ax, clock, results.makespan_s)
-    _mark_end(ax, clock, results)
-    _calendar_axis(ax, clock, window)
+    _calendar([ax], clock, results, window)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     _save(fig, path)
 
@@ -192,7 +282,7 @@ def plot_pas(
 ) -> None:
     clock = _Clock(scenario)
     colours = _colours(len(scenario.types))
-    fig, (gantt, effort) = plt.subplots(2, 1, figsize=(14, 5), sharex=True, height_ratios=[1, 1.4])
+    fig, (gantt, effort) = _figure(5, 2, sharex=True, height_ratios=[1, 1.4])
     end = results.makespan_s
     for k, bars in _batch_bars(clock, trace, end).items():
         gantt.broken_barh(bars, (0, 1), facecolors=colours[k])
@@ -216,10 +306,7 @@ def plot_pas(
     effort.set_ylabel("cumulative setup effort")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in colours]
     gantt.legend(handles, scenario.types, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    for axis in (gantt, effort):
-        _shade_off_shift(axis, clock, end)
-        _mark_end(axis, clock, results)
-    _calendar_axis(effort, clock, window)
+    _calendar([gantt, effort], clock, results, window)
     _save(fig, path)
 
 
@@ -232,7 +319,7 @@ def plot_fas(
     colours = _colours(len(scenario.types))
     stations = scenario.stations
     pas = len(stations)
-    fig, ax = plt.subplots(figsize=(14, 1.2 + 0.7 * (len(stations) + 1)))
+    fig, ax = _figure(1.2 + 0.7 * (len(stations) + 1))
     runs: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for seg in trace.segments:
         if seg.count:
@@ -270,9 +357,7 @@ def plot_fas(
         bbox_to_anchor=(1.0, 1.0),
         fontsize=8,
     )
-    _shade_off_shift(ax, clock, results.makespan_s)
-    _mark_end(ax, clock, results)
-    _calendar_axis(ax, clock, window)
+    _calendar([ax], clock, results, window)
     _save(fig, path)
 
 

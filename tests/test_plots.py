@@ -1,0 +1,165 @@
+"""The run plots read as calendar time at any span: ticks by the span shown (hours for a run that
+deadlocked within hours, a named tick for every day of a week), non-working time shaded in any
+window, a note when a window holds nothing, and no matplotlib warning reaches the user."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+import twin.plots
+from agent.policies import SequencePolicy, SetupAwarePolicy, make_rule
+from twin import LineConfig, Scenario, WeekConfig, load_week, simulate
+from twin.localtime import first_instant
+from twin.results import Results, Trace
+
+PLOTS = ("buffer.png", "pas_gantt.png", "fas_timeline.png")
+Run = tuple[Scenario, Results, Trace]
+
+
+@pytest.fixture(scope="module")
+def week_run(ref_line: LineConfig, ref_week: WeekConfig) -> Run:
+    """w1 planned by the setup-aware rule: complete, ends Fri 27.11. 19:45."""
+    scenario = Scenario.build(ref_line, ref_week)
+    results, trace = simulate(scenario, SetupAwarePolicy())
+    return scenario, results, trace
+
+
+@pytest.fixture(scope="module")
+def short_deadlock(ref_line: LineConfig, config_dir: Path, week_run: Run) -> Run:
+    """The issue's example: w1's sequence replayed on w2 at batch size 50 deadlocks Monday afternoon."""
+    w1, _, trace = week_run
+    scenario = Scenario.build(ref_line, load_week(config_dir / "weeks" / "w2", ref_line), 50)
+    results, replayed = simulate(scenario, SequencePolicy(trace.sequence(w1.types), ref_line.types))
+    assert results.deadlock and round(results.completion, 3) == 0.063
+    return scenario, results, replayed
+
+
+@pytest.fixture
+def figures(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Figure]]:
+    """The figures plot_run makes, drawn (layout and ticks settled) instead of saved."""
+    kept: dict[str, Figure] = {}
+
+    def keep(fig: Figure, path: Path) -> None:
+        fig.draw_without_rendering()
+        kept[path.name] = fig
+
+    monkeypatch.setattr(twin.plots, "_save", keep)
+    yield kept
+    for fig in kept.values():
+        plt.close(fig)
+
+
+def tick_labels(ax: Axes) -> list[str]:
+    lo, hi = ax.get_xlim()
+    return [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi]
+
+
+def shaded_days(ax: Axes) -> float:
+    """Days of non-working time shaded in the axes' view."""
+    grey = mcolors.to_rgba("#ececec")
+    lo, hi = ax.get_xlim()
+    return sum(
+        max(0.0, min(p.get_x() + p.get_width(), hi) - max(p.get_x(), lo))
+        for p in ax.patches
+        if isinstance(p, Rectangle) and p.get_facecolor() == grey
+    )
+
+
+def local(scenario: Scenario, text: str) -> dt.datetime:
+    return first_instant(dt.datetime.fromisoformat(text), scenario.calendar.tz)
+
+
+def test_a_run_that_deadlocks_within_hours_reads_in_hours(
+    short_deadlock: Run, figures: dict[str, Figure], tmp_path: Path
+) -> None:
+    scenario, results, trace = short_deadlock
+    twin.plots.plot_run(scenario, trace, results, tmp_path)
+    clock = twin.plots._Clock(scenario)
+    start, end = clock(0), clock(results.makespan_s)
+    assert end - start < 1  # Mon 06:00 to 14:25
+    for name in PLOTS:
+        ax = figures[name].axes[-1]
+        labels = tick_labels(ax)
+        assert len(labels) >= 5 and len(set(labels)) == len(labels)
+        assert all(re.fullmatch(r"Mon \d\d:\d\d", t) for t in labels), labels
+        lo, hi = ax.get_xlim()
+        assert lo <= start and end <= hi and hi - lo < 1.1 * (end - start)
+
+
+def test_a_week_names_every_day_from_monday(
+    week_run: Run, figures: dict[str, Figure], tmp_path: Path
+) -> None:
+    scenario, results, trace = week_run
+    twin.plots.plot_run(scenario, trace, results, tmp_path)
+    last = scenario.calendar.datetime_of(results.makespan_s).date()
+    first = scenario.calendar.start.date()
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    assert [d.strftime("%a") for d in days] == ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    for name in PLOTS:
+        assert tick_labels(figures[name].axes[-1]) == [d.strftime("%a %d.%m.") for d in days]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "says"),
+    [
+        ("2026-11-28T00:00", "2026-11-29T00:00", "the run ended Fri 27.11. 19:45"),  # the issue's
+        ("2026-11-23T00:00", "2026-11-23T05:00", "no working time in this span"),
+        ("2026-11-24T06:00", "2026-11-24T22:00", None),
+        ("2026-11-27T12:00", "2026-11-28T12:00", None),  # the end lies inside: no note
+    ],
+)
+def test_a_window_shades_non_working_time_and_says_when_nothing_happens(
+    start: str,
+    end: str,
+    says: str | None,
+    week_run: Run,
+    figures: dict[str, Figure],
+    tmp_path: Path,
+) -> None:
+    scenario, results, trace = week_run
+    window = (local(scenario, start), local(scenario, end))
+    twin.plots.plot_run(scenario, trace, results, tmp_path, window)
+    cal = scenario.calendar
+    lo, hi = (moment.timestamp() for moment in window)
+    off_days = (hi - lo - (cal.work_at(hi) - cal.work_at(lo))) / 86_400  # the calendar's own count
+    assert off_days > 0
+    for name in PLOTS:
+        fig = figures[name]
+        assert fig.axes[0].get_xlim() == pytest.approx(
+            [twin.plots._Clock._num(m.timestamp()) for m in window]
+        )
+        for ax in fig.axes:
+            assert shaded_days(ax) == pytest.approx(off_days, abs=1e-6)
+        notes = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("Nothing happens")]
+        if says is None:
+            assert notes == []
+        else:
+            assert len(notes) == 1 and says in notes[0]
+
+
+def test_no_matplotlib_warning_reaches_the_user(
+    short_deadlock: Run, ref_line: LineConfig, ref_week: WeekConfig, tmp_path: Path
+) -> None:
+    """The issue's `replay --out --from` on a day after a deadlock leaked 'Tight layout not applied'."""
+    w1 = Scenario.build(ref_line, ref_week)
+    first_fit, first_fit_trace = simulate(w1, make_rule("first-fit", 0))
+    assert first_fit.deadlock
+    saturday = (local(w1, "2026-11-28T00:00"), local(w1, "2026-11-29T00:00"))
+    scenario, results, trace = short_deadlock
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = twin.plots.plot_run(scenario, trace, results, tmp_path)
+        (tmp_path / "zoom").mkdir()
+        paths += twin.plots.plot_run(w1, first_fit_trace, first_fit, tmp_path / "zoom", saturday)
+    assert all(p.stat().st_size > 0 for p in paths)
