@@ -330,7 +330,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if status == "online" else 1
 
 
+def _check_record_target(path: Path, append: bool) -> None:
+    """A file that already holds messages is refused unless `--append`: two runs in one file replay
+    as one week seen twice (every message of the second a duplicate or out of order)."""
+    if append or not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as fh:
+        messages = sum(1 for raw in fh if raw.strip())
+    raise UsageError(
+        f"--out {path}: already holds a recording ({messages} messages): "
+        "give a new file, or --append to add to it"
+    )
+
+
 def cmd_record(args: argparse.Namespace) -> int:
+    _check_record_target(args.out, args.append)  # before the broker: nothing is connected or written
     settings = _settings(args)
     topics = _topics(settings)
     bus = MqttBus(settings, "record", subscriptions=[topics.everything], persistent=False)
@@ -622,7 +636,14 @@ def add_live_commands(
     status.set_defaults(func=cmd_status)
 
     rec = sub.add_parser("record", help="record {root}/# as JSON Lines")
-    rec.add_argument("--out", type=Path, required=True, help="file to append to")
+    rec.add_argument(
+        "--out", type=Path, required=True, help="file to write (a new or empty one, see --append)"
+    )
+    rec.add_argument(
+        "--append",
+        action="store_true",
+        help="add to a file that already holds a recording (default: refused)",
+    )
     rec.add_argument("--count", type=count, default=None, help="stop after this many messages")
     rec.add_argument(
         "--exit-after-idle",

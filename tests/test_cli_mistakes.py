@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import http.server
 import json
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from broker import Mosquitto
+from paho.mqtt import publish
 from streams import week_messages
 
 from agent.cli import build_parser, main
 from agent.compare import CPSAT, PlannerSpec, parse_planners
 from bridge.bus import Received
-from bridge.recording import Recorder
+from bridge.recording import Recorder, read_recording
 from twin import LineConfig, Scenario, load_line, load_plan, load_sequence, load_week
 
 ROOT = "test/mistakes/line1"
@@ -495,3 +498,37 @@ def test_a_missing_key_is_reported_at_the_line_of_its_table(
     assert main(["simulate", "--policy", "random", "--line", str(line), "--out", str(tmp_path / "out")]) == 2
     number = kept.index("[buffer]") + 1
     assert _one_line(capsys) == f"{line}:{number}: buffer.capacity: missing key 'buffer.capacity'"
+
+
+def test_record_refuses_a_file_that_holds_a_recording_unless_append(
+    mosquitto: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recording a week twice into one file made its replay reject every message of the second run:
+    a file with messages is refused (before the broker is asked) unless --append adds to it."""
+    path = tmp_path / "week.jsonl"
+    recorder = Recorder(path)
+    for message in (
+        Received("t/fas/F1/events", b"{}", 1, False, 1.0),
+        Received("t/pas/events", b"{}", 1, False, 2.0),
+    ):
+        recorder.write(message)
+    recorder.close()
+    before = path.read_bytes()
+    bus = ["record", "--port", str(mosquitto.port), "--root", "t", "--count", "1", "--exit-after-idle", "10"]
+    argv = [*bus, "--out", str(path)]
+    assert main(argv) == 2
+    assert _one_line(capsys) == (
+        f"--out {path}: already holds a recording (2 messages): give a new file, or --append to add to it"
+    )
+    assert path.read_bytes() == before
+    publish.single("t/status", b"online", qos=1, retain=True, port=mosquitto.port)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main([*argv, "--append"]) == 0  # the retained message, added after the two
+        (tmp_path / "empty.jsonl").touch()  # an empty file (made by touch) is a new one
+        assert main([*bus, "--out", str(tmp_path / "empty.jsonl")]) == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert [m.topic for m in read_recording(path)] == ["t/fas/F1/events", "t/pas/events", "t/status"]
+    assert [m.topic for m in read_recording(tmp_path / "empty.jsonl")] == ["t/status"]
