@@ -442,7 +442,11 @@ NO_ENDPOINT = (
 )
 
 
-@pytest.mark.parametrize(("handler", "answer"), [(_NoBucket, NO_BUCKET), (_NoEndpoint, NO_ENDPOINT)])
+@pytest.mark.parametrize(
+    ("handler", "answer"),
+    [(_NoBucket, NO_BUCKET), (_NoEndpoint, NO_ENDPOINT)],
+    ids=["no-bucket", "no-endpoint"],
+)
 @pytest.mark.parametrize("command", ["simulate", "replay"])
 def test_influx_to_a_server_that_refuses_the_points_is_one_line_before_anything_is_written(
     handler: type[_NoBucket],
