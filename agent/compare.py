@@ -342,7 +342,7 @@ def comparison_figure(runs: Sequence[PlannedRun], plan: CpSatPlan | None) -> Fig
 
     from twin.plots import label_points
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     ranked = sorted(runs, key=lambda r: rank_key(r.results))
     points, labels, colours = [], [], []
     for run in ranked:
@@ -366,15 +366,20 @@ def comparison_figure(runs: Sequence[PlannedRun], plan: CpSatPlan | None) -> Fig
     ax.legend(handles=handles, loc="upper right", fontsize=7)
     ax.set_xlabel("lost FAS time (h): idle time, plus the planned work never built")
     ax.set_ylabel("setup effort")
-    ax.set_title("Planners on the same week: lower left is better (complete plans only)", fontsize=10)
+    ax.set_title(
+        "Planners on the same week: lower left is better; a red X did not finish its plan", fontsize=10
+    )
     ax.grid(alpha=0.3)
     ax.margins(x=0.1, y=0.15)
     for get, put in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
         low, high = get()
         put(max(low, -0.05 * high), high)  # no room for negative hours or effort
-    fig.tight_layout()
+    fig.draw_without_rendering()  # the layout settles; labels are placed in it and keep it
+    fig.set_layout_engine("none")
     for note, colour in zip(label_points(ax, points, labels, fontsize=8), colours, strict=True):
         note.set_color(colour)
+        if note.arrow_patch is not None:
+            note.arrow_patch.set_color(colour)
     return fig
 
 

@@ -4,6 +4,7 @@ window, a note when a window holds nothing, and no matplotlib warning reaches th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import warnings
@@ -12,16 +13,20 @@ from pathlib import Path
 
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Annotation, Text
 
 import twin.plots
-from agent.policies import SequencePolicy, SetupAwarePolicy, make_rule
+from agent.compare import PlannerSpec, PlanSettings, comparison_figure, lost_fas_hours, run_planners
+from agent.planning import PlannedRun
+from agent.policies import RULES, SequencePolicy, SetupAwarePolicy, make_rule
 from twin import LineConfig, Scenario, WeekConfig, load_week, simulate
 from twin.localtime import first_instant
-from twin.results import Results, Trace
+from twin.results import Results, Trace, failure
 
 PLOTS = ("buffer.png", "pas_gantt.png", "fas_timeline.png")
 Run = tuple[Scenario, Results, Trace]
@@ -163,3 +168,50 @@ def test_no_matplotlib_warning_reaches_the_user(
         (tmp_path / "zoom").mkdir()
         paths += twin.plots.plot_run(w1, first_fit_trace, first_fit, tmp_path / "zoom", saturday)
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_compare_labels_lead_to_their_own_points_and_never_overlap(
+    ref_line: LineConfig, ref_week: WeekConfig
+) -> None:
+    """The issue's compare.png: ppo 588, cpsat 655, setup-aware 695 (all without idle time) put
+    'cpsat' beside setup-aware's point; each label now has a leader line ending at its own point."""
+    scenario = Scenario.build(ref_line, ref_week)
+    rules = run_planners(scenario, [PlannerSpec(n) for n in RULES], PlanSettings()).runs
+    aware = next(r for r in rules if r.planner == "setup-aware")
+    assert aware.results.setup_effort == 695 and aware.results.idle_s == 0
+
+    def with_effort(name: str, effort: float) -> PlannedRun:
+        return dataclasses.replace(
+            aware, planner=name, results=dataclasses.replace(aware.results, setup_effort=effort)
+        )
+
+    runs = [*rules, with_effort("ppo (deterministic: best of 21)", 588.0), with_effort("cpsat", 655.0)]
+    fig = comparison_figure(runs, None)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    ax = fig.axes[0]
+    title = ax.get_title()
+    assert "complete plans only" not in title and "did not finish" in title  # red X: deadlocked ones
+    point_of = {r.planner: (lost_fas_hours(r.results), r.results.setup_effort) for r in runs}
+    pixels = {name: ax.transData.transform(xy) for name, xy in point_of.items()}
+    label_of = {
+        r.planner: f"{r.planner}: {failure(r.results)}" if failure(r.results) else r.planner for r in runs
+    }
+    notes = {name: next(t for t in ax.texts if t.get_text() == label) for name, label in label_of.items()}
+    assert len(ax.texts) == len(runs)
+    boxes = []
+    for name, note in notes.items():
+        assert isinstance(note, Annotation) and note.arrow_patch is not None
+        assert note.xy == pytest.approx(point_of[name])
+        arrow = note.arrow_patch
+        end = arrow.get_transform().transform(arrow.get_path().vertices)[-1]
+        gaps = {other: float(np.hypot(*(end - at))) for other, at in pixels.items()}
+        assert gaps[name] <= (twin.plots._MARKER_PT + 1) * fig.dpi / 72  # at its point's marker
+        assert min(gaps, key=gaps.__getitem__) == name
+        box = Text.get_window_extent(note, renderer)
+        assert not any(box.contains(*at) for at in pixels.values())  # covers no point
+        boxes.append(box)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)
+    plt.close(fig)

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
 from twin.localtime import first_instant
@@ -371,33 +371,56 @@ def plot_run(
     return paths
 
 
+_MARKER_PT = 5.0
+"""Half the size of a labelled point's marker (points): labels keep clear of it, leader lines end at it."""
+
+
+def _text_box(note: Annotation, renderer: Any) -> Bbox:
+    """The box of an annotation's text alone (its window extent includes its leader line)."""
+    note.update_positions(renderer)
+    return Text.get_window_extent(note, renderer)
+
+
 def label_points(
     ax: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str], **style: Any
 ) -> list[Annotation]:
-    """Label each point next to it (right of it, or left in the right half of the axes) without
-    two labels overlapping: a label that would cover one already placed moves up or down by its own
-    height until it is free (points that coincide get a column of labels). Call after the axes'
-    limits and the figure's layout are final."""
+    """Label each point with a leader line to it: next to it (right of it, or left in the right
+    half of the axes) where the label covers no other label, no point and not the legend; else
+    further out and up or down by its own height until it is free (points that coincide get a
+    column of labels), so a label beside someone else's point still shows whose it is. Call after
+    the axes' limits, legend and the figure's layout are final."""
     fig = ax.get_figure()
     assert isinstance(fig, Figure)
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    middle = ax.get_window_extent(renderer).x0 + ax.get_window_extent(renderer).width / 2
+    frame = ax.get_window_extent(renderer)
+    middle = frame.x0 + frame.width / 2
+    r = _MARKER_PT * fig.dpi / 72
+    marks = [Bbox.from_extents(x - r, y - r, x + r, y + r) for x, y in ax.transData.transform(points)]
+    legend = ax.get_legend()
+    if legend is not None:
+        marks.append(legend.get_window_extent(renderer))
     placed: list[Bbox] = []
     notes: list[Annotation] = []
     for xy, text in zip(points, labels, strict=True):
-        left = ax.transData.transform(xy)[0] > middle
-        dx = -6 if left else 6
+        side = -1 if ax.transData.transform(xy)[0] > middle else 1
         note = ax.annotate(
-            text, xy, textcoords="offset points", xytext=(dx, 4), ha="right" if left else "left", **style
+            text,
+            xy,
+            textcoords="offset points",
+            xytext=(side * 2 * _MARKER_PT, _MARKER_PT),
+            ha="right" if side < 0 else "left",
+            va="bottom",
+            arrowprops={"arrowstyle": "-", "lw": 0.6, "shrinkA": 1, "shrinkB": _MARKER_PT},
+            **style,
         )
-        box = note.get_window_extent(renderer)
+        box = _text_box(note, renderer)
         step = (box.height + 2) * 72 / fig.dpi  # pixels -> points
         for i in range(1, 4 * len(points) + 2):
-            if not any(box.overlaps(other) for other in placed):
+            if not any(box.overlaps(other) for other in [*placed, *marks]):
                 break
             shift = (i + 1) // 2 * step * (1 if i % 2 else -1)  # up, down, further up, ...
-            note.xyann = (dx, 4 + shift)
-            box = note.get_window_extent(renderer)
+            note.xyann = (side * 5 * _MARKER_PT, _MARKER_PT + shift)
+            box = _text_box(note, renderer)
         placed.append(box)
         notes.append(note)
     return notes
