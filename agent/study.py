@@ -230,6 +230,8 @@ def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from twin.plots import label_points
+
     sizes = sorted({s["batch_size"] for s in summaries})
     steps = [
         [s["steps_to_finish"] for s in summaries if s["batch_size"] == b and s["final_criterion_met"]]
@@ -237,14 +239,20 @@ def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
     ]
     best = [[s["evaluation"]["best"] for s in summaries if s["batch_size"] == b] for b in sizes]
 
+    marks: list[tuple[tuple[float, float], str]] = []  # red labels a `draw` leaves for label_points
+
     def figure(ylabel: str, title: str, draw: Callable[[Axes], object]) -> Figure:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
         draw(ax)
         ax.set_xlabel("batch size")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
+        if marks:  # labelled once the layout is settled, apart and with leader lines
+            fig.draw_without_rendering()
+            fig.set_layout_engine("none")
+            label_points(ax, [xy for xy, _ in marks], [t for _, t in marks], fontsize=7, color="tab:red")
+            marks.clear()
         return fig
 
     def steps_scatter(ax: Axes) -> None:
@@ -285,15 +293,7 @@ def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
                 zorder=3,
                 label="deadlocked or incomplete best plan (effort not comparable)",
             )
-            for i, k in failed:
-                ax.annotate(
-                    f"{float(k['completion']):.0%}",
-                    (i, float(k["setup_effort"])),
-                    textcoords="offset points",
-                    xytext=(6, -3),
-                    fontsize=7,
-                    color="tab:red",
-                )
+            marks.extend(((i, float(k["setup_effort"])), f"{float(k['completion']):.0%}") for i, k in failed)
             ax.legend(fontsize=7)
         ax.set_xticks(range(1, len(sizes) + 1), [str(b) for b in sizes])
         ax.set_xlim(0.5, len(sizes) + 0.5)

@@ -10,6 +10,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 
+import agent.study
 import twin.plots
 from agent.compare import PlannerSpec, PlanSettings, comparison_figure, lost_fas_hours, run_planners
 from agent.planning import PlannedRun
@@ -215,3 +217,32 @@ def test_compare_labels_lead_to_their_own_points_and_never_overlap(
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b)
     plt.close(fig)
+
+
+def test_study_labels_of_deadlocked_plans_at_one_batch_size_stay_apart() -> None:
+    """Seeds whose best plans deadlock at nearly the same effort: one label each, none on another."""
+
+    def deadlocked(completion: float, effort: float) -> dict[str, Any]:
+        best = {"deadlock": True, "completion": completion, "idle_s": 9_000, "setup_effort": effort}
+        return {
+            "batch_size": 20,
+            "final_criterion_met": False,
+            "steps_to_finish": None,
+            "evaluation": {"zero_idle": False, "best": {**best, "return": -9.0}},
+        }
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = agent.study.figures(
+            [deadlocked(c, e) for c, e in ((0.018, 0.0), (0.02, 1.0), (0.05, 2.0), (0.06, 0.0))]
+        )
+    fig = figs["setup_effort_by_batch_size.png"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    notes = [t for t in fig.axes[0].texts if isinstance(t, Annotation)]
+    assert sorted(t.get_text() for t in notes) == ["2%", "2%", "5%", "6%"]
+    boxes = [Text.get_window_extent(t, renderer) for t in notes]
+    assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert all(t.arrow_patch is not None for t in notes)
+    for f in figs.values():
+        plt.close(f)

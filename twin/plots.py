@@ -413,6 +413,8 @@ def label_points(
             arrowprops={"arrowstyle": "-", "lw": 0.6, "shrinkA": 1, "shrinkB": _MARKER_PT},
             **style,
         )
+        if note.arrow_patch is not None:
+            note.arrow_patch.set_color(note.get_color())
         box = _text_box(note, renderer)
         step = (box.height + 2) * 72 / fig.dpi  # pixels -> points
         for i in range(1, 4 * len(points) + 2):
