@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stable_baselines3.common.callbacks import BaseCallback
 
 from twin import ConfigError, Task
-from twin.config import default_config_dir, load_toml_model
+from twin.config import default_config_dir, defaults_from_env, load_toml_model
 
 
 class Curriculum(BaseModel):
@@ -52,7 +52,9 @@ def load_curriculum(spec: str | Path) -> Curriculum:
     if not path.suffix:
         path = default_config_dir() / "curricula" / f"{spec}.toml"
         if not path.is_file():
-            raise ConfigError(path, "", str(spec), "no such curriculum (give A, B, C or a .toml file)")
+            note = defaults_from_env(path)
+            reason = f"no such curriculum (give A, B, C or a .toml file{'; ' + note if note else ''})"
+            raise ConfigError(path, "", str(spec), reason)
     return load_toml_model(path, Curriculum)
 
 

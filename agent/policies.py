@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry
+from twin.config import sequence_line
 
 
 class Policy(ABC):
@@ -129,9 +130,10 @@ class SequencePolicy(Policy):
             needed = {self.types[k]: request.remaining[k] for k in request.valid}
             raise ConfigError(
                 self.source,
-                f"position {position}",
+                "",
                 None,
                 f"the sequence ends after {len(self.entries)} batches but the week still needs {needed}",
+                line=sequence_line(self.source, len(self.entries)),
             )
         entry = self.entries[self._next]
         k = self.types.index(entry.type)
@@ -139,17 +141,20 @@ class SequencePolicy(Policy):
             valid = [self.types[v] for v in request.valid]
             raise ConfigError(
                 self.source,
-                f"position {position}: type",
+                "type",
                 entry.type,
-                f"not valid at that decision (working second {request.time_s}; valid: {valid})",
+                f"batch {position} is not valid at that decision (working second {request.time_s}; "
+                f"valid: {valid})",
+                line=sequence_line(self.source, position),
             )
         capacity = request.scenario.line.buffer.capacity
         if entry.quantity is not None and entry.quantity > capacity:
             raise ConfigError(
                 self.source,
-                f"position {position}: quantity",
+                "quantity",
                 entry.quantity,
-                f"a batch larger than the buffer capacity {capacity} can never enter it",
+                f"batch {position} is larger than the buffer capacity {capacity}: it can never enter it",
+                line=sequence_line(self.source, position),
             )
         self._next += 1
         return Decision(k, entry.quantity)

@@ -171,7 +171,7 @@ CALENDAR_ERRORS = [
     (
         "break-in-no-shift",
         {"shifts": [SAT_NIGHT], "breaks": [{"days": "Sun", "start": "02:30", "end": "03:00"}]},
-        ["breaks[0] (Sun 02:30-03:00) lies in no shift that starts on Sun", "name Sat"],
+        ["at=(0,): lies in no shift that starts on Sun", "name Sat"],
     ),
     (
         "break-between-shifts",
@@ -179,7 +179,7 @@ CALENDAR_ERRORS = [
             "shifts": [{"days": "Mon-Fri", "start": "06:00", "end": "14:00"}],
             "breaks": [{"days": "Mon-Fri", "start": "02:00", "end": "02:30"}],
         },
-        ["breaks[0] (Mon-Fri 02:00-02:30) lies in no shift that starts on Mon"],
+        ["at=(0,): lies in no shift that starts on Mon"],
     ),
     (
         "break-on-a-day-without-shift",
@@ -187,7 +187,7 @@ CALENDAR_ERRORS = [
             "shifts": [{"days": "Mon-Fri", "start": "06:00", "end": "14:00"}],
             "breaks": [{"days": "Mon-Sat", "start": "10:00", "end": "10:30"}],
         },
-        ["breaks[0] (Mon-Sat 10:00-10:30) lies in no shift that starts on Sat"],
+        ["at=(0,): lies in no shift that starts on Sat"],
     ),
     (
         "breaks-cover-every-shift",
@@ -205,7 +205,7 @@ CALENDAR_ERRORS = [
                 {"days": "Mon-Fri", "start": "13:00", "end": "22:00"},
             ]
         },
-        ["shifts[0] (Mon-Fri 06:00-14:00) starting Mon and shifts[1] (Mon-Fri 13:00-22:00)", "overlap"],
+        ["at=(1,): starting Mon overlaps shifts[0] (Mon-Fri 06:00-14:00) starting Mon"],
     ),
     (
         "sunday-night-overlaps-monday",
@@ -215,7 +215,7 @@ CALENDAR_ERRORS = [
                 {"days": "Mon", "start": "05:00", "end": "14:00"},
             ]
         },
-        ["shifts[1] (Mon 05:00-14:00)", "shifts[0] (Sun 22:00-06:00)", "overlap"],
+        ["at=(0,): starting Sun overlaps shifts[1] (Mon 05:00-14:00) starting Mon"],
     ),
     ("shift-from-24", {"shifts": [{"days": "Mon", "start": "24:00", "end": "06:00"}]}, ["24:00"]),
 ]
@@ -227,8 +227,11 @@ CALENDAR_ERRORS = [
 def test_calendar_mistakes_are_reported(calendar: dict[str, Any], expected: list[str]) -> None:
     with pytest.raises(ValidationError) as info:
         make_line(calendar=calendar)
+    error = info.value.errors()[0]
+    at = getattr(error.get("ctx", {}).get("error"), "at", None)  # the entry at fault (EntryError)
+    said = f"at={at}: {error['msg'].removeprefix('Value error, ')}"
     for part in expected:
-        assert part in str(info.value)
+        assert part in said
 
 
 def test_touching_shifts_and_a_break_across_their_change_are_fine() -> None:
@@ -256,13 +259,16 @@ FILE_MISTAKES = [
         "holiday-outside-the-week",
         "week.toml",
         'holidays = ["2026-12-01"]',
-        ["holidays", "holidays[0] 2026-12-01 is outside the week 2026-11-23 to 2026-11-29", "2026-12-01"],
+        [
+            "week.toml:3: holidays[0]: a holiday outside the week 2026-11-23 to 2026-11-29",
+            "(value '2026-12-01')",
+        ],
     ),
     (
         "holiday-twice",
         "week.toml",
         'holidays = ["2026-11-24", "2026-11-24"]',
-        ["holidays", "holidays[1] 2026-11-24 is listed twice"],
+        ["week.toml:3: holidays[1]: a holiday listed twice: also holidays[0] (value '2026-11-24')"],
     ),
     (
         "downtime-offset-on-one-end",  # was a TypeError traceback
@@ -276,7 +282,10 @@ FILE_MISTAKES = [
         "line.toml",
         'shifts = [{ days = "Mon-Fri", start = "22:00", end = "06:00" }]\n'
         'breaks = [{ days = "Tue-Sat", start = "02:00", end = "02:30" }]\n',
-        ["calendar.breaks", "breaks[0] (Tue-Sat 02:00-02:30) lies in no shift that starts on Sat", "Tue-Sat"],
+        [
+            "line.toml:13: calendar.breaks[0]: lies in no shift that starts on Sat",
+            "(value {'days': 'Tue-Sat', 'start': '02:00', 'end': '02:30'})",
+        ],
     ),
     (
         "overlapping-shifts",

@@ -141,11 +141,11 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "seq.csv"
     bad.write_text("position,type,quantity\n1,T1,900\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "simulate", "--sequence", str(bad), "--out", str(tmp_path)],
+        [sys.executable, "-m", "agent.cli", "simulate", "--sequence", str(bad), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert f"{bad}:position 1: quantity" in proc.stderr
+    assert f"{bad}:2: quantity: batch 1 is larger than the buffer capacity 500" in proc.stderr

@@ -52,15 +52,30 @@ LINE_ERRORS = [
     ("unknown-key", "capacity = 500", "capacity = 500\ncolour = 3", ["unknown key", "buffer.colour"]),
     ("missing-key", "capacity = 500", "", ["missing key", "buffer.capacity"]),
     ("zero-unit-time", "unit_time_s = 20", "unit_time_s = 0", ["pas.unit_time_s", "0"]),
-    ("non-square-matrix", "  [10, 10, 10,  5,  3,  2,  2,  0],\n", "", ["8x8", "setup_effort"]),
-    ("short-row", "[ 0,  2,  2,  1,  7,  9,  8,  8]", "[ 0,  2,  2,  1,  7,  9,  8]", ["8x8"]),
+    (
+        "non-square-matrix",
+        "  [10, 10, 10,  5,  3,  2,  2,  0],\n",
+        "",
+        [":47: setup_effort.matrix: has 7 rows, expected 8 (one row and one column per type)"],
+    ),
+    (
+        "short-row",
+        "[ 0,  2,  2,  1,  7,  9,  8,  8]",
+        "[ 0,  2,  2,  1,  7,  9,  8]",
+        [":48: setup_effort.matrix[0]: has 7 entries, expected 8", "(value [0, 2, 2, 1, 7, 9, 8])"],
+    ),
     (
         "negative-effort",
         "[ 0,  2,  2,  1,  7,  9,  8,  8]",
         "[ 0, -2,  2,  1,  7,  9,  8,  8]",
         ["setup_effort.matrix[0][1]", "-2"],
     ),
-    ("duplicate-type", '"T7", "T8"]', '"T7", "T7"]', ["duplicate types", "T7"]),
+    (
+        "duplicate-type",
+        '"T7", "T8"]',
+        '"T7", "T7"]',
+        [":8: types[7]: duplicate type: also types[6] (value 'T7')"],
+    ),
     (
         "bad-days",
         'days = "Mon-Fri", start = "06:00", end = "14:00"',
@@ -68,7 +83,12 @@ LINE_ERRORS = [
         ["Mon-Fry"],
     ),
     ("bad-clock", 'start = "06:00", end = "14:00"', 'start = "6h", end = "14:00"', ["6h"]),
-    ("duplicate-station", 'id = "FAS2"', 'id = "FAS1"', ["duplicate station ids", "FAS1"]),
+    (
+        "duplicate-station",
+        'id = "FAS2"',
+        'id = "FAS1"',
+        [":34: fas[1].id: duplicate station id: also fas[0] (value 'FAS1')"],
+    ),
     ("batch-over-capacity", "capacity = 500", "capacity = 40", ["batch_size 50 exceeds buffer.capacity 40"]),
 ]
 
@@ -138,25 +158,55 @@ WEEK_ERRORS = [
         ["downtime[0]", "not after its start"],
     ),
     ("malformed-toml", "week.toml", "holidays = []", "holidays = [", ["malformed TOML"]),
-    ("plan-unknown-station", "plan.csv", "FAS1,1,T5,117", "FAS9,1,T5,117", ["line 2: station", "FAS9"]),
-    ("plan-unknown-type", "plan.csv", "FAS1,2,T7,44", "FAS1,2,T77,44", ["line 3: type", "T77"]),
-    ("plan-zero-quantity", "plan.csv", "FAS1,2,T7,44", "FAS1,2,T7,0", ["line 3: quantity", "'0'"]),
+    (
+        "plan-unknown-station",
+        "plan.csv",
+        "FAS1,1,T5,117",
+        "FAS9,1,T5,117",
+        [":2: station: unknown station; the line has FAS1, FAS2, FAS3, FAS4 (value 'FAS9')"],
+    ),
+    (
+        "plan-unknown-type",
+        "plan.csv",
+        "FAS1,2,T7,44",
+        "FAS1,2,T77,44",
+        [":3: type: unknown type; did you mean T7? (value 'T77')"],
+    ),
+    (
+        "plan-zero-quantity",
+        "plan.csv",
+        "FAS1,2,T7,44",
+        "FAS1,2,T7,0",
+        [":3: quantity: must be at least 1 (value '0')"],
+    ),
     ("plan-gap", "plan.csv", "FAS1,2,T7,44", "FAS1,99,T7,44", ["position 2 is missing", "FAS1"]),
     (
         "plan-duplicate",
         "plan.csv",
         "FAS1,2,T7,44",
         "FAS1,1,T7,44",
-        ["line 3: position", "duplicate position of FAS1"],
+        [":3: position: duplicate position of FAS1 (also line 2) (value 1)"],
     ),
-    ("plan-bad-row", "plan.csv", "FAS1,2,T7,44", "FAS1,2,T7", ["line 3", "expected 4 fields"]),
-    ("plan-not-integer", "plan.csv", "FAS1,2,T7,44", "FAS1,two,T7,44", ["line 3: position", "two"]),
+    (
+        "plan-bad-row",
+        "plan.csv",
+        "FAS1,2,T7,44",
+        "FAS1,2,T7",
+        [":3: expected 4 fields, got 3 (value 'FAS1,2,T7')"],
+    ),
+    (
+        "plan-not-integer",
+        "plan.csv",
+        "FAS1,2,T7,44",
+        "FAS1,two,T7,44",
+        [":3: position: must be a whole number (value 'two')"],
+    ),
     (
         "plan-bad-header",
         "plan.csv",
         "station,position,type,quantity",
         "station,pos,type,quantity",
-        ["line 1", "header"],
+        [":1: header must be station,position,type,quantity"],
     ),
 ]
 
@@ -216,10 +266,14 @@ def test_missing_files_are_named(tmp_path: Path, ref_line: LineConfig) -> None:
 
 
 SEQUENCE_ERRORS = [
-    ("unknown-type", "position,type\n1,T1\n2,T42\n", ["line 3: type", "T42"]),
+    (
+        "unknown-type",
+        "position,type\n1,T1\n2,T42\n",
+        [":3: type: unknown type; the line has T1, T2, T3, T4, T5, T6, T7, T8 (value 'T42')"],
+    ),
     ("gap", "position,type\n1,T1\n3,T2\n", ["position 2 is missing"]),
-    ("zero-quantity", "position,type,quantity\n1,T1,0\n", ["line 2: quantity"]),
-    ("bad-header", "pos,type\n1,T1\n", ["line 1", "header"]),
+    ("zero-quantity", "position,type,quantity\n1,T1,0\n", [":2: quantity: must be at least 1"]),
+    ("bad-header", "pos,type\n1,T1\n", [":1: header must be position,type"]),
     ("empty", "", ["empty file"]),
 ]
 
@@ -245,14 +299,15 @@ def test_sequence_reads_quantities(tmp_path: Path, ref_line: LineConfig) -> None
 
 ROW0 = "[ 0,  2,  2,  1,  7,  9,  8,  8]"
 
-# issue 14: numbers at the edges. (id, old, new, line marker or None, expected parts)
+# issue 14: numbers at the edges. (id, old, new, line marker or None, expected parts); a matrix entry
+# is cited at its row's own line
 LINE_NUMBER_ERRORS = [
-    ("effort-inf", ROW0, ROW0.replace(" 2,  1", " inf,  1"), "matrix", ["matrix[0][2]", "inf", "1,000,000"]),
-    ("effort-nan", ROW0, ROW0.replace(" 2,  1", " nan,  1"), "matrix", ["matrix[0][2]", "nan", "finite"]),
-    ("effort-minus-inf", ROW0, ROW0.replace(" 2,  1", " -inf, 1"), "matrix", ["matrix[0][2]", "-inf"]),
-    ("effort-huge", ROW0, ROW0.replace(" 2,  1", " 1e300, 1"), "matrix", ["matrix[0][2]", "1e+300"]),
-    ("effort-bool", ROW0, ROW0.replace(" 2,  1", " true, 1"), "matrix", ["matrix[0][2]", "True"]),
-    ("effort-decimals", ROW0, ROW0.replace(" 2,  1", " 0.1234567, 1"), "matrix", ["6 decimals"]),
+    ("effort-inf", ROW0, ROW0.replace(" 2,  1", " inf,  1"), "[ 0,", ["matrix[0][2]", "inf", "1,000,000"]),
+    ("effort-nan", ROW0, ROW0.replace(" 2,  1", " nan,  1"), "[ 0,", ["matrix[0][2]", "nan", "finite"]),
+    ("effort-minus-inf", ROW0, ROW0.replace(" 2,  1", " -inf, 1"), "[ 0,", ["matrix[0][2]", "-inf"]),
+    ("effort-huge", ROW0, ROW0.replace(" 2,  1", " 1e300, 1"), "[ 0,", ["matrix[0][2]", "1e+300"]),
+    ("effort-bool", ROW0, ROW0.replace(" 2,  1", " true, 1"), "[ 0,", ["matrix[0][2]", "True"]),
+    ("effort-decimals", ROW0, ROW0.replace(" 2,  1", " 0.1234567, 1"), "[ 0,", ["6 decimals"]),
     ("pas-unit-huge", "unit_time_s = 20 ", "unit_time_s = 100000000000000000 ", None, ["pas.unit_time_s"]),
     ("fas-unit-huge", "unit_time_s = 90", "unit_time_s = 604801", None, ["fas[0].unit_time_s", "604,800 s"]),
     ("setup-time-huge", "setup_time_s = 0 ", "setup_time_s = 604801 ", "setup_time_s", ["604801", "604,800"]),

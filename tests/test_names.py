@@ -106,15 +106,16 @@ def test_a_name_outside_the_rule_is_refused_when_the_line_is_loaded(
     with pytest.raises(ConfigError) as caught:
         load_line(path)
     err = caught.value
-    assert (err.file, err.where.split(": ")[-1], err.value) == (str(path), key, bad)
+    assert (err.file, err.key, err.value) == (str(path), key, bad)
     assert err.reason.startswith(f"it {REFUSED[bad]}")
     assert err.reason.endswith(f"; {NAME_RULE}")
     assert "\n" not in str(err)
 
 
-ISSUE_EXAMPLES = [  # what the line has, the key and line number in line.toml, the message
-    (_line_data(types=("Typ B", "T1.5")), "2: types[0]", "'Typ B'", "contains a space"),
-    (_line_data(stations=("FAS/1",)), "fas[0].id", "'FAS/1'", "contains '/'"),
+ISSUE_EXAMPLES = [  # what the line has, the line number and key in line.toml (an entry of a
+    # multi-line array: its own line), the value, the message
+    (_line_data(types=("Typ B", "T1.5")), "3: types[0]", "'Typ B'", "contains a space"),
+    (_line_data(stations=("FAS/1",)), "7: fas[0].id", "'FAS/1'", "contains '/'"),
     (_line_data(name="acme/plant1/line1"), "1: name", "'acme/plant1/line1'", "contains '/'"),
 ]
 
@@ -171,7 +172,8 @@ def test_a_bare_dotted_key_in_a_hand_written_week_gets_a_hint(tmp_path: Path) ->
     week_toml.write_text(text.replace('"T1.5" = 0', "T1.5 = 4"), encoding="utf-8")
     with pytest.raises(
         ConfigError,
-        match=r'initial_stock: T1.5 is read as a table \'T1\': quote a type name with a dot, "T1.5" = \.\.\.',
+        match=r"week\.toml:7: initial_stock\.T1\.5: a bare dotted key is the table 'T1' in TOML: quote a "
+        r'type name with a dot, "T1\.5" = \.\.\. \(value 4\)$',
     ):
         load_week(tmp_path / "w", line)
     week_toml.write_text(text.replace('"T1.5" = 0', "T1 = 2\nT1.5 = 4"), encoding="utf-8")

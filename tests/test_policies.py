@@ -71,13 +71,14 @@ def test_sequence_replays_a_plan_exactly(w1_b50: Scenario) -> None:
     assert replay == res
 
 
-def test_sequence_errors_name_file_and_position() -> None:
+def test_sequence_errors_name_file_line_and_position(tmp_path: Path) -> None:
     line = make_line(types=2, fas_units=(10,), capacity=20, batch_size=5)
     sc = make_scenario(line, make_week(line, [[(0, 12)]]))
-    source = Path("seq.csv")
-    with pytest.raises(ConfigError, match=r"seq.csv:position 2: type: not valid.*'T2'"):
+    source = tmp_path / "seq.csv"
+    source.write_text("position,type,quantity\n2,T2,\n1,T1,21\n", encoding="utf-8")  # position 2: line 2
+    with pytest.raises(ConfigError, match=rf"^{source}:2: type: batch 2 is not valid.* \(value 'T2'\)$"):
         simulate(sc, SequencePolicy([SequenceEntry(type="T1"), SequenceEntry(type="T2")], sc.types, source))
-    with pytest.raises(ConfigError, match=r"seq.csv:position 2: the sequence ends after 1 batches.*'T1': 7"):
+    with pytest.raises(ConfigError, match=rf"^{source}:3: the sequence ends after 1 batches.*'T1': 7"):
         simulate(sc, SequencePolicy([SequenceEntry(type="T1")], sc.types, source))
-    with pytest.raises(ConfigError, match=r"seq.csv:position 1: quantity.*capacity 20.*21"):
+    with pytest.raises(ConfigError, match=rf"^{source}:3: quantity: batch 1 .*capacity 20.*\(value 21\)$"):
         simulate(sc, SequencePolicy([SequenceEntry(type="T1", quantity=21)], sc.types, source))

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from twin.config import WEEKDAYS, CalendarConfig, TimeWindow, WeekConfig
+from twin.errors import EntryError
 from twin.localtime import first_instant
 
 DAY_S = 86_400
@@ -103,7 +104,7 @@ def local_windows(
 
 
 def check_shifts(shifts: Sequence[TimeWindow]) -> None:
-    """Raise ValueError naming two shifts that overlap on some day (Sunday's night reaches Monday)."""
+    """Raise EntryError naming two shifts that overlap on some day (Sunday's night reaches Monday)."""
     spans = sorted(
         (day * DAY_S + s.start_s, day * DAY_S + s.end_s, i, day)
         for i, s in enumerate(shifts)
@@ -111,17 +112,15 @@ def check_shifts(shifts: Sequence[TimeWindow]) -> None:
     )
     for (a0, a1, i, d), (b0, b1, j, e) in itertools.combinations(spans, 2):
         if any(a0 < b1 + k and b0 + k < a1 for k in (-WEEK_S, 0, WEEK_S)):
-            raise ValueError(
-                f"shifts[{i}] ({_show(shifts[i])}) starting {WEEKDAYS[d]} and shifts[{j}] "
-                f"({_show(shifts[j])}) starting {WEEKDAYS[e]} overlap"
-            )
+            other = f"shifts[{i}] ({_show(shifts[i])}) starting {WEEKDAYS[d]}"
+            raise EntryError((j,), f"starting {WEEKDAYS[e]} overlaps {other}")
 
 
 def check_breaks(shifts: Sequence[TimeWindow], breaks: Sequence[TimeWindow]) -> None:
-    """Raise ValueError naming a break that lies in no shift on one of its days, or if the breaks
-    leave no working time."""
+    """Raise EntryError naming a break that lies in no shift on one of its days, ValueError if the
+    breaks leave no working time."""
     numbers = _numbers(shifts)
-    for i, (pause, window) in enumerate(zip(_numbers(breaks), breaks, strict=True)):
+    for i, pause in enumerate(_numbers(breaks)):
         for weekday in sorted(pause.days):
             if any(weekday in s.days and _start_in(pause, s) is not None for s in numbers):
                 continue
@@ -130,9 +129,10 @@ def check_breaks(shifts: Sequence[TimeWindow], breaks: Sequence[TimeWindow]) -> 
                 (weekday - 1) % 7 in s.days and s.start <= pause.start + DAY_S < s.end for s in numbers
             )
             hint = f"; it falls in the night shift that starts on {before}: name {before}" if night else ""
-            raise ValueError(
-                f"breaks[{i}] ({_show(window)}) lies in no shift that starts on {day} (a break belongs to "
-                f"the shift it starts in and its days name the day that shift starts{hint})"
+            raise EntryError(
+                (i,),
+                f"lies in no shift that starts on {day} (a break belongs to the shift it starts in and its "
+                f"days name the day that shift starts{hint})",
             )
     if not local_windows(shifts, breaks, [(d, d) for d in range(7)]):
         raise ValueError("the breaks cover every shift: the calendar has no working time")

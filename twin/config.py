@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, NoReturn, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
@@ -35,7 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, EntryError
+from twin.keylines import key_lines, line_of
 from twin.localtime import first_instant
 from twin.names import Name
 
@@ -73,7 +74,7 @@ def _parse_days(spec: str) -> frozenset[int]:
     for part in spec.split(","):
         ends = [p.strip() for p in part.split("-")]
         if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
-            raise ValueError(f"days must be like 'Mon-Fri', 'Sat' or 'Mon,Wed', got {spec!r}")
+            raise ValueError("must be like 'Mon-Fri', 'Sat' or 'Mon,Wed' (days Mon to Sun)")
         first, last = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
         span = (last - first) % 7
         days.update((first + i) % 7 for i in range(span + 1))
@@ -83,10 +84,10 @@ def _parse_days(spec: str) -> frozenset[int]:
 def _clock_seconds(value: str) -> int:
     match = _CLOCK.match(value)
     if not match:
-        raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
+        raise ValueError("must be a local time HH:MM or HH:MM:SS")
     h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
     if h > 24 or m > 59 or s > 59 or (h == 24 and (m or s)):
-        raise ValueError(f"no such time of day: {value!r}")
+        raise ValueError("no such time of day (00:00 to 24:00)")
     return h * 3600 + m * 60 + s
 
 
@@ -112,7 +113,7 @@ class TimeWindow(_Strict):
     @model_validator(mode="after")
     def _not_empty(self) -> TimeWindow:
         if self.start == self.end:
-            raise ValueError(f"window {self.start}-{self.end} is empty")
+            raise ValueError("the window is empty: its start and end are the same time")
         if self.start_s == 86_400:
             raise ValueError("a window cannot start at 24:00: write 00:00 and name the next day")
         return self
@@ -250,39 +251,48 @@ class LineConfig(_Strict):
     @field_validator("types")
     @classmethod
     def _unique_types(cls, v: list[str]) -> list[str]:
-        dupes = sorted({t for t in v if v.count(t) > 1})
-        if dupes:
-            raise ValueError(f"duplicate types {dupes}")
+        for i, name in enumerate(v):
+            if name in v[:i]:
+                raise EntryError((i,), f"duplicate type: also types[{v.index(name)}]")
         return v
 
     @field_validator("fas")
     @classmethod
     def _unique_stations(cls, v: list[FasConfig]) -> list[FasConfig]:
         ids = [f.id for f in v]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate station ids {dupes}")
+        for i, name in enumerate(ids):
+            if name in ids[:i]:
+                raise EntryError((i, "id"), f"duplicate station id: also fas[{ids.index(name)}]")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> LineConfig:
         n = len(self.types)
         rows = self.setup_effort.matrix
-        if len(rows) != n or any(len(r) != n for r in rows):
-            shape = f"{len(rows)}x" + "/".join(str(len(r)) for r in rows)
-            raise ValueError(
-                f"setup_effort.matrix must be {n}x{n} (one row and column per type), got {shape}"
+        if len(rows) != n:
+            raise EntryError(
+                ("setup_effort", "matrix"),
+                f"has {len(rows)} rows, expected {n} (one row and one column per type)",
+                shown=False,
             )
+        for i, row in enumerate(rows):
+            if len(row) != n:
+                raise EntryError(
+                    ("setup_effort", "matrix", i),
+                    f"has {len(row)} entries, expected {n} (one row and one column per type)",
+                )
         if self.pas.batch_size > self.buffer.capacity:
-            raise ValueError(
-                f"pas.batch_size {self.pas.batch_size} exceeds buffer.capacity {self.buffer.capacity}"
+            raise EntryError(
+                ("pas", "batch_size"),
+                f"pas.batch_size {self.pas.batch_size} exceeds buffer.capacity {self.buffer.capacity}",
             )
         fill_s = self.buffer.capacity * self.pas.unit_time_s + self.pas.setup_time_s
         if fill_s > MAX_TIME_S:
-            raise ValueError(
+            raise EntryError(
+                ("buffer", "capacity"),
                 f"buffer.capacity {self.buffer.capacity} x pas.unit_time_s {self.pas.unit_time_s} + "
                 f"pas.setup_time_s {self.pas.setup_time_s} = {fill_s:,} s: a batch as large as the "
-                f"buffer must be buildable within {MAX_TIME_S:,} s (one week)"
+                f"buffer must be buildable within {MAX_TIME_S:,} s (one week)",
             )
         return self
 
@@ -304,12 +314,13 @@ class Downtime(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Downtime:
         if (self.start.tzinfo is None) != (self.end.tzinfo is None):
-            raise ValueError(
+            raise EntryError(
+                ("end",),
                 f"downtime start {self.start.isoformat()} and end {self.end.isoformat()}: give both "
-                "with a UTC offset or neither (local time of the week)"
+                "with a UTC offset or neither (local time of the week)",
             )
         if self.end <= self.start:
-            raise ValueError(f"downtime end {self.end} is not after its start {self.start}")
+            raise EntryError(("end",), f"downtime end is not after its start {self.start.isoformat()}")
         return self
 
 
@@ -337,7 +348,7 @@ class WeekConfig(_Strict):
     @classmethod
     def _monday(cls, v: dt.date) -> dt.date:
         if v.weekday() != 0:
-            raise ValueError(f"week_start {v} is a {v.strftime('%A')}, not a Monday")
+            raise ValueError(f"is a {v.strftime('%A')}, not a Monday")
         return v
 
     @field_validator("timezone")
@@ -346,7 +357,7 @@ class WeekConfig(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
+            raise ValueError("unknown time zone: give an IANA name such as 'Europe/Berlin'") from exc
         return v
 
     @field_validator("holidays")
@@ -358,9 +369,9 @@ class WeekConfig(_Strict):
         sunday = monday + dt.timedelta(days=6)
         for i, day in enumerate(v):
             if not monday <= day <= sunday:
-                raise ValueError(f"holidays[{i}] {day} is outside the week {monday} to {sunday}")
+                raise EntryError((i,), f"a holiday outside the week {monday} to {sunday}")
             if day in v[:i]:
-                raise ValueError(f"holidays[{i}] {day} is listed twice")
+                raise EntryError((i,), f"a holiday listed twice: also holidays[{v.index(day)}]")
         return v
 
     @field_validator("initial_stock", mode="before")
@@ -370,9 +381,10 @@ class WeekConfig(_Strict):
         for key, value in v.items() if isinstance(v, dict) else ():
             if isinstance(value, dict) and value:
                 inner = next(iter(value))
-                raise ValueError(
-                    f"{key}.{inner} is read as a table {key!r}: quote a type name with a dot, "
-                    f'"{key}.{inner}" = ...'
+                raise EntryError(
+                    (key, inner),
+                    f"a bare dotted key is the table {key!r} in TOML: quote a type name with a dot, "
+                    f'"{key}.{inner}" = ...',
                 )
         return v
 
@@ -431,13 +443,14 @@ def decode_text(path: Path, data: bytes) -> str:
         name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
         raise ConfigError(
             path,
-            f"line {line}",
+            "",
             shown,
             f"not {name}: byte 0x{data[exc.start]:02x} cannot be read (save the file as UTF-8)",
+            line=line,
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise ConfigError(path, f"line {line}", None, "a NUL character: not a text file")
+        raise ConfigError(path, "", None, "a NUL character: not a text file", line=line)
     return text.removeprefix("\ufeff")
 
 
@@ -446,10 +459,28 @@ def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(path, "", None, "file not found") from None
+        raise ConfigError(path, "", None, f"file not found{_from_env(path)}") from None
     except OSError as exc:
         raise ConfigError(path, "", None, f"cannot read: {exc.strerror or exc}") from None
     return decode_text(path, data)
+
+
+def defaults_from_env(path: Path) -> str:
+    """'the folder of defaults is LINETWIN_CONFIG=...' when `path` lies in the folder that
+    $LINETWIN_CONFIG names (a default file the user never typed), else ''."""
+    folder = os.environ.get(CONFIG_ENV_VAR)
+    if not folder or not path.resolve().is_relative_to(Path(folder).resolve()):
+        return ""
+    state = "" if Path(folder).is_dir() else ", which is not a folder"
+    return f"the folder of defaults is {CONFIG_ENV_VAR}={folder}{state}"
+
+
+def _from_env(path: Path) -> str:
+    note = defaults_from_env(path)
+    return f" ({note}: unset it or fix it)" if note else ""
+
+
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -457,16 +488,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", None, f"malformed TOML: {exc}{_dotted_key_hint(text, exc)}") from None
+        at = _TOML_AT.search(str(exc))
+        line = int(at[1]) if at else None
+        detail = _TOML_AT.sub("", str(exc)) + (f" (column {at[2]})" if at else "")
+        hint = _dotted_key_hint(text, line)
+        raise ConfigError(path, "", None, f"malformed TOML: {detail}{hint}", line=line) from None
 
 
-def _dotted_key_hint(text: str, exc: tomllib.TOMLDecodeError) -> str:
+def _dotted_key_hint(text: str, line: int | None) -> str:
     """A hint when the line in error has a bare dotted key (`T1.5 = 50`: a table `T1` in TOML)."""
-    at = re.search(r"at line (\d+)", str(exc))
     lines = text.splitlines()
-    if at is None or not 0 < int(at[1]) <= len(lines):
+    if line is None or not 0 < line <= len(lines):
         return ""
-    key = re.match(r"\s*([\w-]+(?:\.[\w-]+)+)\s*=", lines[int(at[1]) - 1])
+    key = re.match(r"\s*([\w-]+(?:\.[\w-]+)+)\s*=", lines[line - 1])
     return f' ({key[1]} is a dotted key: quote a name with a dot, "{key[1]}" = ...)' if key else ""
 
 
@@ -477,18 +511,27 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _toml_line(path: Path, key: str) -> str:
-    """`key` ('a.b[2].c') with the line of its last name in the file, when that name is unique
-    (as a key `name = `, a dotted key `x.name = ` or a table `[name]`, `[x.name]`, `[[name]]`)."""
-    name = re.escape(re.sub(r"(\[\d+\])+$", "", key.split(".")[-1]))
+_JSON_AT = re.compile(r"line (\d+) column (\d+)")
+
+
+def _line_in(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the key at `loc` in a TOML file (a missing key: its table's line); in a JSON
+    file, the line of the last name of `loc` where that name occurs once."""
     try:
-        lines = _read_text(path).splitlines()
+        text = _read_text(path)
     except ConfigError:
-        return key
-    prefix = r"""(?:[\w-]+\s*\.\s*|"[^"]*"\s*\.\s*)*"""
-    pattern = re.compile(rf"""\s*(?:\[\[?\s*)?{prefix}(?:{name}|"{name}")\s*(?:=|\]\]?)""")
-    hits = [i for i, line in enumerate(lines, 1) if pattern.match(line)]
-    return f"{hits[0]}: {key}" if len(hits) == 1 else key
+        return None
+    if path.suffix != ".json":
+        try:
+            return line_of(key_lines(text), loc)
+        except (ValueError, IndexError, tomllib.TOMLDecodeError):  # not TOML after all: no line
+            return None
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    pattern = re.compile(rf'"{re.escape(names[-1])}"\s*:')
+    hits = [i for i, row in enumerate(text.splitlines(), 1) if pattern.search(row)]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -497,9 +540,12 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
     for part in loc:
         if isinstance(part, int):
             continue
-        if current is None or part not in current.model_fields:
+        if current is None:
             return None
-        current = _inner_model(current.model_fields[part].annotation)
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
     return current
 
 
@@ -513,42 +559,169 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def closest(name: str, known: list[str]) -> str | None:
+    """The known name the user most likely meant: the same letters in another case first, else
+    the one closest spelling (difflib), else None."""
+    same = [k for k in known if k.casefold() == name.casefold()]
+    if same:
+        return same[0]
+    scores = sorted(((difflib.SequenceMatcher(None, name, k).ratio(), k) for k in known), reverse=True)
+    if not scores or scores[0][0] < 0.6 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return None  # nothing close, or several as close (FAS9: FAS1 or FAS2?)
+    return scores[0][1]
+
+
+def unknown(what: str, name: str, known: list[str]) -> str:
+    """'unknown type; did you mean T3?' or, with nothing close, 'unknown type; the line has T1, T2'."""
+    close = closest(name, known)
+    if close is not None:
+        return f"unknown {what}; did you mean {close}?"
+    return f"unknown {what}; the line has {', '.join(known)}"
+
+
 def _unknown_key(model: type[BaseModel] | None, errors: list[Any], loc: tuple[int | str, ...]) -> str:
     """'unknown key; expected <the closest known key>' (a key missing beside it comes first)."""
     parent, typed = loc[:-1], str(loc[-1])
     missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]
     where = _model_at(model, parent) if model is not None else None
-    known = list(where.model_fields) if where is not None else missing
-    close = difflib.get_close_matches(typed, missing, n=1, cutoff=0.4) or difflib.get_close_matches(
-        typed, known, n=1, cutoff=0.6
+    known = [f.alias or n for n, f in where.model_fields.items()] if where is not None else missing
+    close = (
+        [k for k in known if k.casefold() == typed.casefold()]
+        or difflib.get_close_matches(typed, missing, n=1, cutoff=0.4)
+        or difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
     )
     if close:
         return f"unknown key; expected {close[0]}"
     return f"unknown key; expected one of {', '.join(known)}" if known else "unknown key"
 
 
+def _kind(value: object) -> str:
+    """What a value is, in the words of the files (TOML/JSON)."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (dt.date, dt.time)):
+        return "a date or time"
+    return "null" if value is None else type(value).__name__
+
+
+_RULES = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string (in quotes)",
+    "list_type": "must be a list [...]",
+    "tuple_type": "must be a list [...]",
+    "set_type": "must be a list [...]",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "date_type": "must be a date YYYY-MM-DD",
+    "date_parsing": "must be a date YYYY-MM-DD",
+    "date_from_datetime_parsing": "must be a date YYYY-MM-DD",
+    "date_from_datetime_inexact": "must be a date YYYY-MM-DD, without a time",
+    "datetime_type": "must be a date and time YYYY-MM-DDTHH:MM:SS",
+    "datetime_parsing": "must be a date and time YYYY-MM-DDTHH:MM:SS",
+    "datetime_from_date_parsing": "must be a date and time YYYY-MM-DDTHH:MM:SS",
+    "timezone_aware": "must have a UTC offset",
+    "path_type": "must be a path (a string)",
+    "missing": "missing key",
+}
+
+
+def field_problem(err: Any) -> str:
+    """A pydantic error in the project's words ('must be a whole number, not a string'), for
+    every file and settings loader; pydantic's own message where there is no rule."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind in _RULES:
+        rule = _RULES[kind]
+        said = kind.endswith("_parsing") and isinstance(value, str)  # the right kind, badly written
+        return rule if said or kind == "missing" else f"{rule}, not {_kind(value)}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, name = bounds[kind]
+        return f"must be {words} {ctx.get(name)}"
+    if kind in ("too_short", "too_long"):
+        words, name = ("at least", "min_length") if kind == "too_short" else ("at most", "max_length")
+        count = ctx.get(name)
+        return f"must have {words} {count} entr{'y' if count == 1 else 'ies'}"
+    if kind == "string_too_short":
+        least = ctx.get("min_length")
+        return "must not be empty" if least == 1 else f"must have at least {least} characters"
+    if kind in ("literal_error", "enum"):
+        return f"must be {ctx.get('expected')}"
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+_NOT_KEYS = ("function-after", "function-before", "function-wrap", "function-plain", "[key]")
+
+
+def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _raise_validation(
-    path: Path, exc: ValidationError, data: dict[str, Any], model: type[BaseModel] | None = None
-) -> None:
+    path: Path, exc: ValidationError, data: Any, model: type[BaseModel] | None = None
+) -> NoReturn:
+    """The first error of `exc` as a ConfigError: file, line, key as the file writes it, the
+    value there and the reason in the project's words."""
     errors = exc.errors()
     # a misspelt key is also a missing one: the key the user typed is the one to report
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-    key = _key_path(loc)
+    loc = tuple(p for p in err["loc"] if p not in _NOT_KEYS)
     value = err.get("input")
-    if isinstance(value, dict) or err["type"] == "json_invalid":  # a table, or the whole file
-        value = None
-    reason = err["msg"].removeprefix("Value error, ")
+    cause = (err.get("ctx") or {}).get("error")
+    entry = isinstance(cause, EntryError)
+    if isinstance(cause, EntryError):
+        loc += cause.at
+        value = _lookup(data, loc) if cause.shown else None
+    if err["type"] == "json_invalid":
+        at = _JSON_AT.search(str(err["msg"]))
+        reason = f"malformed JSON: {(err.get('ctx') or {}).get('error', err['msg'])}"
+        raise ConfigError(path, "", None, reason, line=int(at[1]) if at else None)
     if err["type"] == "extra_forbidden":
         reason = _unknown_key(model, list(errors), loc)
-    elif err["type"] == "missing":
-        reason = f"missing key {key!r}"
-        value = None
-    where = _toml_line(path, key) if key else ""
-    if err["type"] == "missing" and len(loc) > 1 and isinstance(loc[-2], str):  # the table's line
-        table = _toml_line(path, _key_path(loc[:-1]))
-        where = f"{table.split(':')[0]}: {key}" if ":" in table else where
-    raise ConfigError(path, where, value, reason)
+    else:
+        reason = field_problem(err)
+    a_table = isinstance(value, dict) and not entry and not (loc and isinstance(loc[-1], int))
+    if err["type"] == "missing" or a_table:
+        value = None  # a whole table: its line and key say where
+    raise ConfigError(path, _key_path(loc), _plain(value), reason, line=_line_in(path, loc))
+
+
+def _plain(value: Any) -> Any:
+    """A value as the file writes it: dates and times in ISO form, not as Python objects."""
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def default_config_dir() -> Path:
@@ -557,25 +730,28 @@ def default_config_dir() -> Path:
 
 
 def load_toml_model(path: Path | str, model: type[M]) -> M:
-    """Read a TOML file into `model`; every error names the file, the key and the bad value."""
+    """Read a TOML file into `model`; every error names the file, the line, the key and the bad value."""
     path = Path(path)
     data = _read_toml(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         _raise_validation(path, exc, data, model)
-        raise  # pragma: no cover - _raise_validation always raises
 
 
 def load_json_model(path: Path | str, model: type[M]) -> M:
     """Read a JSON file (a run's config.json, a model card) into `model`; every error names the
-    file, the key and the bad value on one line."""
+    file, the line, the key and the bad value on one line."""
     path = Path(path)
+    text = _read_text(path)
     try:
-        return model.model_validate_json(_read_text(path))
+        return model.model_validate_json(text)
     except ValidationError as exc:
-        _raise_validation(path, exc, {}, model)
-        raise  # pragma: no cover - _raise_validation always raises
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        _raise_validation(path, exc, data, model)
 
 
 def load_line(path: Path | str) -> LineConfig:
@@ -590,9 +766,9 @@ def _csv_rows(
     try:
         columns = [c.strip() for c in next(reader)]
     except StopIteration:
-        raise ConfigError(path, "line 1", None, f"empty file, expected header {','.join(header)}") from None
+        raise ConfigError(path, "", None, f"empty file, expected header {','.join(header)}", line=1) from None
     except csv.Error as exc:
-        raise ConfigError(path, "line 1", None, f"malformed CSV: {exc}") from None
+        raise ConfigError(path, "", None, f"malformed CSV: {exc}", line=1) from None
     unknown = [c for c in columns if c not in header + optional]
     missing = [c for c in header if c not in columns]
     if unknown or missing or len(set(columns)) != len(columns):
@@ -601,11 +777,12 @@ def _csv_rows(
         if separator is not None:
             raise ConfigError(
                 path,
-                "line 1",
+                "",
                 columns[0],
                 f"fields are separated by {separator!r}; expected ',' (header {expected})",
+                line=1,
             )
-        raise ConfigError(path, "line 1", ",".join(columns), f"header must be {expected}")
+        raise ConfigError(path, "", ",".join(columns), f"header must be {expected}", line=1)
     try:
         for row in reader:
             line = reader.line_num
@@ -613,20 +790,20 @@ def _csv_rows(
                 continue
             if len(row) != len(columns):
                 raise ConfigError(
-                    path, f"line {line}", ",".join(row), f"expected {len(columns)} fields, got {len(row)}"
+                    path, "", ",".join(row), f"expected {len(columns)} fields, got {len(row)}", line=line
                 )
             yield line, {c: v.strip() for c, v in zip(columns, row, strict=True)}
     except csv.Error as exc:
-        raise ConfigError(path, f"line {reader.line_num}", None, f"malformed CSV: {exc}") from None
+        raise ConfigError(path, "", None, f"malformed CSV: {exc}", line=reader.line_num) from None
 
 
 def _positive_int(path: Path, line: int, field: str, value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(path, f"line {line}: {field}", value, f"{field} must be an integer") from None
+        raise ConfigError(path, field, value, "must be a whole number", line=line) from None
     if number < 1:
-        raise ConfigError(path, f"line {line}: {field}", value, f"{field} must be at least 1")
+        raise ConfigError(path, field, value, "must be at least 1", line=line)
     return number
 
 
@@ -637,7 +814,7 @@ def _in_order(path: Path, rows: dict[int, tuple[int, Any]], what: str) -> list[A
         line, item = rows[position]
         if position != expected:
             raise ConfigError(
-                path, f"line {line}: position", position, f"{what}: position {expected} is missing"
+                path, "position", position, f"{what}: position {expected} is missing", line=line
             )
         items.append(item)
     return items
@@ -658,39 +835,41 @@ def load_plan(
         station = row["station"]
         if station not in per_station:
             raise ConfigError(
-                path, f"line {line}: station", station, f"unknown station (line has {line_cfg.station_ids})"
+                path, "station", station, unknown("station", station, line_cfg.station_ids), line=line
             )
         position = _positive_int(path, line, "position", row["position"])
         if row["type"] not in line_cfg.types:
-            raise ConfigError(
-                path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})"
-            )
+            reason = unknown("type", row["type"], line_cfg.types)
+            raise ConfigError(path, "type", row["type"], reason, line=line)
         quantity = _positive_int(path, line, "quantity", row["quantity"])
         total += quantity
         if max_units is not None and total > max_units:
             raise ConfigError(
                 path,
-                f"line {line}: quantity",
+                "quantity",
                 quantity,
                 f"the orders so far total {total} units, more than the PAS can build by a week after "
                 f"the week's end ({max_units})",
+                line=line,
             )
         work_s[station] += quantity * unit_s[station]
         if horizon_s is not None and work_s[station] > horizon_s:
             raise ConfigError(
                 path,
-                f"line {line}: quantity",
+                "quantity",
                 quantity,
                 f"the orders of {station} so far take {work_s[station]:,} s, more than {station} can work "
                 f"by a week after the week's end ({horizon_s:,} s, {horizon_s // unit_s[station]} units)",
+                line=line,
             )
         if position in per_station[station]:
             first = per_station[station][position][0]
             raise ConfigError(
                 path,
-                f"line {line}: position",
+                "position",
                 position,
                 f"duplicate position of {station} (also line {first})",
+                line=line,
             )
         per_station[station][position] = (line, Order(type=row["type"], quantity=quantity))
     return {s: _in_order(path, rows, s) for s, rows in per_station.items()}
@@ -700,16 +879,16 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
     """Read a week folder (`week.toml` + `plan.csv`) and check it against the line."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ConfigError(folder, "", None, "week folder not found")
+        raise ConfigError(folder, "", None, f"week folder not found{_from_env(folder)}")
     toml_path = folder / "week.toml"
     data = _read_toml(toml_path)
     if "plans" in data:
-        raise ConfigError(toml_path, "plans", None, "unknown key 'plans' (plans live in plan.csv)")
+        reason = "unknown key (plans live in plan.csv)"
+        raise ConfigError(toml_path, "plans", None, reason, line=_line_in(toml_path, ("plans",)))
     try:
         week = WeekConfig.model_validate(data)
     except ValidationError as exc:
         _raise_validation(toml_path, exc, data, WeekConfig)
-        raise  # pragma: no cover
     _check_week_against_line(toml_path, week, line_cfg)
     from twin.calendar import OVERTIME_WEEKS, WorkCalendar  # the calendar module builds on this one
 
@@ -717,7 +896,7 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
         calendar = WorkCalendar(line_cfg.calendar, week)
     except ValueError as exc:  # a shutdown week: nothing to plan, so say so instead of planning overtime
         key, value = ("holidays", [str(d) for d in week.holidays]) if week.holidays else ("week_start", None)
-        raise ConfigError(toml_path, _toml_line(toml_path, key), value, str(exc)) from None
+        raise ConfigError(toml_path, key, value, str(exc), line=_line_in(toml_path, (key,))) from None
     _check_downtime_span(toml_path, week, OVERTIME_WEEKS)
     buildable = calendar.buildable_units(line_cfg.pas.unit_time_s)
     plans = load_plan(folder / "plan.csv", line_cfg, buildable, calendar.horizon_work_s)
@@ -728,28 +907,38 @@ def _check_week_against_line(path: Path, week: WeekConfig, line_cfg: LineConfig)
     if week.initial_setup and week.initial_setup not in line_cfg.types:
         raise ConfigError(
             path,
-            _toml_line(path, "initial_setup"),
+            "initial_setup",
             week.initial_setup,
-            f"unknown type (line has {line_cfg.types})",
+            unknown("type", week.initial_setup, line_cfg.types),
+            line=_line_in(path, ("initial_setup",)),
         )
-    for name in week.initial_stock:
+    for name, units in week.initial_stock.items():
         if name not in line_cfg.types:
             raise ConfigError(
-                path, f"initial_stock.{name}", name, f"unknown type (line has {line_cfg.types})"
+                path,
+                _key_path(("initial_stock", name)),
+                units,
+                unknown("type", name, line_cfg.types),
+                line=_line_in(path, ("initial_stock", name)),
             )
     total = sum(week.initial_stock.values())
     if total > line_cfg.buffer.capacity:
         raise ConfigError(
             path,
             "initial_stock",
-            total,
-            f"initial stock exceeds the buffer capacity {line_cfg.buffer.capacity}",
+            None,
+            f"initial stock exceeds the buffer capacity {line_cfg.buffer.capacity} ({total} units in all)",
+            line=_line_in(path, ("initial_stock",)),
         )
     stations = [PAS_STATION, *line_cfg.station_ids]
     for i, down in enumerate(week.downtime):
         if down.station not in stations:
             raise ConfigError(
-                path, f"downtime[{i}].station", down.station, f"unknown station (line has {stations})"
+                path,
+                f"downtime[{i}].station",
+                down.station,
+                unknown("station", down.station, stations),
+                line=_line_in(path, ("downtime", i, "station")),
             )
 
 
@@ -768,6 +957,7 @@ def _check_downtime_span(path: Path, week: WeekConfig, overtime_weeks: int) -> N
                 down.end.isoformat(),
                 f"a downtime must end between the week's start {start.isoformat()} and "
                 f"{end.isoformat()} (the week and {overtime_weeks} week of overtime)",
+                line=_line_in(path, ("downtime", i, "end")),
             )
 
 
@@ -778,9 +968,8 @@ def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]
     for line, row in _csv_rows(path, ("position", "type"), ("quantity",)):
         position = _positive_int(path, line, "position", row["position"])
         if row["type"] not in line_cfg.types:
-            raise ConfigError(
-                path, f"line {line}: type", row["type"], f"unknown type (line has {line_cfg.types})"
-            )
+            reason = unknown("type", row["type"], line_cfg.types)
+            raise ConfigError(path, "type", row["type"], reason, line=line)
         quantity = row.get("quantity", "")
         entry = SequenceEntry(
             type=row["type"], quantity=_positive_int(path, line, "quantity", quantity) if quantity else None
@@ -788,12 +977,23 @@ def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]
         if position in rows:
             raise ConfigError(
                 path,
-                f"line {line}: position",
+                "position",
                 position,
                 f"duplicate position (also line {rows[position][0]})",
+                line=line,
             )
         rows[position] = (line, entry)
     return _in_order(path, rows, "sequence")
+
+
+def sequence_line(path: Path | str, position: int) -> int | None:
+    """The line of `position` in the sequence file at `path` (None: no such file or row), for an
+    error found while the sequence is replayed."""
+    try:
+        rows = _csv_rows(Path(path), ("position", "type"), ("quantity",))
+        return next((line for line, row in rows if row["position"] == str(position)), None)
+    except ConfigError:
+        return None
 
 
 def write_sequence(
@@ -904,15 +1104,13 @@ def load_sequence_origin(path: Path | str) -> SequenceOrigin | None:
     if not meta.is_file():
         return None
     try:
-        data = json.loads(meta.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(meta, "content", None, f"not a JSON object ({exc})") from None
+        data = json.loads(_read_text(meta))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(meta, "", None, f"malformed JSON: {exc.msg}", line=exc.lineno) from None
     try:
         return SequenceOrigin.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "content"
-        raise ConfigError(meta, key, err.get("input"), err["msg"]) from None
+        _raise_validation(meta, exc, data, SequenceOrigin)
 
 
 def write_week(folder: Path | str, week: WeekConfig, types: list[str]) -> None:
