@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from bridge.bus import Received
 from bridge.errors import RecordingError
+from twin.config import field_problem
 
 
 class RecordedMessage(BaseModel):
@@ -79,7 +80,9 @@ def read_recording(path: Path) -> Iterator[RecordedMessage]:
                 continue
             try:
                 yield RecordedMessage.model_validate_json(line)
-            except ValidationError as exc:
+            except ValidationError as exc:  # the form of every file error (twin.errors.ConfigError)
                 err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"]) or "line"
-                raise RecordingError(f"{path}:{number}: {where}: {err['msg']}") from None
+                where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+                value = "" if err["type"] in ("missing", "json_invalid") else f" (value {err.get('input')!r})"
+                said = f"{where}: {field_problem(err)}" if where else field_problem(err)
+                raise RecordingError(f"{path}:{number}: {said}{value}") from None
