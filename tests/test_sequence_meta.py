@@ -92,11 +92,14 @@ def test_a_sequence_of_another_line_is_refused_before_anything_is_written(
     meta = tmp_path / "sequence.meta.json"
     (tmp_path / "sequence.csv").write_bytes((planned / "sequence.csv").read_bytes())
     data = json.loads((planned / "sequence.meta.json").read_text())
-    meta.write_text(json.dumps({**data, "line": "paint-shop"}))
+    meta.write_text(json.dumps({**data, "line": "paint-shop"}, indent=2))  # "line" on line 2
     out = tmp_path / "out"
     assert main(["simulate", "--sequence", str(tmp_path / "sequence.csv"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and str(meta) in err[0] and "line" in err[0] and "paint-shop" in err[0]
+    assert err == [
+        f"linetwin: error: {meta}:2: line: the sequence was made for another line than 'appliance-reference' "
+        "(remove the file to replay it anyway) (value 'paint-shop')"
+    ]
     assert not out.exists()
 
 
@@ -105,7 +108,8 @@ def test_a_broken_sidecar_is_named(planned: Path, tmp_path: Path, capsys: pytest
     (tmp_path / "sequence.meta.json").write_text('{"line": "x"')
     assert main(["simulate", "--sequence", str(tmp_path / "sequence.csv"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and "sequence.meta.json" in err[0]
+    meta = tmp_path / "sequence.meta.json"
+    assert err == [f"linetwin: error: {meta}:1: malformed JSON: Expecting ',' delimiter"]
 
 
 def test_a_sequence_without_sidecar_is_replayed_without_checks(planned: Path, tmp_path: Path) -> None:

@@ -1069,6 +1069,7 @@ def check_sequence(
                 origin.line,
                 f"the sequence was made for another line than '{made_for.line}' (remove the file to "
                 f"replay it anyway)",
+                line=_line_in(sequence_meta_path(path), ("line",)),
             )
         if origin.week_digest != made_for.week_digest:
             warnings.append(
