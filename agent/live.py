@@ -35,7 +35,7 @@ from bridge.errors import BridgeError
 from bridge.influx import InfluxWriter, Ledger, MetricsRefused, check_server, load_influx_settings
 from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus, read_retained
-from bridge.recording import Recorder, read_recording
+from bridge.recording import Recorder, SeqGaps, read_recording
 from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics
 from twin import Scenario
@@ -357,6 +357,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     print(f"record: {topics.everything} -> {args.out}", flush=True)
     last = time.monotonic()
+    gaps, said, due = SeqGaps(), 0, 0.0
     try:
         while not stop.is_set():
             try:
@@ -365,16 +366,33 @@ def cmd_record(args: argparse.Namespace) -> int:
                 if args.exit_after_idle is not None and time.monotonic() - last > args.exit_after_idle:
                     break
                 continue
-            recorder.write(message)
+            recorded = recorder.write(message)
             bus.ack(message)
             last = time.monotonic()
+            if topics.parse_inbound(message.topic) is not None:
+                gaps.see(message.topic, recorded.payload)
+            if gaps.missing > said and last >= due:
+                print(f"record: warning: {_missing(gaps)} so far", flush=True)
+                said, due = gaps.missing, last + GAP_NOTICE_S
             if args.count is not None and recorder.count >= args.count:
                 break
     finally:
         bus.stop()
         recorder.close()
-    print(f"record: {recorder.count} messages")
+    print(f"record: {recorder.count} messages" + (f", {_missing(gaps)}" if gaps.missing else ""))
     return 0
+
+
+GAP_NOTICE_S = 5.0
+"""`record` says at most this often that messages are missing."""
+
+
+def _missing(gaps: SeqGaps) -> str:
+    topics = f"{len(gaps.topics)} topic{'s' if len(gaps.topics) > 1 else ''}"
+    return (
+        f"{gaps.missing} missing (gaps in seq on {topics}): the broker dropped messages queued for "
+        "the recorder; raise the broker's max_queued_messages or emulate at a slower --speed"
+    )
 
 
 def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:

@@ -55,13 +55,43 @@ class Recorder:
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self.count = 0
 
-    def write(self, message: Received) -> None:
-        self._file.write(RecordedMessage.of(message).model_dump_json() + "\n")
+    def write(self, message: Received) -> RecordedMessage:
+        recorded = RecordedMessage.of(message)
+        self._file.write(recorded.model_dump_json() + "\n")
         self._file.flush()
         self.count += 1
+        return recorded
 
     def close(self) -> None:
         self._file.close()
+
+
+class SeqGaps:
+    """Messages missing from what was received, told by the `seq` of events, which counts up by
+    one per publisher topic: a jump counts the numbers skipped. A repeat (QoS 1 redelivers) counts
+    nothing, and `seq` 1 again is a publisher that started over; what was published before the
+    first message seen on a topic is not counted (recording may start late)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+        self.missing = 0
+        self.topics: set[str] = set()
+        """Topics with a gap."""
+
+    def see(self, topic: str, payload: Any) -> int:
+        """Note a received payload (its JSON value); return how many messages it shows missing."""
+        seq = payload.get("seq") if isinstance(payload, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return 0
+        last = self.last.get(topic)
+        if last is not None and 1 < seq <= last:
+            return 0  # a repeat
+        self.last[topic] = seq
+        skipped = seq - last - 1 if last is not None and seq > last else 0
+        if skipped:
+            self.missing += skipped
+            self.topics.add(topic)
+        return skipped
 
 
 def read_recording(path: Path) -> Iterator[RecordedMessage]:

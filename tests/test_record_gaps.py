@@ -1,0 +1,101 @@
+"""`record` tells messages it never received (issue 14): the events' `seq` counts up by one per
+publisher topic, so a jump is a message the broker dropped for the recorder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from broker import Mosquitto
+from paho.mqtt import publish
+
+from bridge.recording import SeqGaps, read_recording
+from bridge.topics import Topics
+
+TOPICS = Topics("test/record/line1")
+
+
+def test_gaps_count_the_numbers_skipped_per_topic_not_repeats_or_a_restart() -> None:
+    gaps = SeqGaps()
+    a, b = TOPICS.pas_events, TOPICS.buffer_events
+    seen = [gaps.see(t, {"seq": s}) for t, s in [(a, 4), (a, 5), (a, 9), (b, 1), (a, 9), (a, 7), (b, 3)]]
+    assert seen == [0, 0, 3, 0, 0, 0, 1]  # 4 first seen: the recorder may have started late
+    assert gaps.missing == 4 and gaps.topics == {a, b}
+    assert gaps.see(a, {"seq": 1}) == 0 and gaps.see(a, {"seq": 2}) == 0  # a publisher started over
+    assert (
+        gaps.see(a, {"event": "plan"}) == 0 and gaps.see(a, "text") == 0 and gaps.see(a, {"seq": True}) == 0
+    )
+    assert gaps.missing == 4
+
+
+@pytest.fixture
+def small_queue(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "mosquitto", max_queued_messages=5)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _record(broker: Mosquitto, out: Path, log: Path) -> subprocess.Popen[str]:
+    argv = ["record", "--port", str(broker.port), "--root", TOPICS.root, "--out", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", *argv, "--exit-after-idle", "1"],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while "record: " not in log.read_text() and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.05)
+    time.sleep(0.2)  # the subscription reaches the broker
+    return process
+
+
+def _events(seqs: range | list[int]) -> list[tuple[str, str, int, bool]]:
+    return [(TOPICS.pas_events, json.dumps({"v": 1, "seq": s, "event": "up"}), 1, False) for s in seqs]
+
+
+def test_record_says_how_many_messages_a_publisher_skipped(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    out, log = tmp_path / "week.jsonl", tmp_path / "record.log"
+    process = _record(mosquitto, out, log)
+    publish.multiple(_events([1, 2, 3, 4, 8, 9, 10]), hostname="127.0.0.1", port=mosquitto.port)
+    assert process.wait(timeout=30) == 0, log.read_text()
+    said = log.read_text().splitlines()
+    assert said[-1] == (
+        "record: 7 messages, 3 missing (gaps in seq on 1 topic): the broker dropped messages queued "
+        "for the recorder; raise the broker's max_queued_messages or emulate at a slower --speed"
+    )
+    assert said[1].startswith("record: warning: 3 missing") and "max_queued_messages" in said[1]
+
+
+def test_record_counts_what_a_broker_with_a_small_queue_dropped(
+    small_queue: Mosquitto, tmp_path: Path
+) -> None:
+    out, log = tmp_path / "week.jsonl", tmp_path / "record.log"
+    process = _record(small_queue, out, log)
+    published, port = 300, small_queue.port
+    os.kill(process.pid, signal.SIGSTOP)  # a recorder that cannot keep up: its queue overflows
+    try:
+        publish.multiple(_events(range(1, published)), hostname="127.0.0.1", port=port)
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    time.sleep(0.5)  # then the last one: a drop at the end shows as a gap before it
+    publish.single(*_events([published])[0], hostname="127.0.0.1", port=port)
+    assert process.wait(timeout=30) == 0, log.read_text()
+    recorded = sum(1 for _ in read_recording(out))
+    assert recorded < published  # the broker did drop some (else the case tests nothing)
+    assert (
+        log.read_text()
+        .splitlines()[-1]
+        .startswith(f"record: {recorded} messages, {published - recorded} missing (gaps in seq on 1 topic)")
+    )
