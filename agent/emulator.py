@@ -79,6 +79,8 @@ class LineEmulator:
         self.stored_seq: int | None = None
         self.dispatched = 0
         self.fallbacks = 0
+        self.own_decisions = 0
+        """Decisions of the own rule: every one with `--decide own`, else those by fallback."""
         self.published = 0
         self.dispatch_waits_s: list[float] = []
         """Wall time from the decision point's last event to the dispatch that answered it."""
@@ -196,6 +198,7 @@ class LineEmulator:
     def _decision(self, request: DecisionRequest) -> Decision:
         if not self.follows_dispatch:
             assert self.own_policy is not None
+            self.own_decisions += 1
             return self.own_policy(request)
         waited_from = time.monotonic()
         notice = waited_from + WAIT_NOTICE_S
@@ -204,6 +207,7 @@ class LineEmulator:
             if self.fallback_after_s is not None and now - waited_from >= self.fallback_after_s:
                 assert self.own_policy is not None
                 self.fallbacks += 1
+                self.own_decisions += 1
                 log.warning(
                     "no dispatch for decision point %d within %.1f s: own rule decides",
                     request.index,
