@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -23,18 +25,58 @@ def count(text: str) -> int:
 
 
 def natural(text: str) -> int:
-    """A whole number of at least 0 (a seed, a stock)."""
+    """A whole number of at least 0 (a stock)."""
     return _whole(text, 0)
 
 
-def _whole(text: str, least: int) -> int:
+SEED_MAX = 2**32 - 1
+"""The largest seed numpy's and Stable-Baselines3's generators take (a seed is 0 ... 2**32-1)."""
+STEPS_MAX = 10**9
+"""The largest training budget (`--steps`): some days of training at the speeds in the README."""
+ENVS_MAX = 64
+"""The most parallel envs of one training run (`--envs`, a process each when > 1)."""
+CPUS = os.cpu_count() or 1
+JOBS_MAX = 4 * CPUS
+"""The most parallel processes of a study (`--jobs`) or CP-SAT workers (`--workers`): four per CPU."""
+
+
+def seed(text: str) -> int:
+    """A seed: a whole number 0 ... 2**32-1 (what numpy and Stable-Baselines3 take)."""
+    return _whole(text, 0, SEED_MAX)
+
+
+def steps(text: str) -> int:
+    """A training budget in env steps: 1 ... 10**9."""
+    return _whole(text, 1, STEPS_MAX)
+
+
+def envs(text: str) -> int:
+    """Parallel envs of a training run: 1 ... 64."""
+    return _whole(text, 1, ENVS_MAX)
+
+
+def jobs(text: str) -> int:
+    """Parallel processes or solver workers: 1 ... four per CPU of this machine."""
+    return _whole(text, 1, JOBS_MAX)
+
+
+def _whole(text: str, least: int, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"{text}: must be at least {least}")
+    if most is not None and value > most:
+        raise argparse.ArgumentTypeError(f"{text}: must be at most {most}")
     return value
+
+
+def path_arg(text: str) -> Path:
+    """A file or folder path; an empty one (`--out ''`) would mean the current folder: refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty path; give a file or folder")
+    return Path(text)
 
 
 def positive(text: str) -> float:
@@ -101,8 +143,6 @@ def stdout_closed() -> NoReturn:
     """The reader of our output went away (`linetwin ... | head`): what is left to say goes
     nowhere, and the exit code is that of a process ended by SIGPIPE (128 + 13), as for other
     programs in a pipeline (see the Python docs, `signal`: "Note on SIGPIPE")."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(141)
