@@ -195,7 +195,10 @@ def test_malformed_toml_and_json_name_their_line(tmp_path: Path, config_dir: Pat
     assert _message(load_line, path) == f"{path}:{number}: malformed TOML: Invalid value (column 12)"
     card = tmp_path / "card.json"
     card.write_text('{\n  "types": ["T1"],\n  "batch_size": 50,,\n}\n', encoding="utf-8")
-    assert _message(load_json_model, card, LineConfig).startswith(f"{card}:3: malformed JSON: ")
+    assert (
+        _message(load_json_model, card, LineConfig)
+        == f"{card}:3: malformed JSON: key must be a string (column 20)"
+    )
 
 
 def test_settings_files_have_the_same_form(tmp_path: Path, config_dir: Path) -> None:

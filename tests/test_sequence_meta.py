@@ -109,7 +109,7 @@ def test_a_broken_sidecar_is_named(planned: Path, tmp_path: Path, capsys: pytest
     assert main(["simulate", "--sequence", str(tmp_path / "sequence.csv"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.splitlines()
     meta = tmp_path / "sequence.meta.json"
-    assert err == [f"linetwin: error: {meta}:1: malformed JSON: Expecting ',' delimiter"]
+    assert len(err) == 1 and err[0].startswith(f"linetwin: error: {meta}:1: malformed JSON: ")
 
 
 def test_a_sequence_without_sidecar_is_replayed_without_checks(planned: Path, tmp_path: Path) -> None:

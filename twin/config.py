@@ -511,7 +511,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-_JSON_AT = re.compile(r"line (\d+) column (\d+)")
+_JSON_AT = re.compile(r"(?:at )?line (\d+) column (\d+)")
 
 
 def _line_in(path: Path, loc: tuple[int | str, ...]) -> int | None:
@@ -700,9 +700,10 @@ def _raise_validation(
         loc += cause.at
         value = _lookup(data, loc) if cause.shown else None
     if err["type"] == "json_invalid":
-        at = _JSON_AT.search(str(err["msg"]))
-        reason = f"malformed JSON: {(err.get('ctx') or {}).get('error', err['msg'])}"
-        raise ConfigError(path, "", None, reason, line=int(at[1]) if at else None)
+        said = str((err.get("ctx") or {}).get("error", err["msg"]))
+        at = _JSON_AT.search(said)
+        detail = f"{said[: at.start()].rstrip()} (column {at[2]})" if at else said
+        raise ConfigError(path, "", None, f"malformed JSON: {detail}", line=int(at[1]) if at else None)
     if err["type"] == "extra_forbidden":
         reason = _unknown_key(model, list(errors), loc)
     else:
