@@ -17,7 +17,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.cpsat import CPSAT, MIN_IDLE, CpSatPlan, CpSatSettings, plan_with_cpsat, stages_text
+from agent.cpsat import (
+    CPSAT,
+    MIN_IDLE,
+    CpSatPlan,
+    CpSatSettings,
+    check_cpsat,
+    gap_text,
+    plan_with_cpsat,
+    relative_gap,
+    stages_text,
+)
 from agent.errors import UsageError
 from agent.flags import suggest
 from agent.planning import PlannedRun, made_for, run_planner
@@ -38,6 +48,7 @@ __all__ = [
     "PlanSettings",
     "PlannerSpec",
     "agent_plans",
+    "check_planners",
     "markdown",
     "parse_planners",
     "run_planners",
@@ -133,10 +144,10 @@ class Comparison:
                     "idle_s": k.idle_s,
                     "setup_effort": k.setup_effort,
                     "setups": k.setups,
-                    "gap_cpsat": _gap(k.setup_effort, reference.setup_effort)
+                    "gap_cpsat": relative_gap(k.setup_effort, reference.setup_effort)
                     if reference is not None and comparable and run.planner != CPSAT
                     else None,
-                    "gap_bound": _gap(k.setup_effort, plan.bound)
+                    "gap_bound": relative_gap(k.setup_effort, plan.bound)
                     if plan and comparable and k.idle_s == 0 and plan.bound is not None
                     else None,
                     "wall_s": round(run.wall_s, 3),
@@ -145,24 +156,19 @@ class Comparison:
         return rows
 
 
-def _gap(value: float, reference: float | None) -> float | None:
-    """The optimality gap of `value` against `reference`, as CP-SAT states its own:
-    (value - reference) / value, the share of the effort that `reference` would save."""
-    if reference is None or value <= 0:
-        return None
-    return round((value - reference) / value, 4)
-
-
 Progress = Callable[[str], None]
 
 
-def run_planners(
-    scenario: Scenario, specs: Sequence[PlannerSpec], settings: PlanSettings, progress: Progress | None = None
-) -> Comparison:
-    """Plan the scenario with every planner, in order; each run's KPIs are the twin's. Every agent
-    is loaded and checked against the line first: a model mistake ends the command before any
-    planner has spent its time."""
-    agents: dict[str, tuple[RLPolicy, float]] = {}
+Agents = dict[str, tuple["RLPolicy", float]]
+"""The loaded agents of a comparison by label, with the seconds their loading took."""
+
+
+def check_planners(scenario: Scenario, specs: Sequence[PlannerSpec], settings: PlanSettings) -> Agents:
+    """Everything the planners would refuse, said before any output or work: CP-SAT's settings
+    against the line, and every agent loaded and checked against it."""
+    if any(spec.kind == CPSAT for spec in specs):
+        check_cpsat(scenario, settings.cpsat)
+    agents: Agents = {}
     for spec in specs:
         if spec.kind == PPO:
             assert spec.model is not None
@@ -172,6 +178,20 @@ def run_planners(
             policy = RLPolicy.from_file(spec.model)
             policy.check(scenario)
             agents[spec.label] = (policy, time.perf_counter() - start)
+    return agents
+
+
+def run_planners(
+    scenario: Scenario,
+    specs: Sequence[PlannerSpec],
+    settings: PlanSettings,
+    progress: Progress | None = None,
+    agents: Agents | None = None,
+) -> Comparison:
+    """Plan the scenario with every planner, in order; each run's KPIs are the twin's. The
+    planners are checked first (`check_planners`, unless its `agents` are given): a mistake ends
+    the command before any planner has spent its time."""
+    agents = check_planners(scenario, specs, settings) if agents is None else agents
     comparison = Comparison(scenario, [])
     for spec in specs:
         if progress is not None:
@@ -224,7 +244,7 @@ def _cell(key: str, value: object) -> str:
     if key == "deadlock":
         return "yes" if value else "no"
     if key.startswith("gap_") and isinstance(value, float):
-        return f"{value:.1%}"
+        return gap_text(value)
     if key == "completion" and isinstance(value, float):
         return f"{value:.3f}"
     if key == "wall_s" and isinstance(value, float):
@@ -274,7 +294,7 @@ def solver_summary(comparison: Comparison) -> str | None:
         estimate = f"model estimates for its incumbent: setup effort {plan.setup_effort:g}"
         estimate += f", idle {plan.idle_estimate_s} s" if plan.mode == MIN_IDLE else ""
     if plan.bound is not None:
-        bound = f"model bound on setup effort {plan.bound:g} (gap {plan.gap:.1%})"
+        bound = f"model bound on setup effort {plan.bound:g} (gap {gap_text(plan.gap or 0.0)})"
     elif plan.mode == MIN_IDLE:
         bound = "no bound in min-idle mode"
     else:

@@ -121,11 +121,23 @@ class CpSatPlan:
         """Relative gap between the model's incumbent and its bound (0 = proved optimal)."""
         if self.bound is None:
             return None
-        return (
-            0.0
-            if self.setup_effort <= self.bound
-            else (self.setup_effort - self.bound) / max(self.setup_effort, 1e-9)
-        )
+        return 0.0 if self.setup_effort <= self.bound else relative_gap(self.setup_effort, self.bound)
+
+
+def relative_gap(value: float, reference: float | None) -> float | None:
+    """The optimality gap of `value` against `reference`, as CP-SAT states its own:
+    (value - reference) / value, the share of the effort `reference` would save (negative: `value`
+    is the smaller), rounded once to the 0.1 % every table and summary shows (rounding twice made
+    86.25 % read 86.2 % in a table and 86.3 % in a summary); None without a reference or for a
+    value of 0."""
+    if reference is None or value <= 0:
+        return None
+    return round((value - reference) / value, 3)
+
+
+def gap_text(gap: float) -> str:
+    """A gap as every table and summary shows it: `86.3%`."""
+    return f"{gap:.1%}"
 
 
 Progress = Callable[[str], None]
@@ -140,16 +152,22 @@ class Deadline(NamedTuple):
     due: Due
 
 
+def check_cpsat(scenario: Scenario, settings: CpSatSettings) -> None:
+    """What CP-SAT would refuse, said before anything runs: its flags and the line's efforts."""
+    if settings.time_limit_s <= 0:
+        raise UsageError(f"--time-limit {settings.time_limit_s:g}: must be positive")
+    if settings.workers < 1:
+        raise UsageError(f"--workers {settings.workers}: must be at least 1")
+    _effort_scale(scenario.setup_effort)
+
+
 class CpSatPlanner:
     """Builds and solves the CP-SAT model of one scenario."""
 
     def __init__(self, scenario: Scenario, settings: CpSatSettings | None = None) -> None:
         self.scenario = scenario
         self.settings = settings or CpSatSettings()
-        if self.settings.time_limit_s <= 0:
-            raise UsageError(f"--time-limit {self.settings.time_limit_s:g}: must be positive")
-        if self.settings.workers < 1:
-            raise UsageError(f"--workers {self.settings.workers}: must be at least 1")
+        check_cpsat(scenario, self.settings)
         self.timeline = Timeline(scenario)
         self.counts = self.timeline.batches_needed()
         self.batches = sum(self.counts)

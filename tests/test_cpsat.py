@@ -195,7 +195,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     assert 0.0 < rows["cpsat"]["gap_bound"] < 1.0
     rule, cpsat = rows["setup-aware"], rows["cpsat"]  # zero idle both; CP-SAT starts from the rule's plan
     expected = (rule["setup_effort"] - cpsat["setup_effort"]) / rule["setup_effort"]
-    assert rule["gap_cpsat"] == pytest.approx(expected, abs=1e-4) and rule["gap_cpsat"] >= 0.0
+    assert rule["gap_cpsat"] == pytest.approx(expected, abs=5e-4) and rule["gap_cpsat"] >= 0.0
     assert rows["random"]["gap_cpsat"] is None  # idle time: an effort gap would flatter it
     csv_lines = (tmp_path / "compare.csv").read_text().splitlines()
     assert "gap_cpsat,gap_bound" in csv_lines[0]
@@ -272,6 +272,6 @@ def test_b80_prints_the_twins_figures_first_and_labels_the_models(
         like = (
             name != "cpsat" and not k["deadlock"] and k["completion"] == 1 and k["idle_s"] <= cpsat["idle_s"]
         )
-        expected = round((k["setup_effort"] - cpsat["setup_effort"]) / k["setup_effort"], 4) if like else None
+        expected = round((k["setup_effort"] - cpsat["setup_effort"]) / k["setup_effort"], 3) if like else None
         assert row_["gap_cpsat"] == expected, name
         assert row_["gap_bound"] is None  # no bound without a zero-idle plan
