@@ -132,6 +132,70 @@ def plot_window(scenario: Scenario, start: str | None, end: str | None) -> Windo
     return first, last
 
 
+RUN_FILES = frozenset(
+    {
+        "results.json",
+        "sequence.csv",
+        "sequence.meta.json",
+        "schedule.csv",
+        "schedule.xlsx",
+        "buffer.png",
+        "pas_gantt.png",
+        "fas_timeline.png",
+        "compare.md",
+        "compare.csv",
+        "compare.json",
+        "compare.png",
+    }
+)
+"""The files a run writes into its --out folder (compare also writes a `sequences/` folder)."""
+RUN_MARKS = ("results.json", "compare.json")
+"""What marks an earlier run's folder, whose outputs a new run replaces."""
+
+
+def force_option(p: argparse.ArgumentParser, what: str = "an --out folder that holds other files") -> None:
+    """`--force`: write into `what` all the same."""
+    p.add_argument("--force", action="store_true", help=f"write into {what} all the same")
+
+
+CONFIG_FILES = ("line.toml", "week.toml", "plan.csv")
+"""What marks a folder of inputs (a line, a week), which no run writes into."""
+
+
+def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False) -> None:
+    """An --out folder a run may write into, checked before the run: a new one, or one where it
+    overwrites nothing a user wrote. Refused unless `force`: a folder of inputs (a week, a line),
+    one where the run would overwrite a file it reads (`simulate --sequence D/sequence.csv --out
+    D`), and one holding files of a run's names but no earlier run (its results.json or
+    compare.json): a hand-written sequence.csv is not replaced. An earlier run's outputs are."""
+    if force or not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"--out {out}: a file, not a folder")
+    config = [name for name in CONFIG_FILES if (out / name).exists()]
+    if config:
+        raise UsageError(
+            f"--out {out}: holds {' and '.join(config)}, the inputs of a run, not a place for its "
+            "outputs: give another folder, or --force"
+        )
+    here = out.resolve()
+    clobbered = sorted(
+        {p.name for p in inputs if p is not None and p.resolve().parent == here and p.name in RUN_FILES}
+    )
+    if clobbered:
+        raise UsageError(
+            f"--out {out}: the run would overwrite its own input {', '.join(clobbered)}: "
+            "give another folder, or --force"
+        )
+    if not any((out / mark).is_file() for mark in RUN_MARKS):
+        taken = sorted(name for name in RUN_FILES if (out / name).exists())
+        if taken:
+            raise UsageError(
+                f"--out {out}: the run would overwrite {', '.join(taken)}, not written by an earlier "
+                "run (no results.json or compare.json): give another folder, or --force"
+            )
+
+
 def write_run(
     out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object], window: Window | None = None
 ) -> list[Path]:
