@@ -122,3 +122,15 @@ class Topics:
         if len(parts) == 3 and parts[0] == "fas" and parts[2] == "events" and parts[1]:
             return InboundTopic("fas", parts[1])
         return None
+
+
+def inbound_root(topic: str) -> str | None:
+    """The root under which `topic` is an inbound topic (`t/spring` of `t/spring/fas/F1/events`),
+    or None: what a recording made under another root than `--root` was made under."""
+    parts = topic.split("/")
+    for suffix in (["pas", "events"], ["buffer", "events"], ["plan"]):
+        if len(parts) > len(suffix) and parts[-len(suffix) :] == suffix:
+            return "/".join(parts[: -len(suffix)])
+    if len(parts) > 3 and parts[-3] == "fas" and parts[-2] and parts[-1] == "events":
+        return "/".join(parts[:-3])
+    return None
