@@ -61,10 +61,10 @@ def jobs(text: str) -> int:
 
 
 def _whole(text: str, least: int, most: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
+    """ASCII digits only: int() would also take `1_0`, ` 5` and `١٠`."""
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number")
+    value = int(text)
     if value < least:
         raise argparse.ArgumentTypeError(f"{text}: must be at least {least}")
     if most is not None and value > most:
