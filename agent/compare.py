@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from agent.cpsat import (
     CPSAT,
     MIN_IDLE,
+    STAGE_ZERO_IDLE,
     CpSatPlan,
     CpSatSettings,
     check_cpsat,
@@ -266,6 +267,17 @@ _ZERO_IDLE_SAID = {
     "infeasible": "zero idle proved impossible",
     "unknown": "zero idle not found in time",
 }
+_SOLVED = ("OPTIMAL", "FEASIBLE")
+"""CP-SAT statuses of a stage that ended with a solution; any other (UNKNOWN, INVALID, ...) found none."""
+
+
+def _zero_idle_said(plan: CpSatPlan) -> str:
+    """What the zero-idle stage found: a plan the starting rule plan met while the stage ended
+    without a solution (UNKNOWN) is the rule plan's zero idle, not one the model found."""
+    stage = dict(plan.stages).get(STAGE_ZERO_IDLE)
+    if plan.zero_idle == "feasible" and stage is not None and stage not in _SOLVED:
+        return "zero idle met by the starting rule plan, none found by the model"
+    return _ZERO_IDLE_SAID[plan.zero_idle]
 
 
 def solver_summary(comparison: Comparison) -> str | None:
@@ -288,19 +300,21 @@ def solver_summary(comparison: Comparison) -> str | None:
         f"CP-SAT plan, measured by the twin: idle {k.idle_s} s, setup effort {k.setup_effort:g}, "
         f"completion {k.completion:.3f} ({done}); {kept}"
     )
-    if plan.idle_estimate_s is None:
+    solved = plan.status in _SOLVED  # the stage that gave the plan: the figures are its incumbent's
+    if plan.idle_estimate_s is None or not solved:
         estimate = "no model solution"
     else:
         estimate = f"model estimates for its incumbent: setup effort {plan.setup_effort:g}"
         estimate += f", idle {plan.idle_estimate_s} s" if plan.mode == MIN_IDLE else ""
     if plan.bound is not None:
-        bound = f"model bound on setup effort {plan.bound:g} (gap {gap_text(plan.gap or 0.0)})"
+        of = "" if solved else " of the starting rule plan"
+        bound = f"model bound on setup effort {plan.bound:g} (gap{of} {gap_text(plan.gap or 0.0)})"
     elif plan.mode == MIN_IDLE:
         bound = "no bound in min-idle mode"
     else:
         bound = "no bound (with a setup time the model is stricter than the line)"
     model = (
-        f"CP-SAT model ({plan.mode}; {_ZERO_IDLE_SAID[plan.zero_idle]}): "
+        f"CP-SAT model ({plan.mode}; {_zero_idle_said(plan)}): "
         f"{stages_text(plan.stages) or 'no solve'}; {estimate}; {bound}; {plan.batches} batches, "
         f"{plan.wall_s:.1f} s"
     )
