@@ -18,6 +18,7 @@ from agent.errors import ModelError
 from agent.policies import Policy
 from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario
 from twin.config import load_json_model
+from twin.files import not_regular
 
 
 class ModelCard(BaseModel):
@@ -47,6 +48,9 @@ def load_model(path: Path | str) -> tuple[MaskablePPO, ModelCard]:
     path = Path(path)
     if path.is_dir():
         path = path / "model.zip"
+    for file in (path, card_path(path)):
+        if (kind := not_regular(file)) is not None:  # a FIFO would block, a device never end
+            raise ModelError(f"{file}: {kind}")
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     if not card_path(path).is_file():

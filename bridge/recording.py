@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from bridge.bus import Received
 from bridge.errors import RecordingError
 from twin.config import field_problem
+from twin.files import not_regular
 
 
 class RecordedMessage(BaseModel):
@@ -96,6 +97,8 @@ class SeqGaps:
 
 def read_recording(path: Path) -> Iterator[RecordedMessage]:
     """The messages of a recording in file order; a bad line raises `RecordingError` naming it."""
+    if (kind := not_regular(path)) is not None:  # a FIFO would block, a device never end
+        raise RecordingError(f"{path}: {kind}")
     try:
         lines = path.open("rb")
     except OSError as exc:

@@ -5,12 +5,29 @@ code 2 at parse time, before anything is written, for every command that has the
 from __future__ import annotations
 
 import argparse
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from agent.cli import build_parser, main
 from agent.flags import ENVS_MAX, JOBS_MAX, SEED_MAX, STEPS_MAX
+
+
+@pytest.fixture(autouse=True)
+def no_hang() -> Iterator[None]:
+    """A command that accepted a value it should refuse (and trains, serves, ...) fails in 20 s."""
+
+    def hung(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError("the command ran instead of refusing its flags")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -28,6 +45,8 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 def _required(command: argparse.ArgumentParser, tmp_path: Path) -> list[str]:
     """Values for the command's required flags and arguments (parsing stops before they are used)."""
     argv: list[str] = []
+    if any("--line" in a.option_strings for a in command._actions):  # a run that got past the
+        argv += ["--line", str(tmp_path / "no-line.toml")]  # flags ends at once, never trains
     for action in command._actions:
         if not action.option_strings:
             argv.append(str(tmp_path / "given"))
