@@ -20,13 +20,14 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -36,9 +37,13 @@ from pydantic import (
 )
 
 from twin.errors import ConfigError, EntryError
+from twin.files import not_regular
 from twin.keylines import key_lines, line_of
 from twin.localtime import first_instant
 from twin.names import Name
+
+if TYPE_CHECKING:
+    from twin.calendar import WorkCalendar  # builds on this module
 
 CONFIG_ENV_VAR = "LINETWIN_CONFIG"
 """Environment variable naming the folder of embedded defaults (line, weeks, env, curricula)."""
@@ -63,6 +68,31 @@ _CLOCK = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+YEARS = (1970, 9000)
+"""Years a week and its dates may lie in: from the Unix epoch, and far enough below 9999 that a
+week's overtime and a calendar run over by `calendar` weeks stay representable."""
+
+
+def _a_date(value: Any) -> Any:
+    """A date as TOML or JSON writes it (2026-11-23 or "2026-11-23"), never a number: pydantic
+    would read 20261123 as seconds since 1970."""
+    if isinstance(value, (int, float)):
+        raise ValueError(f"must be a date like 2026-11-23, not {_kind(value)}")
+    return value
+
+
+def _in_years(value: dt.date) -> dt.date:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"must lie in the years {YEARS[0]} to {YEARS[1]}")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_a_date), AfterValidator(_in_years)]
+"""A date of a week file: written as a date, in `YEARS`."""
+DateTime = Annotated[dt.datetime, BeforeValidator(_a_date), AfterValidator(_in_years)]
+"""A date and time of a week file: written as one, in `YEARS`."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -308,8 +338,8 @@ class Downtime(_Strict):
     """A planned stop of one station, in local time of the week."""
 
     station: str
-    start: dt.datetime
-    end: dt.datetime
+    start: DateTime
+    end: DateTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Downtime:
@@ -334,9 +364,9 @@ class Order(_Strict):
 class WeekConfig(_Strict):
     """A week: `week.toml` plus the FAS plans of `plan.csv`."""
 
-    week_start: dt.date = Field(description="a Monday; the calendar applies from 00:00 local time")
+    week_start: Date = Field(description="a Monday; the calendar applies from 00:00 local time")
     timezone: str = Field(description="IANA time zone name")
-    holidays: list[dt.date] = Field(
+    holidays: list[Date] = Field(
         default_factory=list, description="days of the week whose shifts are not worked (no repeats)"
     )
     initial_setup: str = Field("", description="type the PAS is set up for at week start, or ''")
@@ -356,7 +386,7 @@ class WeekConfig(_Strict):
     def _known_zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe": a folder; too long
             raise ValueError("unknown time zone: give an IANA name such as 'Europe/Berlin'") from exc
         return v
 
@@ -417,15 +447,17 @@ _BOMS = (
 
 
 def _encoding_of(data: bytes) -> str:
-    """UTF-8, or what a byte-order mark says; UTF-16 without a mark is told by its zero bytes."""
+    """UTF-8, or what a byte-order mark says; UTF-16 without a mark only when every other byte of
+    its start is zero (ASCII text as UTF-16): a stray NUL in UTF-8 text is a NUL, not UTF-16."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
-    if b"\x00" in data[:200]:
-        odd, even = data[1:200:2].count(0), data[0:200:2].count(0)
-        if odd > even:
+    pairs = min(len(data), 200) // 2
+    if pairs >= 2:
+        odd, even = data[1 : 2 * pairs : 2].count(0), data[0 : 2 * pairs : 2].count(0)
+        if odd >= 0.9 * pairs and even <= 0.1 * pairs:
             return "utf-16-le"
-        if even > odd:
+        if even >= 0.9 * pairs and odd <= 0.1 * pairs:
             return "utf-16-be"
     return "utf-8"
 
@@ -456,6 +488,8 @@ def decode_text(path: Path, data: bytes) -> str:
 
 def _read_text(path: Path) -> str:
     """The file's text (see `decode_text`), or a ConfigError naming it."""
+    if (kind := not_regular(path)) is not None:  # a FIFO would block, a device never end
+        raise ConfigError(path, "", None, kind)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -798,11 +832,14 @@ def _csv_rows(
         raise ConfigError(path, "", None, f"malformed CSV: {exc}", line=reader.line_num) from None
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _positive_int(path: Path, line: int, field: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(path, field, value, "must be a whole number", line=line) from None
+    """A CSV cell as a whole number: ASCII digits only (int() would take `1_0`, `+5` and `١٠`)."""
+    if not _DIGITS.fullmatch(value):
+        raise ConfigError(path, field, value, "must be a whole number (digits 0-9)", line=line)
+    number = int(value)
     if number < 1:
         raise ConfigError(path, field, value, "must be at least 1", line=line)
     return number
@@ -822,12 +859,17 @@ def _in_order(path: Path, rows: dict[int, tuple[int, Any]], what: str) -> list[A
 
 
 def load_plan(
-    path: Path | str, line_cfg: LineConfig, max_units: int | None = None, horizon_s: int | None = None
+    path: Path | str,
+    line_cfg: LineConfig,
+    max_units: int | None = None,
+    horizon_s: int | None = None,
+    down_s: dict[str, int] | None = None,
 ) -> dict[str, list[Order]]:
     """Read a `plan.csv` into orders per FAS of the line (stations without rows get none);
     `max_units`: the most units all orders together may ask for (what the PAS can build);
-    `horizon_s`: the working seconds each FAS has for its orders."""
+    `horizon_s`: the working seconds each FAS has for its orders, less its `down_s` (downtime)."""
     path = Path(path)
+    down_s = down_s or {}
     total = 0
     work_s = dict.fromkeys(line_cfg.station_ids, 0)
     unit_s = {f.id: f.unit_time_s for f in line_cfg.fas}
@@ -850,17 +892,21 @@ def load_plan(
                 "quantity",
                 quantity,
                 f"the orders so far total {total} units, more than the PAS can build by a week after "
-                f"the week's end ({max_units})",
+                f"the week's end ({max_units}"
+                + (f", after {down_s[PAS_STATION]:,} s of downtime" if down_s.get(PAS_STATION) else "")
+                + ")",
                 line=line,
             )
         work_s[station] += quantity * unit_s[station]
-        if horizon_s is not None and work_s[station] > horizon_s:
+        free_s = None if horizon_s is None else horizon_s - down_s.get(station, 0)
+        if free_s is not None and work_s[station] > free_s:
+            after = f", after {down_s[station]:,} s of downtime" if down_s.get(station) else ""
             raise ConfigError(
                 path,
                 "quantity",
                 quantity,
                 f"the orders of {station} so far take {work_s[station]:,} s, more than {station} can work "
-                f"by a week after the week's end ({horizon_s:,} s, {horizon_s // unit_s[station]} units)",
+                f"by a week after the week's end ({free_s:,} s{after}, {free_s // unit_s[station]} units)",
                 line=line,
             )
         if position in per_station[station]:
@@ -873,6 +919,9 @@ def load_plan(
                 line=line,
             )
         per_station[station][position] = (line, Order(type=row["type"], quantity=quantity))
+    if not any(per_station.values()):  # a week with nothing to build has nothing to plan or compare
+        reason = "no orders: a week needs at least one row station,position,type,quantity"
+        raise ConfigError(path, "", None, reason, line=1)
     return {s: _in_order(path, rows, s) for s, rows in per_station.items()}
 
 
@@ -899,8 +948,10 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
         key, value = ("holidays", [str(d) for d in week.holidays]) if week.holidays else ("week_start", None)
         raise ConfigError(toml_path, key, value, str(exc), line=_line_in(toml_path, (key,))) from None
     _check_downtime_span(toml_path, week, OVERTIME_WEEKS)
-    buildable = calendar.buildable_units(line_cfg.pas.unit_time_s)
-    plans = load_plan(folder / "plan.csv", line_cfg, buildable, calendar.horizon_work_s)
+    down_s = _downtime_work_s(toml_path, week, calendar, OVERTIME_WEEKS)
+    horizon_s = calendar.horizon_work_s
+    buildable = (horizon_s - down_s.get(PAS_STATION, 0)) // line_cfg.pas.unit_time_s
+    plans = load_plan(folder / "plan.csv", line_cfg, buildable, horizon_s, down_s)
     return week.model_copy(update={"plans": plans})
 
 
@@ -962,6 +1013,39 @@ def _check_downtime_span(path: Path, week: WeekConfig, overtime_weeks: int) -> N
             )
 
 
+def _downtime_work_s(
+    path: Path, week: WeekConfig, calendar: WorkCalendar, overtime_weeks: int
+) -> dict[str, int]:
+    """Working seconds each station loses to its downtime within the horizon (the week and its
+    overtime: `calendar.horizon_work_s`), overlaps counted once. The horizon bounds what a plan may
+    ask of a station, so a downtime that leaves a station no working time in it is an error."""
+    horizon = calendar.horizon_work_s
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for i, down in enumerate(week.downtime):
+        lo = min(horizon, calendar.work_at_datetime(down.start))
+        hi = min(horizon, calendar.work_at_datetime(down.end))
+        spans.setdefault(down.station, []).append((lo, hi, i))
+    lost: dict[str, int] = {}
+    for station, found in spans.items():
+        total, reach = 0, 0
+        for lo, hi, i in sorted(found):
+            total += max(0, hi - max(lo, reach))
+            reach = max(reach, hi)
+            if total >= horizon:
+                monday = dt.datetime.combine(week.week_start, dt.time())
+                end = first_instant(monday + dt.timedelta(days=7 * (1 + overtime_weeks)), week.tz)
+                raise ConfigError(
+                    path,
+                    f"downtime[{i}].end",
+                    _plain(week.downtime[i].end),
+                    f"leaves {station} no working time in the week and its {overtime_weeks} week of "
+                    f"overtime (to {end.isoformat()})",
+                    line=_line_in(path, ("downtime", i, "end")),
+                )
+        lost[station] = total
+    return lost
+
+
 def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]:
     """Read a `sequence.csv` (`position,type[,quantity]`)."""
     path = Path(path)
@@ -975,6 +1059,10 @@ def load_sequence(path: Path | str, line_cfg: LineConfig) -> list[SequenceEntry]
         entry = SequenceEntry(
             type=row["type"], quantity=_positive_int(path, line, "quantity", quantity) if quantity else None
         )
+        capacity = line_cfg.buffer.capacity
+        if entry.quantity is not None and entry.quantity > capacity:
+            reason = f"batch {position} is larger than the buffer capacity {capacity}: it can never enter it"
+            raise ConfigError(path, "quantity", entry.quantity, reason, line=line)
         if position in rows:
             raise ConfigError(
                 path,
@@ -1018,9 +1106,10 @@ def write_sequence(
 class SequenceOrigin(BaseModel):
     """What a `sequence.csv` was made for, kept in its sidecar `<name>.meta.json` (the CSV's
     format stays `position,type[,quantity]`): the line, the week (folder as given, first day and a
-    digest of its content) and the batch size. Unknown keys are ignored (the sidecar may grow)."""
+    digest of its content) and the batch size. Read strictly, like every file: an unknown key or
+    a number in quotes is an error naming the sidecar's line."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     line: str
     week: str
@@ -1103,14 +1192,15 @@ def load_sequence_origin(path: Path | str) -> SequenceOrigin | None:
     """What the sequence file at `path` was made for, from its sidecar; None without one (a
     sequence written by hand or by another tool)."""
     meta = sequence_meta_path(path)
-    if not meta.is_file():
+    if not meta.exists():  # a folder of that name is read (and refused), not ignored
         return None
+    text = _read_text(meta)
     try:
-        data = json.loads(_read_text(meta))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(meta, "", None, f"malformed JSON: {exc.msg}", line=exc.lineno) from None
     try:
-        return SequenceOrigin.model_validate(data)
+        return SequenceOrigin.model_validate_json(text)  # strict: dates as JSON writes them
     except ValidationError as exc:
         _raise_validation(meta, exc, data, SequenceOrigin)
 
