@@ -21,6 +21,7 @@ from agent.compare import (
     PlannerSpec,
     PlanSettings,
     agent_plans,
+    check_planners,
     markdown,
     parse_planners,
     run_planners,
@@ -30,18 +31,37 @@ from agent.compare import (
 from agent.cpsat import CpSatSettings
 from agent.errors import AgentError, UsageError
 from agent.flags import (
+    ENVS_MAX,
+    JOBS_MAX,
+    SEED_MAX,
+    STEPS_MAX,
     CommandParser,
     as_flags,
     count,
+    envs,
     flag_problem,
+    jobs,
     natural,
     not_negative,
+    path_arg,
     positive,
+    seed,
     stdout_closed,
+    steps,
     suggest,
 )
 from agent.live import add_live_commands, write_points
-from agent.planning import kpi_table, made_for, plot_window, run_planner, write_run, zoom_options
+from agent.planning import (
+    PlannedRun,
+    check_out,
+    force_option,
+    kpi_table,
+    made_for,
+    plot_window,
+    run_planner,
+    write_run,
+    zoom_options,
+)
 from agent.policies import RULES, Policy, SequencePolicy, make_rule
 from bridge.errors import BridgeError
 from bridge.influx import check_server, load_influx_settings
@@ -128,6 +148,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         policy = SequencePolicy(entries, line.types, args.sequence)
     else:
         policy = make_policy(args.policy, args.seed, args.model)
+    check_out(args.out, [args.sequence], args.force)  # the inputs first, then where to write
     if args.influx:
         # a setting or a server that cannot take the points ends the command before the run
         check_server(load_influx_settings())
@@ -170,8 +191,11 @@ def _say(line: str) -> None:
 
 def _compare(args: argparse.Namespace, specs: list[PlannerSpec]) -> tuple[Scenario, Comparison]:
     scenario = _load(args.line, args.week, args.batch_size)
+    settings = _plan_settings(args)
+    agents = check_planners(scenario, specs, settings)  # every flag and model before any output
+    check_out(args.out, force=args.force)
     print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:")
-    comparison = run_planners(scenario, specs, _plan_settings(args), _say)
+    comparison = run_planners(scenario, specs, settings, _say, agents)
     print()
     print(markdown(comparison.rows()))
     summary = solver_summary(comparison)
@@ -187,10 +211,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     window = plot_window(_load(args.line, args.week, args.batch_size), args.plot_from, args.plot_to)
     scenario, comparison = _compare(args, specs)
     run = comparison.runs[0]
-    meta = {**_meta(args, scenario), "solver": _solver_meta(args, comparison)}
-    files = write_run(args.out, scenario, run, meta, window)
+    files = write_run(args.out, scenario, run, run_meta(args, scenario, comparison, run), window)
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
     return 0
+
+
+def run_meta(
+    args: argparse.Namespace, scenario: Scenario, comparison: Comparison, run: PlannedRun
+) -> dict[str, object]:
+    """results.json's header of a planned run; CP-SAT's plan carries the solver's section (in
+    `plan`, and in `demo` when CP-SAT's plan is the best)."""
+    solver = _solver_meta(args, comparison) if run.planner == CPSAT else None
+    return {**_meta(args, scenario), "solver": solver}
 
 
 def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, object] | None:
@@ -222,7 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\nbest plan: {best.planner}{f' ({failed.upper()}: every plan failed)' if failed else ''} "
         "(ranking: no deadlock, completion, idle time, setup effort)"
     )
-    files = write_run(args.out, scenario, best, _meta(args, scenario))
+    files = write_run(args.out, scenario, best, run_meta(args, scenario, comparison, best))
     files += write_comparison(args.out, comparison, _meta(args, scenario))
     for path in files:
         if path.parent == args.out:
@@ -235,6 +267,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     policy = RLPolicy.from_file(args.model)
     scenario = _load(args.line, args.week, args.batch_size or policy.card.batch_size)
+    check_out(args.out, force=args.force)
     best, plans = agent_plans(scenario, policy, args.plans, args.seed)
     print(kpi_table(plans))
     state = failure(best.results)
@@ -251,7 +284,9 @@ def _week_folders(spec: str) -> list[Path] | None:
 
     if spec == GENERATED:
         return None
-    paths = [Path(p) for p in spec.split(",") if p]
+    paths = [Path(p) for p in spec.split(",") if p.strip()]
+    if not paths:  # '' or ',': no week at all
+        raise UsageError(f"--weeks {spec!r}: no week folder; give DIR,DIR,... or a folder of week folders")
     if len(paths) == 1 and not (paths[0] / "week.toml").exists() and paths[0].is_dir():
         paths = sorted(p for p in paths[0].iterdir() if (p / "week.toml").is_file())
         if not paths:
@@ -262,28 +297,33 @@ def _week_folders(spec: str) -> list[Path] | None:
 def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
     from agent.train import PPOSettings, TrainConfig, load_ppo_settings
 
+    if args.steps is None:  # train and study alike (study's TrainConfig said it as a pydantic dump)
+        raise UsageError("--steps is required for a new run")
     if args.week is not None and args.weeks is not None:
         raise UsageError("give --week or --weeks, not both")
     weeks = _week_folders(args.weeks) if args.weeks is not None else [args.week or DEFAULT_WEEK]
     line = load_line(args.line)
     batch_size = getattr(args, "batch_size", None) or line.pas.batch_size  # study: --batch-sizes
     ppo = load_ppo_settings(args.ppo) if args.ppo else PPOSettings()
-    return TrainConfig(
-        line=args.line,
-        weeks=weeks,
-        template_week=args.week or (weeks[0] if weeks else DEFAULT_WEEK),
-        curriculum=str(args.curriculum),
-        batch_size=batch_size,
-        seed=args.seed,
-        steps=args.steps,
-        envs=args.envs,
-        out=out,
-        env_settings=args.env_settings,
-        ppo=ppo,
-        checkpoint_steps=args.checkpoint_steps,
-        progress=not args.no_progress,
-        command="linetwin " + shlex.join(args.argv),
-    )
+    try:
+        return TrainConfig(
+            line=args.line,
+            weeks=weeks,
+            template_week=args.week or (weeks[0] if weeks else DEFAULT_WEEK),
+            curriculum=str(args.curriculum),
+            batch_size=batch_size,
+            seed=args.seed,
+            steps=args.steps,
+            envs=args.envs,
+            out=out,
+            env_settings=args.env_settings,
+            ppo=ppo,
+            checkpoint_steps=args.checkpoint_steps,
+            progress=not args.no_progress,
+            command="linetwin " + shlex.join(args.argv),
+        )
+    except ValidationError as exc:  # a flag the config refuses: one line naming it, never a dump
+        raise UsageError(flag_problem(exc)) from None
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -370,10 +410,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from agent.study import run_study, write_figures, write_table
 
-    try:
-        sizes = list(dict.fromkeys(int(b) for b in args.batch_sizes.split(",")))
-    except ValueError:
-        raise UsageError(f"--batch-sizes {args.batch_sizes!r}: give integers like 10,20,30") from None
+    parts = [b.strip() for b in args.batch_sizes.split(",")]
+    if not all(b.isascii() and b.isdigit() for b in parts):  # int() would take 1_0 and ١٠
+        raise UsageError(f"--batch-sizes {args.batch_sizes!r}: give integers like 10,20,30")
+    sizes = list(dict.fromkeys(int(b) for b in parts))
+    if args.seed + args.seeds - 1 > SEED_MAX:  # each run's seed is a seed too
+        raise UsageError(
+            f"--seed {args.seed} --seeds {args.seeds}: the last run's seed {args.seed + args.seeds - 1} "
+            f"is above {SEED_MAX} (seeds are 0 ... 2**32-1)"
+        )
     base = _train_config(args, args.out)
     every = args.progress_every if args.progress_every > 0 and not args.no_progress else None
     seeds = list(range(args.seed, args.seed + args.seeds))
@@ -385,7 +430,22 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+WEEK_FILES = ("week.toml", "plan.csv")
+
+
+def _check_week_out(out: Path, force: bool) -> None:
+    """generate-week never overwrites a week (a shipped one, or one a user wrote) unless --force."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: a file, not a folder")
+    taken = [name for name in WEEK_FILES if (out / name).exists()]
+    if taken and not force:
+        raise UsageError(
+            f"--out {out}: already holds {' and '.join(taken)}: give a new folder, or --force to overwrite"
+        )
+
+
 def cmd_generate_week(args: argparse.Namespace) -> int:
+    _check_week_out(args.out, args.force)
     line = load_line(args.line)
     template = load_week(args.like, line)
     shares = None
@@ -442,21 +502,25 @@ def build_parser() -> CommandParser:
         batch_default: str = "the line's",
         batch: bool = True,
     ) -> None:
-        p.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
+        p.add_argument(
+            "--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)"
+        )
         if week:
             p.add_argument(
-                "--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
+                "--week", type=path_arg, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
             )
         if batch:
             p.add_argument(
                 "--batch-size", type=count, default=None, help=f"units per batch (default: {batch_default})"
             )
-        p.add_argument("--seed", type=natural, default=0, help="seed of every random stream (default 0)")
+        p.add_argument("--seed", type=seed, default=0, help="seed of every random stream (default 0)")
         if out is not None:
-            p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+            p.add_argument("--out", type=path_arg, default=Path(out), help=f"output folder (default {out})")
 
     def training(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--week", type=Path, default=None, help="train on this week (default: reference w1)")
+        p.add_argument(
+            "--week", type=path_arg, default=None, help="train on this week (default: reference w1)"
+        )
         p.add_argument(
             "--weeks",
             default=None,
@@ -464,10 +528,14 @@ def build_parser() -> CommandParser:
             "(a new week every episode, calendar of --week)",
         )
         p.add_argument("--curriculum", default="A", help="A, B, C or a curriculum .toml (default A)")
-        p.add_argument("--steps", type=count, default=None, help="training budget in env steps")
-        p.add_argument("--envs", type=count, default=1, help="parallel envs (processes when > 1)")
-        p.add_argument("--env-settings", type=Path, default=None, help="env.toml (default: embedded)")
-        p.add_argument("--ppo", type=Path, default=None, help="ppo.toml with MaskablePPO settings")
+        p.add_argument(
+            "--steps", type=steps, default=None, help=f"training budget in env steps (at most {STEPS_MAX})"
+        )
+        p.add_argument(
+            "--envs", type=envs, default=1, help=f"parallel envs (processes when > 1; at most {ENVS_MAX})"
+        )
+        p.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
+        p.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml with MaskablePPO settings")
         p.add_argument("--checkpoint-steps", type=count, default=50_000, help="checkpoint interval")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -475,13 +543,14 @@ def build_parser() -> CommandParser:
     common(sim, "runs/simulate")
     sim.add_argument("--policy", help=f"planner: {', '.join([*RULES, RL_POLICY])}")
     sim.add_argument(
-        "--model", type=Path, default=None, help=f"agent for --policy rl (default {DEFAULT_MODEL})"
+        "--model", type=path_arg, default=None, help=f"agent for --policy rl (default {DEFAULT_MODEL})"
     )
-    sim.add_argument("--sequence", type=Path, help="replay this sequence.csv")
+    sim.add_argument("--sequence", type=path_arg, help="replay this sequence.csv")
     sim.add_argument(
         "--influx", action="store_true", help="also write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
     )
     zoom_options(sim)
+    force_option(sim)
     sim.set_defaults(func=cmd_simulate)
 
     def searching(p: argparse.ArgumentParser, time_limit: float) -> None:
@@ -491,10 +560,12 @@ def build_parser() -> CommandParser:
             default=time_limit,
             help=f"CP-SAT seconds (default {time_limit:g})",
         )
-        p.add_argument("--workers", type=count, default=2, help="CP-SAT search workers (default 2)")
+        p.add_argument(
+            "--workers", type=jobs, default=2, help=f"CP-SAT search workers (default 2, at most {JOBS_MAX})"
+        )
         p.add_argument("--plans", type=count, default=20, help="stochastic plans of an agent (default 20)")
 
-    planners = f"{', '.join(RULES)}, cpsat or ppo[:MODEL]"
+    planners = f"{', '.join(RULES)}, cpsat (also cp-sat) or ppo[:MODEL]"
     plan = sub.add_parser(
         "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
     )
@@ -502,6 +573,7 @@ def build_parser() -> CommandParser:
     plan.add_argument("--planner", required=True, help=planners)
     searching(plan, 60.0)
     zoom_options(plan)
+    force_option(plan)
     plan.set_defaults(func=cmd_plan)
 
     cmp = sub.add_parser("compare", help="every planner on the same week: one table and a plot")
@@ -514,27 +586,32 @@ def build_parser() -> CommandParser:
         help=f"comma-separated: rules (all), {planners}",
     )
     searching(cmp, 60.0)
+    force_option(cmp)
     cmp.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser(
         "demo", help="plan a week with every rule, the shipped agent and CP-SAT; plot the best"
     )
     common(demo, "runs/demo")
-    demo.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="agent (default: the shipped one)")
+    demo.add_argument(
+        "--model", type=path_arg, default=DEFAULT_MODEL, help="agent (default: the shipped one)"
+    )
     demo.add_argument("--no-agent", dest="model", action="store_const", const=None, help="no agent")
     searching(demo, 10.0)
+    force_option(demo)
     demo.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
     common(ev, "runs/evaluate", batch_default="the model's")
-    ev.add_argument("--model", type=Path, required=True, help="model.zip (or a run folder)")
+    ev.add_argument("--model", type=path_arg, required=True, help="model.zip (or a run folder)")
     ev.add_argument("--plans", type=count, default=20, help="stochastic plans (default 20)")
+    force_option(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", help="train MaskablePPO with a curriculum")
     common(tr, "runs/train", week=False)
     training(tr)
-    tr.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
+    tr.add_argument("--resume", type=path_arg, default=None, help="continue the run in this folder")
     tr.set_defaults(func=cmd_train)
 
     st = sub.add_parser("study", help="batch-size study: a grid of training runs, Table II and figures")
@@ -550,7 +627,9 @@ def build_parser() -> CommandParser:
     st.add_argument(
         "--seeds", type=count, default=3, help="runs per batch size (seeds --seed, --seed+1, ...)"
     )
-    st.add_argument("--jobs", type=count, default=2, help="parallel training processes (default 2)")
+    st.add_argument(
+        "--jobs", type=jobs, default=2, help=f"parallel training processes (default 2, at most {JOBS_MAX})"
+    )
     st.add_argument(
         "--progress-every",
         type=not_negative,
@@ -560,12 +639,14 @@ def build_parser() -> CommandParser:
     st.set_defaults(func=cmd_study)
 
     gen = sub.add_parser("generate-week", help="write a random week like the reference ones")
-    gen.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
     gen.add_argument(
-        "--like", type=Path, default=DEFAULT_WEEK, help="week whose calendar to use (default w1)"
+        "--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)"
     )
-    gen.add_argument("--seed", type=natural, required=True, help="same seed, same week")
-    gen.add_argument("--out", type=Path, required=True, help="week folder to write")
+    gen.add_argument(
+        "--like", type=path_arg, default=DEFAULT_WEEK, help="week whose calendar to use (default w1)"
+    )
+    gen.add_argument("--seed", type=seed, required=True, help="same seed, same week")
+    gen.add_argument("--out", type=path_arg, required=True, help="week folder to write")
     defaults = WeekSpec()
     gen.add_argument("--fill", type=positive, default=defaults.fill, help="share of FAS time planned")
     gen.add_argument("--order-min", type=count, default=defaults.order_min, help="smallest order (units)")
@@ -575,12 +656,17 @@ def build_parser() -> CommandParser:
     gen.add_argument(
         "--initial-stock", type=natural, default=defaults.initial_stock, help="units at week start"
     )
+    force_option(gen, "(overwrite) a folder that already holds week.toml or plan.csv")
     gen.set_defaults(func=cmd_generate_week)
     val = sub.add_parser(
         "validate", help="check a line and a week; print demand, capacity and load per station (no run)"
     )
-    val.add_argument("--line", type=Path, default=DEFAULT_LINE, help="line.toml (default: reference line)")
-    val.add_argument("--week", type=Path, default=DEFAULT_WEEK, help="week folder (default: reference w1)")
+    val.add_argument(
+        "--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)"
+    )
+    val.add_argument(
+        "--week", type=path_arg, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
+    )
     val.add_argument("--batch-size", type=count, default=None, help="units per batch (default: the line's)")
     val.set_defaults(func=cmd_validate)
     add_live_commands(sub, common, _load, make_policy, ", ".join([*RULES, RL_POLICY]), DEFAULT_MODEL)

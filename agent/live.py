@@ -25,9 +25,9 @@ from agent.emulator import (
     LineEmulator,
 )
 from agent.errors import UsageError
-from agent.flags import count, not_negative
+from agent.flags import count, not_negative, path_arg
 from agent.journal import Journal
-from agent.planning import PlannedRun, plot_window, write_run, zoom_options
+from agent.planning import PlannedRun, check_out, force_option, plot_window, write_run, zoom_options
 from agent.service import AgentService, Mode
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -37,8 +37,9 @@ from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus, read_retained
 from bridge.recording import Recorder, SeqGaps, read_recording
 from bridge.settings import BusSettings, load_bus_settings
-from bridge.topics import Topics
+from bridge.topics import Topics, inbound_root
 from twin import Scenario
+from twin.files import not_regular
 from twin.tape import Tape
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     policy = make_policy(args.policy, args.seed, args.model)
     settings = _settings(args)
     topics = _topics(settings)
+    clock = _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
     journal_path = args.journal or _default_journal(topics, scenario)
     journal = Journal(journal_path)
     journal.lock()  # before anything touches the file: another serve may be using it
@@ -184,7 +186,7 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
         journal=journal,
         plan_known=not args.plan_from_bus,
         metrics=writer.write if writer is not None else None,
-        clock=_clock(args),
+        clock=clock,
         keep_points=writer.keep if writer is not None else None,
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
@@ -268,8 +270,8 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
         progress=_say if args.progress_every > 0 else None,
         progress_every_s=args.progress_every,
     )
+    _start(bus)  # a broker that cannot be reached: one line, before anything else is said
     _warn_if_ahead(scenario, args.speed)
-    _start(bus)
     try:
         if emulator.follows_dispatch and not args.no_wait:
             print(f"emulate: waiting up to {args.wait_twin:g} s for the twin on {topics.status}", flush=True)
@@ -286,7 +288,7 @@ def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker
     elapsed = time.monotonic() - started
     print(
         f"emulate: {emulator.published} events, {emulator.dispatched} dispatches applied, "
-        f"{emulator.fallbacks} own decisions by fallback, {elapsed:.1f} s"
+        f"{emulator.own_decisions} own decisions ({emulator.fallbacks} by fallback), {elapsed:.1f} s"
     )
     if emulator.dispatch_waits_s:
         waits = np.array(emulator.dispatch_waits_s) * 1000
@@ -333,6 +335,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _check_record_target(path: Path, append: bool) -> None:
     """A file that already holds messages is refused unless `--append`: two runs in one file replay
     as one week seen twice (every message of the second a duplicate or out of order)."""
+    if (kind := not_regular(path)) is not None:  # a FIFO would block the recorder, a device lose all
+        raise UsageError(f"--out {path}: {kind}")
     if append or not path.is_file() or path.stat().st_size == 0:
         return
     with path.open("rb") as fh:
@@ -372,7 +376,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             if topics.parse_inbound(message.topic) is not None:
                 gaps.see(message.topic, recorded.payload)
             if gaps.missing > said and last >= due:
-                print(f"record: warning: {_missing(gaps)} so far", flush=True)
+                print(f"record: warning: {_missing(gaps, 'so far')}", flush=True)
                 said, due = gaps.missing, last + GAP_NOTICE_S
             if args.count is not None and recorder.count >= args.count:
                 break
@@ -387,11 +391,12 @@ GAP_NOTICE_S = 5.0
 """`record` says at most this often that messages are missing."""
 
 
-def _missing(gaps: SeqGaps) -> str:
+def _missing(gaps: SeqGaps, when: str = "") -> str:
     topics = f"{len(gaps.topics)} topic{'s' if len(gaps.topics) > 1 else ''}"
     return (
-        f"{gaps.missing} missing (gaps in seq on {topics}): the broker dropped messages queued for "
-        "the recorder; raise the broker's max_queued_messages or emulate at a slower --speed"
+        f"{gaps.missing} missing{' ' + when if when else ''} (gaps in seq on {topics}): the broker "
+        "dropped messages queued for the recorder; raise the broker's max_queued_messages or emulate "
+        "at a slower --speed"
     )
 
 
@@ -400,17 +405,21 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         raise UsageError("--out, --from and --to are for a replay through the mirror, not --to-broker")
     settings = _settings(args)
     topics = _topics(settings)
+    clock = _clock(args)
     messages = list(read_recording(args.file))
+    _check_recorded_root(args, messages, topics)
     if args.to_broker:
         if not args.all_topics:  # the twin's own messages of then would speak for the twin of now
             messages = [m for m in messages if topics.parse_inbound(m.topic) is not None]
         return _replay_to_broker(settings, messages, args.speed)
-    if args.influx:
-        check_server(load_influx_settings())  # a setting or server that cannot take the points: first
     scenario = load(args.line, args.week, args.batch_size)
-    _check_recorded_week(args, messages, topics, scenario)
     window = plot_window(scenario, args.plot_from, args.plot_to)
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
+    if args.out is not None:
+        check_out(args.out, [args.file, args.json], args.force)
+    if args.influx:
+        check_server(load_influx_settings())  # a setting or server that cannot take the points: first
+    _check_recorded_week(args, messages, topics, scenario)
     bus = MemoryBus()
     points: list[str] = []
     metrics = points.extend if args.influx else None
@@ -422,7 +431,7 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         bus,
         mode=Mode.SHADOW,
         metrics=metrics,
-        clock=_clock(args),
+        clock=clock,
     )
     tape = Tape(service.mirror) if args.out is not None else None
     if tape is not None:
@@ -480,6 +489,24 @@ def _write_replay(
     }
     files = write_run(args.out, scenario, run, meta, window)
     print(f"wrote {', '.join(p.name for p in files)} to {args.out}")
+
+
+def _check_recorded_root(args: argparse.Namespace, messages: list[Any], topics: Topics) -> None:
+    """An empty recording, or one whose line messages are all under another root than --root
+    (the mirror would see none of them), is refused before anything is replayed or written."""
+    if not messages:
+        raise UsageError(f"{args.file}: empty recording (no message in it)")
+    if (args.to_broker and args.all_topics) or any(
+        topics.parse_inbound(m.topic) is not None for m in messages
+    ):
+        return
+    roots = sorted({root for m in messages if (root := inbound_root(m.topic)) is not None})
+    where = (
+        f"the recording's line topics are under {', '.join(roots)} (give --root)"
+        if roots
+        else "it holds no line topic (pas/events, fas/<station>/events, buffer/events, plan)"
+    )
+    raise UsageError(f"{args.file}: no line message under {topics.root}; {where}")
 
 
 def _check_recorded_week(
@@ -552,7 +579,7 @@ def add_live_commands(
         common(p, out=None)
         p.add_argument("--policy", default=policy_default, help=f"{what}: {policy_help}")
         p.add_argument(
-            "--model", type=Path, default=None, help=f"agent for --policy rl (default {default_model})"
+            "--model", type=path_arg, default=None, help=f"agent for --policy rl (default {default_model})"
         )
         bus_options(p)
 
@@ -583,7 +610,7 @@ def add_live_commands(
     )
     serve.add_argument(
         "--journal",
-        type=Path,
+        type=path_arg,
         default=None,
         help="journal to resume from (default runs/serve/<root hash>-<week start>.jsonl)",
     )
@@ -655,7 +682,7 @@ def add_live_commands(
 
     rec = sub.add_parser("record", help="record {root}/# as JSON Lines")
     rec.add_argument(
-        "--out", type=Path, required=True, help="file to write (a new or empty one, see --append)"
+        "--out", type=path_arg, required=True, help="file to write (a new or empty one, see --append)"
     )
     rec.add_argument(
         "--append",
@@ -673,16 +700,17 @@ def add_live_commands(
     rec.set_defaults(func=cmd_record)
 
     rep = sub.add_parser("replay", help="run a recorded week through the mirror (or republish it)")
-    rep.add_argument("file", type=Path, help="recording (.jsonl)")
+    rep.add_argument("file", type=path_arg, help="recording (.jsonl)")
     line_options(rep, None, "also decide in shadow and report agreement with the line")
-    rep.add_argument("--json", type=Path, default=None, help="write the final twin state here")
+    rep.add_argument("--json", type=path_arg, default=None, help="write the final twin state here")
     rep.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         default=None,
         help="write results.json, sequence.csv, schedule and plots of the recorded week here",
     )
     zoom_options(rep)
+    force_option(rep)
     rep.add_argument(
         "--influx", action="store_true", help="write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
     )

@@ -22,3 +22,15 @@ def test_numbers_of_flags_are_ascii_digits(
         f"linetwin: error: train {flag} {typed}: not a whole number"
     ]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("typed", ["1_0", "١٠", "+10"])
+def test_batch_sizes_of_a_study_are_ascii_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    out = tmp_path / "out"
+    assert main(["study", "--batch-sizes", f"20,{typed}", "--steps", "10", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"linetwin: error: --batch-sizes '20,{typed}': give integers like 10,20,30"
+    ]
+    assert not out.exists()
