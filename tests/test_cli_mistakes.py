@@ -454,6 +454,8 @@ def test_influx_to_a_server_that_refuses_the_points_is_one_line_before_anything_
     answer: str,
     command: str,
     tmp_path: Path,
+    config_dir: Path,
+    ref_line: LineConfig,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -464,9 +466,14 @@ def test_influx_to_a_server_that_refuses_the_points_is_one_line_before_anything_
     url = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("LINETWIN_INFLUX_URL", url)
     out = tmp_path / "out"
-    recording = tmp_path / "empty.jsonl"
-    recording.write_text("", encoding="utf-8")
-    argv = ["simulate", "--policy", "setup-aware"] if command == "simulate" else ["replay", str(recording)]
+    recording = tmp_path / "w1.jsonl"  # the start of a week w1 under ROOT: replay's inputs are right
+    recorder = Recorder(recording)
+    w1 = load_week(config_dir / "weeks" / "w1", ref_line)
+    for message in week_messages(Scenario.build(ref_line, w1), ROOT)[:40]:
+        recorder.write(message)
+    recorder.close()
+    replay = ["replay", str(recording), "--root", ROOT]
+    argv = ["simulate", "--policy", "setup-aware"] if command == "simulate" else replay
     handler.posts = 0
     try:
         code = main([*argv, "--influx", "--out", str(out)])
