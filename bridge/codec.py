@@ -114,14 +114,19 @@ def decode(topics: Topics, topic: str, payload: bytes) -> Inbound:
     return Inbound(topic, where.station, message)
 
 
+STATION_EXCERPT = 80
+"""A bad station level is named by at most this many characters in the answer."""
+
+
 def _check_station(station: str) -> None:
     """The station level of a `fas/<station>/events` topic names a FAS: never the PAS (which
     reports on `pas/events`), never what no line can have (`twin.names`)."""
     if station == PAS_STATION:
         raise BadMessage(f"station {station!r} is the pre-assembly station: it reports on pas/events")
     problem = name_problem(station)
-    if problem is not None:
-        raise BadMessage(f"station {station!r} in the topic is not a station id: {problem}; {NAME_RULE}")
+    if problem is not None:  # a long level is shown in part: the answer must fit a broker's packets
+        shown = repr(station) if len(station) <= STATION_EXCERPT else f"{station[:STATION_EXCERPT]!r}…"
+        raise BadMessage(f"station {shown} in the topic is not a station id: {problem}; {NAME_RULE}")
 
 
 def _to_event(message: Event | PlanMsg, at: int, station: str | None) -> LineEvent:
