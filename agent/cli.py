@@ -399,8 +399,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"train: --resume {args.resume}: no checkpoint yet; the run starts over", flush=True)
         summary = train(config, resume=resume)
     else:
-        if args.steps is None:
-            raise UsageError("--steps is required for a new run")
         summary = train(_train_config(args, args.out))
     _print_summary(summary)
     print(f"wrote {args.resume or args.out}/summary.json and model.zip")
