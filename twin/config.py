@@ -730,7 +730,7 @@ def _raise_validation(
     value = err.get("input")
     cause = (err.get("ctx") or {}).get("error")
     entry = isinstance(cause, EntryError)
-    if isinstance(cause, EntryError):
+    if isinstance(cause, EntryError):  # (repeated: mypy narrows `cause` on isinstance only)
         loc += cause.at
         value = _lookup(data, loc) if cause.shown else None
     if err["type"] == "json_invalid":
@@ -1194,15 +1194,7 @@ def load_sequence_origin(path: Path | str) -> SequenceOrigin | None:
     meta = sequence_meta_path(path)
     if not meta.exists():  # a folder of that name is read (and refused), not ignored
         return None
-    text = _read_text(meta)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(meta, "", None, f"malformed JSON: {exc.msg}", line=exc.lineno) from None
-    try:
-        return SequenceOrigin.model_validate_json(text)  # strict: dates as JSON writes them
-    except ValidationError as exc:
-        _raise_validation(meta, exc, data, SequenceOrigin)
+    return load_json_model(meta, SequenceOrigin)  # strict: dates as JSON writes them
 
 
 def write_week(folder: Path | str, week: WeekConfig, types: list[str]) -> None:
