@@ -48,7 +48,8 @@ def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _subtract(base: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def subtract(base: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of the `base` intervals that no interval of `cuts` covers (seconds)."""
     out: list[tuple[int, int]] = []
     for start, end in base:
         pieces = [(start, end)]
@@ -100,7 +101,7 @@ def local_windows(
                 start = _start_in(pause, shift) if weekday in pause.days else None
                 if start is not None:
                     pauses.append((base + start, base + start + pause.end - pause.start))
-    return _subtract(_union(work), _union(pauses))
+    return subtract(_union(work), _union(pauses))
 
 
 def check_shifts(shifts: Sequence[TimeWindow]) -> None:

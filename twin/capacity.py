@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twin.config import PAS_STATION
-from twin.scenario import Interval, Scenario
+from twin.results import down_s
+from twin.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,6 @@ def _columns(rows: list[list[str]]) -> str:
     )
 
 
-def _down_s(intervals: tuple[Interval, ...], end_s: int) -> int:
-    return sum(max(0, min(b, end_s) - a) for a, b in intervals if a < end_s)
-
-
 def week_load(scenario: Scenario) -> WeekLoad:
     cal = scenario.calendar
     work = cal.week_work_s
@@ -122,7 +119,7 @@ def week_load(scenario: Scenario) -> WeekLoad:
             unit,
             units := sum(q for _, q in plan),
             units * unit,
-            work - _down_s(scenario.downtime[f], work),
+            work - down_s(scenario.downtime[f], work),
         )
         for f, (station, unit, plan) in enumerate(
             zip(scenario.stations, scenario.fas_unit_s, scenario.plans, strict=True)
@@ -140,7 +137,7 @@ def week_load(scenario: Scenario) -> WeekLoad:
             pas.unit_time_s,
             units,
             units * pas.unit_time_s + changeovers * pas.setup_time_s,
-            work - _down_s(scenario.downtime[-1], work),
+            work - down_s(scenario.downtime[-1], work),
         )
     )
     return WeekLoad(work, cal.horizon_work_s, demand, stations)

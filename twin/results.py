@@ -42,7 +42,8 @@ class Trace:
         return [SequenceEntry(type=types[b.type], quantity=b.quantity) for b in self.batches]
 
 
-def _overlap(intervals: tuple[Interval, ...], end: int) -> int:
+def down_s(intervals: tuple[Interval, ...], end: int) -> int:
+    """Seconds of `intervals` (working seconds, start-sorted or not) before `end`."""
     return sum(max(0, min(b, end) - a) for a, b in intervals if a < end)
 
 
@@ -142,10 +143,10 @@ def compute_results(
     downtime = scenario.downtime
     utilisation: dict[str, float] = {}
     pas_busy = sum(min(b, end_s) - a for a, b in trace.pas_work if a < end_s)
-    pas_available = end_s - _overlap(downtime[-1], end_s)
+    pas_available = end_s - down_s(downtime[-1], end_s)
     utilisation["PAS"] = pas_busy / pas_available if pas_available else 0.0
     for f, station in enumerate(stations):
-        available = end_s - _overlap(downtime[f], end_s)
+        available = end_s - down_s(downtime[f], end_s)
         busy = consumed[f] * scenario.fas_unit_s[f]
         utilisation[station] = busy / available if available else 0.0
     planned = scenario.planned_units

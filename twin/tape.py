@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from twin.calendar import subtract
 from twin.config import PAS_STATION, Downtime
 from twin.events import (
     BatchStarted,
@@ -25,13 +26,6 @@ from twin.mirror import Mirror
 from twin.results import BatchRecord, Results, Trace, compute_results
 from twin.scenario import Interval, Scenario
 from twin.stock import Segment
-
-
-def _minus(span: Interval, cuts: list[Interval]) -> list[Interval]:
-    pieces = [span]
-    for c0, c1 in cuts:
-        pieces = [p for a, b in pieces for p in ((a, min(b, c0)), (max(a, c1), b)) if p[0] < p[1]]
-    return pieces
 
 
 class Tape:
@@ -158,8 +152,8 @@ class Tape:
                 nominal = self._finished(b, end)
                 b.finished_s = nominal if nominal <= end else None
             finished = end if b.finished_s is None else b.finished_s
-            trace.pas_work += _minus((b.decided_s, finished), pas_down)
-            trace.pas_blocked += _minus((finished, end if b.entered_s is None else b.entered_s), pas_down)
+            trace.pas_work += subtract([(b.decided_s, finished)], pas_down)
+            trace.pas_blocked += subtract([(finished, end if b.entered_s is None else b.entered_s)], pas_down)
         idle = m.kpis().idle_s_by_station  # up to the last event; waits still open go on to `end`
         still = [end - m.now_s if f.ready_since is not None else 0 for f in m.fas]
         results = compute_results(
