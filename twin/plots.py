@@ -23,7 +23,7 @@ from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
 from twin.localtime import first_instant
-from twin.results import Results, Trace
+from twin.results import Results, Trace, failure
 from twin.scenario import Scenario
 
 _IDLE = "#d62728"
@@ -107,7 +107,7 @@ def _view(clock: _Clock, results: Results, window: Window | None) -> tuple[float
         return float(mdates.date2num(window[0])), float(mdates.date2num(window[1]))
     start, end = clock(0), clock(results.makespan_s)
     if end - start >= _DAYS_FROM:
-        first = dt.datetime.fromtimestamp(clock.cal.epoch_of(0), clock.tz)
+        first = clock.cal.datetime_of(0)
         midnight = first_instant(dt.datetime.combine(first.date(), dt.time()), clock.tz)
         return float(mdates.date2num(midnight)), end + 0.01 * (end - start)
     span = max(end - start, 1 / 24)  # an hour at least: a run that stopped at once
@@ -190,7 +190,7 @@ def _mark_end(ax: Axes, clock: _Clock, results: Results, view: tuple[float, floa
     """A deadlock (or the end of an incomplete run) within the view as a red line labelled where it
     happened (the label on the side with room)."""
     x = clock(results.makespan_s)
-    if (not results.deadlock and results.completion >= 1) or not view[0] <= x <= view[1]:
+    if failure(results) is None or not view[0] <= x <= view[1]:
         return
     ax.axvline(x, color=_DEADLOCK, lw=2, zorder=5)
     right = x - view[0] > 0.15 * (view[1] - view[0])  # room on the left of the line
