@@ -217,15 +217,20 @@ def _refusal(settings: InfluxSettings, status: int, body: object) -> str:
     )
 
 
+def _client(settings: InfluxSettings) -> InfluxDBClient:
+    token = settings.token.get_secret_value() if settings.token else ""
+    return InfluxDBClient(
+        url=settings.url, token=token, org=settings.org, timeout=int(settings.timeout_s * 1000)
+    )
+
+
 def check_server(settings: InfluxSettings) -> None:
     """Before a one-shot run writes anything: an empty write to `/api/v2/write` (it stores nothing)
     says whether the server takes the writer's requests. Access refused (HTTP 401/403/404: a wrong
     token, no such bucket, a server without the endpoint such as InfluxDB before 1.8) raises
     `MetricsRefused` with the line the writer would say; any other answer passes (a server may refuse
     the empty body as bad data, 400), and a server that does not answer is left to the writer's retries."""
-    token = settings.token.get_secret_value() if settings.token else ""
-    timeout_ms = int(settings.timeout_s * 1000)
-    with InfluxDBClient(url=settings.url, token=token, org=settings.org, timeout=timeout_ms) as client:
+    with _client(settings) as client:
         service = WriteService(client.api_client)  # type: ignore[no-untyped-call]
         try:
             service.post_write(org=settings.org, bucket=settings.bucket, body="")  # type: ignore[no-untyped-call]
@@ -266,10 +271,7 @@ class InfluxWriter:
         self._cond = threading.Condition()
         self._flushing = 0
         self._closing = False
-        token = settings.token.get_secret_value() if settings.token else ""
-        self._client = InfluxDBClient(
-            url=settings.url, token=token, org=settings.org, timeout=int(settings.timeout_s * 1000)
-        )
+        self._client = _client(settings)
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         self._thread = threading.Thread(target=self._deliver_loop, name="influx-writer", daemon=True)
         self._thread.start()
@@ -376,7 +378,7 @@ class InfluxWriter:
             except ApiException as exc:
                 status = exc.status
                 if status in _REFUSALS:
-                    refusal = self._refusal(status, exc.body)
+                    refusal = _refusal(self.settings, status, exc.body)
                     if not self.retry_refused:
                         with self._cond:
                             self.failure = refusal
@@ -419,9 +421,6 @@ class InfluxWriter:
                 self.stats.rejected += len(self._batch)
             self._batch = []
             self._cond.notify_all()
-
-    def _refusal(self, status: int, body: object) -> str:
-        return _refusal(self.settings, status, body)
 
     def _report(self) -> str:
         """The writer's own point (wall-clock time), sent with every batch."""
