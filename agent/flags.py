@@ -79,15 +79,20 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
-def positive(text: str) -> float:
-    """A finite number above 0 (a share, a concentration)."""
+def _number(text: str, zero: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: must be a finite number above 0")
+    if not (value >= 0 if zero else value > 0) or not value < math.inf:
+        rule = "a finite number, at least 0" if zero else "a finite number above 0"
+        raise argparse.ArgumentTypeError(f"{text}: must be {rule}")
     return value
+
+
+def positive(text: str) -> float:
+    """A finite number above 0 (a share, a concentration)."""
+    return _number(text, zero=False)
 
 
 def suggest(typed: str, known: Sequence[str]) -> str:
@@ -150,13 +155,7 @@ def stdout_closed() -> NoReturn:
 
 def not_negative(text: str) -> float:
     """A finite number of at least 0 (seconds; 0 can mean 'none')."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: must be a finite number, at least 0")
-    return value
+    return _number(text, zero=True)
 
 
 def flag_problem(exc: ValidationError) -> str:
