@@ -644,9 +644,7 @@ class Line:
     def _record_fill(self, stock: list[int]) -> None:
         """Maximum fill over the states after each instant: stock rises only with an arrival, and
         every arrival is followed by a decision point at its instant, so those and the end suffice."""
-        trace = self.trace
-        trace.max_fill = max(trace.max_fill, sum(stock))
-        trace.max_fill_by_type = [max(a, b) for a, b in zip(trace.max_fill_by_type, stock, strict=True)]
+        self.trace.record_fill(stock)
 
     def decision_point(self, now: int) -> None:
         """Step 4: build the request; with no valid type the PAS stops for the rest of the run."""

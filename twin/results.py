@@ -37,6 +37,11 @@ class Trace:
     max_fill: int = 0
     max_fill_by_type: list[int] = field(default_factory=list)
 
+    def record_fill(self, stock: list[int]) -> None:
+        """Fold one state of the buffer (units per type) into the maximum fills."""
+        self.max_fill = max(self.max_fill, sum(stock))
+        self.max_fill_by_type = [max(a, b) for a, b in zip(self.max_fill_by_type, stock, strict=True)]
+
     def sequence(self, types: list[str]) -> list[SequenceEntry]:
         """The PAS batch sequence of the run, as `sequence.csv` writes it (replays to the same KPIs)."""
         return [SequenceEntry(type=types[b.type], quantity=b.quantity) for b in self.batches]

@@ -50,7 +50,7 @@ class Tape:
         m = self.mirror
         at = m.now_s
         if at > self._instant:
-            self._fold(self.trace, self._state)
+            self.trace.record_fill(self._state)
             self._instant = at
         self._state = list(m.stock)
         stations, types = self._stations, self._types
@@ -80,11 +80,6 @@ class Tape:
                 wanted = m.next_type(f) if not isinstance(event, UnitStarted) else types[event.type]
                 self.trace.waits.append((f, wanted or 0, ready, at))
             self._ready[f] = fas.ready_since
-
-    @staticmethod
-    def _fold(trace: Trace, stock: list[int]) -> None:
-        trace.max_fill = max(trace.max_fill, sum(stock))
-        trace.max_fill_by_type = [max(a, b) for a, b in zip(trace.max_fill_by_type, stock, strict=True)]
 
     def _add_unit(self, f: int, k: int, start: int, end: int) -> None:
         period = max(1, end - start)
@@ -138,7 +133,7 @@ class Tape:
             max_fill=self.trace.max_fill,
             max_fill_by_type=list(self.trace.max_fill_by_type),
         )
-        self._fold(trace, self._state)
+        trace.record_fill(self._state)
         for f, (k, start) in self._units.items():  # units in progress: taken, not finished
             trace.segments.append(Segment(f, k, start, max(1, end - start), 1))
         for f, fas in enumerate(m.fas):
