@@ -189,8 +189,12 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _compare(args: argparse.Namespace, specs: list[PlannerSpec]) -> tuple[Scenario, Comparison]:
-    scenario = _load(args.line, args.week, args.batch_size)
+def _compare(
+    args: argparse.Namespace, specs: list[PlannerSpec], scenario: Scenario | None = None
+) -> tuple[Scenario, Comparison]:
+    """Run `specs` on the week of `args` (its `scenario`, when the caller loaded it already)."""
+    if scenario is None:
+        scenario = _load(args.line, args.week, args.batch_size)
     settings = _plan_settings(args)
     agents = check_planners(scenario, specs, settings)  # every flag and model before any output
     check_out(args.out, force=args.force)
@@ -208,8 +212,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     specs = parse_planners(args.planner, DEFAULT_MODEL, flag="--planner")
     if len(specs) != 1:
         raise UsageError(f"--planner {args.planner}: name one planner (compare runs several)")
-    window = plot_window(_load(args.line, args.week, args.batch_size), args.plot_from, args.plot_to)
-    scenario, comparison = _compare(args, specs)
+    scenario = _load(args.line, args.week, args.batch_size)
+    window = plot_window(scenario, args.plot_from, args.plot_to)  # before any output, as every check
+    scenario, comparison = _compare(args, specs, scenario)
     run = comparison.runs[0]
     files = write_run(args.out, scenario, run, run_meta(args, scenario, comparison, run), window)
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
