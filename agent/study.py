@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UsageError
-from agent.train import TrainConfig, check, latest_checkpoint, train
+from agent.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
 from twin.results import failure
 
 if TYPE_CHECKING:
@@ -114,11 +114,7 @@ def logged_steps(folder: Path) -> int | None:
         EventFileLoader,
     )
 
-    steps = (
-        [int(found[0].stem.removeprefix("model_"))]
-        if (found := latest_checkpoint(folder / "checkpoints"))
-        else []
-    )
+    steps = [checkpoint_steps(found[0])] if (found := latest_checkpoint(folder / "checkpoints")) else []
     for events in (folder / "tb").glob("*/events.out.tfevents.*"):
         try:
             steps += [event.step for event in EventFileLoader(str(events)).Load()]

@@ -135,6 +135,11 @@ class RunSaver(BaseCallback):
         (self.folder / f"state_{self.num_timesteps}.json").write_text(state + "\n", encoding="utf-8")
 
 
+def checkpoint_steps(checkpoint: Path) -> int:
+    """The training steps a checkpoint `model_<steps>.zip` was saved at."""
+    return int(checkpoint.stem.removeprefix("model_"))
+
+
 def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint with its curriculum state, or None."""
     found = []
@@ -197,7 +202,7 @@ def run_progress(out: Path) -> tuple[int | None, bool]:
     it met its final criterion."""
     summary = _read_summary(out)
     found = latest_checkpoint(out / "checkpoints")
-    steps = [int(found[0].stem.removeprefix("model_"))] if found else []
+    steps = [checkpoint_steps(found[0])] if found else []
     if "steps_done" in summary:
         steps.append(int(summary["steps_done"]))
     return (max(steps) if steps else None), bool(summary.get("final_criterion_met"))
