@@ -16,9 +16,9 @@ import json
 import time
 from pathlib import Path
 
-from agent.cpsat import CpSatSettings, plan_with_cpsat
-from agent.evaluate import evaluate
-from agent.rl_policy import RLPolicy
+from agent.planners.cpsat import CpSatSettings, plan_with_cpsat
+from agent.planners.evaluate import evaluate
+from agent.planners.rl import RLPolicy
 from twin import Scenario, load_line, load_week
 from twin.config import default_config_dir
 

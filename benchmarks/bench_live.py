@@ -39,11 +39,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from broker import Mosquitto  # the tests' helper: one Mosquitto on a free port
 
-import agent.service
-from agent.cli import make_policy
-from agent.emulator import EmulatorTimeout, LineEmulator
-from agent.journal import Journal
-from agent.service import AgentService
+import agent.live.service
+from agent.live.emulator import EmulatorTimeout, LineEmulator
+from agent.live.journal import Journal
+from agent.live.service import AgentService
+from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
 from bridge.mqtt import MqttBus
 from bridge.recording import Recorder
@@ -69,7 +69,7 @@ WITHOUT_FSYNC = (
 @contextlib.contextmanager
 def _syncs(mode: str) -> Iterator[list[int]]:
     """Count the journal's fsyncs (`no-fsync`: count, do nothing; `fsync-each`: no group commit)."""
-    real, group = os.fsync, agent.service.COMMIT_ENTRIES
+    real, group = os.fsync, agent.live.service.COMMIT_ENTRIES
     counted = [0]
 
     def fsync(fd: int) -> None:
@@ -79,11 +79,11 @@ def _syncs(mode: str) -> Iterator[list[int]]:
 
     os.fsync = fsync
     if mode == "fsync-each":
-        agent.service.COMMIT_ENTRIES = 1
+        agent.live.service.COMMIT_ENTRIES = 1
     try:
         yield counted
     finally:
-        os.fsync, agent.service.COMMIT_ENTRIES = real, group
+        os.fsync, agent.live.service.COMMIT_ENTRIES = real, group
 
 
 def _percentiles_ms(seconds: list[float]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from tsdb import VictoriaMetrics  # the tests' helper: one server on a free port
 
-from agent.cli import make_policy
+from agent.planners.registry import make_policy
 from bridge.influx import InfluxSettings, InfluxWriter, Ledger, load_influx_settings
 from bridge.points import simulated_points
 from twin import Scenario, load_line, load_week

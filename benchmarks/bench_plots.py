@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.compare import PlannerSpec, PlanSettings, plot_comparison, run_planners
-from agent.policies import RULES, SequencePolicy, SetupAwarePolicy
+from agent.planners.compare import PlanSettings, plot_comparison, run_planners
+from agent.planners.policies import RULES, SequencePolicy, SetupAwarePolicy
+from agent.planners.registry import PlannerSpec
 from twin import Scenario, load_line, load_week, simulate
 from twin.plots import plot_run
 

@@ -15,7 +15,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from agent.policies import SequencePolicy, SetupAwarePolicy
+from agent.planners.policies import SequencePolicy, SetupAwarePolicy
 from twin import Scenario, SequenceEntry, load_line, load_week, simulate
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"

@@ -17,7 +17,7 @@ import signal
 import sys
 
 from agent.cli import main
-from agent.journal import Journal
+from agent.live.journal import Journal
 
 
 def kind_of(line: bytes) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.policies import make_rule
+from agent.planners.policies import make_rule
 from bridge.bus import Received
 from bridge.codec import encode, event_topic
 from bridge.topics import Topics

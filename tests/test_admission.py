@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from streams import week_messages
 
-from agent.journal import Journal
-from agent.policies import make_rule
-from agent.service import AgentService
+from agent.live.journal import Journal
+from agent.live.service import AgentService
+from agent.planners.policies import make_rule
 from bridge.admission import Admission, ClockRules
 from bridge.bus import MemoryBus, Received
 from bridge.messages import ErrorMsg

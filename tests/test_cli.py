@@ -64,7 +64,7 @@ def test_demo_compares_rules_agent_and_cpsat_and_says_where_the_plots_are(demo: 
     out, stdout = demo
     for name in ("random", "first-fit", "earliest-runout", "setup-aware", "cpsat"):
         assert f"| {name} |" in stdout
-    assert re.search(r"\| ppo \((stochastic, seed \d+|deterministic): best of 21\) \|", stdout)
+    assert re.search(r"\| rl \((stochastic, seed \d+|deterministic): best of 21\) \|", stdout)
     assert "CP-SAT plan, measured by the twin: " in stdout and "CP-SAT model (" in stdout
     assert "best plan" in stdout
     for plot in (*PLOTS, "compare.png"):
@@ -76,7 +76,7 @@ def test_in_the_demo_agent_and_cpsat_reach_zero_idle_below_the_rules_setup_effor
 ) -> None:
     out, _ = demo
     rows = {r["planner"]: r for r in json.loads((out / "compare.json").read_text())["rows"]}
-    agent = next(row for name, row in rows.items() if name.startswith("ppo (") and "best of 21" in name)
+    agent = next(row for name, row in rows.items() if name.startswith("rl (") and "best of 21" in name)
     rule, cpsat = rows["setup-aware"], rows["cpsat"]
     assert agent["idle_s"] == 0 and agent["setup_effort"] < rule["setup_effort"]
     assert cpsat["idle_s"] == 0 and cpsat["setup_effort"] <= rule["setup_effort"]
@@ -98,7 +98,7 @@ MISTAKES = [
     (
         "model-for-a-rule",
         ["simulate", "--policy", "random", "--model", "m.zip"],
-        "--model is for --policy rl",
+        "--model m.zip: only for the trained agent (rl), not for the rule 'random'",
     ),
     ("unknown-curriculum", ["train", "--curriculum", "Z", "--steps", "10"], "no such curriculum"),
     ("train-without-steps", ["train"], "--steps is required"),

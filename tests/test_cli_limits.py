@@ -12,8 +12,8 @@ from types import FrameType
 
 import pytest
 
-from agent.cli import build_parser, main
-from agent.flags import ENVS_MAX, JOBS_MAX, SEED_MAX, STEPS_MAX
+from agent.cli.flags import ENVS_MAX, JOBS_MAX, SEED_MAX, STEPS_MAX
+from agent.cli.main import build_parser, main
 
 
 @pytest.fixture(autouse=True)

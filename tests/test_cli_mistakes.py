@@ -16,8 +16,9 @@ from broker import Mosquitto
 from paho.mqtt import publish
 from streams import week_messages
 
-from agent.cli import build_parser, main
-from agent.compare import CPSAT, PlannerSpec, parse_planners
+from agent.cli.main import build_parser, main
+from agent.planners.compare import CPSAT
+from agent.planners.registry import PlannerSpec, parse_planners
 from bridge.bus import Received
 from bridge.recording import Recorder, read_recording
 from twin import LineConfig, Scenario, load_line, load_plan, load_sequence, load_week
@@ -154,7 +155,7 @@ NAMES = [
     (
         ["compare", "--planner", "cpsat,magic"],
         "--planner cpsat,magic: unknown planner 'magic'; choose from "
-        "rules, random, first-fit, earliest-runout, setup-aware, cpsat, ppo[:MODEL]",
+        "rules, random, first-fit, earliest-runout, setup-aware, cpsat, rl[:MODEL]",
     ),
     (["serve", "--clock", "walll"], "serve --clock: unknown value 'walll'; did you mean wall?"),
 ]
@@ -170,7 +171,7 @@ def test_a_misspelt_name_is_one_line_with_the_closest_name(
 
 def test_cp_sat_is_taken_for_cpsat(config_dir: Path) -> None:
     model = config_dir / "agents" / "reference.zip"
-    assert parse_planners("cp-sat", model, flag="--planner") == [PlannerSpec(CPSAT)]
+    assert parse_planners("cp-sat", model) == [PlannerSpec(CPSAT)]
 
 
 # -- files: the key the user typed, the line, the encoding ----------------------------------------
@@ -374,7 +375,7 @@ def test_a_run_folder_with_only_its_config_is_started_over_not_a_dead_end(
 ) -> None:
     """A run that stopped before its first checkpoint left only config.json: --resume starts it over
     (and a new run may take the folder)."""
-    from agent.train import PPOSettings, TrainConfig
+    from agent.training.train import PPOSettings, TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -489,7 +490,7 @@ def test_a_missing_agent_ends_compare_before_any_planner_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = tmp_path / "none.zip"
-    argv = ["compare", "--planners", f"cpsat,ppo:{model}", "--out", str(tmp_path / "out")]
+    argv = ["compare", "--planners", f"cpsat,rl:{model}", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "planning with" not in captured.out  # CP-SAT did not spend its minute first

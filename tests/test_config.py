@@ -353,8 +353,8 @@ def test_numbers_out_of_bounds_in_the_line(
 def test_every_float_of_the_settings_files_is_finite(
     tmp_path: Path, config_dir: Path, name: str, old: str, new: str, key: str
 ) -> None:
-    from agent.curriculum import load_curriculum
-    from agent.train import load_ppo_settings
+    from agent.training.curriculum import load_curriculum
+    from agent.training.train import load_ppo_settings
     from twin.env_settings import load_env_settings
 
     path = tmp_path / Path(name).name

@@ -12,9 +12,9 @@ import pytest
 from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
-from agent.compare import Comparison, solver_summary, write_comparison
-from agent.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
-from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.compare import Comparison, solver_summary, write_comparison
+from agent.planners.cpsat import MIN_IDLE, ZERO_IDLE, CpSatPlanner, CpSatSettings, plan_with_cpsat
+from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
 from twin import LineConfig, Results, Scenario, WeekConfig, load_week, simulate
 from twin.results import rank_key
 from twin.timeline import Timeline
@@ -175,7 +175,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     args = [
         "compare",
         "--planners",
-        "rules,cpsat,ppo",
+        "rules,cpsat,rl",
         "--time-limit",
         "3",
         "--plans",
@@ -186,7 +186,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     assert main(args) == 0
     assert "| cpsat |" in capsys.readouterr().out
     rows = {r["planner"]: r for r in json.loads((tmp_path / "compare.json").read_text())["rows"]}
-    agent = next(name for name in rows if name.startswith("ppo ("))
+    agent = next(name for name in rows if name.startswith("rl ("))
     assert agent.endswith(": best of 3)")
     planners = ["random", "first-fit", "earliest-runout", "setup-aware", "cpsat", agent]
     assert sorted(rows) == sorted(planners)
@@ -202,7 +202,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     assert len(csv_lines) == 1 + len(rows)
     assert "| planner |" in (tmp_path / "compare.md").read_text()
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
-    for name in ("cpsat", "setup-aware", "ppo"):
+    for name in ("cpsat", "setup-aware", "rl"):
         assert (tmp_path / "sequences" / f"{name}.csv").is_file()
 
 
@@ -214,7 +214,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
         (["plan", "--planner", "rules"], "name one planner"),
         (["plan", "--planner", "cpsat", "--time-limit", "0"], "--time-limit 0: must be positive"),
         (["plan", "--planner", "cpsat", "--workers", "0"], "--workers 0: must be at least 1"),
-        (["plan", "--planner", "ppo:missing.zip"], "missing.zip"),
+        (["plan", "--planner", "rl:missing.zip"], "missing.zip"),
     ],
     ids=["unknown", "twice", "several-for-plan", "time-limit", "workers", "missing-model"],
 )

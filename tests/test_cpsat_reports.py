@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from builders import make_line, make_scenario, make_week
 
-from agent.compare import Comparison, markdown, solver_summary
-from agent.cpsat import CpSatSettings, plan_with_cpsat
+from agent.planners.compare import Comparison, markdown, solver_summary
+from agent.planners.cpsat import CpSatSettings, plan_with_cpsat
 
 
 def test_table_and_summary_show_one_gap_rounded_once() -> None:

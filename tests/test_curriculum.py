@@ -9,7 +9,7 @@ from builders import make_line, make_week
 from sb3_contrib import MaskablePPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agent.curriculum import Curriculum, CurriculumCallback, load_curriculum
+from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
 from twin import ConfigError, LineConfig, LineEnv, Task, WeekConfig
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from tsdb import InfluxDB1
 
-from agent.cli import make_policy
-from agent.emulator import LineEmulator
-from agent.service import AgentService, Mode
+from agent.live.emulator import LineEmulator
+from agent.live.service import AgentService, Mode
+from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
 from bridge.dashboards import DASHBOARDS, DATASOURCE, write_dashboards
 from bridge.metrics import METRICS, WRITER, line_protocol

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from builders import make_line, make_scenario, make_week
 
-from agent.cli import run_meta
-from agent.compare import Comparison
-from agent.cpsat import CpSatSettings, plan_with_cpsat
+from agent.cli.main import run_meta
+from agent.planners.compare import Comparison
+from agent.planners.cpsat import CpSatSettings, plan_with_cpsat
 
 
 def test_cpsat_s_plan_carries_the_solver_section_wherever_it_is_written() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from builders import make_line, make_scenario, make_week
 
-from agent.emulator import LineEmulator
-from agent.policies import make_rule
+from agent.live.emulator import LineEmulator
+from agent.planners.policies import make_rule
 from bridge.bus import MemoryBus
 from bridge.topics import Topics
 

@@ -11,7 +11,7 @@ from builders import make_line, make_week
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from agent.policies import SetupAwarePolicy
+from agent.planners.policies import SetupAwarePolicy
 from twin import (
     ENV_ID,
     EnvSettings,

@@ -202,8 +202,8 @@ def test_malformed_toml_and_json_name_their_line(tmp_path: Path, config_dir: Pat
 
 
 def test_settings_files_have_the_same_form(tmp_path: Path, config_dir: Path) -> None:
-    from agent.curriculum import Curriculum
-    from agent.train import PPOSettings
+    from agent.training.curriculum import Curriculum
+    from agent.training.train import PPOSettings
     from twin.env_settings import EnvSettings
 
     env = _copy(config_dir, tmp_path, "env.toml")
@@ -226,7 +226,7 @@ def test_settings_files_have_the_same_form(tmp_path: Path, config_dir: Path) -> 
 def test_a_default_file_missing_names_linetwin_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.curriculum import load_curriculum
+    from agent.training.curriculum import load_curriculum
     from twin.config import default_config_dir
 
     missing = tmp_path / "nonexist"

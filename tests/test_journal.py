@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from broker import Mosquitto
 
-import agent.journal
-from agent.cli import main, make_policy
-from agent.emulator import LineEmulator
-from agent.journal import DecisionEntry, Journal, JournalError, TornEntry
-from agent.service import AgentService
+import agent.live.journal
+from agent.cli import main
+from agent.live.emulator import LineEmulator
+from agent.live.journal import DecisionEntry, Journal, JournalError, TornEntry
+from agent.live.service import AgentService
+from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus, Received
 from bridge.codec import encode
 from bridge.topics import Topics
@@ -188,7 +189,7 @@ def test_a_message_is_acknowledged_and_a_dispatch_published_only_once_its_entry_
     scenario: Scenario, stream: list[Received], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bus = DurabilityBus()
-    monkeypatch.setattr(agent.journal.os, "fsync", bus.fsync)
+    monkeypatch.setattr(agent.live.journal.os, "fsync", bus.fsync)
     path = tmp_path / "journal.jsonl"
     service = _service(scenario, bus, Journal(path))
     for message in stream:  # a backlog, as after a restart: the syncs are grouped
@@ -220,7 +221,7 @@ def test_a_message_whose_processing_fails_is_acknowledged_once_in_its_turn(
     scenario: Scenario, stream: list[Received], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bus = DurabilityBus()
-    monkeypatch.setattr(agent.journal.os, "fsync", bus.fsync)
+    monkeypatch.setattr(agent.live.journal.os, "fsync", bus.fsync)
     service = _service(scenario, bus, Journal(tmp_path / "journal.jsonl"))
     poison, late = stream[3], stream[6]  # one fails before it is journaled, one after it is acknowledged
     ingest, deliver = service._ingest, service.deliver_points
@@ -255,7 +256,7 @@ def test_a_journal_that_cannot_be_synced_stops_the_service_before_any_acknowledg
     service = _service(scenario, bus, Journal(tmp_path / "journal.jsonl"))
     for message in stream[:10]:
         bus.inbox.put(message)
-    monkeypatch.setattr(agent.journal.os, "fsync", fail)
+    monkeypatch.setattr(agent.live.journal.os, "fsync", fail)
     with pytest.raises(JournalError, match=r"journal.jsonl: cannot sync the journal"):
         service.run(threading.Event(), idle_timeout_s=0.2)
     assert bus.acked == [] and bus.dispatched == []

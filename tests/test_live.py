@@ -17,8 +17,8 @@ import pytest
 from broker import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.cli import make_policy
-from agent.service import AgentService
+from agent.live.service import AgentService
+from agent.planners.registry import make_policy
 from bridge.mqtt import MqttBus
 from bridge.settings import load_bus_settings
 from bridge.topics import Topics

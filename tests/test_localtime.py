@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from builders import ALWAYS, make_line, make_scenario, make_week
 
-from agent.planning import plot_window
+from agent.cli.outputs import plot_window
 from twin.events import StationDown, StationUp
 from twin.localtime import first_instant
 from twin.mirror import Mirror

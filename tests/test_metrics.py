@@ -23,10 +23,10 @@ from broker import Mosquitto
 from streams import week_messages
 from tsdb import InfluxDB1, Samples, VictoriaMetrics
 
-from agent.cli import make_policy
-from agent.emulator import LineEmulator
-from agent.journal import Journal
-from agent.service import AgentService
+from agent.live.emulator import LineEmulator
+from agent.live.journal import Journal
+from agent.live.service import AgentService
+from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus, Received
 from bridge.influx import InfluxWriter, load_influx_settings
 from bridge.metrics import BUFFER, DECISION, FAS, METRICS, PAS, WRITER, line_protocol, series_of, time_of

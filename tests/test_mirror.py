@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from agent.policies import make_rule
+from agent.planners.policies import make_rule
 from twin import LineConfig, Scenario, WeekConfig
 from twin.config import Downtime
 from twin.emission import EventTap, finish_time

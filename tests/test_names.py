@@ -18,7 +18,7 @@ from tsdb import InfluxDB1
 
 import twin.plots
 from agent.cli import main
-from agent.policies import SetupAwarePolicy
+from agent.planners.policies import SetupAwarePolicy
 from bridge.codec import decode, encode
 from bridge.errors import BadMessage
 from bridge.metrics import ALERT, FAS, STOCK, line_protocol, series_of

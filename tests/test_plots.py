@@ -21,11 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 
-import agent.study
+import agent.training.study
 import twin.plots
-from agent.compare import PlannerSpec, PlanSettings, comparison_figure, lost_fas_hours, run_planners
-from agent.planning import PlannedRun
-from agent.policies import RULES, SequencePolicy, SetupAwarePolicy, make_rule
+from agent.planners.compare import PlanSettings, comparison_figure, lost_fas_hours, run_planners
+from agent.planners.policies import RULES, SequencePolicy, SetupAwarePolicy, make_rule
+from agent.planners.registry import PlannerSpec
+from agent.planners.run import PlannedRun
 from twin import LineConfig, Scenario, WeekConfig, load_week, simulate
 from twin.localtime import first_instant
 from twin.results import Results, Trace, failure
@@ -187,7 +188,7 @@ def test_compare_labels_lead_to_their_own_points_and_never_overlap(
             aware, planner=name, results=dataclasses.replace(aware.results, setup_effort=effort)
         )
 
-    runs = [*rules, with_effort("ppo (deterministic: best of 21)", 588.0), with_effort("cpsat", 655.0)]
+    runs = [*rules, with_effort("rl (deterministic: best of 21)", 588.0), with_effort("cpsat", 655.0)]
     fig = comparison_figure(runs, None)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
@@ -233,7 +234,7 @@ def test_study_labels_of_deadlocked_plans_at_one_batch_size_stay_apart() -> None
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        figs = agent.study.figures(
+        figs = agent.training.study.figures(
             [deadlocked(c, e) for c, e in ((0.018, 0.0), (0.02, 1.0), (0.05, 2.0), (0.06, 0.0))]
         )
     fig = figs["setup_effort_by_batch_size.png"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from builders import make_line, make_scenario, make_week
 
-from agent.policies import (
+from agent.planners.policies import (
     RULES,
     EarliestRunoutPolicy,
     FirstFitPolicy,

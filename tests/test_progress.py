@@ -10,10 +10,10 @@ from pathlib import Path
 
 from builders import make_line, make_scenario, make_week
 
-from agent.emulator import LineEmulator
-from agent.policies import make_rule
-from agent.study import logged_steps, progress_line
-from agent.train import TrainConfig
+from agent.live.emulator import LineEmulator
+from agent.planners.policies import make_rule
+from agent.training.study import logged_steps, progress_line
+from agent.training.train import TrainConfig
 from bridge.bus import MemoryBus
 from bridge.topics import Topics
 

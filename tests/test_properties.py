@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import run_oracle
 
-from agent.policies import RandomPolicy
+from agent.planners.policies import RandomPolicy
 from twin import Decision, DecisionRequest, Scenario, Trace, simulate
 from twin.plots import stock_series
 
@@ -125,7 +125,7 @@ def test_same_seed_same_run(sc: Scenario, seed: int) -> None:
 
 
 def test_reference_week_invariants(ref_line, ref_week) -> None:  # type: ignore[no-untyped-def]
-    from agent.policies import SetupAwarePolicy
+    from agent.planners.policies import SetupAwarePolicy
 
     for batch_size in (10, 50):
         sc = Scenario.build(ref_line, ref_week, batch_size)
@@ -136,7 +136,7 @@ def test_reference_week_invariants(ref_line, ref_week) -> None:  # type: ignore[
 
 def test_reference_weeks_equal_the_oracle(ref_line, config_dir) -> None:  # type: ignore[no-untyped-def]
     """The full reference weeks at b=10 and b=50, decided by a rule, agree with the oracle."""
-    from agent.policies import SetupAwarePolicy
+    from agent.planners.policies import SetupAwarePolicy
     from twin import load_week
 
     for week_name, batch_size in (("w1", 50), ("w2", 10), ("w3", 20)):

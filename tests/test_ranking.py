@@ -14,17 +14,17 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
-from agent.cli import _print_summary, main
-from agent.compare import (
+from agent.cli.main import _print_summary, main
+from agent.planners.compare import (
     Comparison,
-    PlannerSpec,
     PlanSettings,
     comparison_figure,
     lost_fas_hours,
     run_planners,
 )
-from agent.policies import RULES
-from agent.study import figures, table_rows
+from agent.planners.policies import RULES
+from agent.planners.registry import PlannerSpec
+from agent.training.study import figures, table_rows
 from twin import LineConfig, Scenario, WeekConfig
 from twin.plots import label_points
 from twin.results import failure, rank_key
@@ -166,14 +166,14 @@ def test_evaluate_names_the_seed_that_won_outside_the_list(
     out = capsys.readouterr().out
     table = {}
     for line in out.splitlines():
-        if match := re.match(r"(ppo \([^)]*\))\s+(yes|no)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s", line):
+        if match := re.match(r"(rl \([^)]*\))\s+(yes|no)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s", line):
             label, deadlock, completion, idle, effort = match.groups()
             table[label] = kpis(deadlock == "yes", float(completion), int(idle), float(effort))
-    seeds = [f"ppo (stochastic, seed {s})" for s in range(3)]
-    assert list(table) == [*seeds, "ppo (deterministic)"]  # each plan under its own label, none as 'best'
+    seeds = [f"rl (stochastic, seed {s})" for s in range(3)]
+    assert list(table) == [*seeds, "rl (deterministic)"]  # each plan under its own label, none as 'best'
     winner = min(table, key=lambda label: rank_key(table[label]))
-    won = winner.removeprefix("ppo (").removesuffix(")")
-    assert f"\nbest plan by the ranking: ppo ({won}: best of 4)\n" in out
+    won = winner.removeprefix("rl (").removesuffix(")")
+    assert f"\nbest plan by the ranking: rl ({won}: best of 4)\n" in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["planner"] == f"ppo ({won}: best of 4)"
+    assert results["planner"] == f"rl ({won}: best of 4)"
     assert results["kpis"]["setup_effort"] == table[winner]["setup_effort"]

@@ -16,7 +16,7 @@ from streams import week_messages
 
 import twin.plots
 from agent.cli import main
-from agent.policies import make_rule
+from agent.planners.policies import make_rule
 from bridge.recording import Recorder
 from twin import Scenario, load_line, load_week, simulate
 from twin.schedule import pas_schedule

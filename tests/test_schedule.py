@@ -12,7 +12,7 @@ import openpyxl
 from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
-from agent.policies import FirstFitPolicy
+from agent.planners.policies import FirstFitPolicy
 from twin import LineConfig, WeekConfig, simulate
 from twin.schedule import pas_schedule, write_schedule
 

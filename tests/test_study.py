@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.study import table_rows
+from agent.training.study import table_rows
 
 
 def test_study_trains_the_grid_once_and_writes_table_and_figures(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.train import PPOSettings, load_ppo_settings
+from agent.training.train import PPOSettings, load_ppo_settings
 
 TINY_PPO = "n_steps = 64\nbatch_size = 64\nn_epochs = 1\n"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.policies import SetupAwarePolicy
+from agent.planners.policies import SetupAwarePolicy
 from twin import LineConfig, Scenario, WeekConfig, WeekGenerator, WeekSpec, load_week, simulate, write_week
 
 

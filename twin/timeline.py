@@ -6,7 +6,7 @@ are fixed. The PAS then enters batch `i` at `max(finish_i, release_i)`, where `f
 production end after the previous entry and `release_i` the take that frees room for it (the buffer
 holds the initial stock plus `i` batches minus what was taken). When the setup time is zero neither
 depends on the types, which turns "zero idle" into deadlines on the positions of the batches: the
-exact planner (`agent.cpsat`) is built on this. The takes come from the twin itself (a run with
+exact planner (`agent.planners.cpsat`) is built on this. The takes come from the twin itself (a run with
 ample stock), so the timeline matches the simulation to the second.
 """
 

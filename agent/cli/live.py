@@ -11,24 +11,27 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.emulator import (
+from agent.cli.flags import count, not_negative, path_arg
+from agent.cli.inputs import common_options, load_scenario
+from agent.cli.outputs import check_out, force_option, plot_window, write_run, zoom_options
+from agent.errors import UsageError
+from agent.live.emulator import (
     DISPATCH_TIMEOUT_S,
     PROGRESS_EVERY_S,
     TWIN_TIMEOUT_S,
     EmulatorTimeout,
     LineEmulator,
 )
-from agent.errors import UsageError
-from agent.flags import count, not_negative, path_arg
-from agent.journal import Journal
-from agent.planning import PlannedRun, check_out, force_option, plot_window, write_run, zoom_options
-from agent.service import AgentService, Mode
+from agent.live.journal import Journal
+from agent.live.service import AgentService, Mode
+from agent.planners.policies import RULES
+from agent.planners.registry import DEFAULT_MODEL, RL, make_policy
+from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
@@ -44,9 +47,6 @@ from twin.tape import Tape
 
 if TYPE_CHECKING:
     from twin.plots import Window
-
-Loader = Callable[[Path, Path, int | None], Scenario]
-PolicyMaker = Callable[[str, int, Path | None], Any]
 
 
 RETAINED_WAIT_S = 1.0
@@ -152,9 +152,9 @@ def _default_journal(topics: Topics, scenario: Scenario) -> Path:
     return Path("runs") / "serve" / f"{root}-{scenario.week.week_start:%Y%m%d}.jsonl"
 
 
-def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
-    scenario = load(args.line, args.week, args.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model)
     settings = _settings(args)
     topics = _topics(settings)
@@ -247,8 +247,8 @@ def cmd_serve(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) 
     return 0
 
 
-def cmd_emulate(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
-    scenario = load(args.line, args.week, args.batch_size)
+def cmd_emulate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     own = make_policy(args.policy, args.seed, args.model) if args.policy else None
     if args.decide == "own" and own is None:
         raise UsageError("--decide own needs --policy")
@@ -400,7 +400,7 @@ def _missing(gaps: SeqGaps, when: str = "") -> str:
     )
 
 
-def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
     if args.to_broker and (args.out is not None or args.plot_from is not None or args.plot_to is not None):
         raise UsageError("--out, --from and --to are for a replay through the mirror, not --to-broker")
     settings = _settings(args)
@@ -412,7 +412,7 @@ def cmd_replay(args: argparse.Namespace, load: Loader, make_policy: PolicyMaker)
         if not args.all_topics:  # the twin's own messages of then would speak for the twin of now
             messages = [m for m in messages if topics.parse_inbound(m.topic) is not None]
         return _replay_to_broker(settings, messages, args.speed)
-    scenario = load(args.line, args.week, args.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     window = plot_window(scenario, args.plot_from, args.plot_to)
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
     if args.out is not None:
@@ -558,14 +558,12 @@ def _replay_to_broker(settings: BusSettings, messages: list[Any], speed: float) 
     return 0
 
 
-def add_live_commands(
-    sub: Any,
-    common: Callable[..., None],
-    load: Loader,
-    make_policy: PolicyMaker,
-    policy_help: str,
-    default_model: Path,
-) -> None:
+def add_live_commands(sub: Any) -> None:
+    """serve, emulate, status, record and replay, on the subparsers `sub` of `linetwin`."""
+    common = common_options
+    policy_help = ", ".join([*RULES, RL])
+    default_model = DEFAULT_MODEL
+
     def bus_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default=None, help="broker host (default $LINETWIN_MQTT_HOST or localhost)")
         p.add_argument(
@@ -630,7 +628,7 @@ def add_live_commands(
         help="stop after this many seconds without messages",
     )
     clock_options(serve)
-    serve.set_defaults(func=lambda a: cmd_serve(a, load, make_policy))
+    serve.set_defaults(func=cmd_serve)
 
     emu = sub.add_parser("emulate", help="a virtual line: the twin in accelerated time on the bus")
     line_options(emu, None, "own rule (with --decide own or --fallback-after)")
@@ -671,7 +669,7 @@ def add_live_commands(
         default=PROGRESS_EVERY_S,
         help="wall seconds between lines saying where the week is (default %(default)g; 0: none)",
     )
-    emu.set_defaults(func=lambda a: cmd_emulate(a, load, make_policy))
+    emu.set_defaults(func=cmd_emulate)
 
     status = sub.add_parser("status", help="the twin's status on the bus; exit code 0 when online")
     status.add_argument(
@@ -731,4 +729,4 @@ def add_live_commands(
         help="with --to-broker: time factor (0: as fast as possible)",
     )
     clock_options(rep)
-    rep.set_defaults(func=lambda a: cmd_replay(a, load, make_policy))
+    rep.set_defaults(func=cmd_replay)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from sb3_contrib import MaskablePPO
 
-from agent.planning import PlannedRun
-from agent.rl_policy import ModelCard
+from agent.planners.rl import ModelCard
+from agent.planners.run import PlannedRun
 from twin import LineEnv, Scenario, Task
 from twin.results import rank_key
 
@@ -50,7 +50,7 @@ def play(env: LineEnv, model: MaskablePPO, deterministic: bool, seed: int) -> Pl
         obs, reward, done, _, _ = env.step(int(action))
         total += reward
     results, trace = env.results()
-    name = "ppo (deterministic)" if deterministic else f"ppo (stochastic, seed {seed})"
+    name = "rl (deterministic)" if deterministic else f"rl (stochastic, seed {seed})"
     run = PlannedRun(name, results, trace, time.perf_counter() - start)
     return PlayedPlan(run, total, None if deterministic else seed)
 

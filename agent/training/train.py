@@ -20,10 +20,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from agent.curriculum import Curriculum, CurriculumCallback, load_curriculum
 from agent.errors import UsageError
-from agent.evaluate import PlayedPlan, evaluate
-from agent.rl_policy import ModelCard, save_model
+from agent.planners.evaluate import PlayedPlan, evaluate
+from agent.planners.rl import ModelCard, save_model
+from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
 from twin import (
     EnvSettings,
     LineConfig,

@@ -3,8 +3,8 @@ idle time, with each plan's gap to CP-SAT's plan (as the twin measured both) and
 model's bound.
 
 Planner names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of
-them), `cpsat`, and `ppo:MODEL` (a trained agent, best of its stochastic plans and its
-deterministic one; `ppo` alone is the shipped agent).
+them), `cpsat`, and `rl:MODEL` (a trained agent, best of its stochastic plans and its
+deterministic one; `rl` alone is the shipped agent); see `agent.planners.registry`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.cpsat import (
+from agent.errors import UsageError
+from agent.planners.cpsat import (
     CPSAT,
     MIN_IDLE,
     STAGE_ZERO_IDLE,
@@ -29,10 +30,9 @@ from agent.cpsat import (
     relative_gap,
     stages_text,
 )
-from agent.errors import UsageError
-from agent.flags import suggest
-from agent.planning import PlannedRun, made_for, run_planner
-from agent.policies import RULES, make_rule
+from agent.planners.policies import make_rule
+from agent.planners.registry import RL, PlannerSpec
+from agent.planners.run import PlannedRun, made_for, run_planner
 from twin import Results, Scenario, write_sequence
 from twin.results import failure, rank_key
 from twin.schedule import write_schedule
@@ -40,66 +40,19 @@ from twin.schedule import write_schedule
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from agent.rl_policy import RLPolicy
+    from agent.planners.rl import RLPolicy
 
 __all__ = [
     "CPSAT",
-    "PPO",
     "Comparison",
     "PlanSettings",
-    "PlannerSpec",
     "agent_plans",
     "check_planners",
     "markdown",
-    "parse_planners",
     "run_planners",
     "solver_summary",
     "write_comparison",
 ]
-
-RULES_ALIAS = "rules"
-PPO = "ppo"
-
-
-@dataclass(frozen=True)
-class PlannerSpec:
-    """One planner to run: its kind (a rule name, `cpsat` or `ppo`) and, for `ppo`, the model."""
-
-    kind: str
-    model: Path | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{PPO}:{self.model}" if self.kind == PPO else self.kind
-
-
-PLANNER_ALIASES = {"cp-sat": CPSAT, "cp_sat": CPSAT, "CP-SAT": CPSAT}
-"""Other spellings of a planner's name that are taken for it."""
-
-
-def parse_planners(text: str, default_model: Path, flag: str = "--planners") -> list[PlannerSpec]:
-    """`rules,cpsat,ppo:MODEL` -> planner specs in that order (`rules` expands to every rule);
-    a mistake names `flag`, the option the user typed."""
-    specs: list[PlannerSpec] = []
-    for item in (s.strip() for s in text.split(",")):
-        item = PLANNER_ALIASES.get(item, item)
-        if item == RULES_ALIAS:
-            specs.extend(PlannerSpec(name) for name in RULES)
-        elif item in RULES or item == CPSAT:
-            specs.append(PlannerSpec(item))
-        elif item == PPO or item.startswith(PPO + ":"):
-            path = item.partition(":")[2]
-            specs.append(PlannerSpec(PPO, Path(path) if path else default_model))
-        else:
-            names = [RULES_ALIAS, *RULES, CPSAT, PPO]
-            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {PPO}[:MODEL]"
-            raise UsageError(f"{flag} {text}: unknown planner {item!r}{hint}")
-    if not specs:
-        raise UsageError(f"{flag}: name at least one planner")
-    labels = [s.label for s in specs]
-    if len(set(labels)) != len(labels):
-        raise UsageError(f"{flag}: a planner is named twice in {text!r}")
-    return specs
 
 
 @dataclass(frozen=True)
@@ -171,9 +124,9 @@ def check_planners(scenario: Scenario, specs: Sequence[PlannerSpec], settings: P
         check_cpsat(scenario, settings.cpsat)
     agents: Agents = {}
     for spec in specs:
-        if spec.kind == PPO:
+        if spec.kind == RL:
             assert spec.model is not None
-            from agent.rl_policy import RLPolicy  # torch only when an agent plans
+            from agent.planners.rl import RLPolicy  # torch only when an agent plans
 
             start = time.perf_counter()
             policy = RLPolicy.from_file(spec.model)
@@ -200,7 +153,7 @@ def run_planners(
         if spec.kind == CPSAT:
             run, plan = plan_with_cpsat(scenario, settings.cpsat, progress)
             comparison.cpsat = plan
-        elif spec.kind == PPO:
+        elif spec.kind == RL:
             policy, loaded_s = agents[spec.label]
             start = time.perf_counter()
             run = agent_plans(scenario, policy, settings.plans, settings.seed)[0]
@@ -215,14 +168,14 @@ def agent_plans(
     scenario: Scenario, policy: RLPolicy, plans: int, seed: int
 ) -> tuple[PlannedRun, list[PlannedRun]]:
     """A trained agent's best plan of `plans` stochastic ones and its deterministic one (the
-    paper's evaluation), labelled with what won (`ppo (stochastic, seed 17: best of 21)`), and all
+    paper's evaluation), labelled with what won (`rl (stochastic, seed 17: best of 21)`), and all
     of them under their own labels."""
-    from agent.evaluate import evaluate
+    from agent.planners.evaluate import evaluate
 
     policy.check(scenario)
     result = evaluate(policy.model, policy.card, scenario, plans, seed)
     won = "deterministic" if result.best.seed is None else f"stochastic, seed {result.best.seed}"
-    best = replace(result.best.run, planner=f"{PPO} ({won}: best of {plans + 1})")
+    best = replace(result.best.run, planner=f"{RL} ({won}: best of {plans + 1})")
     return best, [p.run for p in (*result.stochastic, result.deterministic)]
 
 

@@ -14,23 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from agent.compare import (
-    CPSAT,
-    PPO,
-    Comparison,
-    PlannerSpec,
-    PlanSettings,
-    agent_plans,
-    check_planners,
-    markdown,
-    parse_planners,
-    run_planners,
-    solver_summary,
-    write_comparison,
-)
-from agent.cpsat import CpSatSettings
-from agent.errors import AgentError, UsageError
-from agent.flags import (
+from agent.cli.flags import (
     ENVS_MAX,
     JOBS_MAX,
     SEED_MAX,
@@ -48,21 +32,26 @@ from agent.flags import (
     seed,
     stdout_closed,
     steps,
-    suggest,
 )
-from agent.live import add_live_commands, write_points
-from agent.planning import (
-    PlannedRun,
-    check_out,
-    force_option,
-    kpi_table,
-    made_for,
-    plot_window,
-    run_planner,
-    write_run,
-    zoom_options,
+from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK, common_options, load_scenario
+from agent.cli.live import add_live_commands, write_points
+from agent.cli.outputs import check_out, force_option, plot_window, write_run, zoom_options
+from agent.errors import AgentError, UsageError
+from agent.planners.compare import (
+    CPSAT,
+    Comparison,
+    PlanSettings,
+    agent_plans,
+    check_planners,
+    markdown,
+    run_planners,
+    solver_summary,
+    write_comparison,
 )
-from agent.policies import RULES, Policy, SequencePolicy, make_rule
+from agent.planners.cpsat import CpSatSettings
+from agent.planners.policies import RULES, Policy, SequencePolicy
+from agent.planners.registry import DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
+from agent.planners.run import PlannedRun, kpi_table, made_for, run_planner
 from bridge.errors import BridgeError
 from bridge.influx import check_server, load_influx_settings
 from bridge.points import simulated_points
@@ -79,7 +68,6 @@ from twin import (
 )
 from twin.config import (
     check_sequence,
-    default_config_dir,
     load_json_model,
     load_sequence_origin,
     sequence_quantities,
@@ -88,38 +76,7 @@ from twin.results import failure, rank_key
 from twin.weekgen import SpecError
 
 if TYPE_CHECKING:
-    from agent.train import TrainConfig
-
-CONFIG_DIR = default_config_dir()
-"""Embedded defaults: the reference line, weeks, curricula and agent (override with $LINETWIN_CONFIG)."""
-DEFAULT_LINE = CONFIG_DIR / "line.toml"
-DEFAULT_WEEK = CONFIG_DIR / "weeks" / "w1"
-DEFAULT_MODEL = CONFIG_DIR / "agents" / "reference.zip"
-RL_POLICY = "rl"
-
-
-def _load(line_path: Path, week_path: Path, batch_size: int | None) -> Scenario:
-    line = load_line(line_path)
-    week = load_week(week_path, line)
-    try:
-        return Scenario.build(line, week, batch_size)
-    except ValueError as exc:
-        raise UsageError(f"--batch-size: {exc}") from None
-
-
-def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
-    """A rule by name, or `rl`: the trained agent of `model` (deterministic)."""
-    if name == RL_POLICY:
-        from agent.rl_policy import RLPolicy  # torch only when an agent plans
-
-        return RLPolicy.from_file(model or DEFAULT_MODEL, deterministic=True, seed=seed)
-    if name not in RULES:
-        names = [*RULES, RL_POLICY]
-        hint = suggest(name, names) or f"; choose one of {', '.join(names)}"
-        raise UsageError(f"--policy: unknown policy {name!r}{hint}")
-    if model is not None:
-        raise UsageError(f"--model is for --policy {RL_POLICY}, not for the rule {name!r}")
-    return make_rule(name, seed)
+    from agent.training.train import TrainConfig
 
 
 def _meta(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
@@ -134,12 +91,12 @@ def _meta(args: argparse.Namespace, scenario: Scenario) -> dict[str, object]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    scenario = _load(args.line, args.week, args.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     line = scenario.line
     if (args.policy is None) == (args.sequence is None):
         raise UsageError("give exactly one of --policy NAME or --sequence FILE")
     if args.sequence is not None and args.model is not None:
-        raise UsageError(f"--model is for --policy {RL_POLICY}; --sequence replays the file as it is")
+        raise UsageError(f"--model is for --policy {RL}; --sequence replays the file as it is")
     policy: Policy
     meta = _meta(args, scenario)
     if args.sequence is not None:
@@ -194,7 +151,7 @@ def _compare(
 ) -> tuple[Scenario, Comparison]:
     """Run `specs` on the week of `args` (its `scenario`, when the caller loaded it already)."""
     if scenario is None:
-        scenario = _load(args.line, args.week, args.batch_size)
+        scenario = load_scenario(args.line, args.week, args.batch_size)
     settings = _plan_settings(args)
     agents = check_planners(scenario, specs, settings)  # every flag and model before any output
     check_out(args.out, force=args.force)
@@ -209,10 +166,10 @@ def _compare(
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    specs = parse_planners(args.planner, DEFAULT_MODEL, flag="--planner")
+    specs = parse_planners(args.planner, DEFAULT_MODEL)
     if len(specs) != 1:
         raise UsageError(f"--planner {args.planner}: name one planner (compare runs several)")
-    scenario = _load(args.line, args.week, args.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     window = plot_window(scenario, args.plot_from, args.plot_to)  # before any output, as every check
     scenario, comparison = _compare(args, specs, scenario)
     run = comparison.runs[0]
@@ -238,8 +195,7 @@ def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, 
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    typed = [a.split("=")[0] for a in args.argv if a.split("=")[0] in ("--planner", "--planners")]
-    specs = parse_planners(args.planners, DEFAULT_MODEL, flag=typed[-1] if typed else "--planners")
+    specs = parse_planners(args.planners, DEFAULT_MODEL)
     scenario, comparison = _compare(args, specs)
     files = write_comparison(args.out, comparison, _meta(args, scenario))
     print(f"\nwrote {', '.join(p.name for p in files if p.parent == args.out)} and sequences/ to {args.out}")
@@ -249,7 +205,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     specs = [PlannerSpec(name) for name in RULES]
     if args.model is not None:
-        specs.append(PlannerSpec(PPO, args.model))
+        specs.append(PlannerSpec(RL, args.model))
     if args.time_limit > 0:
         specs.append(PlannerSpec(CPSAT))
     scenario, comparison = _compare(args, specs)
@@ -268,10 +224,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from agent.rl_policy import RLPolicy
+    from agent.planners.rl import RLPolicy
 
     policy = RLPolicy.from_file(args.model)
-    scenario = _load(args.line, args.week, args.batch_size or policy.card.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size or policy.card.batch_size)
     check_out(args.out, force=args.force)
     best, plans = agent_plans(scenario, policy, args.plans, args.seed)
     print(kpi_table(plans))
@@ -285,7 +241,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _week_folders(spec: str) -> list[Path] | None:
     """`--weeks`: comma-separated week folders, a folder of week folders, or `generated` (None)."""
-    from agent.train import GENERATED
+    from agent.training.train import GENERATED
 
     if spec == GENERATED:
         return None
@@ -300,7 +256,7 @@ def _week_folders(spec: str) -> list[Path] | None:
 
 
 def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
-    from agent.train import PPOSettings, TrainConfig, load_ppo_settings
+    from agent.training.train import PPOSettings, TrainConfig, load_ppo_settings
 
     if args.steps is None:  # train and study alike (study's TrainConfig said it as a pydantic dump)
         raise UsageError("--steps is required for a new run")
@@ -375,7 +331,7 @@ def _resumed_config(args: argparse.Namespace) -> TrainConfig:
             f"--resume {args.resume}: {', '.join(others)} cannot change a run; it continues as its "
             f"config.json says (only --steps and --no-progress can be given)"
         )
-    from agent.train import TrainConfig, run_progress  # torch: only once the flags are right
+    from agent.training.train import TrainConfig, run_progress  # torch: only once the flags are right
 
     config = load_json_model(path, TrainConfig)
     config = config.model_copy(update={"progress": not args.no_progress})
@@ -395,7 +351,7 @@ def _resumed_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent.train import latest_checkpoint, train
+    from agent.training.train import latest_checkpoint, train
 
     if args.resume is not None:
         config = _resumed_config(args)
@@ -411,7 +367,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from agent.study import run_study, write_figures, write_table
+    from agent.training.study import run_study, write_figures, write_table
 
     parts = [b.strip() for b in args.batch_sizes.split(",")]
     if not all(b.isascii() and b.isdigit() for b in parts):  # int() would take 1_0 and ١٠
@@ -484,7 +440,7 @@ def cmd_generate_week(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from twin.capacity import week_load
 
-    scenario = _load(args.line, args.week, args.batch_size)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
     week = scenario.week
     print(
         f"{args.line} and {args.week} are valid: line '{scenario.line.name}', week of "
@@ -498,27 +454,7 @@ def build_parser() -> CommandParser:
     parser = CommandParser(prog="linetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(
-        p: argparse.ArgumentParser,
-        out: str | None,
-        week: bool = True,
-        batch_default: str = "the line's",
-        batch: bool = True,
-    ) -> None:
-        p.add_argument(
-            "--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)"
-        )
-        if week:
-            p.add_argument(
-                "--week", type=path_arg, default=DEFAULT_WEEK, help="week folder (default: reference w1)"
-            )
-        if batch:
-            p.add_argument(
-                "--batch-size", type=count, default=None, help=f"units per batch (default: {batch_default})"
-            )
-        p.add_argument("--seed", type=seed, default=0, help="seed of every random stream (default 0)")
-        if out is not None:
-            p.add_argument("--out", type=path_arg, default=Path(out), help=f"output folder (default {out})")
+    common = common_options
 
     def training(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -538,13 +474,13 @@ def build_parser() -> CommandParser:
             "--envs", type=envs, default=1, help=f"parallel envs (processes when > 1; at most {ENVS_MAX})"
         )
         p.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
-        p.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml with MaskablePPO settings")
+        p.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml with MaskableRL settings")
         p.add_argument("--checkpoint-steps", type=count, default=50_000, help="checkpoint interval")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sim = sub.add_parser("simulate", help="simulate a week with one planner or a given PAS sequence")
     common(sim, "runs/simulate")
-    sim.add_argument("--policy", help=f"planner: {', '.join([*RULES, RL_POLICY])}")
+    sim.add_argument("--policy", help=f"planner: {', '.join([*RULES, RL])}")
     sim.add_argument(
         "--model", type=path_arg, default=None, help=f"agent for --policy rl (default {DEFAULT_MODEL})"
     )
@@ -568,7 +504,7 @@ def build_parser() -> CommandParser:
         )
         p.add_argument("--plans", type=count, default=20, help="stochastic plans of an agent (default 20)")
 
-    planners = f"{', '.join(RULES)}, cpsat (also cp-sat) or ppo[:MODEL]"
+    planners = f"{', '.join(RULES)}, cpsat (also cp-sat) or rl[:MODEL] (the trained agent)"
     plan = sub.add_parser(
         "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
     )
@@ -585,7 +521,7 @@ def build_parser() -> CommandParser:
         "--planners",
         "--planner",
         dest="planners",
-        default="rules,cpsat,ppo",
+        default="rules,cpsat,rl",
         help=f"comma-separated: rules (all), {planners}",
     )
     searching(cmp, 60.0)
@@ -611,7 +547,7 @@ def build_parser() -> CommandParser:
     force_option(ev)
     ev.set_defaults(func=cmd_evaluate)
 
-    tr = sub.add_parser("train", help="train MaskablePPO with a curriculum")
+    tr = sub.add_parser("train", help="train MaskableRL with a curriculum")
     common(tr, "runs/train", week=False)
     training(tr)
     tr.add_argument("--resume", type=path_arg, default=None, help="continue the run in this folder")
@@ -672,7 +608,7 @@ def build_parser() -> CommandParser:
     )
     val.add_argument("--batch-size", type=count, default=None, help="units per batch (default: the line's)")
     val.set_defaults(func=cmd_validate)
-    add_live_commands(sub, common, _load, make_policy, ", ".join([*RULES, RL_POLICY]), DEFAULT_MODEL)
+    add_live_commands(sub)
     return parser
 
 
@@ -680,6 +616,22 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     found: argparse.ArgumentParser = subparsers.choices[command]
     return found
+
+
+def flag_of(command: argparse.ArgumentParser, argv: Sequence[str], param: str) -> str:
+    """The flag of a library parameter (`time_limit`, `planners`) as the user typed it (an
+    alias included), else its first long spelling; `--param-name` when the command has none."""
+    dests = {param, *PARAM_DESTS.get(param, ())}
+    typed = [a.split("=")[0] for a in argv if a.startswith("--")]
+    for action in command._actions:
+        if action.dest in dests and action.option_strings:
+            said = [s for s in typed if s in action.option_strings]
+            return said[-1] if said else action.option_strings[-1]
+    return "--" + param.replace("_", "-")
+
+
+PARAM_DESTS = {"planners": ("planner",), "planner": ("policy",)}
+"""Library parameters that some commands take under another option name."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -701,13 +653,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:  # `linetwin ... | head`: the reader is gone
         stdout_closed()
+    except UsageError as exc:  # the library names a parameter; the user reads the flag
+        flag = flag_of(_subparser(parser, args.command), argv, exc.param) if exc.param else None
+        print(f"linetwin: error: {exc.said_as(flag)}", file=sys.stderr)
+        return 2
     except (TwinError, AgentError, BridgeError) as exc:
         print(f"linetwin: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("linetwin: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

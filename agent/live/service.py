@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.journal import DecisionEntry, Journal, JournalError
+from agent.live.journal import DecisionEntry, Journal, JournalError
 from bridge.admission import Admission, ClockRules
 from bridge.bus import Bus, Received
 from bridge.codec import decode, excerpt

@@ -7,16 +7,16 @@ No flag is taken by a prefix of its name (`allow_abbrev=False`): `--batch-size` 
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import os
 import re
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
+
+from agent.errors import suggest
 
 
 def count(text: str) -> int:
@@ -93,13 +93,6 @@ def _number(text: str, zero: bool) -> float:
 def positive(text: str) -> float:
     """A finite number above 0 (a share, a concentration)."""
     return _number(text, zero=False)
-
-
-def suggest(typed: str, known: Sequence[str]) -> str:
-    """'; did you mean X?' for the closest of `known` (one it abbreviates first), or ''."""
-    longer = [name for name in known if name.startswith(typed)] if len(typed) > 3 else []
-    close = longer[:1] or difflib.get_close_matches(typed, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
 
 
 _CHOICE = re.compile(

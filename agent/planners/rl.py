@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sb3_contrib import MaskablePPO
 
 from agent.errors import ModelError
-from agent.policies import Policy
+from agent.planners.policies import Policy
 from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario
 from twin.config import load_json_model
 from twin.files import not_regular

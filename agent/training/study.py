@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import UsageError
-from agent.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
+from agent.training.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
 from twin.results import failure
 
 if TYPE_CHECKING:

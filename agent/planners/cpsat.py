@@ -34,8 +34,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from agent.errors import UsageError
-from agent.planning import PlannedRun, run_planner
-from agent.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
 from twin.timeline import Due, Timeline
 

@@ -1,0 +1,102 @@
+"""Every planner by name, as Gymnasium keeps its registry beside its envs.
+
+Names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of them,
+for comparisons), `cpsat` (the exact planner), and `rl` or `rl:MODEL` (a trained agent; `rl` alone
+is the shipped one). `ppo`/`ppo:MODEL` are the old spelling of `rl`, still accepted.
+
+`make_policy` builds a decision policy (what `simulate` and `serve` run); `parse_planners` reads
+a list of planners for a comparison (`plan`, `compare`). Errors name the parameter, not a flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.errors import UsageError, suggest
+from agent.planners.cpsat import CPSAT
+from agent.planners.policies import RULES, Policy, make_rule
+from twin.config import default_config_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+DEFAULT_MODEL = default_config_dir() / "agents" / "reference.zip"
+"""The shipped agent (override the folder with $LINETWIN_CONFIG)."""
+RL = "rl"
+"""The trained agent's name, `rl` or `rl:MODEL`."""
+RULES_ALIAS = "rules"
+ALIASES = {"cp-sat": CPSAT, "cp_sat": CPSAT, "CP-SAT": CPSAT, "ppo": RL}
+"""Other spellings of a planner's name that are taken for it."""
+
+
+def _split(name: str) -> tuple[str, Path | None]:
+    """`rl:MODEL` -> (`rl`, MODEL); any other name -> (its canonical spelling, None)."""
+    kind, sep, path = name.partition(":")
+    kind = ALIASES.get(kind, kind)
+    if kind == RL and sep:
+        if not path:
+            raise UsageError("name the model after the colon, e.g. rl:agent.zip", "planner", name)
+        return RL, Path(path)
+    return ALIASES.get(name, name), None
+
+
+def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
+    """A decision policy by name: a rule, or `rl`/`rl:MODEL`, the trained agent of `model`
+    (default: the shipped one), deterministic. Raises UsageError naming `name` or `model`."""
+    kind, named_model = _split(name)
+    if kind == RL:
+        if named_model is not None and model is not None and named_model != model:
+            raise UsageError(f"the policy names another model ({named_model}): name it once", "model", model)
+        from agent.planners.rl import RLPolicy  # torch only when an agent plans
+
+        return RLPolicy.from_file(named_model or model or DEFAULT_MODEL, deterministic=True, seed=seed)
+    if kind not in RULES:
+        names = [*RULES, RL]
+        hint = suggest(name, names) or f"; choose one of {', '.join(names)}"
+        raise UsageError(f"unknown policy {name!r}{hint}", "policy")
+    if model is not None:
+        raise UsageError(f"only for the trained agent ({RL}), not for the rule {name!r}", "model", model)
+    return make_rule(kind, seed)
+
+
+@dataclass(frozen=True)
+class PlannerSpec:
+    """One planner to run: its kind (a rule name, `cpsat` or `rl`) and, for `rl`, the model."""
+
+    kind: str
+    model: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{RL}:{self.model}" if self.kind == RL else self.kind
+
+
+def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[PlannerSpec]:
+    """`rules,cpsat,rl:MODEL` -> planner specs in that order (`rules` expands to every rule).
+    Raises UsageError (naming `planners`) for an unknown, missing or repeated name."""
+    specs: list[PlannerSpec] = []
+    for item in (s.strip() for s in text.split(",")):
+        kind, model = _split(item) if item else ("", None)
+        if kind == RULES_ALIAS:
+            specs.extend(PlannerSpec(name) for name in RULES)
+        elif kind in RULES or kind == CPSAT:
+            specs.append(PlannerSpec(kind))
+        elif kind == RL:
+            specs.append(PlannerSpec(RL, model or default_model))
+        else:
+            names = [RULES_ALIAS, *RULES, CPSAT, RL]
+            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {RL}[:MODEL]"
+            raise UsageError(f"unknown planner {item!r}{hint}", "planners", text)
+    if not specs:
+        raise UsageError("name at least one planner", "planners")
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"a planner is named twice in {text!r}", "planners")
+    return specs
+
+
+def planner_names(specs: Sequence[PlannerSpec]) -> str:
+    """The specs as the user would type them again, e.g. `setup-aware,cpsat,rl:agent.zip`."""
+    return ",".join(s.label for s in specs)

@@ -1,0 +1,75 @@
+"""A planned run: one planner plays a week on the twin; its KPIs, trace and wall time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.planners.policies import Policy
+from twin import Results, Scenario, Trace, simulate
+from twin.config import SequenceOrigin
+
+
+@dataclass
+class PlannedRun:
+    """One planner's run of a week: its KPIs, trace and wall time."""
+
+    planner: str
+    results: Results
+    trace: Trace
+    wall_s: float
+
+
+def run_planner(scenario: Scenario, policy: Policy) -> PlannedRun:
+    start = time.perf_counter()
+    results, trace = simulate(scenario, policy)
+    return PlannedRun(policy.name, results, trace, time.perf_counter() - start)
+
+
+def kpi_table(runs: Sequence[PlannedRun]) -> str:
+    """A plain-text table of the headline KPIs, one row per planner."""
+    head = (
+        "planner",
+        "deadlock",
+        "completion",
+        "idle_s",
+        "setup_effort",
+        "setups",
+        "makespan",
+        "max fill",
+        "wall",
+    )
+    rows = [head]
+    for r in runs:
+        k = r.results
+        rows.append(
+            (
+                r.planner,
+                "yes" if k.deadlock else "no",
+                f"{k.completion:.3f}",
+                str(k.idle_s),
+                f"{k.setup_effort:g}",
+                str(k.setups),
+                k.makespan_at[:16].replace("T", " "),
+                str(k.buffer_max_fill),
+                f"{r.wall_s * 1000:.0f} ms",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def made_for(scenario: Scenario, week_folder: object) -> SequenceOrigin:
+    """What a sequence planned for `scenario` is made for (its `sequence.meta.json`); the week
+    folder as the user named it, else the week's first day."""
+    week = scenario.week
+    label = week.week_start.isoformat() if week_folder is None else str(week_folder)
+    return SequenceOrigin.of(scenario.line.name, label, week, scenario.batch_size)
