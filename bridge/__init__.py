@@ -1,1 +1,2 @@
-"""MQTT bridge, message schemas, recording/replay and the InfluxDB writer (a later issue)."""
+"""The line's bus and metrics: MQTT topics, message schemas and codec, the paho bus, settings,
+recordings, admission of inbound messages, and the InfluxDB writer with its points and dashboards."""

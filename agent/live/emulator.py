@@ -48,6 +48,10 @@ class EmulatorTimeout(AgentError):
 
 
 class LineEmulator:
+    """A virtual line on the bus: `wait_for_twin`, then `run` plays the scenario's week in the twin,
+    publishes its events at `speed` and builds the batch each dispatch commands (or its own rule's
+    choice); the counters say how each decision was made."""
+
     def __init__(
         self,
         scenario: Scenario,

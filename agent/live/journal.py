@@ -76,6 +76,10 @@ def _parse(line: bytes) -> Received | DecisionEntry:
 
 
 class Journal:
+    """One root's and week's write-ahead log: `message` and `decision` append, `sync` makes the
+    appended entries durable, `entries` reads them back for a restart; `lock` keeps a second
+    service off the file and `repair` cuts a torn last entry."""
+
     def __init__(self, path: Path) -> None:
         """Raises `JournalError` if `path` is there but no regular file (a folder, a device)."""
         if path.exists() and not path.is_file():
