@@ -14,7 +14,7 @@ import logging
 import queue
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
 
@@ -110,6 +110,19 @@ class LineEmulator:
         self.bus.ack(message)
         return message
 
+    def _waiting(self, what: str, timeout_s: float) -> Iterator[Received]:
+        """The messages that come within `timeout_s` while waiting for `what`, with a notice
+        every WAIT_NOTICE_S ("waiting for <what> (12 s)")."""
+        started = time.monotonic()
+        notice = started + WAIT_NOTICE_S
+        while (now := time.monotonic()) < started + timeout_s:
+            if now >= notice:
+                log.warning("waiting for %s (%.0f s)", what, now - started)
+                notice = now + WAIT_NOTICE_S
+            message = self._next(0.05)
+            if message is not None:
+                yield message
+
     @property
     def follows_dispatch(self) -> bool:
         return self.own_policy is None or self.fallback_after_s is not None
@@ -117,21 +130,9 @@ class LineEmulator:
     def wait_for_twin(self, timeout_s: float = TWIN_TIMEOUT_S) -> None:
         """Wait until the twin reports `online` on its status topic (retained); other messages are
         kept for `run`. Raises `EmulatorTimeout` after `timeout_s`."""
-        started = time.monotonic()
-        notice = started + WAIT_NOTICE_S
         seen: list[Received] = []
         try:
-            while (now := time.monotonic()) < started + timeout_s:
-                if now >= notice:
-                    log.warning(
-                        "waiting for the twin to come online on %s (%.0f s)",
-                        self.topics.status,
-                        now - started,
-                    )
-                    notice = now + WAIT_NOTICE_S
-                message = self._next(0.05)
-                if message is None:
-                    continue
+            for message in self._waiting(f"the twin to come online on {self.topics.status}", timeout_s):
                 if message.topic != self.topics.status:
                     seen.append(message)
                     continue
@@ -205,42 +206,10 @@ class LineEmulator:
             self.own_decisions += 1
             return self.own_policy(request)
         waited_from = time.monotonic()
-        notice = waited_from + WAIT_NOTICE_S
-        while True:
-            now = time.monotonic()
-            if self.fallback_after_s is not None and now - waited_from >= self.fallback_after_s:
-                assert self.own_policy is not None
-                self.fallbacks += 1
-                self.own_decisions += 1
-                log.warning(
-                    "no dispatch for decision point %d within %.1f s: own rule decides",
-                    request.index,
-                    self.fallback_after_s,
-                )
-                return self.own_policy(request)
-            if self.fallback_after_s is None and now - waited_from >= self.dispatch_timeout_s:
-                ignored = ""
-                if self.stale or self.elsewhere:
-                    ignored = (
-                        f"; ignored {self.elsewhere} dispatches for other decision points and {self.stale} "
-                        f"not above decision_seq {self.applied_seq}: does serve mirror this week (and run "
-                        "with --clock line for a week emulated faster than real time)?"
-                    )
-                raise EmulatorTimeout(
-                    f"no dispatch for decision point {request.index} on {self.topics.dispatch} within "
-                    f"{self.dispatch_timeout_s:g} s (is `linetwin serve` running and deciding?{ignored})"
-                )
-            if now >= notice:
-                log.warning(
-                    "waiting for a dispatch for decision point %d on %s (%.0f s)",
-                    request.index,
-                    self.topics.dispatch,
-                    now - waited_from,
-                )
-                notice = now + WAIT_NOTICE_S
-            message = self._next(0.05)
-            if message is None:
-                continue
+        what = f"a dispatch for decision point {request.index} on {self.topics.dispatch}"
+        fallback = self.fallback_after_s is not None
+        limit_s = self.fallback_after_s if self.fallback_after_s is not None else self.dispatch_timeout_s
+        for message in self._waiting(what, limit_s):
             if message.topic not in (self.topics.dispatch, self.topics.dispatch_current):
                 continue
             decision = self._read_dispatch(message.payload, request)
@@ -248,6 +217,27 @@ class LineEmulator:
                 self.dispatched += 1
                 self.dispatch_waits_s.append(time.monotonic() - waited_from)
                 return decision
+        if fallback:
+            assert self.own_policy is not None
+            self.fallbacks += 1
+            self.own_decisions += 1
+            log.warning(
+                "no dispatch for decision point %d within %.1f s: own rule decides",
+                request.index,
+                self.fallback_after_s,
+            )
+            return self.own_policy(request)
+        ignored = ""
+        if self.stale or self.elsewhere:
+            ignored = (
+                f"; ignored {self.elsewhere} dispatches for other decision points and {self.stale} "
+                f"not above decision_seq {self.applied_seq}: does serve mirror this week (and run "
+                "with --clock line for a week emulated faster than real time)?"
+            )
+        raise EmulatorTimeout(
+            f"no dispatch for decision point {request.index} on {self.topics.dispatch} within "
+            f"{self.dispatch_timeout_s:g} s (is `linetwin serve` running and deciding?{ignored})"
+        )
 
     def _read_dispatch(self, payload: bytes, request: DecisionRequest) -> Decision | None:
         """The dispatch's decision if it answers this decision point and is valid, else None."""
