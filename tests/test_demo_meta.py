@@ -9,7 +9,7 @@ from pathlib import Path
 
 from builders import make_line, make_scenario, make_week
 
-from agent.cli.main import run_meta
+from agent.cli.offline import run_meta
 from agent.planners.compare import Comparison
 from agent.planners.cpsat import CpSatSettings, plan_with_cpsat
 

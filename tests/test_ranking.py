@@ -14,7 +14,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
-from agent.cli.main import _print_summary, main
+from agent.cli.main import main
+from agent.cli.training import _print_summary
 from agent.planners.compare import (
     Comparison,
     PlanSettings,

@@ -18,7 +18,7 @@ import numpy as np
 
 from agent.cli.flags import count, not_negative, path_arg
 from agent.cli.inputs import common_options, load_scenario
-from agent.cli.outputs import check_out, force_option, plot_window, write_run, zoom_options
+from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
 from agent.live.emulator import (
     DISPATCH_TIMEOUT_S,
@@ -479,11 +479,7 @@ def _write_replay(
     run = PlannedRun("recorded", results, trace, wall_s)
     meta = {
         "recording": str(args.file),
-        "line": scenario.line.name,
-        "line_file": str(args.line),
-        "week": str(args.week),
-        "week_start": scenario.week.week_start.isoformat(),
-        "batch_size": scenario.batch_size,
+        **run_header(args, scenario, seeded=False),  # the recorded week drew on no seed
         "messages_accepted": accepted,
         "messages_rejected": rejected,
     }

@@ -129,6 +129,19 @@ def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False
             )
 
 
+def run_header(args: argparse.Namespace, scenario: Scenario, seeded: bool = True) -> dict[str, object]:
+    """What results.json and compare.json say a run was of: the line and week as given (`--line`,
+    `--week`), the week's start, the batch size and, for a run that drew on it, `--seed`."""
+    header: dict[str, object] = {
+        "line": scenario.line.name,
+        "line_file": str(args.line),
+        "week": str(args.week),
+        "week_start": scenario.week.week_start.isoformat(),
+        "batch_size": scenario.batch_size,
+    }
+    return {**header, "seed": args.seed} if seeded else header
+
+
 def write_run(
     out: Path, scenario: Scenario, run: PlannedRun, meta: dict[str, object], window: Window | None = None
 ) -> list[Path]:

@@ -1,0 +1,261 @@
+"""The offline commands: `simulate`, `plan`, `compare`, `demo` and `evaluate` (a week planned and
+run in the twin, its results.json, sequence, schedule and plots in --out)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.cli.flags import JOBS_MAX, count, jobs, not_negative, path_arg
+from agent.cli.inputs import common_options, load_scenario
+from agent.cli.live import write_points
+from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
+from agent.errors import UsageError
+from agent.planners.compare import (
+    CPSAT,
+    Comparison,
+    PlanSettings,
+    agent_plans,
+    check_planners,
+    markdown,
+    run_planners,
+    solver_summary,
+    write_comparison,
+)
+from agent.planners.cpsat import CpSatSettings
+from agent.planners.policies import RULES, Policy, SequencePolicy
+from agent.planners.registry import DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
+from agent.planners.run import PlannedRun, kpi_table, made_for, run_planner
+from bridge.influx import check_server, load_influx_settings
+from bridge.points import simulated_points
+from twin import Scenario, SequenceEntry, load_sequence
+from twin.config import check_sequence, load_sequence_origin, sequence_quantities
+from twin.results import failure, rank_key
+
+POLICIES = f"{', '.join(RULES)} or {RL}[:MODEL] (the trained agent)"
+"""What `--policy` takes, for the help of every command that has it."""
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.line, args.week, args.batch_size)
+    line = scenario.line
+    if (args.policy is None) == (args.sequence is None):
+        raise UsageError("give exactly one of --policy NAME or --sequence FILE")
+    if args.sequence is not None and args.model is not None:
+        raise UsageError(f"--model is for --policy {RL}; --sequence replays the file as it is")
+    policy: Policy
+    meta = run_header(args, scenario)
+    if args.sequence is not None:
+        entries = load_sequence(args.sequence, line)
+        meta["sequence"] = _sequence_meta(args.sequence, entries, scenario, args.week)
+        policy = SequencePolicy(entries, line.types, args.sequence)
+    else:
+        policy = make_policy(args.policy, args.seed, args.model)
+    check_out(args.out, [args.sequence], args.force)  # the inputs first, then where to write
+    if args.influx:
+        # a setting or a server that cannot take the points ends the command before the run
+        check_server(load_influx_settings())
+    window = plot_window(scenario, args.plot_from, args.plot_to)
+    run = run_planner(scenario, policy)
+    print(kpi_table([run]))
+    files = write_run(args.out, scenario, run, meta, window)
+    print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
+    if args.influx:
+        batches = [SequenceEntry(type=line.types[b.type], quantity=b.quantity) for b in run.trace.batches]
+        replayed = SequencePolicy(batches, line.types, run.planner)
+        return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name)
+    return 0
+
+
+def _sequence_meta(
+    path: Path, entries: list[SequenceEntry], scenario: Scenario, week: Path
+) -> dict[str, object]:
+    """A replayed sequence checked against what it was made for (its `sequence.meta.json`): another
+    line is an error, another week or batch size a warning up front; for results.json."""
+    origin = load_sequence_origin(path)
+    warnings = check_sequence(path, entries, origin, made_for(scenario, week))
+    for warning in warnings:
+        print(f"linetwin: warning: {warning}", file=sys.stderr, flush=True)
+    return {
+        "source": str(path),
+        "made_for": None if origin is None else origin.model_dump(mode="json"),
+        "quantities": sequence_quantities(entries, scenario.batch_size),
+        "warnings": warnings,
+    }
+
+
+def _plan_settings(args: argparse.Namespace) -> PlanSettings:
+    return PlanSettings(CpSatSettings(args.time_limit, args.workers, args.seed), args.plans, args.seed)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _compare(
+    args: argparse.Namespace, specs: list[PlannerSpec], scenario: Scenario | None = None
+) -> tuple[Scenario, Comparison]:
+    """Run `specs` on the week of `args` (its `scenario`, when the caller loaded it already)."""
+    if scenario is None:
+        scenario = load_scenario(args.line, args.week, args.batch_size)
+    settings = _plan_settings(args)
+    agents = check_planners(scenario, specs, settings)  # every flag and model before any output
+    check_out(args.out, force=args.force)
+    print(f"Week {args.week} on line '{scenario.line.name}', batch size {scenario.batch_size}:")
+    comparison = run_planners(scenario, specs, settings, _say, agents)
+    print()
+    print(markdown(comparison.rows()))
+    summary = solver_summary(comparison)
+    if summary:
+        print(f"\n{summary}")
+    return scenario, comparison
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    specs = parse_planners(args.planner, DEFAULT_MODEL)
+    if len(specs) != 1:
+        raise UsageError(f"--planner {args.planner}: name one planner (compare runs several)")
+    scenario = load_scenario(args.line, args.week, args.batch_size)
+    window = plot_window(scenario, args.plot_from, args.plot_to)  # before any output, as every check
+    scenario, comparison = _compare(args, specs, scenario)
+    run = comparison.runs[0]
+    files = write_run(args.out, scenario, run, run_meta(args, scenario, comparison, run), window)
+    print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
+    return 0
+
+
+def run_meta(
+    args: argparse.Namespace, scenario: Scenario, comparison: Comparison, run: PlannedRun
+) -> dict[str, object]:
+    """results.json's header of a planned run; CP-SAT's plan carries the solver's section (in
+    `plan`, and in `demo` when CP-SAT's plan is the best)."""
+    solver = _solver_meta(args, comparison) if run.planner == CPSAT else None
+    return {**run_header(args, scenario), "solver": solver}
+
+
+def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, object] | None:
+    plan = comparison.cpsat
+    if plan is None:
+        return None
+    return {"time_limit_s": args.time_limit, "workers": args.workers, **plan.summary()}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    specs = parse_planners(args.planners, DEFAULT_MODEL)
+    scenario, comparison = _compare(args, specs)
+    files = write_comparison(args.out, comparison, run_header(args, scenario))
+    print(f"\nwrote {', '.join(p.name for p in files if p.parent == args.out)} and sequences/ to {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    specs = [PlannerSpec(name) for name in RULES]
+    if args.model is not None:
+        specs.append(PlannerSpec(RL, args.model))
+    if args.time_limit > 0:
+        specs.append(PlannerSpec(CPSAT))
+    scenario, comparison = _compare(args, specs)
+    best = min(comparison.runs, key=lambda r: rank_key(r.results))
+    failed = failure(best.results)
+    print(
+        f"\nbest plan: {best.planner}{f' ({failed.upper()}: every plan failed)' if failed else ''} "
+        "(ranking: no deadlock, completion, idle time, setup effort)"
+    )
+    files = write_run(args.out, scenario, best, run_meta(args, scenario, comparison, best))
+    files += write_comparison(args.out, comparison, run_header(args, scenario))
+    for path in files:
+        if path.parent == args.out:
+            print(f"  {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from agent.planners.rl import RLPolicy
+
+    policy = RLPolicy.from_file(args.model)
+    scenario = load_scenario(args.line, args.week, args.batch_size or policy.card.batch_size)
+    check_out(args.out, force=args.force)
+    best, plans = agent_plans(scenario, policy, args.plans, args.seed)
+    print(kpi_table(plans))
+    state = failure(best.results)
+    print(f"\nbest plan by the ranking: {best.planner}" + (f": {state.upper()}" if state else ""))
+    meta = {**run_header(args, scenario), "model": str(args.model), "plans": args.plans + 1}
+    files = write_run(args.out, scenario, best, meta)
+    print(f"wrote {', '.join(p.name for p in files)} to {args.out}")
+    return 0
+
+
+def _searching(p: argparse.ArgumentParser, time_limit: float) -> None:
+    """--time-limit, --workers (CP-SAT) and --plans (an agent's stochastic plans)."""
+    p.add_argument(
+        "--time-limit",
+        type=not_negative,
+        default=time_limit,
+        help=f"CP-SAT seconds (default {time_limit:g})",
+    )
+    p.add_argument(
+        "--workers", type=jobs, default=2, help=f"CP-SAT search workers (default 2, at most {JOBS_MAX})"
+    )
+    p.add_argument("--plans", type=count, default=20, help="stochastic plans of an agent (default 20)")
+
+
+def add_offline_commands(sub: Any) -> None:
+    """simulate, plan, compare, demo and evaluate, on the subparsers `sub` of `linetwin`."""
+    sim = sub.add_parser("simulate", help="simulate a week with one planner or a given PAS sequence")
+    common_options(sim, "runs/simulate")
+    sim.add_argument("--policy", help=f"planner: {POLICIES}")
+    sim.add_argument(
+        "--model", type=path_arg, default=None, help=f"agent for --policy {RL} (default {DEFAULT_MODEL})"
+    )
+    sim.add_argument("--sequence", type=path_arg, help="replay this sequence.csv")
+    sim.add_argument(
+        "--influx", action="store_true", help="also write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"
+    )
+    zoom_options(sim)
+    force_option(sim)
+    sim.set_defaults(func=cmd_simulate)
+
+    planners = f"{', '.join(RULES)}, cpsat (also cp-sat) or {RL}[:MODEL] (the trained agent)"
+    plan = sub.add_parser(
+        "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
+    )
+    common_options(plan, "runs/plan")
+    plan.add_argument("--planner", required=True, help=planners)
+    _searching(plan, 60.0)
+    zoom_options(plan)
+    force_option(plan)
+    plan.set_defaults(func=cmd_plan)
+
+    cmp = sub.add_parser("compare", help="every planner on the same week: one table and a plot")
+    common_options(cmp, "runs/compare")
+    cmp.add_argument(
+        "--planners",
+        "--planner",
+        dest="planners",
+        default=f"rules,cpsat,{RL}",
+        help=f"comma-separated: rules (all), {planners}",
+    )
+    _searching(cmp, 60.0)
+    force_option(cmp)
+    cmp.set_defaults(func=cmd_compare)
+
+    demo = sub.add_parser(
+        "demo", help="plan a week with every rule, the shipped agent and CP-SAT; plot the best"
+    )
+    common_options(demo, "runs/demo")
+    demo.add_argument(
+        "--model", type=path_arg, default=DEFAULT_MODEL, help="agent (default: the shipped one)"
+    )
+    demo.add_argument("--no-agent", dest="model", action="store_const", const=None, help="no agent")
+    _searching(demo, 10.0)
+    force_option(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
+    common_options(ev, "runs/evaluate", batch_default="the model's")
+    ev.add_argument("--model", type=path_arg, required=True, help="model.zip (or a run folder)")
+    ev.add_argument("--plans", type=count, default=20, help="stochastic plans (default 20)")
+    force_option(ev)
+    ev.set_defaults(func=cmd_evaluate)
