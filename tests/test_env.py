@@ -142,6 +142,23 @@ def test_deadlock_ends_the_episode_with_its_penalty() -> None:
     assert info["kpis"]["shortfall_s"] == 15 * 10
 
 
+def test_the_task_scales_the_setup_term_and_a_deadlock_costs_the_share_never_built() -> None:
+    # T1 x5, T2 x5, T1 x10 on a buffer of 10. T1 enters at 10; then 5 units of T2 are required in
+    # the window and T2's range is 50 s (first taken at 60): r_crit = -5 / (50 / 3600) = -360.
+    line = make_line(types=2, fas_units=(10,), pas_unit=1, capacity=10, batch_size=10)
+    week = make_week(line, [[(0, 5), (1, 5), (0, 10)]])
+    env = LineEnv(line, [week], settings=HAND, task=Task(setup_weight_scale=0.5))
+    env.reset(seed=0)
+    _, reward, done, _, _ = env.step(0)
+    assert reward == pytest.approx(-360.0) and not done
+    # T2 (changeover of effort 1 at beta 0.5 * 0.5) never enters past the 5 T1 left: a deadlock with
+    # 5 of 20 units built costs -100 * (1 - 0.25).
+    _, reward, done, _, info = env.step(1)
+    assert done and info["kpis"]["deadlock"] and info["kpis"]["completion"] == 0.25
+    assert (info["reward_terms"].setup, info["reward_terms"].deadlock) == (-0.25, -75.0)
+    assert reward == -75.25
+
+
 def test_same_seed_same_rollout_over_listed_and_generated_weeks(
     ref_line: LineConfig, ref_week: WeekConfig
 ) -> None:

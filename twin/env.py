@@ -17,7 +17,7 @@ from twin.errors import InvalidDecision, SimulationError
 from twin.line import Engine, Line
 from twin.observation import OBS_HIGH, OBS_LOW, Assessment, Observer
 from twin.results import Results, Trace
-from twin.reward import RewardTerms, state_terms
+from twin.reward import decision_reward
 from twin.scenario import Scenario
 from twin.weekgen import WeekGenerator
 
@@ -71,7 +71,8 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
     clipped to [-1, 2].
 
     ## Rewards
-    Per decision `r = r_crit + r_safe + beta * r_setup` (`EnvSettings`, units there):
+    Per decision `r = r_crit + r_safe + beta * r_setup` (`twin.reward.decision_reward`; the
+    constants and their units in `EnvSettings`):
     `r_crit = -criticality_weight * sum_k required_24h(k) / range_h(k)` and
     `r_safe = safety_penalty * #{k : range(k) < safety_time_s}`, both on the state the decision
     leads to and scaled by `batch_size / reference_batch_size`; `r_setup = -S[prev][next]` with
@@ -175,11 +176,12 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
             self._scenarios[key] = Scenario.build(self.line, self.weeks[index], size)
         return self._scenarios[key]
 
-    def _enter(self, request: DecisionRequest) -> None:
+    def _enter(self, request: DecisionRequest) -> Assessment:
         assert self._observer is not None
         self._request = request
         self._assessment = self._observer.assess(request, self.task.mask_top_k)
         self._obs = self._observer.observe(request, self._assessment)
+        return self._assessment
 
     def action_masks(self) -> np.ndarray:
         """The types the agent may choose now (sb3-contrib's MaskablePPO reads this)."""
@@ -198,20 +200,17 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
                 f"action {k} is outside the action mask at decision {request.index} ({names})"
             )
         following = line.decide(Decision(k))
-        beta = self.settings.setup_weight * self.task.setup_weight_scale
-        setup = -beta * line.trace.batches[-1].setup_effort
         info: dict[str, Any] = {}
         if following is None:
             self._request = None
             results = line.results()
-            penalty = self.settings.deadlock_penalty * (1.0 - results.completion) if results.deadlock else 0.0
-            terms = RewardTerms(setup=setup, deadlock=penalty)
             info["kpis"] = episode_kpis(results)
             info["task"] = self.task
+            outcome: Assessment | Results = results
         else:
-            self._enter(following)
-            crit, safe = state_terms(self._assessment, self.settings, request.batch_size)
-            terms = RewardTerms(crit, safe, setup)
+            outcome = self._enter(following)
+        effort = line.trace.batches[-1].setup_effort
+        terms = decision_reward(self.settings, self.task, effort, request.batch_size, outcome)
         info["reward_terms"] = terms
         return self._obs, terms.total, following is None, False, info
 

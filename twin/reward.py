@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.env_settings import EnvSettings
+from twin.env_settings import EnvSettings, Task
 from twin.observation import Assessment
+from twin.results import Results
 
 SECONDS_PER_HOUR = 3600
 
@@ -33,12 +34,24 @@ def criticality(assessment: Assessment, range_floor_s: int) -> np.ndarray:
     return ratio
 
 
-def state_terms(assessment: Assessment | None, settings: EnvSettings, batch_size: int) -> tuple[float, float]:
-    """(r_crit, r_safe) of the state a decision led to, scaled by batch_size / reference batch size;
-    zero once the PAS has nothing left to decide."""
-    if assessment is None:
-        return 0.0, 0.0
+def decision_reward(
+    settings: EnvSettings,
+    task: Task,
+    setup_effort: float,
+    batch_size: int,
+    outcome: Assessment | Results,
+) -> RewardTerms:
+    """The reward of one decision: `beta * r_setup` of the batch it chose (`setup_effort`, `beta =
+    setup_weight * task.setup_weight_scale`), plus what it led to: the next decision point's
+    `Assessment` earns r_crit + r_safe, scaled by `batch_size / reference_batch_size`; the run's
+    `Results` (the decision was the episode's last) the deadlock penalty, `deadlock_penalty * (1 -
+    completion)` if it ended in deadlock."""
+    beta = settings.setup_weight * task.setup_weight_scale
+    setup = -beta * setup_effort
+    if isinstance(outcome, Results):
+        penalty = settings.deadlock_penalty * (1.0 - outcome.completion) if outcome.deadlock else 0.0
+        return RewardTerms(setup=setup, deadlock=penalty)
     scale = batch_size / settings.reference_batch_size
-    crit = -settings.criticality_weight * float(criticality(assessment, settings.range_floor_s).sum())
-    below = int(np.count_nonzero(assessment.range_s < settings.safety_time_s))
-    return crit * scale, settings.safety_penalty * below * scale
+    crit = -settings.criticality_weight * float(criticality(outcome, settings.range_floor_s).sum())
+    below = int(np.count_nonzero(outcome.range_s < settings.safety_time_s))
+    return RewardTerms(crit * scale, settings.safety_penalty * below * scale, setup)
