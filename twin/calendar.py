@@ -5,7 +5,7 @@ The twin simulates on a *working-time axis*: second `w` is the instant after whi
 seconds of the week have elapsed. Everything stops outside working time, so breaks, nights and
 holidays cost no events at all. This class maps between that axis and calendar time.
 
-Rules (README, "Calendar rules"):
+Rules (docs/contract.md, "Calendar rules"):
 - A shift belongs to the day it starts on; a holiday removes the shifts that start on it. A week
   whose holidays leave no working time is an error (a shutdown week has nothing to plan).
 - A break belongs to the shift it starts in: its `days` name the day that shift starts, so the break
