@@ -1,6 +1,7 @@
-"""The Grafana dashboards "Line" and "Agent", built from the metric names of `bridge.metrics` (so a
-renamed field cannot leave a panel behind). Their InfluxQL runs on InfluxDB 1.8, 2.x (v1
-compatibility) and 3.x.
+"""The Grafana dashboards "Line" and "Agent", built with Grafana's Foundation SDK from the metric names
+of `bridge.metrics` (so a renamed field cannot leave a panel behind). Their InfluxQL runs on InfluxDB
+1.8, 2.x (v1 compatibility) and 3.x. The shipped `grafana/dashboards/*.json` are its output; regenerate
+them after a change (a test compares them):
 
     python -m bridge.dashboards [grafana/dashboards]     # writes line.json and agent.json
 """
@@ -10,7 +11,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard
+from grafana_foundation_sdk.builders.stat import Panel as Stat
+from grafana_foundation_sdk.builders.statetimeline import Panel as StateTimeline
+from grafana_foundation_sdk.builders.table import Panel as Table
+from grafana_foundation_sdk.builders.timeseries import Panel as TimeSeries
+from grafana_foundation_sdk.cog import builder, variants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import (
+    AnnotationQuery,
+    DataSourceRef,
+    ValueMap,
+    ValueMapping,
+    ValueMappingResult,
+    VariableRefresh,
+)
 
 from bridge.metrics import (
     ALERT,
@@ -28,12 +44,58 @@ from bridge.metrics import (
     Metric,
 )
 
-DATASOURCE = {"type": "influxdb", "uid": "linetwin-influxdb"}
+DATASOURCE = DataSourceRef(type_val="influxdb", uid="linetwin-influxdb")
 """The provisioned datasource (grafana/provisioning/datasources/influxdb.yaml)."""
 LINE_FILTER = '"line" =~ /^${line:regex}$/ AND $timeFilter'
-"""The line's points: Grafana's `regex` format escapes the name's regex characters (a '.' of a line
-name matches only a '.'; '/' would end the InfluxQL regex, but `twin.names` keeps it out of names)."""
-WIDTH = 24
+"""The chosen line's points, whatever its name: Grafana's `regex` format escapes `\\ ^ $ * + ? . ( ) | [ ]
+{ } /` (`escapeRegex` of @grafana/data), and InfluxQL reads `\\/` in a regex as '/' and hands the other
+escapes to the regex engine, so every character of the name matches only itself and none ends the
+regex. Quotes need no escape between the slashes."""
+
+
+class InfluxQL(variants.Dataquery, builder.Builder[variants.Dataquery]):
+    """A raw InfluxQL query of the InfluxDB datasource, as Grafana's InfluxDB plugin stores it (the SDK
+    has builders for the other datasources' queries, not for InfluxDB's)."""
+
+    def __init__(self, query: str, ref_id: str = "A", result_format: str = "time_series") -> None:
+        self.query = query
+        self.ref_id = ref_id
+        self.result_format = result_format
+
+    def build(self) -> InfluxQL:
+        return self
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": self.ref_id,
+            "datasource": DATASOURCE,
+            "query": self.query,
+            "rawQuery": True,
+            "resultFormat": self.result_format,
+        }
+
+
+class InfluxAnnotation(AnnotationQuery, builder.Builder[AnnotationQuery]):
+    """Events from an InfluxQL query: the time of each row, its `text` column and the comma-separated
+    `tags` columns (the SDK types an annotation's target for Grafana's built-in annotations only)."""
+
+    def __init__(self, name: str, query: str, text: str, tags: list[str], icon_color: str) -> None:
+        super().__init__(name=name, datasource=DATASOURCE, enable=True, icon_color=icon_color)
+        self.query = InfluxQL(query, ref_id="Anno", result_format="table")
+        self.text = text
+        self.tags = tags
+
+    def build(self) -> InfluxAnnotation:
+        return self
+
+    def to_json(self) -> dict[str, object]:
+        target = {
+            **self.query.to_json(),
+            "fromAnnotations": True,
+            "textColumn": self.text,
+            "tagsColumn": ",".join(self.tags),
+        }
+        return {**super().to_json(), "target": target}
 
 
 def _field(metric: Metric, field: str) -> str:
@@ -61,163 +123,151 @@ def rows(metric: Metric, *fields: str) -> str:
     return f'SELECT {columns} FROM "{metric.name}" WHERE {LINE_FILTER}'
 
 
-def _target(query: str, ref: str = "A", fmt: str = "time_series") -> dict[str, Any]:
-    return {"refId": ref, "datasource": DATASOURCE, "query": query, "rawQuery": True, "resultFormat": fmt}
+def _mappings(codes: dict[str, int]) -> list[ValueMapping]:
+    return [ValueMap(options={str(v): ValueMappingResult(text=k, index=v) for k, v in codes.items()})]
 
 
-def _mappings(codes: dict[str, int]) -> list[dict[str, Any]]:
-    return [{"type": "value", "options": {str(v): {"text": k, "index": v} for k, v in codes.items()}}]
+Panel = TimeSeries | StateTimeline | Stat | Table
 
 
-class _Board:
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self._x = self._y = self._row_h = 0
-
-    def add(
-        self,
-        title: str,
-        kind: str,
-        queries: list[str],
-        w: int = 12,
-        h: int = 8,
-        unit: str = "short",
-        fmt: str = "time_series",
-        mappings: list[dict[str, Any]] | None = None,
-    ) -> None:
-        if self._x + w > WIDTH:
-            self._x, self._y = 0, self._y + self._row_h
-            self._row_h = 0
-        refs = "ABCDEFGH"
-        self.panels.append(
-            {
-                "id": len(self.panels) + 1,
-                "title": title,
-                "type": kind,
-                "datasource": DATASOURCE,
-                "gridPos": {"x": self._x, "y": self._y, "w": w, "h": h},
-                "targets": [_target(q, refs[i], fmt) for i, q in enumerate(queries)],
-                "fieldConfig": {"defaults": {"unit": unit, "mappings": mappings or []}, "overrides": []},
-                "options": {},
-            }
-        )
-        self._x += w
-        self._row_h = max(self._row_h, h)
+def _panel(
+    panel: Panel, title: str, queries: list[str], w: int = 12, unit: str = "short", fmt: str = "time_series"
+) -> Panel:
+    """A panel of the line's queries (refIds A, B, ...), 8 rows high; the dashboard lays panels out
+    left to right, wrapping at the grid's 24 columns."""
+    targets: list[builder.Builder[variants.Dataquery]] = [
+        InfluxQL(q, chr(ord("A") + i), fmt) for i, q in enumerate(queries)
+    ]
+    return panel.title(title).datasource(DATASOURCE).span(w).height(8).unit(unit).targets(targets)
 
 
-def _dashboard(uid: str, title: str, board: _Board, annotations: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["linetwin"],
-        "timezone": "browser",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "refresh": "10s",
-        "time": {"from": "now-7d", "to": "now"},
-        "templating": {
-            "list": [
-                {
-                    "name": "line",
-                    "label": "Line",
-                    "type": "query",
-                    "datasource": DATASOURCE,
-                    "query": f'SHOW TAG VALUES FROM "{KPI.name}" WITH KEY = "line"',
-                    "refresh": 2,
-                    "includeAll": False,
-                    "multi": False,
-                }
-            ]
-        },
-        "annotations": {"list": annotations},
-        "panels": board.panels,
-    }
-
-
-def line_dashboard() -> dict[str, Any]:
-    b = _Board()
-    b.add(
-        "Buffer fill",
-        "timeseries",
-        [last(BUFFER, "fill", alias="fill"), last(BUFFER, "capacity", alias="capacity")],
+def _dashboard(
+    uid: str, title: str, panels: list[Panel], annotations: list[InfluxAnnotation]
+) -> dashboard.Dashboard:
+    line = (
+        dashboard.QueryVariable("line")
+        .label("Line")
+        .datasource(DATASOURCE)
+        .query(f'SHOW TAG VALUES FROM "{KPI.name}" WITH KEY = "line"')
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(False)
+        .multi(False)
     )
-    b.add("Stock per type", "timeseries", [last(STOCK, "units", by="type")])
-    b.add(
-        "FAS state",
-        "state-timeline",
-        [last(FAS, "state_code", by="station")],
-        mappings=_mappings(FAS_STATE_CODES),
+    board = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .tags(["linetwin"])
+        .timezone("browser")
+        .editable()
+        .refresh("10s")
+        .time("now-7d", "now")
+        .with_variable(line)
+        .annotations(list(annotations))
     )
-    b.add("FAS idle time (cumulative)", "timeseries", [last(FAS, "idle_s", by="station")], unit="s")
-    b.add("PAS state", "state-timeline", [last(PAS, "state_code")], mappings=_mappings(PAS_STATE_CODES))
-    b.add(
-        "PAS batches and setup effort (cumulative)",
-        "timeseries",
-        [last(PAS, "batches", alias="batches"), last(PAS, "setup_effort", alias="setup effort")],
-    )
-    b.add(
-        "Forecast idle time to the end of the week",
-        "timeseries",
-        [last(FORECAST, "idle_s", alias="forecast idle")],
-        unit="s",
-    )
-    b.add(
-        "KPIs so far",
-        "stat",
-        [last(KPI, "idle_s", alias="idle"), last(KPI, "setup_effort", alias="setup effort")],
-    )
-    b.add(
-        "Decision log",
-        "table",
-        [rows(DECISION, "decision_seq", "type", "quantity", "policy", "mode", "latency_ms")],
-        w=24,
-        fmt="table",
-    )
-    alerts = {
-        "name": "Shortage alerts",
-        "datasource": DATASOURCE,
-        "enable": True,
-        "iconColor": "red",
-        "query": rows(ALERT, "text", "station", "type"),
-        "textColumn": "text",
-        "tagsColumn": "station,type",
-    }
-    return _dashboard("linetwin-line", "Line", b, [alerts])
+    for number, panel in enumerate(panels, 1):
+        board.with_panel(panel.id(number))
+    return board
 
 
-def agent_dashboard() -> dict[str, Any]:
-    b = _Board()
-    b.add(
-        "Shadow agreement", "timeseries", [last(SHADOW, "agreement", alias="agreement")], unit="percentunit"
-    )
-    b.add(
-        "Idle time: forecast for the week vs so far",
-        "timeseries",
-        [last(FORECAST, "idle_s_end", alias="forecast at week end"), last(KPI, "idle_s", alias="so far")],
-        unit="s",
-    )
-    b.add(
-        "Setup effort: forecast for the week vs so far",
-        "timeseries",
+def line_dashboard() -> dashboard.Dashboard:
+    alerts = rows(ALERT, "text", "station", "type")
+    return _dashboard(
+        "linetwin-line",
+        "Line",
         [
-            last(FORECAST, "setup_effort_end", alias="forecast at week end"),
-            last(KPI, "setup_effort", alias="so far"),
+            _panel(
+                TimeSeries(),
+                "Buffer fill",
+                [last(BUFFER, "fill", alias="fill"), last(BUFFER, "capacity", alias="capacity")],
+            ),
+            _panel(TimeSeries(), "Stock per type", [last(STOCK, "units", by="type")]),
+            _panel(
+                StateTimeline().mappings(_mappings(FAS_STATE_CODES)),
+                "FAS state",
+                [last(FAS, "state_code", by="station")],
+            ),
+            _panel(
+                TimeSeries(),
+                "FAS idle time (cumulative)",
+                [last(FAS, "idle_s", by="station")],
+                unit="s",
+            ),
+            _panel(
+                StateTimeline().mappings(_mappings(PAS_STATE_CODES)),
+                "PAS state",
+                [last(PAS, "state_code")],
+            ),
+            _panel(
+                TimeSeries(),
+                "PAS batches and setup effort (cumulative)",
+                [last(PAS, "batches", alias="batches"), last(PAS, "setup_effort", alias="setup effort")],
+            ),
+            _panel(
+                TimeSeries(),
+                "Forecast idle time to the end of the week",
+                [last(FORECAST, "idle_s", alias="forecast idle")],
+                unit="s",
+            ),
+            _panel(
+                Stat(),
+                "KPIs so far",
+                [last(KPI, "idle_s", alias="idle"), last(KPI, "setup_effort", alias="setup effort")],
+            ),
+            _panel(
+                Table(),
+                "Decision log",
+                [rows(DECISION, "decision_seq", "type", "quantity", "policy", "mode", "latency_ms")],
+                w=24,
+                fmt="table",
+            ),
         ],
+        [InfluxAnnotation("Shortage alerts", alerts, "text", ["station", "type"], "red")],
     )
+
+
+def agent_dashboard() -> dashboard.Dashboard:
     latency_ms = _field(DECISION, "latency_ms")
     latency = (
         f'SELECT mean({latency_ms}) AS "mean", max({latency_ms}) AS "max" FROM "{DECISION.name}" '
         f"WHERE {LINE_FILTER} GROUP BY time($__interval) fill(none)"
     )
-    b.add("Decision latency (in the service)", "timeseries", [latency], unit="ms")
-    b.add(
-        "Metrics writer",
-        "timeseries",
-        [last(WRITER, "queued", alias="queued"), last(WRITER, "dropped", alias="dropped")],
-        w=24,
+    return _dashboard(
+        "linetwin-agent",
+        "Agent",
+        [
+            _panel(
+                TimeSeries(),
+                "Shadow agreement",
+                [last(SHADOW, "agreement", alias="agreement")],
+                unit="percentunit",
+            ),
+            _panel(
+                TimeSeries(),
+                "Idle time: forecast for the week vs so far",
+                [
+                    last(FORECAST, "idle_s_end", alias="forecast at week end"),
+                    last(KPI, "idle_s", alias="so far"),
+                ],
+                unit="s",
+            ),
+            _panel(
+                TimeSeries(),
+                "Setup effort: forecast for the week vs so far",
+                [
+                    last(FORECAST, "setup_effort_end", alias="forecast at week end"),
+                    last(KPI, "setup_effort", alias="so far"),
+                ],
+            ),
+            _panel(TimeSeries(), "Decision latency (in the service)", [latency], unit="ms"),
+            _panel(
+                TimeSeries(),
+                "Metrics writer",
+                [last(WRITER, "queued", alias="queued"), last(WRITER, "dropped", alias="dropped")],
+                w=24,
+            ),
+        ],
+        [],
     )
-    return _dashboard("linetwin-agent", "Agent", b, [])
 
 
 DASHBOARDS = {"line.json": line_dashboard, "agent.json": agent_dashboard}
@@ -228,7 +278,7 @@ def write_dashboards(folder: Path) -> list[Path]:
     written = []
     for name, build in DASHBOARDS.items():
         path = folder / name
-        path.write_text(json.dumps(build(), indent=2) + "\n")
+        path.write_text(json.dumps(build().build(), cls=JSONEncoder, indent=2) + "\n")
         written.append(path)
     return written
 
