@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -59,6 +61,24 @@ def test_registered_id_passes_gymnasiums_and_sb3s_checks() -> None:
     env = gym.make(ENV_ID)
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(LineEnv(), warn=True)
+
+
+def test_reading_files_loads_no_simulator_and_the_id_registers_whatever_is_imported_first() -> None:
+    code = (
+        "import sys, twin.config\n"
+        "print(sorted({'salabim', 'gymnasium', 'numpy'} & set(sys.modules)))\n"
+        "import gymnasium as gym\n"
+        "print(type(gym.make('linetwin/Line-v0').unwrapped).__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["[]", "LineEnv"]
+
+
+def test_every_name_twin_exports_loads_from_its_module() -> None:
+    import twin
+
+    assert [name for name in twin.__all__ if getattr(twin, name, None) is None] == []
+    assert twin.config.default_config_dir().is_dir()  # a submodule, by attribute
 
 
 def test_mask_is_the_twins_valid_set_and_obs_stay_in_bounds(

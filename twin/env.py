@@ -16,12 +16,11 @@ from twin.env_settings import EnvSettings, Task
 from twin.errors import InvalidDecision, SimulationError
 from twin.line import Engine, Line
 from twin.observation import OBS_HIGH, OBS_LOW, Assessment, Observer
+from twin.registration import register
 from twin.results import Results, Trace
 from twin.reward import decision_reward
 from twin.scenario import Scenario
 from twin.weekgen import WeekGenerator
-
-ENV_ID = "linetwin/Line-v0"
 
 WeekSource = Sequence[WeekConfig] | WeekGenerator
 
@@ -226,7 +225,4 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
         return self._line.results(), self._line.trace
 
 
-def register() -> None:
-    """Register `linetwin/Line-v0` with gymnasium (idempotent)."""
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="twin.env:LineEnv")
+register()  # `import twin.env` (or `twin.LineEnv`) makes `gym.make("linetwin/Line-v0")` work
