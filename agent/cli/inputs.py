@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.cli.flags import count, path_arg, seed
 from agent.errors import UsageError
+from agent.planners.registry import DEFAULT_MODEL, POLICIES, RL
 from twin import Scenario, load_line, load_week
 from twin.config import default_config_dir
 
@@ -48,3 +49,14 @@ def common_options(
     p.add_argument("--seed", type=seed, default=0, help="seed of every random stream (default 0)")
     if out is not None:
         p.add_argument("--out", type=path_arg, default=Path(out), help=f"output folder (default {out})")
+
+
+def policy_options(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
+    """--policy (a rule, or `rl`/`rl:MODEL`, the trained agent) and --model (the agent of `rl`)."""
+    p.add_argument("--policy", default=default, help=f"{what}: {POLICIES}")
+    p.add_argument(
+        "--model",
+        type=path_arg,
+        default=None,
+        help=f"agent for --policy {RL} (default {DEFAULT_MODEL}; or name it: --policy {RL}:MODEL)",
+    )

@@ -38,6 +38,8 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 def flag_of(command: argparse.ArgumentParser, argv: Sequence[str], param: str) -> str:
     """The flag of a library parameter (`time_limit`, `planners`) as the user typed it (an
     alias included), else its first long spelling; `--param-name` when the command has none."""
+    if param in SAID_AS:
+        return SAID_AS[param]
     dests = {param, *PARAM_DESTS.get(param, ())}
     typed = [a.split("=")[0] for a in argv if a.startswith("--")]
     for action in command._actions:
@@ -49,6 +51,9 @@ def flag_of(command: argparse.ArgumentParser, argv: Sequence[str], param: str) -
 
 PARAM_DESTS = {"planners": ("planner",), "planner": ("policy",)}
 """Library parameters that some commands take under another option name."""
+SAID_AS = {"batch_sizes": "--batch-sizes"}
+"""Parameters said by one flag whichever spelling was typed: a study's list of batch sizes is at
+fault even when it was typed as `--batch-size 50,600`."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

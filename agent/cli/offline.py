@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.flags import JOBS_MAX, count, jobs, not_negative, path_arg
-from agent.cli.inputs import common_options, load_scenario
+from agent.cli.inputs import common_options, load_scenario, policy_options
 from agent.cli.live import write_points
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
@@ -33,9 +33,6 @@ from bridge.points import simulated_points
 from twin import Scenario, SequenceEntry, load_sequence
 from twin.config import check_sequence, load_sequence_origin, sequence_quantities
 from twin.results import failure, rank_key
-
-POLICIES = f"{', '.join(RULES)} or {RL}[:MODEL] (the trained agent)"
-"""What `--policy` takes, for the help of every command that has it."""
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -205,10 +202,7 @@ def add_offline_commands(sub: Any) -> None:
     """simulate, plan, compare, demo and evaluate, on the subparsers `sub` of `linetwin`."""
     sim = sub.add_parser("simulate", help="simulate a week with one planner or a given PAS sequence")
     common_options(sim, "runs/simulate")
-    sim.add_argument("--policy", help=f"planner: {POLICIES}")
-    sim.add_argument(
-        "--model", type=path_arg, default=None, help=f"agent for --policy {RL} (default {DEFAULT_MODEL})"
-    )
+    policy_options(sim, None, "planner")
     sim.add_argument("--sequence", type=path_arg, help="replay this sequence.csv")
     sim.add_argument(
         "--influx", action="store_true", help="also write the week's points to InfluxDB ($LINETWIN_INFLUX_*)"

@@ -145,7 +145,7 @@ def _resumed_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from agent.training.train import latest_checkpoint, train
+    from agent.training.train import holds_run, latest_checkpoint, train
 
     if args.resume is not None:
         config = _resumed_config(args)
@@ -154,7 +154,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"train: --resume {args.resume}: no checkpoint yet; the run starts over", flush=True)
         summary = train(config, resume=resume)
     else:
-        summary = train(_train_config(args, args.out))
+        config = _train_config(args, args.out)
+        if holds_run(args.out):
+            raise UsageError(
+                f"--out {args.out}: a run is already there; continue it with --resume {args.out}"
+            )
+        summary = train(config)
     _print_summary(summary)
     print(f"wrote {args.resume or args.out}/summary.json and model.zip")
     return 0

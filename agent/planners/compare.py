@@ -279,7 +279,7 @@ def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
+        raise UsageError(f"cannot create the folder: {exc.strerror}", "out", out) from None
     rows = comparison.rows()
     summary = solver_summary(comparison)
     paragraphs = [markdown(rows), *(summary.splitlines() if summary else [])]  # a single newline joins lines

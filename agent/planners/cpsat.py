@@ -153,11 +153,11 @@ class Deadline(NamedTuple):
 
 
 def check_cpsat(scenario: Scenario, settings: CpSatSettings) -> None:
-    """What CP-SAT would refuse, said before anything runs: its flags and the line's efforts."""
+    """What CP-SAT would refuse, said before anything runs: its settings and the line's efforts."""
     if settings.time_limit_s <= 0:
-        raise UsageError(f"--time-limit {settings.time_limit_s:g}: must be positive")
+        raise UsageError("must be positive", "time_limit", f"{settings.time_limit_s:g}")
     if settings.workers < 1:
-        raise UsageError(f"--workers {settings.workers}: must be at least 1")
+        raise UsageError("must be at least 1", "workers", settings.workers)
     _effort_scale(scenario.setup_effort)
 
 
@@ -264,10 +264,12 @@ class CpSatPlanner:
                 stages=tuple(stages),
             )
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            hint_more = "; give it more --time-limit" if status == cp_model.UNKNOWN else ""
+            hint_more = "; give it more time" if status == cp_model.UNKNOWN else ""
             raise UsageError(
-                f"CP-SAT found no plan ({stages_text(stages)} after {time.perf_counter() - start:.1f} s "
-                f"of --time-limit {self.settings.time_limit_s:g}){hint_more}"
+                f"CP-SAT found no plan ({stages_text(stages)} after {time.perf_counter() - start:.1f} s)"
+                + hint_more,
+                "time_limit",
+                f"{self.settings.time_limit_s:g}",
             )
         idle = round(solver.objective_value)
         model.model.add(delay <= idle)

@@ -29,6 +29,8 @@ RL = "rl"
 RULES_ALIAS = "rules"
 ALIASES = {"cp-sat": CPSAT, "cp_sat": CPSAT, "CP-SAT": CPSAT, "ppo": RL}
 """Other spellings of a planner's name that are taken for it."""
+POLICIES = f"{', '.join(RULES)}, {RL}[:MODEL]"
+"""Every decision policy by name, as help texts and errors list them."""
 
 
 def _split(name: str) -> tuple[str, Path | None]:
@@ -48,13 +50,12 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
     kind, named_model = _split(name)
     if kind == RL:
         if named_model is not None and model is not None and named_model != model:
-            raise UsageError(f"the policy names another model ({named_model}): name it once", "model", model)
+            raise UsageError(f"{name!r} names the model {named_model} already: name it once", "model", model)
         from agent.planners.rl import RLPolicy  # torch only when an agent plans
 
         return RLPolicy.from_file(named_model or model or DEFAULT_MODEL, deterministic=True, seed=seed)
     if kind not in RULES:
-        names = [*RULES, RL]
-        hint = suggest(name, names) or f"; choose one of {', '.join(names)}"
+        hint = suggest(name, [*RULES, RL]) or f"; choose one of {POLICIES}"
         raise UsageError(f"unknown policy {name!r}{hint}", "policy")
     if model is not None:
         raise UsageError(f"only for the trained agent ({RL}), not for the rule {name!r}", "model", model)

@@ -76,7 +76,12 @@ def run_study(
     if not batch_sizes or not seeds or jobs < 1:
         raise UsageError("a study needs at least one batch size, one seed and one job")
     for size in dict.fromkeys(batch_sizes):
-        check(base.model_copy(update={"batch_size": size}), flag="--batch-sizes")
+        try:
+            check(base.model_copy(update={"batch_size": size}))
+        except UsageError as exc:
+            if exc.param != "batch_size":
+                raise
+            raise UsageError(exc.reason, "batch_sizes") from None  # one of the study's sizes
     configs = [
         base.model_copy(
             update={"batch_size": b, "seed": s, "out": run_folder(base.out, b, s), "progress": False}

@@ -177,9 +177,9 @@ def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO
     )
 
 
-def check(config: TrainConfig, flag: str = "--batch-size") -> tuple[LineConfig, Curriculum, EnvSettings]:
+def check(config: TrainConfig) -> tuple[LineConfig, Curriculum, EnvSettings]:
     """Read every input of a run (line, weeks, curriculum, env settings) and check every batch size
-    it will use against the line, before anything is written; a mistake names `flag`."""
+    it will use against the line, before anything is written."""
     line = load_line(config.line)
     curriculum: Curriculum = load_curriculum(config.curriculum)
     settings = load_env_settings(config.env_settings) if config.env_settings else EnvSettings()
@@ -188,13 +188,21 @@ def check(config: TrainConfig, flag: str = "--batch-size") -> tuple[LineConfig, 
     try:
         Scenario.build(line, week, config.batch_size)
     except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
+        raise UsageError(str(exc), "batch_size") from None
     for i, task in enumerate(curriculum.tasks, 1):
         try:
             Scenario.build(line, week, task.batch_size or config.batch_size)
         except ValueError as exc:
             raise UsageError(f"curriculum {curriculum.name}, task {i}: {exc}") from None
     return line, curriculum, settings
+
+
+def holds_run(out: Path) -> bool:
+    """A folder a new run must not take: the config of a run with a checkpoint or a final model (one
+    with only its config.json stopped before its first checkpoint and is started over)."""
+    return (out / "config.json").exists() and (
+        latest_checkpoint(out / "checkpoints") is not None or (out / "model.zip").exists()
+    )
 
 
 def run_progress(out: Path) -> tuple[int | None, bool]:
@@ -221,12 +229,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if resume:
         found = latest_checkpoint(checkpoints)
         if found is None:
-            raise UsageError(f"--resume {out}: no checkpoint to continue from")
+            raise UsageError("no checkpoint to continue from", "resume", out)
         start_from, state = found
-    elif (out / "config.json").exists() and (
-        latest_checkpoint(checkpoints) is not None or (out / "model.zip").exists()
-    ):
-        raise UsageError(f"--out {out}: a run is already there; continue it with --resume {out}")
+    elif holds_run(out):
+        raise UsageError("a run is already there: resume it, or give another folder", "out", out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
