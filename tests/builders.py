@@ -1,12 +1,16 @@
-"""Small lines and weeks built in code, for hand-computed and property tests."""
+"""Small lines and weeks built in code, for hand-computed and property tests (and training
+summaries with given evaluation plans)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twin.config import LineConfig, WeekConfig
 from twin.scenario import Scenario
+
+if TYPE_CHECKING:
+    from agent.training.summary import TrainSummary
 
 MONDAY = dt.date(2026, 11, 23)
 ALWAYS = {"shifts": [{"days": "Mon-Sun", "start": "00:00", "end": "24:00"}], "breaks": []}
@@ -79,3 +83,35 @@ def make_week(
 
 def make_scenario(line: LineConfig, week: WeekConfig, batch_size: int | None = None) -> Scenario:
     return Scenario.build(line, week, batch_size)
+
+
+def make_train_summary(
+    size: int, met: bool, best: dict[str, Any], deterministic: dict[str, Any] | None = None, **run: Any
+) -> TrainSummary:
+    """A training run's summary at batch size `size` with these evaluation plans (the deterministic
+    one: the best unless given); `run` overrides its fields. What a test does not give is filler:
+    setups, batches, return 0, steps to finish 1000 when the run met its criterion."""
+    from agent.training.summary import TrainSummary
+
+    plans = {"best": best, "deterministic": deterministic or best}
+    fields = {
+        "run": "runs/train",
+        "command": "linetwin train",
+        "curriculum": "A",
+        "batch_size": size,
+        "seed": 0,
+        "steps_budget": 1000,
+        "steps_done": 1000,
+        "episodes": 1,
+        "tasks": [],
+        "final_criterion_met": met,
+        "steps_to_finish": 1000 if met else None,
+        "wall_time_s": 0.0,
+        "evaluation": {
+            "week": "w1",
+            "batch_size": size,
+            "zero_idle": not best["deadlock"] and best["idle_s"] == 0,
+            **{kind: {"setups": 0, "batches": 0, "return": 0.0, **k} for kind, k in plans.items()},
+        },
+    }
+    return TrainSummary.model_validate({**fields, **run})

@@ -11,6 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from builders import make_train_summary
 from matplotlib.colors import to_rgba
 from matplotlib.text import Text
 
@@ -103,20 +104,11 @@ def test_labels_of_coinciding_points_do_not_overlap() -> None:
     plt.close(fig)
 
 
-def summary(size: int, met: bool, best: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "batch_size": size,
-        "final_criterion_met": met,
-        "steps_to_finish": 1000 if met else None,
-        "evaluation": {"zero_idle": not best["deadlock"] and best["idle_s"] == 0, "best": best},
-    }
-
-
 def test_table2_marks_deadlocked_best_plans_and_keeps_their_effort_out() -> None:
     runs = [
-        summary(20, False, {**kpis(False, 1.0, 60, 300.0), "return": -1.0}),
-        summary(20, False, {**kpis(True, 0.018, 20_830, 0.0), "return": -9.0}),
-        summary(30, False, {**kpis(True, 0.05, 9_000, 12.0), "return": -5.0}),
+        make_train_summary(20, False, {**kpis(False, 1.0, 60, 300.0), "return": -1.0}),
+        make_train_summary(20, False, {**kpis(True, 0.018, 20_830, 0.0), "return": -9.0}),
+        make_train_summary(30, False, {**kpis(True, 0.05, 9_000, 12.0), "return": -5.0}),
     ]
     rows = {r[0]: r for r in table_rows(runs)}
     assert rows["20"][4] == "1/2" and rows["30"][4] == "1/1"  # deadlocked_or_incomplete
@@ -126,8 +118,8 @@ def test_table2_marks_deadlocked_best_plans_and_keeps_their_effort_out() -> None
 
 def test_study_figures_say_when_no_run_met_the_criterion_and_mark_deadlocks() -> None:
     runs = [
-        summary(20, False, {**kpis(False, 1.0, 60, 300.0), "return": -1.0}),
-        summary(20, False, {**kpis(True, 0.018, 20_830, 0.0), "return": -9.0}),
+        make_train_summary(20, False, {**kpis(False, 1.0, 60, 300.0), "return": -1.0}),
+        make_train_summary(20, False, {**kpis(True, 0.018, 20_830, 0.0), "return": -9.0}),
     ]
     figs = figures(runs)
     steps = figs["steps_vs_batch_size.png"].axes[0]
@@ -145,8 +137,7 @@ def test_train_summary_shows_completion_and_deadlock_of_both_plans_ranked(
 ) -> None:
     best = {**kpis(False, 1.0, 0, 412.0), "seed": 17}
     deterministic = {**kpis(True, 0.018, 20_830, 0.0), "seed": None}
-    ev = {"week": "w1", "batch_size": 50, "zero_idle": True, "best": best, "deterministic": deterministic}
-    data = {"steps_done": 64, "wall_time_s": 3.0, "tasks": [], "final_criterion_met": False, "evaluation": ev}
+    data = make_train_summary(50, False, best, deterministic, steps_done=64, wall_time_s=3.0)
     _print_summary(data)
     lines = capsys.readouterr().out.splitlines()
     plans = [ln.strip() for ln in lines if " plan" in ln and " of w1 " in ln]

@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from builders import make_train_summary
 
 from agent.cli import main
 from agent.training.study import table_rows
+from agent.training.summary import TrainSummary
 
 
 def test_study_trains_the_grid_once_and_writes_table_and_figures(
@@ -40,7 +42,7 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
 
 
 def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None:
-    def summary(size: int, met: bool, steps: int | None, effort: float, idle: int) -> dict[str, object]:
+    def summary(size: int, met: bool, steps: int | None, effort: float, idle: int) -> TrainSummary:
         best = {
             "setup_effort": effort,
             "return": -100.0,
@@ -48,12 +50,7 @@ def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None
             "deadlock": False,
             "completion": 1.0,
         }
-        return {
-            "batch_size": size,
-            "final_criterion_met": met,
-            "steps_to_finish": steps,
-            "evaluation": {"zero_idle": idle == 0, "best": best},
-        }
+        return make_train_summary(size, met, best, steps_to_finish=steps)
 
     rows = table_rows(
         [

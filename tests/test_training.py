@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.cli import main
+from agent.cli.training import _print_summary
+from agent.training.summary import TrainSummary, read_summary
 from agent.training.train import PPOSettings, load_ppo_settings
 
 TINY_PPO = "n_steps = 64\nbatch_size = 64\nn_epochs = 1\n"
@@ -38,6 +41,8 @@ def test_train_writes_model_card_checkpoints_logs_and_summary(trained: Path) -> 
     assert card["types"][0] == "T1" and card["batch_size"] == 50
     assert sorted(p.name for p in (trained / "checkpoints").glob("model_*.zip"))
     assert list((trained / "tb").rglob("events.out.tfevents.*"))
+    typed = read_summary(trained)  # what train() returned, read back as it was written
+    assert typed is not None and typed.model_dump(mode="json", by_alias=True) == summary
 
 
 def test_evaluate_writes_the_best_plan_which_replays_exactly(trained: Path, tmp_path: Path) -> None:
@@ -125,3 +130,56 @@ def test_a_model_for_another_line_is_an_error(
 
 def test_the_shipped_ppo_toml_holds_the_embedded_defaults(config_dir: Path) -> None:
     assert load_ppo_settings(config_dir / "ppo.toml") == PPOSettings()
+
+
+PLAN = {"idle_s": 168260, "setup_effort": 211.0, "setups": 35, "deadlock": True, "completion": 0.138}
+WRITTEN = {
+    "run": "runs/train",
+    "command": "linetwin train --curriculum A --batch-size 50 --steps 64 --out runs/train",
+    "curriculum": "A",
+    "batch_size": 50,
+    "seed": 0,
+    "steps_budget": 64,
+    "steps_done": 64,
+    "episodes": 1,
+    "tasks": [
+        {"task": 1, "learned_at_step": None, "mask_top_k": 3, "setup_weight_scale": 0.0},
+        {"task": 2, "learned_at_step": 40, "setup_weight_scale": 0.0},
+        {"task": 3, "learned_at_step": None, "setup_weight_scale": 1.0},
+    ],
+    "final_criterion_met": False,
+    "steps_to_finish": None,
+    "wall_time_s": 0.1,
+    "evaluation": {
+        "week": "config/weeks/w1",
+        "batch_size": 50,
+        "zero_idle": False,
+        "best": {**PLAN, "batches": 38, "return": -1728.636, "seed": 7},
+        "deterministic": {**PLAN, "batches": 11, "return": -1316.014, "seed": None},
+    },
+}
+"""A summary.json as `train` wrote it before it was typed (issue 15): a dict, `json.dumps(indent=2)`."""
+
+
+def _without_seeds(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as written before the evaluation plans kept their seed (issue 14)."""
+    ev = summary["evaluation"]
+    plans = {kind: {k: v for k, v in ev[kind].items() if k != "seed"} for kind in ("best", "deterministic")}
+    return {**summary, "evaluation": {**ev, **plans}}
+
+
+@pytest.mark.parametrize("written", [WRITTEN, _without_seeds(WRITTEN)], ids=["seeds", "before-seeds"])
+def test_a_summary_written_before_it_was_typed_reads_and_writes_back_the_same(
+    written: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps(written, indent=2) + "\n"
+    (tmp_path / "summary.json").write_text(text, encoding="utf-8")
+    summary = read_summary(tmp_path)
+    assert isinstance(summary, TrainSummary) and summary.evaluation.best.setup_effort == 211.0
+    out = tmp_path / "again"
+    out.mkdir()
+    assert summary.write(out).read_text(encoding="utf-8") == text  # same keys, values and order
+    _print_summary(summary)
+    best = next(line.strip() for line in capsys.readouterr().out.splitlines() if "best plan" in line)
+    said = "best plan (stochastic, seed 7) of" if "seed" in written["evaluation"]["best"] else "best plan of"
+    assert best.startswith(f"{said} config/weeks/w1 (b=50): DEADLOCK AT 13.8% DONE")

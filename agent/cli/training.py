@@ -27,9 +27,9 @@ from agent.cli.inputs import DEFAULT_WEEK, common_options
 from agent.errors import UsageError
 from twin import load_line
 from twin.config import load_json_model
-from twin.results import failure, rank_key
 
 if TYPE_CHECKING:
+    from agent.training.summary import PlanSummary, TrainSummary
     from agent.training.train import TrainConfig
 
 
@@ -81,30 +81,30 @@ def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
         raise UsageError(flag_problem(exc)) from None
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: TrainSummary) -> None:
     learned = ", ".join(
-        f"task {t['task']}: {t['learned_at_step'] if t['learned_at_step'] is not None else '-'}"
-        for t in summary["tasks"]
+        f"task {t.task}: {t.learned_at_step if t.learned_at_step is not None else '-'}" for t in summary.tasks
     )
-    ev = summary["evaluation"]
-    print(f"steps done {summary['steps_done']}, wall time {summary['wall_time_s']:.0f} s")
+    ev = summary.evaluation
+    print(f"steps done {summary.steps_done}, wall time {summary.wall_time_s:.0f} s")
     print(f"tasks learned at step: {learned}")
-    print(f"final criterion met: {'yes' if summary['final_criterion_met'] else 'no'}")
+    print(f"final criterion met: {'yes' if summary.final_criterion_met else 'no'}")
     print("evaluation plans, ranked (no deadlock, completion, idle time, setup effort):")
-    for kind in sorted(("best", "deterministic"), key=lambda kind: rank_key(ev[kind])):
-        print(f"  {_plan_line(kind, ev[kind], ev['week'], ev['batch_size'])}")
+    plans = {"best": ev.best, "deterministic": ev.deterministic}
+    for kind, plan in sorted(plans.items(), key=lambda item: item[1].rank_key()):
+        print(f"  {_plan_line(kind, plan, ev.week, ev.batch_size)}")
 
 
-def _plan_line(kind: str, k: dict[str, Any], week: str, batch_size: int) -> str:
+def _plan_line(kind: str, k: PlanSummary, week: str, batch_size: int) -> str:
     """One evaluation plan of a training summary: which plan, how complete, its KPIs."""
     which = f"{kind} plan"
-    if kind == "best" and "seed" in k:  # summaries before the seed was kept do not say
-        which += " (deterministic)" if k["seed"] is None else f" (stochastic, seed {k['seed']})"
-    failed = failure(k)
+    if kind == "best" and k.seed_known:  # summaries before the seed was kept do not say
+        which += " (deterministic)" if k.seed is None else f" (stochastic, seed {k.seed})"
+    failed = k.failure()
     return (
         f"{which} of {week} (b={batch_size}): {failed.upper() if failed else 'complete'}, "
-        f"completion {k['completion']:.3f}, idle {k['idle_s']} s, setup effort {k['setup_effort']:g}, "
-        f"deadlock {'yes' if k['deadlock'] else 'no'}"
+        f"completion {k.completion:.3f}, idle {k.idle_s} s, setup effort {k.setup_effort:g}, "
+        f"deadlock {'yes' if k.deadlock else 'no'}"
     )
 
 

@@ -7,17 +7,17 @@ study skips finished runs and resumes interrupted ones from their last checkpoin
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
+from agent.training.summary import SUMMARY, PlanSummary, TrainSummary, read_summary
 from agent.training.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
-from twin.results import failure
+from twin.config import load_json_model
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -50,14 +50,11 @@ def run_folder(out: Path, batch_size: int, seed: int) -> Path:
 
 def is_finished(folder: Path, steps: int) -> bool:
     """A run whose summary covers the asked budget (or that met its final criterion)."""
-    path = folder / "summary.json"
-    if not path.is_file():
-        return False
-    summary = json.loads(path.read_text(encoding="utf-8"))
-    return bool(summary["final_criterion_met"] or summary["steps_done"] >= steps)
+    summary = read_summary(folder)
+    return summary is not None and (summary.final_criterion_met or summary.steps_done >= steps)
 
 
-def _train_one(config: TrainConfig) -> dict[str, Any]:
+def _train_one(config: TrainConfig) -> TrainSummary:
     resume = latest_checkpoint(config.out / "checkpoints") is not None
     return train(config, resume=resume)
 
@@ -69,7 +66,7 @@ def run_study(
     jobs: int,
     report: Callable[[str], None] = print,
     progress_every_s: float | None = PROGRESS_EVERY_S,
-) -> list[dict[str, Any]]:
+) -> list[TrainSummary]:
     """Train every (batch size, seed) not finished yet; return all summaries of the grid. Every
     batch size is checked against the line before any run starts. Every `progress_every_s` wall
     seconds (None: never) one line says how far each run in training is."""
@@ -94,7 +91,7 @@ def run_study(
     if todo:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_train_one, c): c for c in todo}
-            pending: set[Future[dict[str, Any]]] = set(futures)
+            pending: set[Future[TrainSummary]] = set(futures)
             done = 0
             while pending:
                 finished, pending = wait(pending, timeout=progress_every_s, return_when=FIRST_COMPLETED)
@@ -102,14 +99,14 @@ def run_study(
                     done += 1
                     config = futures[future]
                     summary = future.result()
-                    state = "final criterion met" if summary["final_criterion_met"] else "not finished"
+                    state = "final criterion met" if summary.final_criterion_met else "not finished"
                     report(
                         f"[{done}/{len(todo)}] b={config.batch_size} seed={config.seed}: {state}, "
-                        f"{summary['steps_done']} steps, {summary['wall_time_s']:.0f} s"
+                        f"{summary.steps_done} steps, {summary.wall_time_s:.0f} s"
                     )
                 if pending and not finished:
                     report(progress_line([futures[f] for f in pending if f.running()], len(pending)))
-    return [json.loads((c.out / "summary.json").read_text(encoding="utf-8")) for c in configs]
+    return [load_json_model(c.out / SUMMARY, TrainSummary) for c in configs]
 
 
 def logged_steps(folder: Path) -> int | None:
@@ -155,32 +152,32 @@ class _Stats:
         ]
 
 
-def _failed(summary: dict[str, Any]) -> bool:
+def _failed(summary: TrainSummary) -> bool:
     """The run's best evaluation plan deadlocked or left planned units unbuilt."""
-    return failure(summary["evaluation"]["best"]) is not None
+    return summary.evaluation.best.failure() is not None
 
 
-def table_rows(summaries: Sequence[dict[str, Any]]) -> list[list[str]]:
+def table_rows(summaries: Sequence[TrainSummary]) -> list[list[str]]:
     """Table II: one row per batch size. Steps, setup effort and return count only the runs that
     met the final criterion (as the paper does), or every run of the size when none did; setup
     effort only of best plans that are complete without deadlock (the others are counted in
     `deadlocked_or_incomplete`: stopping early saves setups)."""
     rows = []
-    for size in sorted({s["batch_size"] for s in summaries}):
-        runs = [s for s in summaries if s["batch_size"] == size]
-        met = [s for s in runs if s["final_criterion_met"]]
+    for size in sorted({s.batch_size for s in summaries}):
+        runs = [s for s in summaries if s.batch_size == size]
+        met = [s for s in runs if s.final_criterion_met]
         basis = met or runs
-        efforts = [float(s["evaluation"]["best"]["setup_effort"]) for s in basis if not _failed(s)]
+        efforts = [s.evaluation.best.setup_effort for s in basis if not _failed(s)]
         std = f"{statistics.stdev(efforts):.1f}" if len(efforts) > 1 else "-"
-        returns = [float(s["evaluation"]["best"]["return"]) for s in basis]
+        returns = [s.evaluation.best.episode_return for s in basis]
         rows.append(
             [
                 str(size),
                 str(len(runs)),
                 f"{len(met)}/{len(runs)}",
-                f"{sum(s['evaluation']['zero_idle'] for s in runs)}/{len(runs)}",
+                f"{sum(s.evaluation.zero_idle for s in runs)}/{len(runs)}",
                 f"{sum(map(_failed, runs))}/{len(runs)}",
-                *_Stats([float(s["steps_to_finish"]) for s in met]).cells(),
+                *_Stats([float(s.steps_to_finish) for s in met if s.steps_to_finish is not None]).cells(),
                 *_Stats(efforts).cells(),
                 std,
                 f"{statistics.fmean(returns):.1f}" if returns else "-",
@@ -189,7 +186,7 @@ def table_rows(summaries: Sequence[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def write_table(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
+def write_table(out: Path, summaries: Sequence[TrainSummary]) -> list[Path]:
     rows = table_rows(summaries)
     csv_path, md_path = out / "table2.csv", out / "table2.md"
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
@@ -211,7 +208,7 @@ def write_table(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
     return [csv_path, md_path]
 
 
-def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
+def write_figures(out: Path, summaries: Sequence[TrainSummary]) -> list[Path]:
     """steps_vs_batch_size.png and setup_effort_by_batch_size.png (see `figures`)."""
     import matplotlib.pyplot as plt
 
@@ -223,7 +220,7 @@ def write_figures(out: Path, summaries: Sequence[dict[str, Any]]) -> list[Path]:
     return paths
 
 
-def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
+def figures(summaries: Sequence[TrainSummary]) -> dict[str, Figure]:
     """Time steps to finish vs batch size, and setup-effort box plots per batch size (complete
     best plans; a deadlocked or incomplete best plan is a red X with its completion)."""
     import matplotlib
@@ -233,12 +230,18 @@ def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
 
     from twin.plots import label_points
 
-    sizes = sorted({s["batch_size"] for s in summaries})
+    sizes = sorted({s.batch_size for s in summaries})
     steps = [
-        [s["steps_to_finish"] for s in summaries if s["batch_size"] == b and s["final_criterion_met"]]
+        [
+            s.steps_to_finish
+            for s in summaries
+            if s.batch_size == b and s.final_criterion_met and s.steps_to_finish is not None
+        ]
         for b in sizes
     ]
-    best = [[s["evaluation"]["best"] for s in summaries if s["batch_size"] == b] for b in sizes]
+    best: list[list[PlanSummary]] = [
+        [s.evaluation.best for s in summaries if s.batch_size == b] for b in sizes
+    ]
 
     marks: list[tuple[tuple[float, float], str]] = []  # red labels a `draw` leaves for label_points
 
@@ -280,21 +283,21 @@ def figures(summaries: Sequence[dict[str, Any]]) -> dict[str, Figure]:
             )
 
     def effort_boxes(ax: Axes) -> None:
-        complete = [[float(k["setup_effort"]) for k in plans if failure(k) is None] for plans in best]
+        complete = [[k.setup_effort for k in plans if k.failure() is None] for plans in best]
         drawn = [(i, v) for i, v in enumerate(complete, 1) if v]
         if drawn:
             ax.boxplot([v for _, v in drawn], positions=[i for i, _ in drawn])
-        failed = [(i, k) for i, plans in enumerate(best, 1) for k in plans if failure(k) is not None]
+        failed = [(i, k) for i, plans in enumerate(best, 1) for k in plans if k.failure() is not None]
         if failed:
             ax.scatter(
                 [i for i, _ in failed],
-                [float(k["setup_effort"]) for _, k in failed],
+                [k.setup_effort for _, k in failed],
                 marker="X",
                 color="tab:red",
                 zorder=3,
                 label="deadlocked or incomplete best plan (effort not comparable)",
             )
-            marks.extend(((i, float(k["setup_effort"])), f"{float(k['completion']):.0%}") for i, k in failed)
+            marks.extend(((i, k.setup_effort), f"{k.completion:.0%}") for i, k in failed)
             ax.legend(fontsize=7)
         ax.set_xticks(range(1, len(sizes) + 1), [str(b) for b in sizes])
         ax.set_xlim(0.5, len(sizes) + 0.5)

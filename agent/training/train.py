@@ -2,7 +2,7 @@
 
 A run folder holds `config.json` (what was asked), `checkpoints/` (model + curriculum state every
 `checkpoint_steps`), `tb/` (TensorBoard), `model.zip` + `model.json` (the final agent and its card)
-and `summary.json` (steps at which each task was learned, final KPIs, wall time)."""
+and `summary.json` (`TrainSummary`: steps at which each task was learned, final KPIs, wall time)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from agent.errors import UsageError
 from agent.planners.evaluate import PlayedPlan, evaluate
 from agent.planners.rl import ModelCard, save_model
 from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
+from agent.training.summary import Evaluation, PlanSummary, TaskSummary, TrainSummary, read_summary
 from twin import (
     EnvSettings,
     LineConfig,
@@ -208,22 +209,22 @@ def holds_run(out: Path) -> bool:
 def run_progress(out: Path) -> tuple[int | None, bool]:
     """Steps a run folder got to (its newest checkpoint or summary; None: not started) and whether
     it met its final criterion."""
-    summary = _read_summary(out)
+    summary = read_summary(out)
     found = latest_checkpoint(out / "checkpoints")
     steps = [checkpoint_steps(found[0])] if found else []
-    if "steps_done" in summary:
-        steps.append(int(summary["steps_done"]))
-    return (max(steps) if steps else None), bool(summary.get("final_criterion_met"))
+    if summary is not None:
+        steps.append(summary.steps_done)
+    return (max(steps) if steps else None), summary is not None and summary.final_criterion_met
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
     """Train (or continue) a run; returns its summary (also written to `summary.json`). A folder
     with only the config.json of a run that stopped before its first checkpoint is started over."""
     torch.set_num_threads(1)
     line, curriculum, settings = check(config)
     out = config.out
     checkpoints = out / "checkpoints"
-    previous = _read_summary(out)
+    previous = read_summary(out)
     state: dict[str, Any] | None = None
     start_from: Path | None = None
     if resume:
@@ -265,59 +266,41 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         command=config.command,
     )
     save_model(model, out / "model.zip", card)
-    summary = _summary(config, curriculum, tracker, model.num_timesteps, previous, wall)
-    summary["evaluation"] = _evaluate(config, line, model, card)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    summary = TrainSummary(
+        run=str(config.out),
+        command=config.command,
+        curriculum=curriculum.name,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        steps_budget=config.steps,
+        steps_done=model.num_timesteps,
+        episodes=tracker.episodes,
+        tasks=[
+            TaskSummary(task=i + 1, learned_at_step=at, **task.model_dump())
+            for i, (task, at) in enumerate(zip(curriculum.tasks, tracker.learned_at, strict=True))
+        ],
+        final_criterion_met=tracker.finished,
+        steps_to_finish=tracker.learned_at[-1],
+        wall_time_s=round((previous.wall_time_s if previous else 0.0) + wall, 1),
+        evaluation=_evaluate(config, line, model, card),
+    )
+    summary.write(out)
     return summary
 
 
-def _read_summary(out: Path) -> dict[str, Any]:
-    path = out / "summary.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _summary(
-    config: TrainConfig,
-    curriculum: Curriculum,
-    tracker: CurriculumCallback,
-    steps_done: int,
-    previous: dict[str, Any],
-    wall: float,
-) -> dict[str, Any]:
-    return {
-        "run": str(config.out),
-        "command": config.command,
-        "curriculum": curriculum.name,
-        "batch_size": config.batch_size,
-        "seed": config.seed,
-        "steps_budget": config.steps,
-        "steps_done": steps_done,
-        "episodes": tracker.episodes,
-        "tasks": [
-            {"task": i + 1, "learned_at_step": at, **task.model_dump(exclude_none=True)}
-            for i, (task, at) in enumerate(zip(curriculum.tasks, tracker.learned_at, strict=True))
-        ],
-        "final_criterion_met": tracker.finished,
-        "steps_to_finish": tracker.learned_at[-1],
-        "wall_time_s": round(previous.get("wall_time_s", 0.0) + wall, 1),
-    }
-
-
-def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: ModelCard) -> dict[str, Any]:
+def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: ModelCard) -> Evaluation:
     """Best-of-N and deterministic plans of the evaluation week at the final batch size."""
-    week = load_week(config.template_week if config.weeks is None else config.weeks[0], line)
-    scenario = Scenario.build(line, week, card.batch_size)
+    week_path = config.template_week if config.weeks is None else config.weeks[0]
+    scenario = Scenario.build(line, load_week(week_path, line), card.batch_size)
     result = evaluate(model, card, scenario, config.eval_plans, config.seed)
-    kpis = ("idle_s", "setup_effort", "setups", "deadlock", "completion", "batches")
 
-    def pick(plan: PlayedPlan) -> dict[str, Any]:
-        data = plan.run.results.to_dict()
-        return {**{k: data[k] for k in kpis}, "return": round(plan.episode_return, 3), "seed": plan.seed}
+    def pick(plan: PlayedPlan) -> PlanSummary:
+        return PlanSummary.of(plan.run.results, plan.episode_return, plan.seed)
 
-    return {
-        "week": str(config.template_week if config.weeks is None else config.weeks[0]),
-        "batch_size": card.batch_size,
-        "zero_idle": result.zero_idle,
-        "best": pick(result.best),
-        "deterministic": pick(result.deterministic),
-    }
+    return Evaluation(
+        week=str(week_path),
+        batch_size=card.batch_size,
+        zero_idle=result.zero_idle,
+        best=pick(result.best),
+        deterministic=pick(result.deterministic),
+    )
