@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sb3_contrib import MaskablePPO
 
 from agent.cli import main
 from agent.cli.training import _print_summary
@@ -41,6 +42,9 @@ def test_train_writes_model_card_checkpoints_logs_and_summary(trained: Path) -> 
     assert card["types"][0] == "T1" and card["batch_size"] == 50
     assert sorted(p.name for p in (trained / "checkpoints").glob("model_*.zip"))
     assert list((trained / "tb").rglob("events.out.tfevents.*"))
+    agent = MaskablePPO.load(trained / "model.zip", device="cpu")  # ppo.toml's settings reached it
+    assert (agent.n_steps, agent.batch_size, agent.n_epochs) == (64, 64, 1)
+    assert agent.learning_rate == PPOSettings().learning_rate
     typed = read_summary(trained)  # what train() returned, read back as it was written
     assert typed is not None and typed.model_dump(mode="json", by_alias=True) == summary
 

@@ -159,19 +159,11 @@ def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO
     tb = str(config.out / "tb")
     if resume is not None:
         return MaskablePPO.load(resume, env=env, device="cpu", tensorboard_log=tb)
-    ppo = config.ppo
     return MaskablePPO(
         "MlpPolicy",
         env,
-        learning_rate=ppo.learning_rate,
-        n_steps=ppo.n_steps,
-        batch_size=ppo.batch_size,
-        n_epochs=ppo.n_epochs,
-        gamma=ppo.gamma,
-        gae_lambda=ppo.gae_lambda,
-        clip_range=ppo.clip_range,
-        ent_coef=ppo.ent_coef,
-        policy_kwargs={"net_arch": list(ppo.net_arch)},
+        **config.ppo.model_dump(exclude={"net_arch"}),  # stable-baselines3's names
+        policy_kwargs={"net_arch": list(config.ppo.net_arch)},
         seed=config.seed,
         device="cpu",
         tensorboard_log=tb,
