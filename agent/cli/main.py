@@ -37,7 +37,7 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 
 def flag_of(command: argparse.ArgumentParser, argv: Sequence[str], param: str) -> str:
     """The flag of a library parameter (`time_limit`, `planners`) as the user typed it (an
-    alias included), else its first long spelling; `--param-name` when the command has none."""
+    alias included), else its last spelling; `--param-name` when the command has none."""
     if param in SAID_AS:
         return SAID_AS[param]
     dests = {param, *PARAM_DESTS.get(param, ())}
