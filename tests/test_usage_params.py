@@ -11,6 +11,7 @@ import pytest
 from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
+from agent.cli.main import build_parser
 from agent.errors import UsageError
 from agent.planners.cpsat import CpSatSettings, check_cpsat
 from agent.planners.registry import DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
@@ -67,6 +68,21 @@ def test_the_trained_agent_is_rl_and_ppo_is_still_taken_for_it(name: str) -> Non
     policy = make_policy(name, 0)
     assert isinstance(policy, RLPolicy) and policy.name == RL
     assert policy.card == RLPolicy.from_file(DEFAULT_MODEL).card
+
+
+@pytest.mark.parametrize("command", ["simulate", "serve", "emulate", "replay"])
+def test_the_policy_is_read_in_its_one_spelling(command: str) -> None:
+    given = ["recording.jsonl"] if command == "replay" else []
+    policies = {
+        typed: build_parser().parse_args([command, *given, "--policy", typed]).policy
+        for typed in ("ppo", "ppo:m.zip", "rl:m.zip", "setup-aware")
+    }
+    assert policies == {
+        "ppo": RL,
+        "ppo:m.zip": f"{RL}:m.zip",
+        "rl:m.zip": f"{RL}:m.zip",
+        "setup-aware": "setup-aware",
+    }
 
 
 def test_ppo_names_the_agent_in_a_list_of_planners_too() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.cli.flags import count, path_arg, seed
 from agent.errors import UsageError
-from agent.planners.registry import DEFAULT_MODEL, POLICIES, RL
+from agent.planners.registry import DEFAULT_MODEL, POLICIES, RL, canonical
 from twin import Scenario, load_line, load_week
 from twin.config import default_config_dir
 
@@ -52,8 +52,9 @@ def common_options(
 
 
 def policy_options(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
-    """--policy (a rule, or `rl`/`rl:MODEL`, the trained agent) and --model (the agent of `rl`)."""
-    p.add_argument("--policy", default=default, help=f"{what}: {POLICIES}")
+    """--policy (a rule, or `rl`/`rl:MODEL`, the trained agent; read in its one spelling, so `serve
+    --policy ppo` dispatches as `rl`) and --model (the agent of `rl`)."""
+    p.add_argument("--policy", type=canonical, default=default, help=f"{what}: {POLICIES}")
     p.add_argument(
         "--model",
         type=path_arg,

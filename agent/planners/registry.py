@@ -33,15 +33,23 @@ POLICIES = f"{', '.join(RULES)}, {RL}[:MODEL]"
 """Every decision policy by name, as help texts and errors list them."""
 
 
+def canonical(name: str) -> str:
+    """A planner's name in its one spelling (`ppo` -> `rl`, `ppo:M` -> `rl:M`, `cp-sat` -> `cpsat`);
+    any other name as it is."""
+    kind, sep, rest = name.partition(":")
+    if ALIASES.get(kind, kind) == RL:
+        return RL + sep + rest
+    return ALIASES.get(name, name)
+
+
 def _split(name: str) -> tuple[str, Path | None]:
     """`rl:MODEL` -> (`rl`, MODEL); any other name -> (its canonical spelling, None)."""
-    kind, sep, path = name.partition(":")
-    kind = ALIASES.get(kind, kind)
+    kind, sep, path = canonical(name).partition(":")
     if kind == RL and sep:
         if not path:
             raise UsageError("name the model after the colon, e.g. rl:agent.zip", "planner", name)
         return RL, Path(path)
-    return ALIASES.get(name, name), None
+    return canonical(name), None
 
 
 def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
