@@ -9,9 +9,12 @@ what this product publishes; `dump()` gives the compact JSON bytes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from twin.results import Kpis
 
 STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
 """Inbound payloads: no coercion (JSON strings stay strings, numbers numbers)."""
@@ -139,6 +142,8 @@ class DispatchMsg(Message):
 
 
 class KpiMsg(BaseModel):
+    """The contract's part of the mirrored week's KPIs (`twin.results.Kpis`, same names and types)."""
+
     idle_s: int
     idle_s_by_station: dict[str, int]
     setup_effort: float
@@ -146,6 +151,10 @@ class KpiMsg(BaseModel):
     batches: int
     units_consumed: int
     completion: float
+
+    @classmethod
+    def of(cls, kpis: Kpis) -> KpiMsg:
+        return cls.model_validate(kpis, from_attributes=True)
 
 
 class BatchMsg(BaseModel):

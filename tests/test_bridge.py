@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bridge.bus import Received
 from bridge.codec import decode, encode, event_topic
 from bridge.errors import BadMessage, RecordingError
+from bridge.messages import KpiMsg
 from bridge.mqtt import MqttBus
 from bridge.recording import Recorder, read_recording
 from bridge.settings import load_bus_settings
@@ -27,6 +29,7 @@ from twin.events import (
     UnitFinished,
     UnitStarted,
 )
+from twin.results import Kpis
 
 ROOT = "acme/plant1/assembly/line1"
 
@@ -133,6 +136,27 @@ def test_every_inbound_topic_is_strict(topic: str, payload: bytes, reason: str) 
     topics = Topics(ROOT)
     with pytest.raises(BadMessage, match=reason):
         decode(topics, f"{ROOT}/{topic}", payload)
+
+
+def test_the_contracts_kpis_are_the_twins_under_the_same_names_and_types() -> None:
+    kpis = Kpis(
+        idle_s=30,
+        idle_s_by_station={"FAS1": 30, "FAS2": 0},
+        setup_effort=2.5,
+        setups=1,
+        batches=3,
+        completion=0.5,
+        units_planned=20,
+        units_consumed=10,
+    )
+    assert KpiMsg.of(kpis).model_dump_json() == (  # the contract's payload, byte for byte
+        '{"idle_s":30,"idle_s_by_station":{"FAS1":30,"FAS2":0},"setup_effort":2.5,"setups":1,'
+        '"batches":3,"units_consumed":10,"completion":0.5}'
+    )
+    twin_types = typing.get_type_hints(Kpis)
+    assert {name: field.annotation for name, field in KpiMsg.model_fields.items()} == {
+        name: twin_types[name] for name in KpiMsg.model_fields
+    }
 
 
 def test_recordings_round_trip(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time `__getattr__` loads eac
     from twin.forecast import Forecast
     from twin.line import Line, simulate
     from twin.observation import Assessment, Observer
-    from twin.results import BatchRecord, Results, Trace
+    from twin.results import BatchRecord, Kpis, Results, Trace
     from twin.scenario import Scenario
     from twin.weekgen import WeekGenerator, WeekSpec
 
@@ -59,7 +59,7 @@ _HOME = {
     "Forecast": "forecast",
     **dict.fromkeys(("Line", "simulate"), "line"),
     **dict.fromkeys(("Assessment", "Observer"), "observation"),
-    **dict.fromkeys(("BatchRecord", "Results", "Trace"), "results"),
+    **dict.fromkeys(("BatchRecord", "Kpis", "Results", "Trace"), "results"),
     "Scenario": "scenario",
     **dict.fromkeys(("WeekGenerator", "WeekSpec"), "weekgen"),
 }
@@ -96,6 +96,7 @@ __all__ = [
     "FasPosition",
     "Forecast",
     "InvalidDecision",
+    "Kpis",
     "Line",
     "LineConfig",
     "LineEnv",

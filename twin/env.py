@@ -17,7 +17,7 @@ from twin.errors import InvalidDecision, SimulationError
 from twin.line import Engine, Line
 from twin.observation import OBS_HIGH, OBS_LOW, Assessment, Observer
 from twin.registration import register
-from twin.results import Results, Trace
+from twin.results import Results, Trace, headline
 from twin.reward import decision_reward
 from twin.scenario import Scenario
 from twin.weekgen import WeekGenerator
@@ -26,18 +26,9 @@ WeekSource = Sequence[WeekConfig] | WeekGenerator
 
 
 def episode_kpis(results: Results) -> dict[str, Any]:
-    """The KPIs an episode reports in `info["kpis"]` when it ends."""
-    return {
-        "idle_s": results.idle_s,
-        "shortfall_s": results.shortfall_s,
-        "setup_effort": results.setup_effort,
-        "setups": results.setups,
-        "batches": results.batches,
-        "deadlock": results.deadlock,
-        "completion": results.completion,
-        "makespan_s": results.makespan_s,
-        "batch_size": results.batch_size,
-    }
+    """The KPIs an episode reports in `info["kpis"]` when it ends: the headline KPIs, and what a
+    curriculum reads (the work a deadlock lost, the batch size)."""
+    return headline(results, "batches", "shortfall_s", "makespan_s", "batch_size")
 
 
 class LineEnv(gym.Env[np.ndarray, np.int64]):

@@ -24,6 +24,7 @@ from twin.events import (
     UnitFinished,
     UnitStarted,
 )
+from twin.results import Kpis, completion
 from twin.scenario import Scenario
 from twin.snapshot import BatchInProgress, FasProgress, LineSnapshot
 
@@ -73,23 +74,6 @@ class _FasMirror:
     down: bool = False
     ready_since: int | None = 0
     idle_s: int = 0
-
-
-@dataclass(frozen=True)
-class MirrorKpis:
-    """KPIs of the real week so far, named as the offline twin's `Results`."""
-
-    idle_s: int
-    idle_s_by_station: dict[str, int]
-    setup_effort: float
-    setups: int
-    batches: int
-    units_consumed: int
-    units_planned: int
-
-    @property
-    def completion(self) -> float:
-        return self.units_consumed / self.units_planned if self.units_planned else 1.0
 
 
 @dataclass(slots=True)
@@ -147,19 +131,22 @@ class Mirror:
                 need[plan[order][0]] -= taken
         return need
 
-    def kpis(self) -> MirrorKpis:
+    def kpis(self) -> Kpis:
+        """The KPIs of the real week so far, as the offline twin's `Results` begin."""
         by_station = {}
         for f, fas in enumerate(self.fas):
             open_wait = self.now_s - fas.ready_since if fas.ready_since is not None else 0
             by_station[self.scenario.stations[f]] = fas.idle_s + open_wait
-        return MirrorKpis(
+        consumed, planned = sum(f.consumed for f in self.fas), self.scenario.planned_units
+        return Kpis(
             idle_s=sum(by_station.values()),
             idle_s_by_station=by_station,
             setup_effort=self.pas.setup_effort,
             setups=self.pas.setups,
             batches=self.pas.started,
-            units_consumed=sum(f.consumed for f in self.fas),
-            units_planned=self.scenario.planned_units,
+            completion=completion(consumed, planned),
+            units_planned=planned,
+            units_consumed=consumed,
         )
 
     def snapshot(self) -> LineSnapshot:
@@ -378,4 +365,4 @@ class Mirror:
                 fas.ready_since = self.now_s
 
 
-__all__ = ["EventRejected", "Mirror", "MirrorKpis"]
+__all__ = ["EventRejected", "Mirror"]

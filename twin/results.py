@@ -56,9 +56,15 @@ RankKey = tuple[bool, float, int, float]
 """(deadlock, -completion, idle seconds, setup effort): smaller is better."""
 
 
+def completion(consumed: int, planned: int) -> float:
+    """Share of the planned units the FAS consumed (1.0 for a week without plans)."""
+    return consumed / planned if planned else 1.0
+
+
 @dataclass(frozen=True)
-class Results:
-    """KPIs of one run, under the names of `problem.md` (times in working seconds)."""
+class Kpis:
+    """The KPIs of a week so far, under the names of `problem.md` (times in working seconds): what
+    the live mirror knows of the real week, and the first of a run's `Results`."""
 
     idle_s: int
     idle_s_by_station: dict[str, int]
@@ -68,6 +74,12 @@ class Results:
     completion: float
     units_planned: int
     units_consumed: int
+
+
+@dataclass(frozen=True)
+class Results(Kpis):
+    """KPIs of one run: its `Kpis`, then what a run to its end knows."""
+
     units_produced: int
     shortfall_s: int
     """FAS working time of the planned units never built (0 unless the run deadlocked)."""
@@ -91,6 +103,36 @@ class Results:
     def rank_key(self) -> RankKey:
         """Lexicographic ranking of `problem.md`: smaller is better (see `rank_key`)."""
         return rank_key(self)
+
+
+HEADLINE = {
+    "deadlock": "deadlock",
+    "completion": "completion",
+    "idle_s": "idle (s)",
+    "setup_effort": "setup effort",
+    "setups": "setups",
+}
+"""The headline KPIs of a run: the ranking's, in its order (`rank_key`), and the number of setups;
+with their column heads for readers. Every table, summary and printout of KPIs shows these."""
+
+
+def headline(results: Results, *more: str) -> dict[str, Any]:
+    """The headline KPIs of a run by name, then the fields `more` of its `Results`."""
+    return {name: getattr(results, name) for name in (*HEADLINE, *more)}
+
+
+def kpi_text(name: str, value: object) -> str:
+    """A KPI as a table cell shows it: a deadlock as yes or no, the completion to three decimals,
+    the makespan's instant to the minute, other numbers in `%g`."""
+    if name == "deadlock":
+        return "yes" if value else "no"
+    if name == "completion" and isinstance(value, float):
+        return f"{value:.3f}"
+    if name == "makespan_at" and isinstance(value, str):
+        return value[:16].replace("T", " ")
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def rank_key(kpis: Results | Mapping[str, Any]) -> RankKey:
@@ -162,7 +204,7 @@ def compute_results(
         setup_effort=float(sum(b.setup_effort for b in trace.batches)),
         setups=sum(b.changeover for b in trace.batches),
         batches=len(trace.batches),
-        completion=sum(consumed) / planned if planned else 1.0,
+        completion=completion(sum(consumed), planned),
         units_planned=planned,
         units_consumed=sum(consumed),
         units_produced=produced,

@@ -34,7 +34,7 @@ from agent.planners.policies import make_rule
 from agent.planners.registry import RL, PlannerSpec
 from agent.planners.run import PlannedRun, made_for, run_planner
 from twin import Results, Scenario, write_sequence
-from twin.results import failure, rank_key
+from twin.results import HEADLINE, failure, headline, kpi_text, rank_key
 from twin.schedule import write_schedule
 
 if TYPE_CHECKING:
@@ -90,14 +90,11 @@ class Comparison:
                 and k.completion == 1.0
                 and k.idle_s <= reference.idle_s
             )
+            kpis = {**headline(k), "completion": round(k.completion, 4)}
             rows.append(
                 {
                     "planner": run.planner,
-                    "completion": round(k.completion, 4),
-                    "deadlock": k.deadlock,
-                    "idle_s": k.idle_s,
-                    "setup_effort": k.setup_effort,
-                    "setups": k.setups,
+                    **{name: kpis[name] for name in KPI_COLUMNS},
                     "gap_cpsat": relative_gap(k.setup_effort, reference.setup_effort)
                     if reference is not None and comparable and run.planner != CPSAT
                     else None,
@@ -179,13 +176,12 @@ def agent_plans(
     return best, [p.run for p in (*result.stochastic, result.deterministic)]
 
 
+KPI_COLUMNS = ("completion", *(name for name in HEADLINE if name != "completion"))
+"""The headline KPIs in the table's order: completion first, as compare.csv has always had them."""
+
 COLUMNS = {
     "planner": "planner",
-    "completion": "completion",
-    "deadlock": "deadlock",
-    "idle_s": "idle (s)",
-    "setup_effort": "setup effort",
-    "setups": "setups",
+    **{name: HEADLINE[name] for name in KPI_COLUMNS},
     "gap_cpsat": "gap to CP-SAT plan",
     "gap_bound": "gap to CP-SAT bound (model)",
     "wall_s": "wall (s)",
@@ -195,17 +191,11 @@ COLUMNS = {
 def _cell(key: str, value: object) -> str:
     if value is None:
         return "-"
-    if key == "deadlock":
-        return "yes" if value else "no"
     if key.startswith("gap_") and isinstance(value, float):
         return gap_text(value)
-    if key == "completion" and isinstance(value, float):
-        return f"{value:.3f}"
     if key == "wall_s" and isinstance(value, float):
         return f"{value:.1f}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return kpi_text(key, value)
 
 
 def markdown(rows: list[dict[str, object]]) -> str:

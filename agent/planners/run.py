@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from agent.planners.policies import Policy
 from twin import Results, Scenario, Trace, simulate
 from twin.config import SequenceOrigin
+from twin.results import HEADLINE, headline, kpi_text
 
 
 @dataclass
@@ -29,33 +30,12 @@ def run_planner(scenario: Scenario, policy: Policy) -> PlannedRun:
 
 def kpi_table(runs: Sequence[PlannedRun]) -> str:
     """A plain-text table of the headline KPIs, one row per planner."""
-    head = (
-        "planner",
-        "deadlock",
-        "completion",
-        "idle_s",
-        "setup_effort",
-        "setups",
-        "makespan",
-        "max fill",
-        "wall",
-    )
+    head = ("planner", *HEADLINE, "makespan", "max fill", "wall")
     rows = [head]
     for r in runs:
-        k = r.results
-        rows.append(
-            (
-                r.planner,
-                "yes" if k.deadlock else "no",
-                f"{k.completion:.3f}",
-                str(k.idle_s),
-                f"{k.setup_effort:g}",
-                str(k.setups),
-                k.makespan_at[:16].replace("T", " "),
-                str(k.buffer_max_fill),
-                f"{r.wall_s * 1000:.0f} ms",
-            )
-        )
+        kpis = headline(r.results, "makespan_at", "buffer_max_fill")
+        cells = [kpi_text(name, value) for name, value in kpis.items()]
+        rows.append((r.planner, *cells, f"{r.wall_s * 1000:.0f} ms"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "  ".join(
