@@ -77,6 +77,7 @@ def test_reading_files_loads_no_simulator_and_the_id_registers_whatever_is_impor
 def test_every_name_twin_exports_loads_from_its_module() -> None:
     import twin
 
+    assert set(twin.__all__) == {*twin._HOME, "ENV_ID", "register"}  # every lazy name is exported
     assert [name for name in twin.__all__ if getattr(twin, name, None) is None] == []
     assert twin.config.default_config_dir().is_dir()  # a submodule, by attribute
 

@@ -7,7 +7,7 @@ it is (`twin.registration`)."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from twin.registration import ENV_ID, register, register_with_gymnasium
