@@ -42,6 +42,7 @@ from broker import Mosquitto  # the tests' helper: one Mosquitto on a free port
 import agent.live.service
 from agent.live.emulator import EmulatorTimeout, LineEmulator
 from agent.live.journal import Journal
+from agent.live.listeners import JournalListener
 from agent.live.service import AgentService
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
@@ -179,7 +180,8 @@ def ingestion(
     bus = MqttBus(settings, role, subscriptions=topics.inbound_filters)
     decider = make_policy(policy, 0) if policy else None
     log = Journal(broker.folder / f"journal-{role}.jsonl") if journal != "none" else None
-    service = AgentService(scenario, decider, policy or "none", topics, bus, journal=log)
+    listeners = [JournalListener(log)] if log is not None else []
+    service = AgentService(scenario, decider, policy or "none", topics, bus, listeners=listeners)
     with _syncs(journal) as syncs:
         started = time.perf_counter()
         bus.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from twin.names import check_name
 
@@ -20,7 +21,8 @@ class InboundTopic:
 
 @dataclass(frozen=True)
 class Topics:
-    """The topics under one root, e.g. `acme/plant1/assembly/line1`."""
+    """The topics under one root, e.g. `acme/plant1/assembly/line1`; each is built once, at its
+    first use."""
 
     root: str
 
@@ -37,7 +39,7 @@ class Topics:
                 "outer '/' or a leading '$' (the broker's own topics)"
             )
 
-    @property
+    @cached_property
     def pas_events(self) -> str:
         return f"{self.root}/pas/events"
 
@@ -49,45 +51,49 @@ class Topics:
             raise ValueError(f"station {station!r} cannot be a topic level: {exc}") from None
         return f"{self.root}/fas/{station}/events"
 
-    @property
+    @cached_property
     def buffer_events(self) -> str:
         return f"{self.root}/buffer/events"
 
-    @property
+    @cached_property
     def plan(self) -> str:
         return f"{self.root}/plan"
 
-    @property
+    @cached_property
     def dispatch(self) -> str:
         return f"{self.root}/dispatch/pas"
 
-    @property
+    @cached_property
     def dispatch_current(self) -> str:
         return f"{self.root}/dispatch/pas/current"
 
-    @property
+    @cached_property
     def shadow_dispatch(self) -> str:
         return f"{self.root}/shadow/dispatch/pas"
 
-    @property
+    @cached_property
     def state(self) -> str:
         return f"{self.root}/twin/state"
 
-    @property
+    @cached_property
     def alerts(self) -> str:
         return f"{self.root}/twin/alerts"
 
-    @property
+    @cached_property
     def errors(self) -> str:
         return f"{self.root}/twin/errors"
 
-    @property
+    @cached_property
     def status(self) -> str:
         return f"{self.root}/twin/status"
 
-    @property
+    @cached_property
     def everything(self) -> str:
         return f"{self.root}/#"
+
+    @cached_property
+    def _prefix(self) -> str:
+        return self.root + "/"
 
     @property
     def inbound_filters(self) -> list[str]:
@@ -104,12 +110,12 @@ class Topics:
     def in_inbound_branch(self, topic: str) -> bool:
         """Whether `topic` lies in a branch the line publishes to (where the twin answers every
         message); messages elsewhere under the root are the twin's own or other systems'."""
-        prefix = self.root + "/"
+        prefix = self._prefix
         return topic.startswith(prefix) and topic[len(prefix) :].split("/", 1)[0] in INBOUND_BRANCHES
 
     def parse_inbound(self, topic: str) -> InboundTopic | None:
         """The inbound topic `topic` addresses, or None if it is not one."""
-        prefix = self.root + "/"
+        prefix = self._prefix
         if not topic.startswith(prefix):
             return None
         parts = topic[len(prefix) :].split("/")

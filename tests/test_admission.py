@@ -303,8 +303,8 @@ def test_a_journal_entry_that_cannot_be_applied_is_reported_and_skipped(
     for message in [_plan(scenario, 1, 2**70), *messages]:
         journal.message(message)
     journal.close()
-    service = AgentService(scenario, None, "none", Topics(ROOT), MemoryBus(), journal=Journal(journal.path))
-    assert service.resume() == len(messages) + 1
+    service = AgentService(scenario, None, "none", Topics(ROOT), MemoryBus())
+    assert service.resume(Journal(journal.path).entries()) == len(messages) + 1
     assert service.skipped_entries == 1 and service.rejected == 0
     assert kpis(service) == offline
 

@@ -18,6 +18,7 @@ import agent.live.journal
 from agent.cli import main
 from agent.live.emulator import LineEmulator
 from agent.live.journal import DecisionEntry, Journal, JournalError, TornEntry
+from agent.live.listeners import JournalListener
 from agent.live.service import AgentService
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus, Received
@@ -61,7 +62,13 @@ def stream(scenario: Scenario) -> list[Received]:
 
 def _service(scenario: Scenario, bus: MemoryBus, journal: Journal) -> AgentService:
     return AgentService(
-        scenario, make_policy(POLICY, 0), POLICY, TOPICS, bus, journal=journal, plan_known=False
+        scenario,
+        make_policy(POLICY, 0),
+        POLICY,
+        TOPICS,
+        bus,
+        plan_known=False,
+        listeners=[JournalListener(journal)],
     )
 
 
@@ -284,8 +291,9 @@ def test_a_decision_synced_before_a_crash_is_published_after_the_restart_with_it
     assert [(e.index, e.decision_seq) for e in synced] == [(0, 1)] and synced[0].dispatch is not None
 
     bus = MemoryBus()
-    again = _service(scenario, bus, Journal(path))
-    again.resume()
+    journal = Journal(path)
+    again = _service(scenario, bus, journal)
+    again.resume(journal.entries())
     again.run(threading.Event(), idle_timeout_s=0.5)
     assert bus.on(TOPICS.dispatch_current) == [synced[0].dispatch]  # the same dispatch, decision_seq 1
     assert bus.on(TOPICS.dispatch) == []  # no other decision for that point
@@ -325,7 +333,7 @@ def test_a_restart_after_a_cut_at_any_kind_of_entry_ends_as_a_run_without_one(
     journal = Journal(path)
     restarted = _service(scenario, bus, journal)
     assert journal.repair() == TornEntry(path, torn + 1, len(lines[torn]) // 2)
-    restarted.resume()
+    restarted.resume(journal.entries())
     for message in stream[messages_before:]:  # redelivered: what was never acknowledged
         restarted.handle(message)
     journal.close()

@@ -25,6 +25,7 @@ from tsdb import InfluxDB1, Samples, VictoriaMetrics
 
 from agent.live.emulator import LineEmulator
 from agent.live.journal import Journal
+from agent.live.listeners import PointsListener
 from agent.live.service import AgentService
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus, Received
@@ -173,7 +174,9 @@ def _mirrored(scenario: Scenario, messages: list[Received], live: bool, end: boo
     for a minute after the last) and hands its points over while it is; else as a replay, one after
     the other. `end`: then the state of the last instant, as at the end of a week."""
     points: list[str] = []
-    service = AgentService(scenario, None, "none", Topics(ROOT), MemoryBus(), metrics=points.extend)
+    service = AgentService(
+        scenario, None, "none", Topics(ROOT), MemoryBus(), listeners=[PointsListener(points.extend)]
+    )
     for message, after in zip(messages, [*messages[1:], None], strict=True):
         service.handle(message)
         if live:
@@ -416,9 +419,9 @@ def _journal_points(scenario: Scenario, journal: Path) -> list[str]:
     """What the journal's replay regenerates, plus what serve's ledger kept: every point serve writes
     (its decisions without the latency, which is not kept)."""
     points: list[str] = []
-    service = AgentService(scenario, None, "setup-aware", Topics(ROOT), MemoryBus(), journal=Journal(journal),
-                           metrics=points.extend)  # fmt: skip
-    service.resume()
+    service = AgentService(scenario, None, "setup-aware", Topics(ROOT), MemoryBus(),
+                           listeners=[PointsListener(points.extend)])  # fmt: skip
+    service.resume(Journal(journal).entries())
     service.deliver_points(final=True)
     kept = journal.with_suffix(".influx.kept.lp")
     return points + (kept.read_text().splitlines() if kept.exists() else [])

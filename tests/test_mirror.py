@@ -13,7 +13,7 @@ from twin.config import Downtime
 from twin.emission import EventTap, finish_time
 from twin.line import Line
 from twin.mirror import EventRejected, Mirror
-from twin.outlook import Outlook
+from twin.outlook import Outlook, Projection
 
 DOWN = [("PAS", 8, 95), ("PAS", 30, 200), (0, 9, 37), (1, 9, 61), (2, 33, 300), (3, 6, 40)]
 """(station or FAS index, hour of the week, minutes): planned downtime that cuts units and batches."""
@@ -81,7 +81,7 @@ def test_an_outlook_holds_while_the_line_follows_it(
 ) -> None:
     scenario = Scenario.build(ref_line, week_with_downtime, 50)
     policy = make_rule("setup-aware", 0)
-    outlook = Outlook.simulate(scenario, Mirror(scenario).snapshot(), policy)
+    outlook = Projection.simulate(scenario, Mirror(scenario).snapshot(), policy)
     line = Line(scenario)
     results = line.run(policy)
     assert outlook.total.idle_s == results.idle_s
@@ -97,6 +97,34 @@ def test_an_outlook_holds_while_the_line_follows_it(
         held += expected is not None
         request = line.decide(policy(request))
     assert held == results.batches
+
+
+def test_the_outlook_answers_each_decision_and_simulates_only_where_the_line_left_it(
+    ref_line: LineConfig, week_with_downtime: WeekConfig
+) -> None:
+    """A live decision enters the outlook once to decide and once to renew; the line follows the
+    decider, so only the week start (no projection yet) is simulated, with the whole week ahead."""
+    scenario = Scenario.build(ref_line, week_with_downtime, 50)
+    policy = make_rule("setup-aware", 0)
+    results = Line(scenario).run(policy)
+    line, mirror = Line(scenario), Mirror(scenario)
+    outlook = Outlook(mirror, policy)
+    tap, request, held, renewals = EventTap(line), line.start(), 0, []
+    while request is not None:
+        for event in tap.collect():
+            mirror.apply(event)
+        call = outlook.decide()
+        assert call is not None and call.decision == policy(request)
+        held += call.expected is not None
+        if (renewal := outlook.renew()) is not None:
+            renewals.append(renewal)
+        request = line.decide(call.decision)
+    assert held == results.batches - 1 and len(renewals) == 1
+    expected = renewals[0].expected
+    assert expected is not None and (expected.idle_s, expected.setup_effort) == (
+        results.idle_s,
+        results.setup_effort,
+    )
 
 
 def test_a_rejected_event_changes_nothing(ref_line: LineConfig, ref_week: WeekConfig) -> None:

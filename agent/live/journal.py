@@ -4,7 +4,8 @@ it made, as JSON Lines. A restarted service replays it to the same state.
 Durability: write, sync, then acknowledge.
 - `message` and `decision` append an entry; `sync` writes the appended entries out and `os.fsync`s them.
   The service acknowledges an inbound message to the broker only after a sync that covers its entry
-  (group commit: one sync for every message processed while the inbox was busy, see `AgentService`).
+  (group commit: one sync for every message processed while the inbox was busy, see
+  `agent.live.service.GroupCommit`). The service writes it through a `JournalListener`.
   An entry a power cut takes was therefore never acknowledged, and the broker delivers its message again.
 - A decision entry holds the dispatch as published and is synced before the dispatch is published: after
   a crash the restarted service either knows the decision (it republishes that same dispatch, same

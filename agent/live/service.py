@@ -1,48 +1,35 @@
 """The agent service: the live mirror of the line plus the policy that dispatches the next PAS batch.
 
-It reads the line's messages from a `Bus`, applies them to a `Mirror`, answers every decision point
-(the week start, then each `batch_stored`) with the configured policy, and publishes dispatches,
-the retained twin state, shortage alerts and an error for every message it rejects. All of its
-state lives in this thread; the journal lets a restart resume where it stopped.
+It ingests the line's messages from a `Bus` into a `Mirror`, answers every decision point (the week
+start, then each `batch_stored`) through the line's `Outlook`, and publishes dispatches, the
+retained twin state, shortage alerts and an error for every message it rejects. Its journal and
+metrics points are listeners (`agent.live.listeners`). All of its state lives in this thread; the
+journal lets a restart resume where it stopped.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import logging
 import queue
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from agent.live.journal import DecisionEntry, Journal, JournalError
+from agent.live.journal import DecisionEntry, JournalError
+from agent.live.listeners import Listeners, ServiceListener
 from bridge.admission import Admission, ClockRules
 from bridge.bus import Bus, Received
 from bridge.codec import decode, excerpt
 from bridge.errors import BadMessage
-from bridge.messages import (
-    AlertMsg,
-    BatchMsg,
-    DispatchMsg,
-    ErrorMsg,
-    FasStateMsg,
-    ForecastMsg,
-    KpiMsg,
-    PasStateMsg,
-    PlanMsg,
-    ShadowMsg,
-    StateMsg,
-)
-from bridge.points import LinePoints
+from bridge.messages import DispatchMsg, PlanMsg, ShadowMsg, StateMsg
+from bridge.outbound import alert_message, dispatch_message, error_message, state_message
 from bridge.topics import Topics
 from twin import Decider, Scenario, WorkCalendar
-from twin.events import BatchStarted, BatchStored, LineEvent
-from twin.line import Engine, Line
+from twin.events import BatchStarted, BatchStored
 from twin.mirror import EventRejected, Mirror
-from twin.outlook import Expected, Outlook
+from twin.outlook import Outlook
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +49,109 @@ COMMIT_S = 0.01
 
 
 class Mode(enum.StrEnum):
+    """Whether the line follows the agent's dispatches or only hears them as recommendations."""
+
     ACTIVE = "active"  # dispatches on `dispatch/pas`; the line follows them
     SHADOW = "shadow"  # recommends on `shadow/dispatch/pas`; the line keeps its own decisions
 
 
 @dataclass
 class ShadowScore:
+    """How far the line agrees with the agent: its decisions, the batches the line started at a
+    decision point the agent answered (`compared`) and those of the recommended type (`agreed`)."""
+
     decisions: int = 0
     compared: int = 0
     agreed: int = 0
+    recommended: dict[int, str] = field(default_factory=dict)
+    """The type recommended at each decision point answered."""
 
     @property
     def agreement(self) -> float | None:
         return self.agreed / self.compared if self.compared else None
 
+    def recommend(self, index: int, type_name: str) -> None:
+        self.recommended[index] = type_name
+        self.decisions += 1
+
+    def compare(self, index: int, started: str) -> bool:
+        """Count the batch the line started at decision point `index`; False if it was not answered."""
+        if index not in self.recommended:
+            return False
+        self.compared += 1
+        self.agreed += self.recommended[index] == started
+        return True
+
+    def message(self) -> ShadowMsg:
+        return ShadowMsg(
+            decisions=self.decisions, compared=self.compared, agreed=self.agreed, agreement=self.agreement
+        )
+
+
+@dataclass
+class Dispatches:
+    """What the service decided so far."""
+
+    seq: int = 0
+    """`decision_seq` of the last decision (never below the retained last dispatch's)."""
+    answered: int = -1
+    """The highest decision point answered."""
+    own: set[bytes] = field(default_factory=set)
+    """Dispatches as published (or journaled): they may come back on the dispatch topic."""
+    last: bytes | None = None
+    """The last dispatch in active mode: said again at every connect (it may not have left)."""
+    foreign: int = 0
+    """Dispatches on this line's dispatch topic that another client published."""
+    failed: tuple[int, int] | None = None
+    """(decision point, events accepted) at the last decision that failed: not tried again before
+    another event was applied."""
+
+    def note(self, entry: DecisionEntry, active: bool) -> None:
+        if entry.dispatch is not None:
+            self.own.add(entry.dispatch)
+            if active:
+                self.last = entry.dispatch
+        self.seq = max(self.seq, entry.decision_seq)
+        self.answered = max(self.answered, entry.index)
+
+
+class GroupCommit:
+    """Write, sync, acknowledge: processed messages wait for the sync that makes their journal
+    entries durable; one sync for a group (see COMMIT_ENTRIES)."""
+
+    def __init__(self, bus: Bus, listeners: Listeners) -> None:
+        self.bus = bus
+        self.listeners = listeners
+        self.waiting: list[Received] = []
+        """Processed, acknowledged after the next sync, in the order they arrived."""
+        self.last: Received | None = None
+        """The message processed last."""
+        self._since = 0.0
+
+    def processed(self, message: Received) -> None:
+        """Queue `message`'s acknowledgement; commit when the inbox is momentarily empty or the group
+        is full or old."""
+        self.last = message
+        if not self.waiting:
+            self._since = time.monotonic()
+        self.waiting.append(message)
+        if (
+            self.bus.inbox.empty()
+            or len(self.waiting) >= COMMIT_ENTRIES
+            or time.monotonic() - self._since >= COMMIT_S
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        """Sync (the journal), then acknowledge every message waiting."""
+        self.listeners.sync()
+        for message in self.waiting:
+            self.bus.ack(message)
+        self.waiting.clear()
+
 
 class AgentService:
-    """Mirror + agent for one line and week."""
+    """Mirror + agent for one line and week: ingest, decide, publish."""
 
     def __init__(
         self,
@@ -88,80 +161,60 @@ class AgentService:
         topics: Topics,
         bus: Bus,
         mode: Mode = Mode.ACTIVE,
-        journal: Journal | None = None,
         plan_known: bool = True,
-        metrics: Callable[[list[str]], None] | None = None,
         clock: ClockRules | None = None,
-        keep_points: Callable[[list[str]], None] | None = None,
+        listeners: Iterable[ServiceListener] = (),
     ) -> None:
-        """Without a `policy` it only mirrors (replays of recorded weeks). `metrics` receives the
-        line's points (InfluxDB line protocol) as they become final; `keep_points` (default
-        `metrics`) those a journal replay cannot regenerate, to make them durable. `clock`: how far
-        inbound timestamps are trusted (default: the receipt time is a trusted clock, 60 s tolerance)."""
+        """Without a `policy` it only mirrors (replays of recorded weeks). `clock`: how far inbound
+        timestamps are trusted (default: the receipt time is a trusted clock, 60 s tolerance).
+        `listeners` follow it: its journal, its metrics points (`agent.live.listeners`)."""
         self.mirror = Mirror(scenario, plan_known)
         self.admission = Admission(scenario.calendar.start, clock or ClockRules())
-        self.metrics = metrics
-        self.keep_points = keep_points or metrics
-        self.points = LinePoints(scenario.line.name, self.mirror) if metrics is not None else None
-        self._handling_since = 0.0
-        self.policy = policy
+        self.outlook = Outlook(self.mirror, policy) if policy is not None else None
         self.policy_name = policy_name
         self.topics = topics
         self.bus = bus
         self.mode = mode
-        self.journal = journal
-        self.deciding = policy is not None
-        self.engine = Engine()
-        self.outlook: Outlook | None = None
-        self.expected: Expected | None = None
-        self._plan_in_force: tuple[object, ...] | None = None  # (week, revision, orders) accepted last
-        self.decision_seq = 0
-        self.answered = -1  # highest decision point answered
-        self.recommended: dict[int, str] = {}  # shadow decisions by decision point
+        self.listeners = Listeners(*listeners)
+        self.listeners.bind(self.mirror, mode.value)
+        self.dispatches = Dispatches()
         self.shadow = ShadowScore()
         self.accepted = 0
         self.rejected = 0
         self.restamped = 0
         """Accepted events applied at their receipt time because their `ts` lay ahead of it."""
-        self.foreign_dispatches = 0
-        """Dispatches on this line's dispatch topic that another client published."""
-        self._own_dispatches: set[bytes] = set()  # as published (or journaled): they may come back
-        self._errors = 0  # messages published on twin/errors
+        self.skipped_entries = 0
+        """Journal entries a resume could not apply (reported, then skipped)."""
         self.last_stored_seq: int | None = None
-        self._alerted: dict[str, tuple[str, int]] = {}
+        self._plan_in_force: tuple[object, ...] | None = None  # (week, revision, orders) accepted last
+        self._handling_since = 0.0
+        self._errors = 0  # messages published on twin/errors
         self._state_due = True
         self._state_at = 0.0
         self._replaying = False
-        self._last_dispatch: bytes | None = None
         self._connects_seen = 0
-        self._unacked: list[Received] = []  # processed, acknowledged after the next journal sync
-        self._unacked_since = 0.0
-        self._last_processed: Received | None = None
-        self._failed_decision: tuple[int, int] | None = None  # (decision point, events accepted) at a failure
-        self.skipped_entries = 0
-        """Journal entries a resume could not apply (reported, then skipped)."""
-        self.on_event: Callable[[LineEvent], None] | None = None
-        """Called with each event the mirror applied (`replay --out` rebuilds the week's trace)."""
+        self.acks = GroupCommit(bus, self.listeners)
 
     @property
     def calendar(self) -> WorkCalendar:
         return self.mirror.scenario.calendar
 
     # -- restart -----------------------------------------------------------------------------
-    def resume(self) -> int:
-        """Replay the journal (publishing nothing); return the number of entries replayed."""
-        if self.journal is None:
-            return 0
+    def resume(self, entries: Iterable[Received | DecisionEntry]) -> int:
+        """Replay a journal's entries (publishing and journaling nothing); return how many."""
         self._replaying = True
         count = 0
         try:
-            for entry in self.journal.entries():
+            for entry in entries:
                 count += 1
                 rejected = self.rejected
                 try:
                     if isinstance(entry, DecisionEntry):
                         self._note_decision(entry)
-                        self._decision_points(entry.dispatch, latency_ms=None)
+                        if entry.dispatch is not None:
+                            self.listeners.on_dispatched(
+                                DispatchMsg.model_validate_json(entry.dispatch), None
+                            )
                     else:
                         self._ingest(entry)
                 except Exception:  # a journal written by another version, or a bug: never a crash loop
@@ -172,97 +225,55 @@ class AgentService:
                     self.skipped_entries += 1
         finally:
             self._replaying = False
-        self.outlook = None  # simulated anew at the next decision
         return count
 
     def _note_decision(self, entry: DecisionEntry) -> None:
-        if entry.dispatch is not None:
-            self._own_dispatches.add(entry.dispatch)
-        if self.mode is Mode.ACTIVE and entry.dispatch is not None:
-            self._last_dispatch = entry.dispatch  # said again at the next connect (it may not have left)
-        self.decision_seq = max(self.decision_seq, entry.decision_seq)
-        self.answered = max(self.answered, entry.index)
-        self.recommended[entry.index] = entry.type
-        self.shadow.decisions += 1
+        self.dispatches.note(entry, active=self.mode is Mode.ACTIVE)
+        self.shadow.recommend(entry.index, entry.type)
 
     # -- inbound -----------------------------------------------------------------------------
     def handle(self, message: Received) -> None:
         """Process one message; never raises for bad input (it is answered on `twin/errors`). It is
         acknowledged once its journal entry is synced."""
         topic = message.topic
-        if topic == self.topics.dispatch_current:
+        topics = self.topics
+        if topic == topics.dispatch_current:
             self.note_current(message.payload)
-        elif topic == self.topics.dispatch:  # published by another client: a second agent on this line
+        elif topic == topics.dispatch:  # published by another client: a second agent on this line
             self._other_dispatcher(message)
-        elif not self.topics.in_inbound_branch(topic) or (topic == self.topics.plan and not message.payload):
+        elif not topics.in_inbound_branch(topic) or (topic == topics.plan and not message.payload):
             pass  # the twin's own topics (a stale subscription of the session) or a retained plan cleared
         else:
             self._handling_since = time.perf_counter()
             self._ingest(message)
-            if self.deciding:
+            if self.outlook is not None:
                 self.decide_if_due()
-        self._processed(message)
+        self.acks.processed(message)
         self.deliver_points()
 
-    def _processed(self, message: Received) -> None:
-        """Queue `message`'s acknowledgement; commit when the inbox is momentarily empty or the group
-        is full or old (see COMMIT_ENTRIES)."""
-        self._last_processed = message
-        if not self._unacked:
-            self._unacked_since = time.monotonic()
-        self._unacked.append(message)
-        if (
-            self.bus.inbox.empty()
-            or len(self._unacked) >= COMMIT_ENTRIES
-            or time.monotonic() - self._unacked_since >= COMMIT_S
-        ):
-            self.commit()
-
-    def commit(self) -> None:
-        """Write, sync, acknowledge: make the journal durable, then acknowledge every processed message
-        it covers, in the order they arrived."""
-        if self.journal is not None:
-            self.journal.sync()
-        for message in self._unacked:
-            self.bus.ack(message)
-        self._unacked.clear()
-
     def deliver_points(self, final: bool = False, now: float | None = None) -> None:
-        """Hand the points that are ready to `metrics`. `now` (the wall time while no message waits):
-        with the current instant's state if the line has been quiet long enough by then
-        (`bridge.points.QUIET_S`); `final`: with that state at once (the end of a replay).
-
-        Only points of synced journal entries go out (none while an acknowledgement waits for the
-        next sync): what a writer delivered, a restart regenerates the same."""
-        if self.points is None or self.metrics is None or self._unacked:
-            return
-        if final:
-            self.points.close()
-        elif now is not None:
-            self.points.quiet(now)
-        ready = self.points.drain()
-        if ready:
-            self.metrics(ready)
+        """Let the listeners pass on what is final (`PointsListener.deliver`): only once every entry
+        is synced (not while an acknowledgement waits for the next sync), so that what a writer
+        delivered, a restart regenerates the same."""
+        if not self.acks.waiting:
+            self.listeners.deliver(final, now)
 
     def finish_points(self) -> None:
-        """At a stop: wait (at most `QUIET_S` and a little) until the current instant's state is due,
-        then deliver. Written any earlier, a restart would not write it at the same place."""
-        if self.points is not None:
-            wait_s = self.points.quiet_in(time.time())
-            if wait_s:
-                time.sleep(wait_s)
-        self.deliver_points(now=time.time())
+        """At a stop: the listeners pass on what is left, once it is final."""
+        if not self.acks.waiting:
+            self.listeners.finish()
 
     def _other_dispatcher(self, message: Received) -> None:
         """Two agents dispatching to one line contradict each other: say so on every such dispatch.
         (The service's own dispatches come back only through a subscription it did not make.)"""
-        if message.payload in self._own_dispatches:
+        dispatches = self.dispatches
+        if message.payload in dispatches.own:
             return
-        self.foreign_dispatches += 1
+        dispatches.foreign += 1
         log.error(
             "another client dispatches on %s (%d so far): two agents serve this line; stop one of them",
             message.topic,
-            self.foreign_dispatches,
+            dispatches.foreign,
         )
         self._notice(message.topic, "a dispatch from another agent on this line", excerpt(message.payload))
 
@@ -272,7 +283,7 @@ class AgentService:
             seq = int(DispatchMsg.model_validate_json(payload).decision_seq)
         except ValueError:
             return
-        self.decision_seq = max(self.decision_seq, seq)
+        self.dispatches.seq = max(self.dispatches.seq, seq)
 
     def _ingest(self, message: Received) -> None:
         """Apply one inbound message if it is admitted and fits the mirror; otherwise answer it on
@@ -293,17 +304,15 @@ class AgentService:
             return
         event = inbound.event(self.calendar, verdict.at)
         index = self.mirror.pas.started
-        if self.points is not None:
-            self.points.before(event.at_s, message.received_at)
+        listeners = self.listeners
+        listeners.before_event(event, message.received_at)
         try:
             self.mirror.apply(event)
         except EventRejected as exc:
             self._reject(message, str(exc))
             return
-        if self.on_event is not None:
-            self.on_event(event)
-        if self.journal is not None and not self._replaying:
-            self.journal.message(message)
+        if not self._replaying:
+            listeners.on_accepted(message)
         self.restamped += verdict.restamped
         if verdict.reason is not None:  # applied, with a notice (at its receipt time, a new seq count)
             self._error(message, verdict.reason, accepted=True)
@@ -314,16 +323,11 @@ class AgentService:
             self._plan_in_force = self._plan_key(plan)
         self.accepted += 1
         self._state_due = True
-        if self.points is not None:
-            self.points.after_event(message.received_at)
+        listeners.on_event(event, message.received_at)
         if isinstance(event, BatchStored):
             self.last_stored_seq = inbound.seq
-        elif isinstance(event, BatchStarted) and index in self.recommended:
-            self.shadow.compared += 1
-            self.shadow.agreed += self.recommended[index] == event.type
-            if self.points is not None:
-                score = self.shadow
-                self.points.shadow(self.mirror.now_s, score.agreement, score.compared, score.agreed)
+        elif isinstance(event, BatchStarted) and self.shadow.compare(index, event.type):
+            listeners.on_shadow(self.mirror.now_s, self.shadow.message())
 
     @staticmethod
     def _plan_key(plan: PlanMsg) -> tuple[object, ...]:
@@ -352,10 +356,7 @@ class AgentService:
 
     def _notice(self, topic: str, reason: str, payload: str = "", accepted: bool = False) -> None:
         """Publish one message on `twin/errors` about `topic`."""
-        error = ErrorMsg(
-            ts=dt.datetime.now(dt.UTC), topic=topic, reason=reason, payload=payload, accepted=accepted
-        )
-        self.bus.publish(self.topics.errors, error.dump())
+        self.bus.publish(self.topics.errors, error_message(topic, reason, payload, accepted).dump())
 
     # -- decisions ---------------------------------------------------------------------------
     def decide_if_due(self) -> None:
@@ -365,157 +366,60 @@ class AgentService:
         is logged, answered on `twin/errors`, and tried again once another event has been applied."""
         mirror = self.mirror
         index = mirror.pas.started
+        dispatches = self.dispatches
         if (
-            self.policy is None
+            self.outlook is None
             or not mirror.plan_known
             or mirror.pas.batch is not None
-            or index <= self.answered
-            or self._failed_decision == (index, self.accepted)
+            or index <= dispatches.answered
+            or dispatches.failed == (index, self.accepted)
         ):
             return
         try:
-            self._decide(index, self.policy)
+            self._decide(index, self.outlook)
         except JournalError:
             raise
         except Exception as exc:
             log.exception("decision %d failed", index)
-            self._failed_decision = (index, self.accepted)
+            dispatches.failed = (index, self.accepted)
             self._notice(self.topics.dispatch, f"decision {index} failed: {type(exc).__name__}: {exc}")
 
-    def _decide(self, index: int, policy: Decider) -> None:
-        mirror = self.mirror
-        scenario = mirror.scenario
-        snapshot = mirror.snapshot()
-        request = Line(scenario, self.engine, snapshot).start()
-        if request is None:
+    def _decide(self, index: int, outlook: Outlook) -> None:
+        """Ask the outlook, journal, publish; then let the outlook catch up (its simulation, if the
+        line left it, comes after the dispatch left)."""
+        call = outlook.decide()
+        if call is None:
             return  # nothing valid is left: the PAS stops for the week
-        decision = policy(request)
-        expected = self.outlook.follow(scenario, request, decision) if self.outlook else None
-        self.decision_seq += 1
-        type_name = scenario.types[decision.type]
-        dispatch = DispatchMsg(
-            ts=self._line_time(request.time_s),
-            decision_seq=self.decision_seq,
-            decision_id=str(uuid.uuid4()),
-            type=type_name,
-            quantity=decision.quantity or request.batch_size,
-            policy=self.policy_name,
-            based_on=self.last_stored_seq if index > 0 else None,
-            forecast=self._forecast(expected),
-        )
+        seq = self.dispatches.seq = self.dispatches.seq + 1
+        based_on = self.last_stored_seq if index > 0 else None
+        dispatch = dispatch_message(self.mirror, call, seq, self.policy_name, based_on)
         payload = dispatch.dump()
-        entry = DecisionEntry(index, self.decision_seq, type_name, payload)
-        if self.journal is not None:  # durable before it leaves: a restart never sends another decision
-            self.journal.decision(entry)  # under this decision_seq
-            self.commit()
+        entry = DecisionEntry(index, seq, dispatch.type, payload)
+        self.listeners.on_decision(entry)  # durable before it leaves: a restart never sends another
+        self.acks.commit()  # decision under this decision_seq
+        topics = self.topics
         if self.mode is Mode.ACTIVE:
-            self.bus.publish(self.topics.dispatch, payload, qos=1)
-            self.bus.publish(self.topics.dispatch_current, payload, qos=1, retain=True)
+            self.bus.publish(topics.dispatch, payload, qos=1)
+            self.bus.publish(topics.dispatch_current, payload, qos=1, retain=True)
         else:
-            self.bus.publish(self.topics.shadow_dispatch, payload, qos=1)
+            self.bus.publish(topics.shadow_dispatch, payload, qos=1)
         latency_ms = (time.perf_counter() - self._handling_since) * 1000 if self._handling_since else 0.0
         self._note_decision(entry)
-        self._decision_points(payload, latency_ms)
-        if expected is None:  # the line left the last outlook: simulate the rest of the week anew
-            mark = self.points.mark() if self.points is not None else 0
-            self.outlook = Outlook.simulate(scenario, snapshot, policy, self.engine)
-            self.outlook.follow(scenario, request, decision)
-            expected = self.outlook.expected_from(0) if self.outlook.steps else None
-            self._alert()
-            points, keep = self.points, self.keep_points
-            if points is not None and keep is not None:  # not in the journal's entry: kept apart
-                if expected is not None:
-                    points.forecast(request.time_s, self.policy_name, expected.idle_s, expected.setup_effort)
-                keep(points.take(mark))
-        self.expected = expected
+        self.listeners.on_dispatched(dispatch, latency_ms)
+        renewal = outlook.renew()
+        if renewal is not None:  # the line had left the last outlook: simulated anew
+            for shortage in renewal.alerts:
+                alert = alert_message(self.calendar, renewal.now_s, shortage)
+                self.bus.publish(topics.alerts, alert.dump())
+            self.listeners.on_renewal(dispatch, renewal)
         self.publish_state()
-
-    def _decision_points(self, dispatch: bytes | None, latency_ms: float | None) -> None:
-        """A decision's point, and its forecast if the dispatch carries one: from the dispatch as
-        published, so a journal replay regenerates them (without the latency, which it does not keep)."""
-        if self.points is None or dispatch is None:
-            return
-        message = DispatchMsg.model_validate_json(dispatch)
-        at_s = self.calendar.work_at_datetime(message.ts)
-        self.points.decision(at_s, message.type, message.policy, self.mode.value, message.decision_seq,
-                             message.quantity, latency_ms)  # fmt: skip
-        if message.forecast is not None:
-            forecast = message.forecast
-            self.points.forecast(at_s, message.policy, forecast.idle_s, forecast.setup_effort)
-
-    def _forecast(self, expected: Expected | None) -> ForecastMsg | None:
-        if expected is None:
-            return None
-        return ForecastMsg(
-            idle_s=expected.idle_s,
-            setup_effort=expected.setup_effort,
-            setups=expected.setups,
-            deadlock=expected.deadlock,
-            end_ts=self._line_time(expected.end_s),
-        )
-
-    def _line_time(self, work_s: int) -> dt.datetime:
-        return self.calendar.datetime_of(work_s)
-
-    def _alert(self) -> None:
-        """Publish each FAS's next predicted shortage when it changed."""
-        if self.outlook is None:
-            return
-        first: dict[str, tuple[str, int]] = {}
-        for s in self.outlook.shortages_after(self.mirror.now_s):
-            first.setdefault(s.station, (s.type, s.at_s))
-        for station, (type_name, at_s) in first.items():
-            if self._alerted.get(station) != (type_name, at_s):
-                alert = AlertMsg(
-                    ts=self._line_time(self.mirror.now_s),
-                    type=type_name,
-                    station=station,
-                    at=self._line_time(at_s),
-                )
-                self.bus.publish(self.topics.alerts, alert.dump())
-                if self.points is not None:
-                    self.points.alert(self.mirror.now_s, station, type_name, at_s)
-        self._alerted = first
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> StateMsg:
-        m = self.mirror
-        sc = m.scenario
-        k = m.kpis()
-        fill = sum(m.stock)
-        capacity = sc.line.buffer.capacity
-        fas = {}
-        for f, station in enumerate(sc.stations):
-            order, taken = m.position(f)
-            fas[station] = FasStateMsg(position=order + 1, taken=taken, state=m.fas_state(f))
-        batch = m.pas.batch
-        return StateMsg(
-            ts=self._line_time(m.now_s),
-            stock=dict(zip(sc.types, m.stock, strict=True)),
-            fill=fill,
-            capacity=capacity,
-            fill_ratio=fill / capacity,
-            pas=PasStateMsg(
-                status=m.pas_state(),
-                batch=BatchMsg(type=sc.types[batch.type], quantity=batch.quantity) if batch else None,
-                last_type=sc.types[m.pas.last_type] if m.pas.last_type is not None else None,
-            ),
-            fas=fas,
-            kpis=KpiMsg.model_validate(k, from_attributes=True),
-            forecast=self._forecast(self.expected),
-            shadow=ShadowMsg(
-                decisions=self.shadow.decisions,
-                compared=self.shadow.compared,
-                agreed=self.shadow.agreed,
-                agreement=self.shadow.agreement,
-            )
-            if self.mode is Mode.SHADOW
-            else None,
-            plan_revision=m.revision,
-            events_accepted=self.accepted,
-            events_rejected=self.rejected,
-            events_restamped=self.restamped,
-        )
+        expected = self.outlook.expected if self.outlook is not None else None
+        shadow = self.shadow.message() if self.mode is Mode.SHADOW else None
+        counts = (self.accepted, self.rejected, self.restamped)
+        return state_message(self.mirror, expected, shadow, counts)
 
     def publish_state(self) -> None:
         self.bus.publish(self.topics.state, self.state().dump(), qos=1, retain=True)
@@ -527,8 +431,8 @@ class AgentService:
         """After a (re)connect, say the current dispatch and state again: what was published while
         the broker was away may not have reached it (controllers ignore a decision_seq they had)."""
         self._connects_seen = self.bus.connects
-        if self._last_dispatch is not None:
-            self.bus.publish(self.topics.dispatch_current, self._last_dispatch, qos=1, retain=True)
+        if self.dispatches.last is not None:
+            self.bus.publish(self.topics.dispatch_current, self.dispatches.last, qos=1, retain=True)
         self._state_due = True
 
     def run(self, stop: threading.Event, idle_timeout_s: float | None = None) -> None:
@@ -542,10 +446,10 @@ class AgentService:
             try:
                 message = self.bus.inbox.get(timeout=0.05)
             except queue.Empty:
-                self.commit()
+                self.acks.commit()
                 now = time.monotonic()
                 try:
-                    if self.deciding and now - started >= SETTLE_S:
+                    if self.outlook is not None and now - started >= SETTLE_S:
                         self.decide_if_due()
                     if self._state_due:
                         self.publish_state()
@@ -566,8 +470,8 @@ class AgentService:
             except Exception:  # a bug must not stop the line's twin: report it and go on
                 log.exception("unexpected error on %s", message.topic)
                 self._reject(message, "internal error (see the service log)")
-                if self._last_processed is not message:  # acknowledged: not redelivered forever
-                    self._processed(message)
+                if self.acks.last is not message:  # acknowledged: not redelivered forever
+                    self.acks.processed(message)
             if self._state_due and last_message - self._state_at >= STATE_INTERVAL_S:
                 self.publish_state()
-        self.commit()
+        self.acks.commit()
