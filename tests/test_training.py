@@ -12,8 +12,9 @@ from sb3_contrib import MaskablePPO
 
 from agent.cli import main
 from agent.cli.training import _print_summary
-from agent.training.summary import TrainSummary, read_summary
+from agent.training.summary import PlanSummary, TrainSummary, read_summary
 from agent.training.train import PPOSettings, load_ppo_settings
+from twin.results import HEADLINE
 
 TINY_PPO = "n_steps = 64\nbatch_size = 64\nn_epochs = 1\n"
 
@@ -134,6 +135,11 @@ def test_a_model_for_another_line_is_an_error(
 
 def test_the_shipped_ppo_toml_holds_the_embedded_defaults(config_dir: Path) -> None:
     assert load_ppo_settings(config_dir / "ppo.toml") == PPOSettings()
+
+
+def test_an_evaluation_plan_holds_the_headline_kpis_and_batches() -> None:
+    kpis = set(PlanSummary.model_fields) - {"episode_return", "seed"}
+    assert kpis == {*HEADLINE, "batches"}
 
 
 PLAN = {"idle_s": 168260, "setup_effort": 211.0, "setups": 35, "deadlock": True, "completion": 0.138}

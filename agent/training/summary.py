@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from twin import Results, Task
 from twin.config import load_json_model
-from twin.results import RankKey, failure, rank_key
+from twin.results import RankKey, failure, headline, rank_key
 
 
 class PlanSummary(BaseModel):
-    """One evaluation plan of the final agent: its KPIs, its episode return and the seed it was
-    drawn with."""
+    """One evaluation plan of the final agent: its headline KPIs (`twin.results.HEADLINE`) and
+    batches, in the order summary.json has always had them, its episode return and its seed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -34,7 +34,7 @@ class PlanSummary(BaseModel):
     @classmethod
     def of(cls, results: Results, episode_return: float, seed: int | None) -> PlanSummary:
         """The plan of a run with these `results`: its KPIs as the twin computed them."""
-        kpis = {name: getattr(results, name) for name in KPIS}
+        kpis = headline(results, "batches")
         return cls.model_validate({**kpis, "return": round(episode_return, 3), "seed": seed})
 
     @property
@@ -55,10 +55,6 @@ class PlanSummary(BaseModel):
         if not self.seed_known:  # an old summary reads back as it was
             data.pop("seed")
         return data
-
-
-KPIS = tuple(name for name in PlanSummary.model_fields if name not in ("episode_return", "seed"))
-"""The KPIs of an evaluation plan, as `Results` names them."""
 
 
 class Evaluation(BaseModel):
