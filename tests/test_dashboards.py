@@ -15,6 +15,7 @@ import pytest
 from tsdb import InfluxDB1
 
 from agent.live.emulator import LineEmulator
+from agent.live.listeners import PointsListener
 from agent.live.service import AgentService, Mode
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
@@ -22,6 +23,7 @@ from bridge.dashboards import DASHBOARDS, DATASOURCE, write_dashboards
 from bridge.metrics import METRICS, WRITER, line_protocol
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
+from twin.names import name_problem
 
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
 ROOT = "test/plant/assembly/line1"
@@ -41,7 +43,7 @@ def test_the_shipped_dashboards_are_the_generated_ones(tmp_path: Path) -> None:
 
 def test_dashboards_have_unique_ids_a_known_datasource_and_no_overlapping_panels() -> None:
     provisioned = (GRAFANA / "provisioning" / "datasources" / "influxdb.yaml").read_text()
-    assert f"uid: {DATASOURCE['uid']}" in provisioned
+    assert f"uid: {DATASOURCE.uid}" in provisioned
     boards = _dashboards()
     assert len({b["uid"] for b in boards.values()}) == len(boards)
     for board in boards.values():
@@ -49,7 +51,7 @@ def test_dashboards_have_unique_ids_a_known_datasource_and_no_overlapping_panels
         assert len({p["id"] for p in panels}) == len(panels)
         cells: set[tuple[int, int]] = set()
         for p in panels:
-            assert p["datasource"]["uid"] == DATASOURCE["uid"]
+            assert p["datasource"]["uid"] == DATASOURCE.uid
             g = p["gridPos"]
             area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
             assert not cells & area, f"{p['title']} overlaps another panel"
@@ -72,7 +74,7 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     points: list[str] = []
     service = AgentService(
         week, make_policy("first-fit", 0), "first-fit", Topics(ROOT), MemoryBus(), Mode.SHADOW,
-        metrics=points.extend,
+        listeners=[PointsListener(points.extend)],
     )  # fmt: skip
     for message in line_bus.published:
         service.handle(message)
@@ -90,7 +92,8 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def grafana_regex(value: str) -> str:
-    """What Grafana substitutes for `${var:regex}` with one value: `escapeRegex` of @grafana/data."""
+    r"""What Grafana substitutes for `${var:regex}` with one value: `escapeRegex` of @grafana/data puts
+    a backslash before each of `\ ^ $ * + ? . ( ) | [ ] { } /`."""
     return re.sub(r"[\\^$*+?.()|\[\]{}/]", lambda m: "\\" + m[0], value)
 
 
@@ -112,7 +115,7 @@ def _queries() -> list[tuple[str, str, str]]:
     for name, board in _dashboards().items():
         for panel in board["panels"]:
             out += [(name, panel["title"], t["query"]) for t in panel["targets"]]
-        out += [(name, a["name"], a["query"]) for a in board["annotations"]["list"]]
+        out += [(name, a["name"], a["target"]["query"]) for a in board["annotations"]["list"]]
     return out
 
 
@@ -148,14 +151,21 @@ def test_the_panels_end_at_the_week_s_kpis_and_the_line_variable_lists_the_line(
     assert 0 < agreement < 1
 
 
-LINE_NAMES = ["line.1", "line-1", "lineX1", "Linie.Ü", "Linie_Ü", "a..b", "a.b"]
+LINE_NAMES = ["line.1", "line-1", "lineX1", "Linie.Ü", "Linie_Ü", "a..b", "a.b", "axb", "l1", "a"]
 """Names the rule accepts that a regex would confuse: each '.' matches any character unescaped."""
+FOREIGN_NAMES = ["l(1)", "a|b", "a*", "a/b", "a\\b", "a'b", 'a"b']
+"""Names the rule keeps out, which another writer could still store: a regex character would match
+other lines ("l1", "a"), a '/' would end the InfluxQL regex, a backslash or a quote escape."""
 
 
 @pytest.mark.tsdb
 def test_every_panel_selects_exactly_its_line_whatever_its_name(week: Scenario, tmp_path: Path) -> None:
-    """Lines whose names differ only where an unescaped '.' would match: every query, with the line
-    variable formatted as Grafana does, returns the chosen line's points and no other's."""
+    """Lines whose names differ only where an unescaped '.' or another regex or InfluxQL character
+    would match: every query, with the line variable formatted as Grafana does, returns the chosen
+    line's points and no other's."""
+    assert all(name_problem(n) is None for n in LINE_NAMES)
+    assert all(name_problem(n) is not None for n in FOREIGN_NAMES)
+    names = LINE_NAMES + FOREIGN_NAMES
     db = InfluxDB1(tmp_path / "influxdb")
     db.start()
     try:
@@ -168,11 +178,11 @@ def test_every_panel_selects_exactly_its_line_whatever_its_name(week: Scenario, 
                 {f: line if f in texts else value for f in metric.fields},
                 at_ns,
             )
-            for value, line in enumerate(LINE_NAMES, 1)
+            for value, line in enumerate(names, 1)
             for metric in METRICS
         ]
         db.write(points)
-        for value, line in enumerate(LINE_NAMES, 1):
+        for value, line in enumerate(names, 1):
             for board, title, query in _queries():
                 series = db.query(_substitute(query, week, line))
                 found = {v for s in series for row in s["values"] for v in row[1:] if v not in (None, "tag")}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agent.cli.flags import count, not_negative, path_arg
-from agent.cli.inputs import common_options, load_scenario
+from agent.cli.inputs import common_options, load_scenario, policy_options
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
 from agent.live.emulator import (
@@ -28,9 +28,9 @@ from agent.live.emulator import (
     LineEmulator,
 )
 from agent.live.journal import Journal
+from agent.live.listeners import JournalListener, PointsListener, ServiceListener, TapeListener
 from agent.live.service import AgentService, Mode
-from agent.planners.policies import RULES
-from agent.planners.registry import DEFAULT_MODEL, RL, make_policy
+from agent.planners.registry import make_policy
 from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -43,6 +43,7 @@ from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics, inbound_root
 from twin import Scenario
 from twin.files import not_regular
+from twin.results import headline
 from twin.tape import Tape
 
 if TYPE_CHECKING:
@@ -176,6 +177,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         clean_first=args.fresh,  # starting over: nothing the broker queued for the old run
         others_on=[topics.dispatch] if args.mode == Mode.ACTIVE else [],  # a second agent on the line
     )
+    listeners: list[ServiceListener] = [JournalListener(journal)]
+    if writer is not None:
+        listeners.append(PointsListener(writer.write, keep=writer.keep))
     service = AgentService(
         scenario,
         policy,
@@ -183,15 +187,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         topics,
         bus,
         mode=Mode(args.mode),
-        journal=journal,
         plan_known=not args.plan_from_bus,
-        metrics=writer.write if writer is not None else None,
         clock=clock,
-        keep_points=writer.keep if writer is not None else None,
+        listeners=listeners,
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
         print(f"serve: {cut}", flush=True)
-    resumed = service.resume()
+    resumed = service.resume(journal.entries())
     service.deliver_points()  # the replay's points: the writer skips what it delivered before
     print(
         f"serve: {args.mode} mode, policy {args.policy}, root {topics.root}, journal {journal_path}"
@@ -228,8 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print("serve: warning: the broker did not acknowledge the last messages", flush=True)
     finally:
         bus.stop(last=(topics.status, _status("offline")))
-        if service.journal is not None:
-            service.journal.close()
+        journal.close()
         if writer is not None:
             writer.close()
     _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
@@ -296,8 +297,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             f"emulate: waited for a dispatch {np.median(waits):.1f} ms (median), "
             f"{np.percentile(waits, 99):.1f} ms (p99), {waits.max():.1f} ms (max)"
         )
-    keys = ("idle_s", "setup_effort", "setups", "batches", "completion", "deadlock", "makespan_at")
-    _print_kpis("KPIs of the emulated week:", {k: results.to_dict()[k] for k in keys})
+    _print_kpis("KPIs of the emulated week:", headline(results, "batches", "makespan_at"))
     return 0
 
 
@@ -422,7 +422,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _check_recorded_week(args, messages, topics, scenario)
     bus = MemoryBus()
     points: list[str] = []
-    metrics = points.extend if args.influx else None
+    listeners: list[ServiceListener] = [PointsListener(points.extend)] if args.influx else []
+    taping = TapeListener() if args.out is not None else None
+    if taping is not None:
+        listeners.append(taping)
     service = AgentService(
         scenario,
         policy,
@@ -430,12 +433,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         topics,
         bus,
         mode=Mode.SHADOW,
-        metrics=metrics,
         clock=clock,
+        listeners=listeners,
     )
-    tape = Tape(service.mirror) if args.out is not None else None
-    if tape is not None:
-        service.on_event = tape.record
     started = time.perf_counter()
     inbound = [m for m in messages if topics.parse_inbound(m.topic) is not None]
     for recorded in inbound:
@@ -462,8 +462,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     if args.json:
         args.json.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
-    if tape is not None:
-        _write_replay(args, tape, elapsed, window, service.accepted, service.rejected)
+    if taping is not None:
+        _write_replay(args, taping.tape, elapsed, window, service.accepted, service.rejected)
     if args.influx:
         service.deliver_points(final=True)
         return write_points(points, scenario.line.name)
@@ -557,8 +557,6 @@ def _replay_to_broker(settings: BusSettings, messages: list[Any], speed: float) 
 def add_live_commands(sub: Any) -> None:
     """serve, emulate, status, record and replay, on the subparsers `sub` of `linetwin`."""
     common = common_options
-    policy_help = ", ".join([*RULES, RL])
-    default_model = DEFAULT_MODEL
 
     def bus_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default=None, help="broker host (default $LINETWIN_MQTT_HOST or localhost)")
@@ -571,10 +569,7 @@ def add_live_commands(sub: Any) -> None:
 
     def line_options(p: argparse.ArgumentParser, policy_default: str | None, what: str) -> None:
         common(p, out=None)
-        p.add_argument("--policy", default=policy_default, help=f"{what}: {policy_help}")
-        p.add_argument(
-            "--model", type=path_arg, default=None, help=f"agent for --policy rl (default {default_model})"
-        )
+        policy_options(p, policy_default, what)
         bus_options(p)
 
     def clock_options(p: argparse.ArgumentParser) -> None:
