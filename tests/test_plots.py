@@ -10,12 +10,12 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from builders import make_train_summary
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -27,6 +27,7 @@ from agent.planners.compare import PlanSettings, comparison_figure, lost_fas_hou
 from agent.planners.policies import RULES, SequencePolicy, SetupAwarePolicy, make_rule
 from agent.planners.registry import PlannerSpec
 from agent.planners.run import PlannedRun
+from agent.training.summary import TrainSummary
 from twin import LineConfig, Scenario, WeekConfig, load_week, simulate
 from twin.localtime import first_instant
 from twin.results import Results, Trace, failure
@@ -223,14 +224,9 @@ def test_compare_labels_lead_to_their_own_points_and_never_overlap(
 def test_study_labels_of_deadlocked_plans_at_one_batch_size_stay_apart() -> None:
     """Seeds whose best plans deadlock at nearly the same effort: one label each, none on another."""
 
-    def deadlocked(completion: float, effort: float) -> dict[str, Any]:
+    def deadlocked(completion: float, effort: float) -> TrainSummary:
         best = {"deadlock": True, "completion": completion, "idle_s": 9_000, "setup_effort": effort}
-        return {
-            "batch_size": 20,
-            "final_criterion_met": False,
-            "steps_to_finish": None,
-            "evaluation": {"zero_idle": False, "best": {**best, "return": -9.0}},
-        }
+        return make_train_summary(20, False, {**best, "return": -9.0})
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
