@@ -19,13 +19,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.rest import ApiException
-from influxdb_client.service.write_service import WriteService
 from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +29,9 @@ from bridge.durable import sync_folder
 from bridge.errors import BridgeError
 from bridge.metrics import WRITER, line_protocol, series_of, time_of
 from bridge.settings import load_settings
+
+if TYPE_CHECKING:  # the client (0.1 s to import) loads when a writer or a check needs it
+    from influxdb_client.client.influxdb_client import InfluxDBClient
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +217,8 @@ def _refusal(settings: InfluxSettings, status: int, body: object) -> str:
 
 
 def _client(settings: InfluxSettings) -> InfluxDBClient:
+    from influxdb_client.client.influxdb_client import InfluxDBClient
+
     token = settings.token.get_secret_value() if settings.token else ""
     return InfluxDBClient(
         url=settings.url, token=token, org=settings.org, timeout=int(settings.timeout_s * 1000)
@@ -230,6 +231,9 @@ def check_server(settings: InfluxSettings) -> None:
     token, no such bucket, a server without the endpoint such as InfluxDB before 1.8) raises
     `MetricsRefused` with the line the writer would say; any other answer passes (a server may refuse
     the empty body as bad data, 400), and a server that does not answer is left to the writer's retries."""
+    from influxdb_client.rest import ApiException
+    from influxdb_client.service.write_service import WriteService
+
     with _client(settings) as client:
         service = WriteService(client.api_client)  # type: ignore[no-untyped-call]
         try:
@@ -271,6 +275,8 @@ class InfluxWriter:
         self._cond = threading.Condition()
         self._flushing = 0
         self._closing = False
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         self._client = _client(settings)
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         self._thread = threading.Thread(target=self._deliver_loop, name="influx-writer", daemon=True)
@@ -367,6 +373,8 @@ class InfluxWriter:
     def _send(self) -> None:
         """Deliver `_batch`, retrying while the server is away (or refuses access, with
         `retry_refused`); then clear it."""
+        from influxdb_client.rest import ApiException
+
         delay = RETRY_MIN_S
         records = [*self._batch, self._report()]
         said_at = -REFUSED_LOG_S

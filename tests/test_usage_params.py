@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,11 @@ def test_a_model_named_twice_differently_is_one_line(
     )
     policy = make_policy(f"rl:{DEFAULT_MODEL}", 0, DEFAULT_MODEL)  # the same model twice is one model
     assert policy.name == RL
+
+
+def test_the_command_line_loads_no_solver_trainer_or_metrics_client_until_a_command_needs_it() -> None:
+    """`linetwin --help` and `validate` start without OR-Tools, torch, SB3 or the InfluxDB client."""
+    heavy = "{'ortools', 'torch', 'stable_baselines3', 'influxdb_client', 'gymnasium'}"
+    code = f"import sys, agent.cli.main\nprint(sorted({heavy} & set(sys.modules)))\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["[]"]

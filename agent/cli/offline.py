@@ -6,33 +6,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli.flags import JOBS_MAX, count, jobs, not_negative, path_arg
 from agent.cli.inputs import common_options, load_scenario, policy_options
 from agent.cli.live import write_points
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
-from agent.planners.compare import (
-    CPSAT,
-    Comparison,
-    PlanSettings,
-    agent_plans,
-    check_planners,
-    markdown,
-    run_planners,
-    solver_summary,
-    write_comparison,
-)
-from agent.planners.cpsat import CpSatSettings
 from agent.planners.policies import RULES, Policy, SequencePolicy
-from agent.planners.registry import DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
+from agent.planners.registry import CPSAT, DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
 from agent.planners.run import PlannedRun, kpi_table, made_for, run_planner
-from bridge.influx import check_server, load_influx_settings
-from bridge.points import simulated_points
 from twin import Scenario, SequenceEntry, load_sequence
 from twin.config import check_sequence, load_sequence_origin, sequence_quantities
 from twin.results import failure, rank_key
+
+if TYPE_CHECKING:
+    from agent.planners.compare import Comparison, PlanSettings
+
+# OR-Tools (CP-SAT) and the InfluxDB client load only in the commands that use them: `--help`,
+# `validate` and the rules start without them.
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -53,6 +45,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_out(args.out, [args.sequence], args.force)  # the inputs first, then where to write
     if args.influx:
         # a setting or a server that cannot take the points ends the command before the run
+        from bridge.influx import check_server, load_influx_settings
+
         check_server(load_influx_settings())
     window = plot_window(scenario, args.plot_from, args.plot_to)
     run = run_planner(scenario, policy)
@@ -62,6 +56,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.influx:
         batches = [SequenceEntry(type=line.types[b.type], quantity=b.quantity) for b in run.trace.batches]
         replayed = SequencePolicy(batches, line.types, run.planner)
+        from bridge.points import simulated_points
+
         return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name)
     return 0
 
@@ -84,6 +80,9 @@ def _sequence_meta(
 
 
 def _plan_settings(args: argparse.Namespace) -> PlanSettings:
+    from agent.planners.compare import PlanSettings
+    from agent.planners.cpsat import CpSatSettings
+
     return PlanSettings(CpSatSettings(args.time_limit, args.workers, args.seed), args.plans, args.seed)
 
 
@@ -95,6 +94,8 @@ def _compare(
     args: argparse.Namespace, specs: list[PlannerSpec], scenario: Scenario | None = None
 ) -> tuple[Scenario, Comparison]:
     """Run `specs` on the week of `args` (its `scenario`, when the caller loaded it already)."""
+    from agent.planners.compare import check_planners, markdown, run_planners, solver_summary
+
     if scenario is None:
         scenario = load_scenario(args.line, args.week, args.batch_size)
     settings = _plan_settings(args)
@@ -140,6 +141,8 @@ def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, 
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from agent.planners.compare import write_comparison
+
     specs = parse_planners(args.planners, DEFAULT_MODEL)
     scenario, comparison = _compare(args, specs)
     files = write_comparison(args.out, comparison, run_header(args, scenario))
@@ -148,6 +151,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.planners.compare import write_comparison
+
     specs = [PlannerSpec(name) for name in RULES]
     if args.model is not None:
         specs.append(PlannerSpec(RL, args.model))
@@ -169,6 +174,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from agent.planners.compare import agent_plans
     from agent.planners.rl import RLPolicy
 
     policy = RLPolicy.from_file(args.model)

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
 from agent.planners.cpsat import (
-    CPSAT,
     MIN_IDLE,
     STAGE_ZERO_IDLE,
     CpSatPlan,
@@ -31,7 +30,7 @@ from agent.planners.cpsat import (
     stages_text,
 )
 from agent.planners.policies import make_rule
-from agent.planners.registry import RL, PlannerSpec
+from agent.planners.registry import CPSAT, RL, PlannerSpec
 from agent.planners.run import PlannedRun, made_for, run_planner
 from twin import Results, Scenario, write_sequence
 from twin.results import HEADLINE, failure, headline, kpi_text, rank_key

@@ -35,11 +35,11 @@ from ortools.sat.python import cp_model
 
 from agent.errors import UsageError
 from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.registry import CPSAT
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
 from twin.timeline import Due, Timeline
 
-CPSAT = "cpsat"
 ZERO_IDLE = "zero-idle"
 MIN_IDLE = "min-idle"
 STAGE_ZERO_IDLE = "zero idle"

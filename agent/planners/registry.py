@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import UsageError, suggest
-from agent.planners.cpsat import CPSAT
 from agent.planners.policies import RULES, Policy, make_rule
 from twin.config import default_config_dir
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+CPSAT = "cpsat"
+"""The exact planner's name (`agent.planners.cpsat`, loaded only when it plans: OR-Tools is heavy)."""
 DEFAULT_MODEL = default_config_dir() / "agents" / "reference.zip"
 """The shipped agent (override the folder with $LINETWIN_CONFIG)."""
 RL = "rl"
