@@ -146,7 +146,14 @@ def test_every_command_and_flag_a_page_shows_exists(page: Path) -> None:
     assert unknown == []
 
 
-def test_tests_readme_names_every_test_file_once() -> None:
-    named = re.findall(r"`(test_\w+)`", _text(ROOT / "tests" / "README.md"))
-    files = sorted(p.stem for p in (ROOT / "tests").glob("test_*.py"))
+def test_tests_readme_names_every_test_file_once_in_its_folder() -> None:
+    """The folders of tests/ mirror the packages; the table names each file in its folder."""
+    tests = ROOT / "tests"
+    named = re.findall(r"`(test_\w+)`", _text(tests / "README.md"))
+    files = sorted(p.stem for p in tests.rglob("test_*.py"))
     assert sorted(named) == files
+    rows = re.findall(r"^\| `([\w/]+)/`[^|]*\|(.*)\|$", _text(tests / "README.md"), re.M)
+    assert len(rows) == 6  # twin, bridge and the four rooms of agent
+    for folder, listed in rows:
+        here = sorted(p.stem for p in (tests / folder).glob("test_*.py"))
+        assert sorted(re.findall(r"`(test_\w+)`", listed)) == here, folder

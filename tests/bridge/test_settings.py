@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 from broker import Mosquitto
+from paths import REPO
 
 from bridge.errors import BridgeError
 from bridge.influx import load_influx_settings
@@ -22,7 +23,6 @@ from bridge.mqtt import MqttBus
 from bridge.settings import load_bus_settings
 from bridge.topics import Topics
 
-REPO = Path(__file__).resolve().parent.parent
 ROOT = "linetwin/demo/line1"
 PREFIXES = ("LINETWIN_MQTT_", "LINETWIN_INFLUX_")
 

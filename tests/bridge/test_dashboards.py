@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import REPO
 from tsdb import InfluxDB1
 
 from agent.live.emulator import LineEmulator
@@ -25,7 +26,7 @@ from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
 from twin.names import name_problem
 
-GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
+GRAFANA = REPO / "grafana"
 ROOT = "test/plant/assembly/line1"
 
 

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from paths import CONFIG
 
 from agent.cli import main
 from twin import load_line, load_sequence
 from twin.config import check_sequence, load_sequence_origin
 
-CONFIG = Path(__file__).resolve().parents[1] / "config"
 W1, W2 = CONFIG / "weeks" / "w1", CONFIG / "weeks" / "w2"
 
 

@@ -20,6 +20,7 @@ from broker import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paths import CONFIG
 from test_live import ROOT, SPEED, WEEK_TIMEOUT_S, LiveWeek, _cli, _final_state, _kpis, _offline, live_week
 
 from bridge.mqtt import client_id_for
@@ -32,7 +33,6 @@ __all__ = ["live_week"]  # the fixture, used here too
 
 POLICY = "setup-aware"
 TOPICS = Topics(ROOT)
-CONFIG = Path(__file__).resolve().parents[1] / "config"
 
 
 class Watcher:

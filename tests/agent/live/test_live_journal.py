@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from broker import Mosquitto
+from paths import TESTS
 from test_live import (
     ROOT,
     SPEED,
@@ -30,7 +31,7 @@ from twin import LineConfig, WeekConfig
 
 pytestmark = pytest.mark.mqtt
 
-POWERCUT = Path(__file__).with_name("powercut.py")
+POWERCUT = TESTS / "powercut.py"
 POLICY = "setup-aware"
 CUTS = [("pas", 1500), ("decision", 1500), ("fas", 1500)]
 """One power cut per kind of entry the line's week writes, each after that many entries of the run."""

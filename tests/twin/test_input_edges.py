@@ -10,13 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from paths import CONFIG
 
 from agent.cli import main
 from twin import ConfigError, LineConfig, load_sequence, load_week
 from twin.calendar import WorkCalendar
 from twin.config import load_sequence_origin
 
-CONFIG = Path(__file__).resolve().parents[1] / "config"
 W1 = CONFIG / "weeks" / "w1"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from builders import make_line, make_scenario, make_week
+from paths import REPO
 
 from agent.cli import main
 from agent.cli.main import build_parser
@@ -18,7 +19,7 @@ from agent.errors import UsageError
 from agent.planners.cpsat import CpSatSettings, check_cpsat
 from agent.planners.registry import DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
 
-AGENT = Path(__file__).resolve().parents[1] / "agent"
+AGENT = REPO / "agent"
 LIBRARY = ("planners", "training", "live")
 """The rooms of agent/ that are used without the command line."""
 

@@ -21,10 +21,11 @@ import yaml
 from broker import Mosquitto
 from dotenv import dotenv_values
 from paho.mqtt.enums import CallbackAPIVersion
+from paths import REPO
 
 from bridge.messages import StatusMsg
 
-DOCKER = Path(__file__).resolve().parent.parent / "docker"
+DOCKER = REPO / "docker"
 ROOT = "linetwin/demo/line1"  # the root the shipped ACL is written for
 ENV = {k: v or "" for k, v in dotenv_values(DOCKER / ".env.example").items()}  # the stack's docker/.env
 PASSWORDS = {
