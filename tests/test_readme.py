@@ -154,6 +154,8 @@ def test_tests_readme_names_every_test_file_once_in_its_folder() -> None:
     assert sorted(named) == files
     rows = re.findall(r"^\| `([\w/]+)/`[^|]*\|(.*)\|$", _text(tests / "README.md"), re.M)
     assert len(rows) == 6  # twin, bridge and the four rooms of agent
+    folders = [d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))]
+    assert all(name.startswith("test_") for name in folders), folders  # `agent/` would shadow the package
     for folder, listed in rows:
         here = sorted(p.stem for p in (tests / folder).glob("test_*.py"))
         assert sorted(re.findall(r"`(test_\w+)`", listed)) == here, folder
