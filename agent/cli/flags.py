@@ -102,6 +102,9 @@ _CHOICE = re.compile(
 
 _VALUE_FIRST = re.compile(r"\S+: ")
 
+MISSING_FLAG_HINTS = {"--model": "; plan and compare name an agent's model in the planner: rl:MODEL"}
+"""What to say when a command lacks a flag other commands have."""
+
 
 class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser without prefix matching whose errors are one line with a suggestion."""
@@ -124,15 +127,17 @@ class CommandParser(argparse.ArgumentParser):
             flag, _, rest = message.removeprefix("argument ").partition(": ")
             if _VALUE_FIRST.match(rest):  # our types say 'VALUE: rule': `--steps 0: must be at least 1`
                 message = f"{command} {flag} {rest}".strip()
-            else:
+            elif message.startswith("argument "):
                 message = f"{command} {message.removeprefix('argument ')}".strip()
+            else:  # `the following arguments are required: --planner`
+                message = f"{command}: {message}" if command else message
         self.exit(2, f"linetwin: error: {message}\n")
 
     def unknown_flags(self, extras: list[str], command: argparse.ArgumentParser) -> NoReturn:
         """The flags (and stray words) `command` does not have, with the closest flag it has."""
-        flags = [s for action in command._actions for s in action.option_strings]
+        flags = [s for action in command._actions for s in action.option_strings if s not in ("-h", "--help")]
         first = next((e.split("=")[0] for e in extras if e.startswith("-")), "")
-        hint = suggest(first, flags) if first else ""
+        hint = (suggest(first, flags) or MISSING_FLAG_HINTS.get(first, "")) if first else ""
         name = command.prog.removeprefix("linetwin").strip()
         self.exit(2, f"linetwin: error: {name}: unrecognized arguments: {' '.join(extras)}{hint}\n")
 

@@ -43,7 +43,7 @@ from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics, inbound_root
 from twin import Scenario
 from twin.files import not_regular
-from twin.results import headline
+from twin.results import HEADLINE, headline, kpi_text
 from twin.tape import Tape
 
 if TYPE_CHECKING:
@@ -91,9 +91,10 @@ def _until_signal() -> threading.Event:
 
 
 def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
+    """The headline KPIs first, in their order, then the others; each as a table cell shows it."""
     print(title)
-    for key, value in kpis.items():
-        print(f"  {key:<18} {value}")
+    for key in sorted(kpis, key=lambda k: list(HEADLINE).index(k) if k in HEADLINE else len(HEADLINE)):
+        print(f"  {key:<18} {kpi_text(key, kpis[key])}")
 
 
 def write_points(lines: list[str], line: str) -> int:

@@ -86,6 +86,8 @@ class PlannerSpec:
 def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[PlannerSpec]:
     """`rules,cpsat,rl:MODEL` -> planner specs in that order (`rules` expands to every rule).
     Raises UsageError (naming `planners`) for an unknown, missing or repeated name."""
+    if not text.strip():
+        raise UsageError("name at least one planner", "planners")
     specs: list[PlannerSpec] = []
     for item in (s.strip() for s in text.split(",")):
         kind, model = _split(item) if item else ("", None)

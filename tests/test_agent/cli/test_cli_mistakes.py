@@ -545,3 +545,21 @@ def test_record_refuses_a_file_that_holds_a_recording_unless_append(
             signal.signal(sig, handler)
     assert [m.topic for m in read_recording(path)] == ["t/fas/F1/events", "t/pas/events", "t/status"]
     assert [m.topic for m in read_recording(tmp_path / "empty.jsonl")] == ["t/status"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["plan"], "plan: the following arguments are required: --planner"),
+        (["replay"], "replay: the following arguments are required: file"),
+        (["plan", "--planner", "rl", "--model", "m.zip"], "plan: unrecognized arguments: --model m.zip; "
+         "plan and compare name an agent's model in the planner: rl:MODEL"),
+        (["validate", "--hel"], "validate: unrecognized arguments: --hel"),  # --help is never suggested
+    ],
+    ids=["required-flag", "required-file", "model-in-plan", "no-help-hint"],
+)  # fmt: skip
+def test_a_missing_or_foreign_flag_is_one_line_naming_the_command(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    assert _one_line(capsys) == message
