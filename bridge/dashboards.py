@@ -8,6 +8,7 @@ them after a change (a test compares them):
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -283,6 +284,24 @@ def write_dashboards(folder: Path) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write_dashboards(Path(sys.argv[1] if len(sys.argv) > 1 else "grafana/dashboards")):
+SHIPPED = Path(__file__).resolve().parents[1] / "grafana" / "dashboards"
+"""Where the repository keeps the dashboards Grafana provisions (docker/compose.yaml)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bridge.dashboards [FOLDER]`: write the dashboards (default: the shipped ones)."""
+    parser = argparse.ArgumentParser(prog="python -m bridge.dashboards", description=main.__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=SHIPPED, help=f"default {SHIPPED}")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_dashboards(args.folder)
+    except OSError as exc:
+        print(f"bridge.dashboards: error: {args.folder}: {exc.strerror}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ from agent.live.listeners import PointsListener
 from agent.live.service import AgentService, Mode
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
-from bridge.dashboards import DASHBOARDS, DATASOURCE, write_dashboards
+from bridge.dashboards import DASHBOARDS, DATASOURCE, SHIPPED, main
 from bridge.metrics import METRICS, WRITER, line_protocol
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
@@ -35,11 +35,22 @@ def _dashboards() -> dict[str, dict[str, Any]]:
 
 
 def test_the_shipped_dashboards_are_the_generated_ones(tmp_path: Path) -> None:
-    write_dashboards(tmp_path)
+    assert main([str(tmp_path)]) == 0
     for name in DASHBOARDS:
         assert (tmp_path / name).read_text() == (GRAFANA / "dashboards" / name).read_text(), (
             f"grafana/dashboards/{name} is stale: run python -m bridge.dashboards"
         )
+    assert SHIPPED == GRAFANA / "dashboards"  # the default folder
+
+
+def test_the_generator_says_in_one_line_where_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("mine\n")
+    assert main([str(taken)]) == 2
+    assert capsys.readouterr().err == f"bridge.dashboards: error: {taken}: File exists\n"
+    assert taken.read_text() == "mine\n"
 
 
 def test_dashboards_have_unique_ids_a_known_datasource_and_no_overlapping_panels() -> None:
