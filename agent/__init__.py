@@ -7,5 +7,7 @@
   line emulator;
 - `cli/`: the `linetwin` command line, which maps every error to one line and exit code 2.
 
+`errors` holds the package's exceptions (`UsageError` names the parameter at fault).
+
 Imports go one way: cli -> live, training -> planners -> twin, bridge. Modules are imported one
 by one (`from agent.training.train import train`): the rules and the CLI must not pay for torch."""

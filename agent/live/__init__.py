@@ -1,3 +1,4 @@
 """The live side: the agent service that mirrors the line from MQTT events and publishes the next
-PAS batch (`service`), its write-ahead journal (`journal`), and a line emulator that plays a week
-onto the bus (`emulator`)."""
+PAS batch (`service`: ingest, decide, publish), who follows what it does (`listeners`: the
+journal, the metrics points, replay's tape), its write-ahead journal (`journal`), and a line
+emulator that plays a week onto the bus (`emulator`)."""

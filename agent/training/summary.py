@@ -57,7 +57,7 @@ class PlanSummary(BaseModel):
         return data
 
 
-class Evaluation(BaseModel):
+class EvaluationSummary(BaseModel):
     """The final agent on the evaluation week at its final batch size: the best of its stochastic
     and deterministic plans by the ranking, and its deterministic plan."""
 
@@ -102,7 +102,7 @@ class TrainSummary(BaseModel):
     steps_to_finish: int | None
     """The step at which the last task was learned (None: not yet)."""
     wall_time_s: float
-    evaluation: Evaluation
+    evaluation: EvaluationSummary
 
     def write(self, folder: Path) -> Path:
         path = folder / SUMMARY

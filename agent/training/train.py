@@ -24,7 +24,7 @@ from agent.errors import UsageError
 from agent.planners.evaluate import PlayedPlan, evaluate
 from agent.planners.rl import ModelCard, save_model
 from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
-from agent.training.summary import Evaluation, PlanSummary, TaskSummary, TrainSummary, read_summary
+from agent.training.summary import EvaluationSummary, PlanSummary, TaskSummary, TrainSummary, read_summary
 from twin import (
     EnvSettings,
     LineConfig,
@@ -280,7 +280,9 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
     return summary
 
 
-def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: ModelCard) -> Evaluation:
+def _evaluate(
+    config: TrainConfig, line: LineConfig, model: MaskablePPO, card: ModelCard
+) -> EvaluationSummary:
     """Best-of-N and deterministic plans of the evaluation week at the final batch size."""
     week_path = config.template_week if config.weeks is None else config.weeks[0]
     scenario = Scenario.build(line, load_week(week_path, line), card.batch_size)
@@ -289,7 +291,7 @@ def _evaluate(config: TrainConfig, line: LineConfig, model: MaskablePPO, card: M
     def pick(plan: PlayedPlan) -> PlanSummary:
         return PlanSummary.of(plan.run.results, plan.episode_return, plan.seed)
 
-    return Evaluation(
+    return EvaluationSummary(
         week=str(week_path),
         batch_size=card.batch_size,
         zero_idle=result.zero_idle,
