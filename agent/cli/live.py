@@ -184,7 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = AgentService(
         scenario,
         policy,
-        args.policy,
+        policy.name,  # `rl`, not the model's path: the contract's `policy` names the policy
         topics,
         bus,
         mode=Mode(args.mode),
@@ -430,7 +430,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     service = AgentService(
         scenario,
         policy,
-        args.policy or "none",
+        policy.name if policy is not None else "none",
         topics,
         bus,
         mode=Mode.SHADOW,

@@ -49,7 +49,7 @@ def flag_of(command: argparse.ArgumentParser, argv: Sequence[str], param: str) -
     return "--" + param.replace("_", "-")
 
 
-PARAM_DESTS = {"planners": ("planner",), "planner": ("policy",)}
+PARAM_DESTS = {"planners": ("planner",)}
 """Library parameters that some commands take under another option name."""
 SAID_AS = {"batch_sizes": "--batch-sizes"}
 """Parameters said by one flag whichever spelling was typed: a study's list of batch sizes is at

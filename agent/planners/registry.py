@@ -43,12 +43,13 @@ def canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-def _split(name: str) -> tuple[str, Path | None]:
-    """`rl:MODEL` -> (`rl`, MODEL); any other name -> (its canonical spelling, None)."""
+def _split(name: str, param: str, value: str) -> tuple[str, Path | None]:
+    """`rl:MODEL` -> (`rl`, MODEL); any other name -> (its canonical spelling, None). An `rl:`
+    without its model raises UsageError naming `param` and `value` (what the user gave)."""
     kind, sep, path = canonical(name).partition(":")
     if kind == RL and sep:
         if not path:
-            raise UsageError("name the model after the colon, e.g. rl:agent.zip", "planner", name)
+            raise UsageError(f"{name!r}: name the model after the colon, e.g. rl:agent.zip", param, value)
         return RL, Path(path)
     return canonical(name), None
 
@@ -56,9 +57,9 @@ def _split(name: str) -> tuple[str, Path | None]:
 def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
     """A decision policy by name: a rule, or `rl`/`rl:MODEL`, the trained agent of `model`
     (default: the shipped one), deterministic. Raises UsageError naming `name` or `model`."""
-    kind, named_model = _split(name)
+    kind, named_model = _split(name, "policy", name)
     if kind == RL:
-        if named_model is not None and model is not None and named_model != model:
+        if named_model is not None and model is not None and named_model.resolve() != model.resolve():
             raise UsageError(f"{name!r} names the model {named_model} already: name it once", "model", model)
         from agent.planners.rl import RLPolicy  # torch only when an agent plans
 
@@ -90,7 +91,7 @@ def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[Plann
         raise UsageError("name at least one planner", "planners")
     specs: list[PlannerSpec] = []
     for item in (s.strip() for s in text.split(",")):
-        kind, model = _split(item) if item else ("", None)
+        kind, model = _split(item, "planners", text) if item else ("", None)
         if kind == RULES_ALIAS:
             specs.extend(PlannerSpec(name) for name in RULES)
         elif kind in RULES or kind == CPSAT:

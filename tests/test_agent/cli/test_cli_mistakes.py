@@ -555,8 +555,12 @@ def test_record_refuses_a_file_that_holds_a_recording_unless_append(
         (["plan", "--planner", "rl", "--model", "m.zip"], "plan: unrecognized arguments: --model m.zip; "
          "plan and compare name an agent's model in the planner: rl:MODEL"),
         (["validate", "--hel"], "validate: unrecognized arguments: --hel"),  # --help is never suggested
+        (["compare", "--planners", "rl:,rules"], "--planners rl:,rules: 'rl:': name the model after the "
+         "colon, e.g. rl:agent.zip"),  # the flag typed, the whole list
+        (["simulate", "--policy", "ppo:"], "--policy rl:: 'rl:': name the model after the colon, e.g. "
+         "rl:agent.zip"),
     ],
-    ids=["required-flag", "required-file", "model-in-plan", "no-help-hint"],
+    ids=["required-flag", "required-file", "model-in-plan", "no-help-hint", "rl-colon-list", "rl-colon"],
 )  # fmt: skip
 def test_a_missing_or_foreign_flag_is_one_line_naming_the_command(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str

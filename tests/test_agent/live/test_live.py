@@ -18,7 +18,7 @@ from broker import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.live.service import AgentService
-from agent.planners.registry import make_policy
+from agent.planners.registry import DEFAULT_MODEL, make_policy
 from bridge.mqtt import MqttBus
 from bridge.settings import load_bus_settings
 from bridge.topics import Topics
@@ -139,13 +139,14 @@ def live_week(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Li
 def test_emulated_week_through_mosquitto_matches_the_offline_twin(
     live_week: Callable[..., LiveWeek], tmp_path: Path, ref_line: LineConfig, ref_week: WeekConfig
 ) -> None:
-    week = live_week("rl")
+    week = live_week(f"rl:{DEFAULT_MODEL}")  # the agent named with its model ...
     week.finish()
     recording = week.recording
 
     offline = _offline(ref_line, ref_week, "rl")
     dispatches = week.controller.dispatches()
     assert len(dispatches) == offline[2]
+    assert {d["policy"] for d in dispatches} == {"rl"}  # ... dispatches as `rl`, not as a file path
     seqs = [d["decision_seq"] for d in dispatches]
     assert seqs == sorted(set(seqs))
     assert _kpis(_final_state(recording)) == offline  # the mirror saw every event
