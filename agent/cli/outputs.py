@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
+from agent.folders import make_folder
 from agent.planners.run import PlannedRun, made_for
 from twin import Scenario, write_sequence
 from twin.localtime import first_instant
@@ -95,6 +96,21 @@ CONFIG_FILES = ("line.toml", "week.toml", "plan.csv")
 """What marks a folder of inputs (a line, a week), which no run writes into."""
 
 
+def check_run_folder(out: Path, remedy: str = "give another folder") -> None:
+    """An --out folder that is no file and no folder of inputs (a week, a line: its week.toml,
+    plan.csv or line.toml), or not there yet. Raises UsageError naming --out and `remedy`."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"--out {out}: a file, not a folder")
+    config = [name for name in CONFIG_FILES if (out / name).exists()]
+    if config:
+        raise UsageError(
+            f"--out {out}: holds {' and '.join(config)}, the inputs of a run, not a place for its "
+            f"outputs: {remedy}"
+        )
+
+
 def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False) -> None:
     """An --out folder a run may write into, checked before the run: a new one, or one where it
     overwrites nothing a user wrote. Refused unless `force`: a folder of inputs (a week, a line),
@@ -103,14 +119,7 @@ def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False
     compare.json): a hand-written sequence.csv is not replaced. An earlier run's outputs are."""
     if force or not out.exists():
         return
-    if not out.is_dir():
-        raise UsageError(f"--out {out}: a file, not a folder")
-    config = [name for name in CONFIG_FILES if (out / name).exists()]
-    if config:
-        raise UsageError(
-            f"--out {out}: holds {' and '.join(config)}, the inputs of a run, not a place for its "
-            "outputs: give another folder, or --force"
-        )
+    check_run_folder(out, "give another folder, or --force")
     here = out.resolve()
     clobbered = sorted(
         {p.name for p in inputs if p is not None and p.resolve().parent == here and p.name in RUN_FILES}
@@ -150,10 +159,7 @@ def write_run(
     from twin.plots import plot_run  # matplotlib only when writing
     from twin.schedule import write_schedule
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
+    make_folder(out)
     payload = {**meta, "planner": run.planner, "wall_s": round(run.wall_s, 4), "kpis": run.results.to_dict()}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     write_sequence(

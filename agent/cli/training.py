@@ -24,6 +24,7 @@ from agent.cli.flags import (
     steps,
 )
 from agent.cli.inputs import DEFAULT_WEEK, common_options
+from agent.cli.outputs import check_run_folder
 from agent.errors import UsageError
 from twin import load_line
 from twin.config import load_json_model
@@ -155,6 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(config, resume=resume)
     else:
         config = _train_config(args, args.out)
+        check_run_folder(args.out)
         if holds_run(args.out):
             raise UsageError(
                 f"--out {args.out}: a run is already there; continue it with --resume {args.out}"
@@ -178,6 +180,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             f"is above {SEED_MAX} (seeds are 0 ... 2**32-1)"
         )
     base = _train_config(args, args.out)
+    check_run_folder(args.out)
     every = args.progress_every if args.progress_every > 0 and not args.no_progress else None
     seeds = list(range(args.seed, args.seed + args.seeds))
     summaries = run_study(base, sizes, seeds, args.jobs, progress_every_s=every)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import UsageError
+from agent.folders import make_folder
 from agent.planners.cpsat import (
     MIN_IDLE,
     STAGE_ZERO_IDLE,
@@ -265,10 +265,7 @@ def solver_summary(comparison: Comparison) -> str | None:
 
 def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object]) -> list[Path]:
     """compare.md, compare.csv, compare.json, compare.png and each planner's sequence and schedule."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the folder: {exc.strerror}", "out", out) from None
+    make_folder(out)
     rows = comparison.rows()
     summary = solver_summary(comparison)
     paragraphs = [markdown(rows), *(summary.splitlines() if summary else [])]  # a single newline joins lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
+from agent.folders import make_folder
 from agent.training.summary import SUMMARY, PlanSummary, TrainSummary, read_summary
 from agent.training.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
 from twin.config import load_json_model
@@ -79,6 +81,7 @@ def run_study(
             if exc.param != "batch_size":
                 raise
             raise UsageError(exc.reason, "batch_sizes") from None  # one of the study's sizes
+    make_folder(base.out)
     configs = [
         base.model_copy(
             update={"batch_size": b, "seed": s, "out": run_folder(base.out, b, s), "progress": False}
@@ -93,8 +96,10 @@ def run_study(
             futures = {pool.submit(_train_one, c): c for c in todo}
             pending: set[Future[TrainSummary]] = set(futures)
             done = 0
+            next_line = time.monotonic() + (progress_every_s or 0.0)
             while pending:
-                finished, pending = wait(pending, timeout=progress_every_s, return_when=FIRST_COMPLETED)
+                timeout = None if progress_every_s is None else max(0.0, next_line - time.monotonic())
+                finished, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in finished:
                     done += 1
                     config = futures[future]
@@ -104,8 +109,11 @@ def run_study(
                         f"[{done}/{len(todo)}] b={config.batch_size} seed={config.seed}: {state}, "
                         f"{summary.steps_done} steps, {summary.wall_time_s:.0f} s"
                     )
-                if pending and not finished:
-                    report(progress_line([futures[f] for f in pending if f.running()], len(pending)))
+                if pending and progress_every_s is not None and time.monotonic() >= next_line:
+                    # the pool marks one queued call beyond its workers as running: the first `jobs`
+                    running = [c for f, c in futures.items() if f in pending and f.running()][:jobs]
+                    report(progress_line(running, len(pending)))
+                    next_line = time.monotonic() + progress_every_s
     return [load_json_model(c.out / SUMMARY, TrainSummary) for c in configs]
 
 

@@ -21,6 +21,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from agent.errors import UsageError
+from agent.folders import make_folder
 from agent.planners.evaluate import PlayedPlan, evaluate
 from agent.planners.rl import ModelCard, save_model
 from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
@@ -226,7 +227,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
         start_from, state = found
     elif holds_run(out):
         raise UsageError("a run is already there: resume it, or give another folder", "out", out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     env = make_vec_env(config, line, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -567,3 +568,29 @@ def test_a_missing_or_foreign_flag_is_one_line_naming_the_command(
 ) -> None:
     assert main(argv) == 2
     assert _one_line(capsys) == message
+
+
+@pytest.mark.parametrize("command", ["train", "study"])
+def test_training_refuses_an_out_that_is_a_file_a_week_or_cannot_be_made(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], config_dir: Path
+) -> None:
+    """As plan and compare do: one line, exit 2, nothing written (it was a traceback, or a run
+    written into the week's folder)."""
+    grid = ["--batch-sizes", "50", "--seeds", "1"] if command == "study" else []
+    week = tmp_path / "w1"
+    shutil.copytree(config_dir / "weeks" / "w1", week)
+    taken = tmp_path / "a-file"
+    taken.write_text("mine\n", encoding="utf-8")
+    blocked = taken / "run"  # under a file: cannot be made
+    for out, said in [
+        (taken, f"--out {taken}: a file, not a folder"),
+        (week, f"--out {week}: holds week.toml and plan.csv, the inputs of a run, not a place for its "
+               "outputs: give another folder"),
+        (blocked, f"--out {blocked}: cannot create the folder: Not a directory"),
+    ]:  # fmt: skip
+        assert main([command, *grid, "--steps", "64", "--out", str(out)]) == 2
+        assert _one_line(capsys) == said
+    assert sorted(p.name for p in week.iterdir()) == sorted(
+        p.name for p in (config_dir / "weeks" / "w1").iterdir()
+    )
+    assert taken.read_text(encoding="utf-8") == "mine\n"
