@@ -34,15 +34,20 @@ def _wait_for(process: subprocess.Popen[bytes], url: str) -> None:
     raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S:.0f} s")
 
 
+def installed(program: str, package: str) -> str:
+    """The path of `program`; RuntimeError naming the Debian `package` that has it if there is none."""
+    binary = shutil.which(program)
+    if binary is None:
+        raise RuntimeError(f"{package} is not installed (scripts/test.sh installs it with apt-get)")
+    return binary
+
+
 class VictoriaMetrics:
     """`auth` (user, password): the server demands HTTP basic authentication on its APIs (a writer
     without it gets 401); the health check and `export` work either way."""
 
     def __init__(self, folder: Path, auth: tuple[str, str] | None = None) -> None:
-        binary = shutil.which("victoria-metrics")
-        if binary is None:
-            raise RuntimeError("victoria-metrics is not installed (scripts/test.sh installs it with apt-get)")
-        self.binary = binary
+        self.binary = installed("victoria-metrics", "victoria-metrics")
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.port = free_port()
@@ -104,10 +109,7 @@ class InfluxDB1:
     `/query` runs InfluxQL, the language of the dashboards."""
 
     def __init__(self, folder: Path, database: str = "linetwin") -> None:
-        binary = shutil.which("influxd")
-        if binary is None:
-            raise RuntimeError("influxdb is not installed (scripts/test.sh installs it with apt-get)")
-        self.binary = binary
+        self.binary = installed("influxd", "influxdb")
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.database = database
