@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agent.errors import UsageError, suggest
 from agent.planners.policies import RULES, Policy, make_rule
 from twin.config import default_config_dir
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 CPSAT = "cpsat"
 """The exact planner's name (`agent.planners.cpsat`, loaded only when it plans: OR-Tools is heavy)."""
@@ -46,12 +42,13 @@ def canonical(name: str) -> str:
 def _split(name: str, param: str, value: str) -> tuple[str, Path | None]:
     """`rl:MODEL` -> (`rl`, MODEL); any other name -> (its canonical spelling, None). An `rl:`
     without its model raises UsageError naming `param` and `value` (what the user gave)."""
-    kind, sep, path = canonical(name).partition(":")
+    spelt = canonical(name)
+    kind, sep, path = spelt.partition(":")
     if kind == RL and sep:
         if not path:
             raise UsageError(f"{name!r}: name the model after the colon, e.g. rl:agent.zip", param, value)
         return RL, Path(path)
-    return canonical(name), None
+    return spelt, None
 
 
 def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
@@ -102,14 +99,7 @@ def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[Plann
             names = [RULES_ALIAS, *RULES, CPSAT, RL]
             hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {RL}[:MODEL]"
             raise UsageError(f"unknown planner {item!r}{hint}", "planners", text)
-    if not specs:
-        raise UsageError("name at least one planner", "planners")
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise UsageError(f"a planner is named twice in {text!r}", "planners")
     return specs
-
-
-def planner_names(specs: Sequence[PlannerSpec]) -> str:
-    """The specs as the user would type them again, e.g. `setup-aware,cpsat,rl:agent.zip`."""
-    return ",".join(s.label for s in specs)
