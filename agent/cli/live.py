@@ -35,7 +35,14 @@ from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
 from bridge.errors import BridgeError
-from bridge.influx import InfluxWriter, Ledger, MetricsRefused, check_server, load_influx_settings
+from bridge.influx import (
+    InfluxSettings,
+    InfluxWriter,
+    Ledger,
+    MetricsRefused,
+    check_server,
+    load_influx_settings,
+)
 from bridge.messages import StatusMsg
 from bridge.mqtt import MqttBus, read_retained
 from bridge.recording import Recorder, SeqGaps, read_recording
@@ -97,10 +104,18 @@ def _print_kpis(title: str, kpis: dict[str, Any]) -> None:
         print(f"  {key:<18} {kpi_text(key, kpis[key])}")
 
 
-def write_points(lines: list[str], line: str) -> int:
-    """Deliver points to the InfluxDB of `$LINETWIN_INFLUX_*`; exit code 1 if some could not be, an
-    error (exit code 2) if the server refuses access."""
-    writer = InfluxWriter(load_influx_settings(), line=line)
+def checked_influx() -> InfluxSettings:
+    """The settings of `$LINETWIN_INFLUX_*`, with the server asked first: settings or a server that
+    cannot take the points end a one-shot command before its run (`check_server`)."""
+    settings = load_influx_settings()
+    check_server(settings)
+    return settings
+
+
+def write_points(lines: list[str], line: str, settings: InfluxSettings) -> int:
+    """Deliver points to the InfluxDB of `settings`; exit code 1 if some could not be, an error
+    (exit code 2) if the server refuses access."""
+    writer = InfluxWriter(settings, line=line)
     writer.write(lines)
     delivered = writer.close(timeout_s=writer.settings.timeout_s * 3)
     _print_writer(writer)
@@ -418,8 +433,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     policy = make_policy(args.policy, args.seed, args.model) if args.policy else None
     if args.out is not None:
         check_out(args.out, [args.file, args.json], args.force)
-    if args.influx:
-        check_server(load_influx_settings())  # a setting or server that cannot take the points: first
+    influx = checked_influx() if args.influx else None  # before the run, as every check
     _check_recorded_week(args, messages, topics, scenario)
     bus = MemoryBus()
     points: list[str] = []
@@ -465,9 +479,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
     if taping is not None:
         _write_replay(args, taping.tape, elapsed, window, service.accepted, service.rejected)
-    if args.influx:
+    if influx is not None:
         service.deliver_points(final=True)
-        return write_points(points, scenario.line.name)
+        return write_points(points, scenario.line.name, influx)
     return 0
 
 

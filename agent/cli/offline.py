@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent.cli.flags import JOBS_MAX, count, jobs, not_negative, path_arg
 from agent.cli.inputs import common_options, load_scenario, policy_options
-from agent.cli.live import write_points
+from agent.cli.live import checked_influx, write_points
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
 from agent.planners.policies import RULES, Policy, SequencePolicy
 from agent.planners.registry import CPSAT, DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
 from agent.planners.run import PlannedRun, kpi_table, made_for, run_planner
+from bridge.points import simulated_points
 from twin import Scenario, SequenceEntry, load_sequence
 from twin.config import check_sequence, load_sequence_origin, sequence_quantities
 from twin.results import failure, rank_key
@@ -23,8 +24,8 @@ from twin.results import failure, rank_key
 if TYPE_CHECKING:
     from agent.planners.compare import Comparison, PlanSettings
 
-# OR-Tools (CP-SAT) and the InfluxDB client load only in the commands that use them: `--help`,
-# `validate` and the rules start without them.
+# OR-Tools (CP-SAT) loads only in the commands that plan with it: `--help`, `validate` and the
+# rules start without it.
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -43,22 +44,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         policy = make_policy(args.policy, args.seed, args.model)
     check_out(args.out, [args.sequence], args.force)  # the inputs first, then where to write
-    if args.influx:
-        # a setting or a server that cannot take the points ends the command before the run
-        from bridge.influx import check_server, load_influx_settings
-
-        check_server(load_influx_settings())
+    influx = checked_influx() if args.influx else None
     window = plot_window(scenario, args.plot_from, args.plot_to)
     run = run_planner(scenario, policy)
     print(kpi_table([run]))
     files = write_run(args.out, scenario, run, meta, window)
     print(f"\nwrote {', '.join(p.name for p in files)} to {args.out}")
-    if args.influx:
+    if influx is not None:
         batches = [SequenceEntry(type=line.types[b.type], quantity=b.quantity) for b in run.trace.batches]
         replayed = SequencePolicy(batches, line.types, run.planner)
-        from bridge.points import simulated_points
-
-        return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name)
+        return write_points(simulated_points(scenario, replayed, run.planner, line.name), line.name, influx)
     return 0
 
 
