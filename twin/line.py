@@ -9,12 +9,20 @@ and downtime. Same-instant order is the salabim priority `phase * 1000 + station
 Driving it is the decision seam: `start()` runs to the first decision point and returns its
 `DecisionRequest`; `decide()` applies an answer and runs to the next one; both return None when
 the run has ended. `run(decider)` does the loop for an in-process policy.
+
+At a decision point a run can be kept: `checkpoint()` copies it exactly (stations, the buffer's
+active runs, the trace so far, the pending events), and `Line.restore` goes on from the copy as the
+run would have, as often as wanted (rollouts and beam search try several decisions from one point).
+`snapshot()` is the portable part of it, what the live mirror also knows (`twin.snapshot`).
 """
 
 from __future__ import annotations
 
+import copy
 import enum
+from dataclasses import dataclass
 from math import inf
+from typing import Self
 
 import salabim as sim
 
@@ -22,7 +30,7 @@ from twin.decision import Decider, Decision, DecisionRequest, FasPosition
 from twin.errors import InvalidDecision, SimulationError
 from twin.results import BatchRecord, Results, Trace, compute_results
 from twin.scenario import Scenario
-from twin.snapshot import LineSnapshot
+from twin.snapshot import FasProgress, LineSnapshot
 from twin.stock import (
     PHASE_DECIDE,
     PHASE_DOWNTIME,
@@ -126,6 +134,20 @@ class _Station:
 
     def on_wake(self, now: int, phase: int) -> None:
         raise NotImplementedError
+
+    def copy_to(self, line: Line) -> Self:
+        """This station's state, for `line` (a copy of its run); its actor is bound by `rebind`."""
+        station = copy.copy(self)
+        station.line = line
+        return station
+
+    def rebind(self, engine: Engine) -> None:
+        """Take an actor of `engine` and put this station's pending event (if any) on its list."""
+        self.actor = engine.bind(self)
+        self._in_wake = False
+        self._started = self._next is not None
+        if self._next is not None:
+            self.actor.activate(at=self._next[0], priority=self._next[1], process="process")
 
 
 def _interval_at(intervals: tuple[tuple[int, int], ...], now: int) -> tuple[int, int] | None:
@@ -259,6 +281,19 @@ class _Fas(_Station):
         else:
             self.state = FasState.FINISHING
             self.unit_end = now + remaining_s
+
+    def progress(self, now: int) -> FasProgress:
+        """Units of its plan taken so far and the work left on the unit in hand (`LineSnapshot`)."""
+        consumed = sum(q for _, q in self.plan[: self.order]) + self.taken_now()
+        remaining = 0
+        seg = self.seg
+        if self.state is FasState.WORKING and seg is not None:
+            remaining = seg.start + seg.synced * seg.period - now
+        elif self.state is FasState.FINISHING:
+            remaining = self.unit_end - now
+        elif self.state is FasState.DOWN:
+            remaining = self.remaining_work
+        return FasProgress(consumed, max(0, remaining))
 
     def go_down(self, now: int, until: int) -> None:
         self.down_until = until
@@ -474,6 +509,24 @@ class _Downtime(_Station):
             self.schedule(self.transitions[self.position][0], PHASE_DOWNTIME)
 
 
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A run stopped at a decision point, kept exactly (`Line.checkpoint`): `Line.restore` goes on
+    from it, as often as wanted, and the same decisions give the run's own trace and KPIs."""
+
+    request: DecisionRequest
+    """The pending decision point."""
+    _line: Line
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._line.scenario
+
+    def snapshot(self) -> LineSnapshot:
+        """The portable part: what a line resumed with `Line(scenario, engine, snapshot)` needs."""
+        return self._line.snapshot()
+
+
 class Line:
     """One run of the line model over a scenario (line + week + batch size)."""
 
@@ -516,6 +569,82 @@ class Line:
         for fas, progress in zip(self.fas, snapshot.fas, strict=True):
             fas.resume(now, progress.consumed, progress.remaining_s)
         self.pas.resume(now, snapshot)
+
+    # -- keeping a run at a decision point ----------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        """This run at its pending decision point, exactly; this run goes on unchanged."""
+        if self.pending is None:
+            raise SimulationError("a checkpoint is taken at a decision point: none is pending")
+        return Checkpoint(self.pending, self._copy())
+
+    @classmethod
+    def restore(cls, checkpoint: Checkpoint, engine: Engine | None = None) -> Line:
+        """The run of `checkpoint` at its decision point, on `engine` (rewound: a run still on it
+        ends). `decide()` answers the pending request (`checkpoint.request`)."""
+        line = checkpoint._line._copy()
+        engine = engine or Engine()
+        engine.rewind(checkpoint.request.time_s)
+        line.engine = engine
+        for station in (*line.fas, line.pas, line.downtime):
+            station.rebind(engine)
+        return line
+
+    def snapshot(self) -> LineSnapshot:
+        """The line's state at the pending decision point as the live mirror would give it: the
+        rest of the week resumed from it (`Line(scenario, engine, snapshot)`) is this run's, but
+        its trace and KPIs begin there (a checkpoint keeps the whole run)."""
+        request = self.pending
+        if request is None:
+            raise SimulationError("a snapshot is taken at a decision point: none is pending")
+        now = request.time_s
+        return LineSnapshot(
+            time_s=now,
+            stock=request.stock,
+            last_type=self.pas.last_type,
+            batch=None,
+            fas=tuple(f.progress(now) for f in self.fas),
+            decisions=request.index,
+        )
+
+    def _copy(self) -> Line:
+        """A copy of this run's state that shares nothing mutable with it. At a decision point the
+        trace so far is final (every batch has entered the buffer, every closed run and wait is
+        over): its records are shared, its lists copied; the active consumption runs are copied,
+        each once (the buffer and its FAS hold the same one). The stations keep their actors
+        until `rebind`."""
+        line = copy.copy(self)
+        segments: dict[int, Segment] = {}
+
+        def own(seg: Segment) -> Segment:
+            if id(seg) not in segments:
+                segments[id(seg)] = copy.copy(seg)
+            return segments[id(seg)]
+
+        buffer = self.buffer
+        line.buffer = Buffer(buffer.capacity, list(buffer.stock))
+        line.buffer.consumers = [[own(seg) for seg in group] for group in buffer.consumers]
+        t = self.trace
+        line.trace = Trace(
+            list(t.batches),
+            list(t.segments),
+            list(t.waits),
+            list(t.pas_work),
+            list(t.pas_blocked),
+            t.max_fill,
+            list(t.max_fill_by_type),
+        )
+        line.waiting = [set(w) for w in self.waiting]
+        line.alarms = list(self.alarms)
+        line.fas = []
+        for fas in self.fas:
+            copied = fas.copy_to(line)
+            if copied.seg is not None:
+                copied.seg = own(copied.seg)
+            line.fas.append(copied)
+        line.pas = self.pas.copy_to(line)
+        line.downtime = self.downtime.copy_to(line)
+        line._results = None
+        return line
 
     # -- the decision seam -------------------------------------------------------------------
     def start(self) -> DecisionRequest | None:
