@@ -56,6 +56,10 @@ class FirstFitPolicy(Policy):
     def decide(self, request: DecisionRequest) -> Decision:
         return Decision(request.valid[0])
 
+    def preference(self, request: DecisionRequest) -> tuple[int, ...]:
+        """The valid types best first (searches try them in this order): type order."""
+        return request.valid
+
 
 def _runouts(request: DecisionRequest) -> dict[int, float]:
     forecast = Forecast(request)
@@ -74,6 +78,11 @@ class EarliestRunoutPolicy(Policy):
     def decide(self, request: DecisionRequest) -> Decision:
         runout = _runouts(request)
         return Decision(min(request.valid, key=lambda k: (runout[k], k)))
+
+    def preference(self, request: DecisionRequest) -> tuple[int, ...]:
+        """The valid types best first (searches try them in this order): earliest run-out first."""
+        runout = _runouts(request)
+        return tuple(sorted(request.valid, key=lambda k: (runout[k], k)))
 
 
 class SetupAwarePolicy(Policy):
@@ -100,6 +109,21 @@ class SetupAwarePolicy(Policy):
             return (effort, runout[k], k)
 
         return Decision(min(candidates, key=cost))
+
+    def preference(self, request: DecisionRequest) -> tuple[int, ...]:
+        """The valid types best first (searches try them in this order): the urgent ones by
+        setup effort (the first is `decide`'s), then the others by run-out."""
+        runout = _runouts(request)
+        sc = request.scenario
+        window = min(runout.values()) + self.lookahead_batches * request.batch_size * sc.line.pas.unit_time_s
+        last = request.last_type
+
+        def cost(k: int) -> tuple[bool, float, float, int]:
+            urgent = runout[k] <= window
+            effort = 0.0 if last is None or last == k else sc.setup_effort[last][k]
+            return (not urgent, effort if urgent else 0.0, runout[k], k)
+
+        return tuple(sorted(request.valid, key=cost))
 
 
 class SequencePolicy(Policy):

@@ -1,0 +1,282 @@
+"""Rollout and beam search over a base policy, with the twin as the model (Bertsekas' rollout).
+
+Rollout (`rollout:<base>`): at each decision, every valid type (or the `width` the base prefers
+most, where it says what it prefers) is tried and the week finished with the base policy; the plan
+followed is the best completed week found so far (the incumbent, first the base's own week), so the
+result is never worse than the base alone ("fortified" rollout). Beam search (`beam:<base>`):
+`width` partial sequences, each extended by every valid type and scored by the best week that
+`depth` decisions of lookahead and then the base complete.
+
+Each trial resumes the line from a checkpoint of the decision point (`twin.line.Line.checkpoint`)
+on one reused engine: a decision costs the rest of the week, not all of it. Anytime: when the time
+limit is reached the search stops and the incumbent is the plan. Deterministic with a deterministic
+base (the same seed and no time limit reached give the same plan).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent.errors import UsageError
+from agent.planners.policies import Policy, SequencePolicy
+from agent.planners.run import PlannedRun, run_planner
+from twin import Decision, DecisionRequest, Scenario
+from twin.config import SequenceEntry
+from twin.errors import SimulationError
+from twin.line import Checkpoint, Engine, Line
+from twin.results import RankKey, Results, rank_key
+
+ROLLOUT = "rollout"
+BEAM = "beam"
+SEARCHES = (ROLLOUT, BEAM)
+"""The searches by name; a planner is `<search>:<base policy>`, e.g. `rollout:setup-aware`."""
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a rollout or beam search may spend."""
+
+    width: int | None = None
+    """Rollout: types tried per decision, the base's most preferred first (None: every valid
+    type). Beam: partial sequences kept (None: 3)."""
+    depth: int = 1
+    """Beam: decisions tried before the base completes the week (1: none beyond the new one)."""
+    time_limit_s: float | None = None
+    """Seconds of search (None: to the end); then the incumbent is the plan."""
+
+    def __post_init__(self) -> None:
+        if self.width is not None and self.width < 1:
+            raise UsageError("must be at least 1", "width", self.width)
+        if self.depth < 1:
+            raise UsageError("must be at least 1", "depth", self.depth)
+        if self.time_limit_s is not None and self.time_limit_s < 0:
+            raise UsageError("must not be negative", "time_limit", self.time_limit_s)
+
+
+BEAM_WIDTH = 3
+"""Partial sequences a beam search keeps unless told."""
+
+
+@dataclass
+class SearchStats:
+    """What a search spent: weeks completed from a checkpoint, the decisions and working seconds
+    those simulations covered (a decision costs the rest of the week), improvements, wall time."""
+
+    simulations: int = 0
+    decisions: int = 0
+    simulated_s: int = 0
+    improvements: int = 0
+    stopped_early: bool = False
+    """The time limit ended the search: the plan is the incumbent at that moment."""
+    wall_s: float = 0.0
+    found_by: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "simulations": self.simulations,
+            "simulated_decisions": self.decisions,
+            "simulated_s": self.simulated_s,
+            "improvements": self.improvements,
+            "stopped_early": self.stopped_early,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def preference(policy: Policy, request: DecisionRequest) -> tuple[int, ...]:
+    """The valid types best first, as the policy prefers them where it says (`preference`), else
+    its own choice first and the others in type order."""
+    prefers = getattr(policy, "preference", None)
+    if prefers is not None:
+        order = tuple(prefers(request))
+        return order + tuple(k for k in request.valid if k not in order)
+    first = policy(request).type
+    return (first, *(k for k in request.valid if k != first))
+
+
+@dataclass(frozen=True)
+class _Week:
+    """A completed week: its decisions from the week start and its KPIs."""
+
+    decisions: tuple[Decision, ...]
+    results: Results
+
+    @property
+    def key(self) -> tuple[RankKey, tuple[tuple[int, int], ...]]:
+        """Rank, then the decisions: a total order (ties go to the earlier types)."""
+        return rank_key(self.results), tuple((d.type, d.quantity or 0) for d in self.decisions)
+
+
+class _Search:
+    """The engine, the base policy, the incumbent and the clock of one search."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        base: Policy,
+        name: str,
+        settings: SearchSettings,
+        progress: Progress | None,
+    ) -> None:
+        self.scenario = scenario
+        self.base = base
+        self.name = name
+        self.settings = settings
+        self.progress = progress
+        self.engine = Engine()
+        self.stats = SearchStats()
+        self.incumbent: _Week | None = None
+        self._start = time.perf_counter()
+
+    def out_of_time(self) -> bool:
+        limit = self.settings.time_limit_s
+        if limit is not None and time.perf_counter() - self._start >= limit:
+            self.stats.stopped_early = True
+            return True
+        return False
+
+    def complete(self, line: Line, prefix: Sequence[Decision]) -> _Week:
+        """Finish `line` (at a decision point or ended) with the base policy; offer the week."""
+        decisions = list(prefix)
+        request = line.pending
+        since = request.time_s if request is not None else line.end_s
+        while request is not None:
+            decision = self.base(request)
+            decisions.append(decision)
+            request = line.decide(decision)
+            self.stats.decisions += 1
+        self.stats.simulations += 1
+        self.stats.simulated_s += line.end_s - since
+        week = _Week(tuple(decisions), line.results())
+        self.offer(week)
+        return week
+
+    def offer(self, week: _Week) -> None:
+        if self.incumbent is not None and week.key >= self.incumbent.key:
+            return
+        first = self.incumbent is None
+        self.incumbent = week
+        if first:
+            return
+        self.stats.improvements += 1
+        if self.progress is not None:
+            k = week.results
+            self.progress(
+                f"{time.perf_counter() - self._start:7.1f} s  {self.name}: setup effort "
+                f"{k.setup_effort:g}, idle {k.idle_s} s, completion {k.completion:.3f}"
+            )
+
+    def trial(self, checkpoint: Checkpoint, prefix: Sequence[Decision], decision: Decision) -> _Week:
+        """The week that takes `decision` at the checkpoint and then follows the base."""
+        line = Line.restore(checkpoint, self.engine)
+        line.decide(decision)
+        return self.complete(line, [*prefix, decision])
+
+
+def _base_week(search: _Search) -> Checkpoint | None:
+    """The base policy's own week (the first incumbent); the checkpoint of the first decision."""
+    line = Line(search.scenario, search.engine)
+    if line.start() is None:
+        search.complete(line, [])
+        return None
+    checkpoint = line.checkpoint()
+    search.complete(line, [])
+    return checkpoint
+
+
+def _rollout(search: _Search) -> None:
+    checkpoint = _base_week(search)
+    width = search.settings.width
+    chosen: list[Decision] = []
+    while checkpoint is not None:
+        assert search.incumbent is not None
+        request = checkpoint.request
+        follow = search.incumbent.decisions[request.index]
+        tried = preference(search.base, request)[:width]
+        for k in tried:
+            if search.out_of_time():
+                return
+            if k != follow.type:  # the incumbent's own choice: its week is known
+                search.trial(checkpoint, chosen, Decision(k))
+        follow = search.incumbent.decisions[request.index]
+        chosen.append(follow)
+        line = Line.restore(checkpoint, search.engine)
+        checkpoint = line.checkpoint() if line.decide(follow) is not None else None
+
+
+def _lookahead(search: _Search, checkpoint: Checkpoint, prefix: list[Decision], depth: int) -> _Week | None:
+    """The best week from the checkpoint over every sequence of up to `depth` decisions tried
+    before the base completes it (None: the time ran out first)."""
+    best: _Week | None = None
+    for k in checkpoint.request.valid:
+        if search.out_of_time():
+            return best
+        line = Line.restore(checkpoint, search.engine)
+        decided = [*prefix, Decision(k)]
+        request = line.decide(Decision(k))
+        week = None
+        if request is not None and depth > 1:
+            week = _lookahead(search, line.checkpoint(), decided, depth - 1)
+        if week is None:
+            week = search.complete(line, decided)
+        if best is None or week.key < best.key:
+            best = week
+    return best
+
+
+def _beam(search: _Search) -> None:
+    first = _base_week(search)
+    width = search.settings.width or BEAM_WIDTH
+    beam: list[tuple[Checkpoint, list[Decision]]] = [] if first is None else [(first, [])]
+    while beam:
+        children: list[tuple[tuple[RankKey, tuple[tuple[int, int], ...]], Checkpoint, list[Decision]]] = []
+        for checkpoint, prefix in beam:
+            for k in checkpoint.request.valid:
+                if search.out_of_time():
+                    return
+                line = Line.restore(checkpoint, search.engine)
+                decided = [*prefix, Decision(k)]
+                request = line.decide(Decision(k))
+                if request is None:
+                    search.complete(line, decided)
+                    continue
+                child = line.checkpoint()
+                week = (
+                    _lookahead(search, child, decided, search.settings.depth - 1)
+                    if search.settings.depth > 1
+                    else None
+                ) or search.complete(line, decided)
+                children.append((week.key, child, decided))
+        children.sort(key=lambda c: c[0])
+        beam = [(child, decided) for _, child, decided in children[:width]]
+
+
+def search_plan(
+    scenario: Scenario,
+    kind: str,
+    base: Policy,
+    settings: SearchSettings | None = None,
+    progress: Progress | None = None,
+    label: str | None = None,
+) -> tuple[PlannedRun, SearchStats]:
+    """Plan the week by `kind` (`rollout` or `beam`) over the deterministic `base` policy; the
+    plan is replayed in the twin from the week start (its KPIs are the twin's), labelled `label`
+    (default `<kind>:<base name>`)."""
+    if kind not in SEARCHES:
+        raise UsageError(f"unknown search {kind!r}; choose {' or '.join(SEARCHES)}", "planner", kind)
+    settings = settings or SearchSettings()
+    name = label or f"{kind}:{base.name}"
+    search = _Search(scenario, base, name, settings, progress)
+    (_rollout if kind == ROLLOUT else _beam)(search)
+    assert search.incumbent is not None
+    types = scenario.types
+    entries = [SequenceEntry(type=types[d.type], quantity=d.quantity) for d in search.incumbent.decisions]
+    run = run_planner(scenario, SequencePolicy(entries, types, name))
+    if run.results.to_dict() != search.incumbent.results.to_dict():  # a checkpoint that was not exact
+        raise SimulationError(f"{name}: the plan replayed from the week start differs from its search")
+    search.stats.wall_s = time.perf_counter() - search._start
+    run.planner, run.wall_s = name, search.stats.wall_s
+    return run, search.stats
