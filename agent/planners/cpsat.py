@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import math
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple
 
 import numpy as np
 from ortools.sat.python import cp_model
 
 from agent.errors import UsageError
+from agent.planners.deadlines import Deadline, ZeroIdleModel
 from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
 from agent.planners.registry import CPSAT
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
-from twin.timeline import Due, Timeline
 
 ZERO_IDLE = "zero-idle"
 MIN_IDLE = "min-idle"
@@ -143,15 +141,6 @@ def gap_text(gap: float) -> str:
 Progress = Callable[[str], None]
 
 
-class Deadline(NamedTuple):
-    """Batch `number` (1-based) of `type` must sit at `position` or earlier (-1: nowhere in time)."""
-
-    type: int
-    number: int
-    position: int
-    due: Due
-
-
 def check_cpsat(scenario: Scenario, settings: CpSatSettings) -> None:
     """What CP-SAT would refuse, said before anything runs: its settings and the line's efforts."""
     if settings.time_limit_s <= 0:
@@ -168,12 +157,12 @@ class CpSatPlanner:
         self.scenario = scenario
         self.settings = settings or CpSatSettings()
         check_cpsat(scenario, self.settings)
-        self.timeline = Timeline(scenario)
-        self.counts = self.timeline.batches_needed()
-        self.batches = sum(self.counts)
-        setup_s = scenario.line.pas.setup_time_s
-        self.exact = setup_s == 0
-        self.entries = self.timeline.entry_times(self.batches, setup_s)
+        self.model = ZeroIdleModel(scenario)
+        self.timeline = self.model.timeline
+        self.counts = self.model.counts
+        self.batches = self.model.batches
+        self.exact = self.model.exact
+        self.entries = self.model.entries
         self.scale = _effort_scale(scenario.setup_effort)
 
     # -- public --------------------------------------------------------------------------------
@@ -195,7 +184,7 @@ class CpSatPlanner:
                 model.model.add(model.c[p][k] >= j)
             floor = self.window_bound(deadlines)
             model.model.add(model.effort >= round(floor * self.scale))
-            hint_ok = hint is not None and _meets(hint, deadlines)
+            hint_ok = hint is not None and self.model.meets(hint)
             budget = self._left(start) if hint_ok else self._left(start) / 2
             status, solver = model.run(self.settings, budget, progress, STAGE_ZERO_IDLE)
             stages = [(STAGE_ZERO_IDLE, _status_name(model, solver, status))]
@@ -329,31 +318,14 @@ class CpSatPlanner:
         return max(0.5, self.settings.time_limit_s - (time.perf_counter() - start))
 
     def _sequence_effort(self, sequence: Sequence[int]) -> float:
-        effort = self.scenario.setup_effort
-        previous = self.scenario.initial_setup
-        total = 0.0
-        for k in sequence:
-            total += 0.0 if previous is None else effort[previous][k]
-            previous = k
-        return total
+        return self.model.effort(sequence)
 
     def _effort(self, scaled: float) -> float:
         return round(scaled) / self.scale
 
     def _deadline_positions(self) -> list[Deadline]:
         """Every batch's deadline as the last position that meets it."""
-        finite = [e for e in self.entries if e is not None]
-        out = []
-        for k, n in enumerate(self.counts):
-            for j in range(1, n + 1):
-                due = self.timeline.due(k, j)
-                if due is None:
-                    continue
-                p = bisect_right(finite, due.time_s) - 1
-                if p >= 0 and not self.timeline.entry_allows(p, finite[p], due):
-                    p -= 1
-                out.append(Deadline(k, j, p, due))
-        return out
+        return self.model.deadlines
 
 
 class _SequenceModel:
@@ -522,16 +494,6 @@ def _read_sequence(
 ) -> list[int]:
     """The type chosen at each position of a solution."""
     return [next(k for k, var in row.items() if value(var)) for row in rows]
-
-
-def _meets(sequence: Sequence[int], deadlines: list[Deadline]) -> bool:
-    """Whether `sequence` meets every deadline (then it is a zero-idle plan)."""
-    position: dict[tuple[int, int], int] = {}
-    seen: dict[int, int] = {}
-    for i, k in enumerate(sequence):
-        seen[k] = seen.get(k, 0) + 1
-        position[k, seen[k]] = i
-    return all(position[k, j] <= p for k, j, p, _ in deadlines)
 
 
 def _cheapest_paths(effort: tuple[tuple[float, ...], ...]) -> np.ndarray:
