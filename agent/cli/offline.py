@@ -14,7 +14,16 @@ from agent.cli.live import checked_influx, write_points
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
 from agent.planners.policies import RULES, Policy, SequencePolicy
-from agent.planners.registry import CPSAT, DEFAULT_MODEL, RL, PlannerSpec, make_policy, parse_planners
+from agent.planners.registry import (
+    BEST,
+    CPSAT,
+    DEFAULT_MODEL,
+    RL,
+    SEARCHES,
+    PlannerSpec,
+    make_policy,
+    parse_planners,
+)
 from agent.planners.run import PlannedRun, kpi_table, made_for, run_planner
 from bridge.points import simulated_points
 from twin import Scenario, SequenceEntry, load_sequence
@@ -78,7 +87,8 @@ def _plan_settings(args: argparse.Namespace) -> PlanSettings:
     from agent.planners.compare import PlanSettings
     from agent.planners.cpsat import CpSatSettings
 
-    return PlanSettings(CpSatSettings(args.time_limit, args.workers, args.seed), args.plans, args.seed)
+    cpsat = CpSatSettings(args.time_limit, args.workers, args.seed)
+    return PlanSettings(cpsat, args.plans, args.seed, getattr(args, "width", None), getattr(args, "depth", 1))
 
 
 def _say(line: str) -> None:
@@ -103,7 +113,20 @@ def _compare(
     summary = solver_summary(comparison)
     if summary:
         print(f"\n{summary}")
+    if comparison.best is not None:
+        print(f"\n{_portfolio_line(comparison)}")
     return scenario, comparison
+
+
+def _portfolio_line(comparison: Comparison) -> str:
+    """What the portfolio found: who found its plan, the bound and the gap."""
+    from agent.planners.cpsat import gap_text
+
+    best = comparison.best
+    assert best is not None
+    bound = "no bound" if best.bound is None else f"bound on setup effort {best.bound:g}"
+    gap = "" if best.gap is None else f" (gap {gap_text(best.gap)})"
+    return f"best plan: found by {best.source}; {bound}{gap}"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -123,9 +146,21 @@ def run_meta(
     args: argparse.Namespace, scenario: Scenario, comparison: Comparison, run: PlannedRun
 ) -> dict[str, object]:
     """results.json's header of a planned run; CP-SAT's plan carries the solver's section (in
-    `plan`, and in `demo` when CP-SAT's plan is the best)."""
+    `plan`, and in `demo` when CP-SAT's plan is the best), the portfolio's its provenance
+    (`portfolio`), a rollout's or beam search's its settings and what it spent (`search`)."""
     solver = _solver_meta(args, comparison) if run.planner == CPSAT else None
-    return {**run_header(args, scenario), "solver": solver}
+    meta: dict[str, object] = {**run_header(args, scenario), "solver": solver}
+    if run.planner == BEST and comparison.best is not None:
+        meta["portfolio"] = {
+            "time_limit_s": args.time_limit,
+            "workers": args.workers,
+            **comparison.best.summary(),
+        }
+    if run.planner.partition(":")[0] in SEARCHES:
+        from agent.planners.compare import search_meta
+
+        meta["search"] = search_meta(comparison, run.planner, _plan_settings(args))
+    return meta
 
 
 def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, object] | None:
@@ -191,12 +226,30 @@ def _searching(p: argparse.ArgumentParser, time_limit: float) -> None:
         "--time-limit",
         type=not_negative,
         default=time_limit,
-        help=f"CP-SAT seconds (default {time_limit:g})",
+        help=f"seconds of CP-SAT, and the budget of the portfolio (best) and of each rollout or beam "
+        f"search (default {time_limit:g})",
     )
     p.add_argument(
         "--workers", type=jobs, default=2, help=f"CP-SAT search workers (default 2, at most {JOBS_MAX})"
     )
     p.add_argument("--plans", type=count, default=20, help="stochastic plans of an agent (default 20)")
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    """--width and --depth of a rollout or beam search (`rollout:POLICY`, `beam:POLICY`)."""
+    p.add_argument(
+        "--width",
+        type=count,
+        default=None,
+        help="rollout: types tried per decision, the base policy's favourites first (default: every "
+        "valid type); beam: partial sequences kept (default 3)",
+    )
+    p.add_argument(
+        "--depth",
+        type=count,
+        default=1,
+        help="beam: decisions tried ahead before the base policy finishes the week (default 1)",
+    )
 
 
 def add_offline_commands(sub: Any) -> None:
@@ -212,13 +265,18 @@ def add_offline_commands(sub: Any) -> None:
     force_option(sim)
     sim.set_defaults(func=cmd_simulate)
 
-    planners = f"{', '.join(RULES)}, cpsat (also cp-sat) or {RL}[:MODEL] (the trained agent)"
+    planners = (
+        f"{', '.join(RULES)}, cpsat (also cp-sat), {RL}[:MODEL] (the trained agent), "
+        f"rollout:POLICY or beam:POLICY (searches with the twin over a policy, e.g. rollout:setup-aware, "
+        f"rollout:{RL}) or {BEST} (the portfolio: the best plan any planner finds in --time-limit)"
+    )
     plan = sub.add_parser(
         "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
     )
     common_options(plan, "runs/plan")
     plan.add_argument("--planner", required=True, help=planners)
     _searching(plan, 60.0)
+    _search_options(plan)
     zoom_options(plan)
     force_option(plan)
     plan.set_defaults(func=cmd_plan)
@@ -233,6 +291,7 @@ def add_offline_commands(sub: Any) -> None:
         help=f"comma-separated: rules (all), {planners}",
     )
     _searching(cmp, 60.0)
+    _search_options(cmp)
     force_option(cmp)
     cmp.set_defaults(func=cmd_compare)
 

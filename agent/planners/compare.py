@@ -3,19 +3,22 @@ idle time, with each plan's gap to CP-SAT's plan (as the twin measured both) and
 model's bound.
 
 Planner names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of
-them), `cpsat`, and `rl:MODEL` (a trained agent, best of its stochastic plans and its
-deterministic one; `rl` alone is the shipped agent); see `agent.planners.registry`.
+them), `cpsat`, `rl:MODEL` (a trained agent, best of its stochastic plans and its
+deterministic one; `rl` alone is the shipped agent), `rollout:POLICY` and `beam:POLICY` (searches
+with the twin over a base policy) and `best` (the planning portfolio); see
+`agent.planners.registry`.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from agent.folders import make_folder
 from agent.planners.cpsat import (
@@ -30,7 +33,7 @@ from agent.planners.cpsat import (
     stages_text,
 )
 from agent.planners.policies import make_rule
-from agent.planners.registry import CPSAT, RL, PlannerSpec
+from agent.planners.registry import BEST, CPSAT, RL, SEARCHES, PlannerSpec
 from agent.planners.run import PlannedRun, made_for, run_planner
 from twin import Results, Scenario, write_sequence
 from twin.results import HEADLINE, failure, headline, kpi_text, rank_key
@@ -39,7 +42,9 @@ from twin.schedule import write_schedule
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from agent.planners.policies import Policy
     from agent.planners.rl import RLPolicy
+    from agent.planners.rollout import SearchStats
 
 __all__ = [
     "CPSAT",
@@ -56,12 +61,28 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """What the searching planners may spend: CP-SAT's settings, the agent's stochastic plans
-    (seeds `seed`, `seed + 1`, ...); `seed` also seeds the random rule."""
+    """What the searching planners may spend: CP-SAT's settings (its time limit is also the
+    portfolio's and each rollout's or beam search's), the agent's stochastic plans (seeds `seed`,
+    `seed + 1`, ...), a rollout's or beam's width and a beam's depth
+    (`agent.planners.rollout.SearchSettings`); `seed` also seeds the random rule."""
 
     cpsat: CpSatSettings = field(default_factory=CpSatSettings)
     plans: int = 20
     seed: int = 0
+    width: int | None = None
+    depth: int = 1
+
+
+class Bounded(Protocol):
+    """The portfolio's plan (`agent.planners.portfolio.BestPlan`) as a comparison shows it."""
+
+    @property
+    def bound(self) -> float | None: ...
+    @property
+    def gap(self) -> float | None: ...
+    @property
+    def source(self) -> str: ...
+    def summary(self) -> dict[str, object]: ...
 
 
 @dataclass
@@ -71,14 +92,26 @@ class Comparison:
     scenario: Scenario
     runs: list[PlannedRun]
     cpsat: CpSatPlan | None = None
+    best: Bounded | None = None
+    """The portfolio's plan if `best` was among the planners."""
+    searches: dict[str, SearchStats] = field(default_factory=dict)
+    """What each rollout or beam search spent, by its label."""
+
+    @property
+    def bound(self) -> float | None:
+        """The lower bound on the setup effort of zero-idle plans: CP-SAT model's, else the
+        portfolio's (None: neither planned)."""
+        if self.cpsat is not None and self.cpsat.bound is not None:
+            return self.cpsat.bound
+        return self.best.bound if self.best is not None else None
 
     def rows(self) -> list[dict[str, object]]:
         """One row per planner, in the order of the ranking (`twin.results.rank_key`). The gaps
         compare the twin's setup effort of a plan with that of CP-SAT's plan (also the twin's),
         where the plan is as good on completion and idle time (otherwise a gap in effort would
-        flatter it), and with the model's bound, where the plan has no idle time (the bound holds
-        for zero-idle plans); CP-SAT's own row has no gap to itself."""
-        plan = self.cpsat
+        flatter it), and with the bound (`bound`), where the plan is complete and has no idle
+        time (the bound holds for zero-idle plans); CP-SAT's own row has no gap to itself."""
+        bound = self.bound
         reference = next((r.results for r in self.runs if r.planner == CPSAT), None)
         rows = []
         for run in sorted(self.runs, key=lambda r: rank_key(r.results)):
@@ -97,8 +130,8 @@ class Comparison:
                     "gap_cpsat": relative_gap(k.setup_effort, reference.setup_effort)
                     if reference is not None and comparable and run.planner != CPSAT
                     else None,
-                    "gap_bound": relative_gap(k.setup_effort, plan.bound)
-                    if plan and comparable and k.idle_s == 0 and plan.bound is not None
+                    "gap_bound": relative_gap(k.setup_effort, bound)
+                    if bound is not None and not k.deadlock and k.completion == 1.0 and k.idle_s == 0
                     else None,
                     "wall_s": round(run.wall_s, 3),
                 }
@@ -120,14 +153,13 @@ def check_planners(scenario: Scenario, specs: Sequence[PlannerSpec], settings: P
         check_cpsat(scenario, settings.cpsat)
     agents: Agents = {}
     for spec in specs:
-        if spec.kind == RL:
-            assert spec.model is not None
+        if spec.model is not None and spec.policy_label not in agents:  # `rl` or a search over it
             from agent.planners.rl import RLPolicy  # torch only when an agent plans
 
             start = time.perf_counter()
             policy = RLPolicy.from_file(spec.model)
             policy.check(scenario)
-            agents[spec.label] = (policy, time.perf_counter() - start)
+            agents[spec.policy_label] = (policy, time.perf_counter() - start)
     return agents
 
 
@@ -149,6 +181,10 @@ def run_planners(
         if spec.kind == CPSAT:
             run, plan = plan_with_cpsat(scenario, settings.cpsat, progress)
             comparison.cpsat = plan
+        elif spec.kind == BEST:
+            run, comparison.best = _plan_best(scenario, settings, progress)
+        elif spec.kind in SEARCHES:
+            run, comparison.searches[spec.label] = _search(scenario, spec, settings, progress, agents)
         elif spec.kind == RL:
             policy, loaded_s = agents[spec.label]
             start = time.perf_counter()
@@ -158,6 +194,47 @@ def run_planners(
             run = run_planner(scenario, make_rule(spec.kind, settings.seed))
         comparison.runs.append(run)
     return comparison
+
+
+def _plan_best(
+    scenario: Scenario, settings: PlanSettings, progress: Progress | None
+) -> tuple[PlannedRun, Bounded]:
+    """The portfolio's plan in CP-SAT's time limit, with CP-SAT's workers and the seed."""
+    portfolio = importlib.import_module("agent.planners.portfolio")  # OR-Tools only when it plans
+    cpsat = settings.cpsat
+    best = portfolio.BestSettings(time_limit_s=cpsat.time_limit_s, workers=cpsat.workers, seed=settings.seed)
+    run, plan = portfolio.plan_best(scenario, best, progress)
+    return cast(PlannedRun, run), cast(Bounded, plan)
+
+
+def _search(
+    scenario: Scenario, spec: PlannerSpec, settings: PlanSettings, progress: Progress | None, agents: Agents
+) -> tuple[PlannedRun, SearchStats]:
+    """A rollout or beam search over the spec's base policy, in CP-SAT's time limit."""
+    from agent.planners.rollout import SearchSettings, search_plan
+
+    base: Policy
+    if spec.base == RL:
+        policy, _ = agents[spec.policy_label]
+        base = policy
+    else:
+        assert spec.base is not None
+        base = make_rule(spec.base, settings.seed)
+    search = SearchSettings(settings.width, settings.depth, settings.cpsat.time_limit_s)
+    return search_plan(scenario, spec.kind, base, search, progress, spec.label)
+
+
+def search_meta(comparison: Comparison, label: str, settings: PlanSettings) -> dict[str, object] | None:
+    """results.json's section of a rollout or beam search: its settings and what it spent."""
+    stats = comparison.searches.get(label)
+    if stats is None:
+        return None
+    return {
+        "width": settings.width,
+        "depth": settings.depth,
+        "time_limit_s": settings.cpsat.time_limit_s,
+        **stats.summary(),
+    }
 
 
 def agent_plans(
@@ -182,7 +259,7 @@ COLUMNS = {
     "planner": "planner",
     **{name: HEADLINE[name] for name in KPI_COLUMNS},
     "gap_cpsat": "gap to CP-SAT plan",
-    "gap_bound": "gap to CP-SAT bound (model)",
+    "gap_bound": "gap to bound",
     "wall_s": "wall (s)",
 }
 
@@ -279,6 +356,8 @@ def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object])
         **meta,
         "rows": rows,
         "cpsat": comparison.cpsat.summary() if comparison.cpsat else None,
+        "portfolio": comparison.best.summary() if comparison.best else None,
+        "searches": {label: stats.summary() for label, stats in comparison.searches.items()},
         "kpis": {r.planner: r.results.to_dict() for r in comparison.runs},
     }
     (out / "compare.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

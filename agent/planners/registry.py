@@ -1,8 +1,10 @@
 """Every planner by name, as Gymnasium keeps its registry beside its envs.
 
 Names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of them,
-for comparisons), `cpsat` (the exact planner), and `rl` or `rl:MODEL` (a trained agent; `rl` alone
-is the shipped one). `ppo`/`ppo:MODEL` are the old spelling of `rl`, still accepted.
+for comparisons), `cpsat` (the exact planner), `rl` or `rl:MODEL` (a trained agent; `rl` alone
+is the shipped one), `rollout:BASE` and `beam:BASE` (searches with the twin over a base policy:
+`rollout:setup-aware`, `rollout:rl`, `beam:rl:MODEL`) and `best` (the planning portfolio).
+`ppo`/`ppo:MODEL` are the old spelling of `rl`, still accepted.
 
 `make_policy` builds a decision policy (what `simulate` and `serve` run); `parse_planners` reads
 a list of planners for a comparison (`plan`, `compare`). Errors name the parameter, not a flag.
@@ -23,6 +25,12 @@ DEFAULT_MODEL = default_config_dir() / "agents" / "reference.zip"
 """The shipped agent (override the folder with $LINETWIN_CONFIG)."""
 RL = "rl"
 """The trained agent's name, `rl` or `rl:MODEL`."""
+ROLLOUT = "rollout"
+BEAM = "beam"
+SEARCHES = (ROLLOUT, BEAM)
+"""Searches with the twin over a base policy (`agent.planners.rollout`): `rollout:BASE`, `beam:BASE`."""
+BEST = "best"
+"""The planning portfolio's name (`agent.planners.portfolio`): the best plan any planner finds in time."""
 RULES_ALIAS = "rules"
 ALIASES = {"cp-sat": CPSAT, "cp_sat": CPSAT, "CP-SAT": CPSAT, "ppo": RL}
 """Other spellings of a planner's name that are taken for it."""
@@ -51,6 +59,23 @@ def _split(name: str, param: str, value: str) -> tuple[str, Path | None]:
     return spelt, None
 
 
+def _split_search(name: str, param: str, value: str) -> tuple[str, str, Path | None] | None:
+    """`rollout:BASE` / `beam:BASE` -> (search, base policy's kind, its model or None); None for
+    any other name. A missing or unknown base raises UsageError naming `param` and `value`."""
+    kind, _, base = name.partition(":")
+    if kind not in SEARCHES:
+        return None
+    if not base:
+        raise UsageError(
+            f"{name!r}: name the base policy after the colon, e.g. {kind}:setup-aware", param, value
+        )
+    base_kind, model = _split(base, param, value)
+    if base_kind not in RULES and base_kind != RL:
+        hint = suggest(base, [*RULES, RL]) or f"; choose one of {POLICIES}"
+        raise UsageError(f"{name!r}: the base policy {base!r} is not a policy{hint}", param, value)
+    return kind, base_kind, model
+
+
 def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
     """A decision policy by name: a rule, or `rl`/`rl:MODEL`, the trained agent of `model`
     (default: the shipped one), deterministic. Raises UsageError naming `name` or `model`."""
@@ -62,6 +87,10 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
 
         return RLPolicy.from_file(named_model or model or DEFAULT_MODEL, deterministic=True, seed=seed)
     if kind not in RULES:
+        if kind.partition(":")[0] in (*SEARCHES, BEST, CPSAT):
+            raise UsageError(
+                f"{name!r} plans a whole week, it is no policy: plan with it (linetwin plan)", "policy"
+            )
         hint = suggest(name, [*RULES, RL]) or f"; choose one of {POLICIES}"
         raise UsageError(f"unknown policy {name!r}{hint}", "policy")
     if model is not None:
@@ -71,14 +100,22 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
 
 @dataclass(frozen=True)
 class PlannerSpec:
-    """One planner to run: its kind (a rule name, `cpsat` or `rl`) and, for `rl`, the model."""
+    """One planner to run: its kind (a rule name, `cpsat`, `rl`, `best`, `rollout` or `beam`),
+    for a search the kind of its base policy (a rule or `rl`), and for `rl` (or a base `rl`) the model."""
 
     kind: str
     model: Path | None = None
+    base: str | None = None
+
+    @property
+    def policy_label(self) -> str:
+        """The decision policy's label: the rule, `rl:MODEL`, or a search's base policy's."""
+        kind = self.base if self.kind in SEARCHES and self.base is not None else self.kind
+        return f"{RL}:{self.model}" if kind == RL else kind
 
     @property
     def label(self) -> str:
-        return f"{RL}:{self.model}" if self.kind == RL else self.kind
+        return f"{self.kind}:{self.policy_label}" if self.kind in SEARCHES else self.policy_label
 
 
 def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[PlannerSpec]:
@@ -88,16 +125,22 @@ def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[Plann
         raise UsageError("name at least one planner", "planners")
     specs: list[PlannerSpec] = []
     for item in (s.strip() for s in text.split(",")):
+        search = _split_search(item, "planners", text)
+        if search is not None:
+            kind, base, model = search
+            specs.append(PlannerSpec(kind, (model or default_model) if base == RL else None, base))
+            continue
         kind, model = _split(item, "planners", text) if item else ("", None)
         if kind == RULES_ALIAS:
             specs.extend(PlannerSpec(name) for name in RULES)
-        elif kind in RULES or kind == CPSAT:
+        elif kind in RULES or kind in (CPSAT, BEST):
             specs.append(PlannerSpec(kind))
         elif kind == RL:
             specs.append(PlannerSpec(RL, model or default_model))
         else:
-            names = [RULES_ALIAS, *RULES, CPSAT, RL]
-            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {RL}[:MODEL]"
+            names = [RULES_ALIAS, *RULES, CPSAT, BEST, RL]
+            searches = ", ".join(f"{s}:POLICY" for s in SEARCHES)
+            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {RL}[:MODEL], {searches}"
             raise UsageError(f"unknown planner {item!r}{hint}", "planners", text)
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import UsageError
 from agent.planners.policies import Policy, SequencePolicy
+from agent.planners.registry import BEAM, ROLLOUT, SEARCHES
 from agent.planners.run import PlannedRun, run_planner
 from twin import Decision, DecisionRequest, Scenario
 from twin.config import SequenceEntry
@@ -28,10 +29,7 @@ from twin.errors import SimulationError
 from twin.line import Checkpoint, Engine, Line
 from twin.results import RankKey, Results, rank_key
 
-ROLLOUT = "rollout"
-BEAM = "beam"
-SEARCHES = (ROLLOUT, BEAM)
-"""The searches by name; a planner is `<search>:<base policy>`, e.g. `rollout:setup-aware`."""
+__all__ = ["BEAM", "ROLLOUT", "SearchSettings", "SearchStats", "preference", "search_plan"]
 
 Progress = Callable[[str], None]
 
@@ -63,8 +61,9 @@ BEAM_WIDTH = 3
 
 @dataclass
 class SearchStats:
-    """What a search spent: weeks completed from a checkpoint, the decisions and working seconds
-    those simulations covered (a decision costs the rest of the week), improvements, wall time."""
+    """What a search spent: simulations from a checkpoint (a rollout gives one up as soon as it
+    cannot beat the incumbent), the decisions and working seconds they covered (a decision costs
+    at most the rest of the week), improvements, wall time."""
 
     simulations: int = 0
     decisions: int = 0
@@ -107,7 +106,17 @@ class _Week:
     @property
     def key(self) -> tuple[RankKey, tuple[tuple[int, int], ...]]:
         """Rank, then the decisions: a total order (ties go to the earlier types)."""
-        return rank_key(self.results), tuple((d.type, d.quantity or 0) for d in self.decisions)
+        return rank_key(self.results), _order(self.decisions)
+
+
+def _order(decisions: Sequence[Decision]) -> tuple[tuple[int, int], ...]:
+    return tuple((d.type, d.quantity or 0) for d in decisions)
+
+
+def _earlier(prefix: Sequence[Decision], decisions: Sequence[Decision]) -> bool:
+    """Whether every week that begins with `prefix` comes before `decisions` in type order (the
+    prefix differs from them in its last decision at the latest)."""
+    return _order(prefix) < _order(decisions[: len(prefix)])
 
 
 class _Search:
@@ -140,13 +149,36 @@ class _Search:
 
     def complete(self, line: Line, prefix: Sequence[Decision]) -> _Week:
         """Finish `line` (at a decision point or ended) with the base policy; offer the week."""
+        week = self._complete(line, prefix, prune=False)
+        assert week is not None
+        return week
+
+    def _complete(self, line: Line, prefix: Sequence[Decision], prune: bool) -> _Week | None:
+        """`complete`; with `prune`, None as soon as the week cannot beat a complete incumbent
+        without deadlock any more (idle time and setup effort only grow as a week goes on)."""
         decisions = list(prefix)
         request = line.pending
         since = request.time_s if request is not None else line.end_s
+        bar = self.incumbent.results if prune and self.incumbent is not None else None
+        if bar is not None and (bar.deadlock or bar.completion < 1.0):
+            bar = None
+        ties_win = (
+            bar is not None and self.incumbent is not None and _earlier(decisions, self.incumbent.decisions)
+        )
+        effort = sum(b.setup_effort for b in line.trace.batches)
         while request is not None:
+            if bar is not None:
+                idle = line.idle_so_far(request.time_s)
+                if (idle, effort) > (bar.idle_s, bar.setup_effort) or (
+                    (idle, effort) == (bar.idle_s, bar.setup_effort) and not ties_win
+                ):
+                    self.stats.simulations += 1
+                    self.stats.simulated_s += request.time_s - since
+                    return None
             decision = self.base(request)
             decisions.append(decision)
             request = line.decide(decision)
+            effort += line.trace.batches[-1].setup_effort
             self.stats.decisions += 1
         self.stats.simulations += 1
         self.stats.simulated_s += line.end_s - since
@@ -155,11 +187,13 @@ class _Search:
         return week
 
     def offer(self, week: _Week) -> None:
-        if self.incumbent is not None and week.key >= self.incumbent.key:
+        """Make `week` the incumbent if it ranks better, or as well with an earlier sequence of
+        types (a total order: the plan does not depend on the order weeks are found in)."""
+        incumbent = self.incumbent
+        if incumbent is not None and week.key >= incumbent.key:
             return
-        first = self.incumbent is None
         self.incumbent = week
-        if first:
+        if incumbent is None or rank_key(week.results) == rank_key(incumbent.results):
             return
         self.stats.improvements += 1
         if self.progress is not None:
@@ -169,11 +203,12 @@ class _Search:
                 f"{k.setup_effort:g}, idle {k.idle_s} s, completion {k.completion:.3f}"
             )
 
-    def trial(self, checkpoint: Checkpoint, prefix: Sequence[Decision], decision: Decision) -> _Week:
-        """The week that takes `decision` at the checkpoint and then follows the base."""
+    def trial(self, checkpoint: Checkpoint, prefix: Sequence[Decision], decision: Decision) -> None:
+        """The week that takes `decision` at the checkpoint and then follows the base, offered;
+        given up as soon as it cannot beat the incumbent."""
         line = Line.restore(checkpoint, self.engine)
         line.decide(decision)
-        return self.complete(line, [*prefix, decision])
+        self._complete(line, [*prefix, decision], prune=True)
 
 
 def _base_week(search: _Search) -> Checkpoint | None:

@@ -4,17 +4,25 @@ base leaves idle time or effort, reproducible, anytime, and each trial costs the
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+from pathlib import Path
 
 import pytest
+from builders import make_line, make_scenario, make_week
 
+from agent.cli.main import main
+from agent.cli.offline import _plan_settings, run_meta
 from agent.errors import UsageError
+from agent.planners.compare import run_planners
 from agent.planners.policies import make_rule
+from agent.planners.registry import parse_planners
 from agent.planners.rollout import BEAM, ROLLOUT, SearchSettings, preference, search_plan
 from agent.planners.run import run_planner
-from tests.builders import make_line, make_scenario, make_week
 from twin import Scenario
 from twin.line import Line
+from twin.results import rank_key
 
 
 def _idle_week() -> Scenario:
@@ -108,3 +116,66 @@ def test_settings_out_of_range_name_the_parameter(width: int | None, depth: int,
     with pytest.raises(UsageError) as caught:
         SearchSettings(width, depth)
     assert caught.value.param == param
+
+
+# -- by name: plan and compare -------------------------------------------------------------------
+def test_a_rollout_s_results_carry_its_search() -> None:
+    scenario = _idle_week()
+    args = argparse.Namespace(
+        line=Path("line.toml"), week=Path("w"), seed=0, time_limit=30.0, workers=1, plans=20, width=2, depth=1
+    )
+    comparison = run_planners(scenario, parse_planners("rollout:setup-aware"), _plan_settings(args))
+    run = comparison.runs[0]
+    meta = run_meta(args, scenario, comparison, run)
+    search = meta["search"]
+    assert isinstance(search, dict) and meta["solver"] is None
+    assert (search["width"], search["depth"], search["time_limit_s"]) == (2, 1, 30.0)
+    assert search["simulations"] == comparison.searches["rollout:setup-aware"].simulations > 1
+    base = run_planner(scenario, make_rule("setup-aware", 0)).results
+    assert run.planner == "rollout:setup-aware" and run.results.rank_key() < base.rank_key()
+
+
+def test_compare_runs_searches_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planners = "first-fit,rollout:first-fit,beam:first-fit"
+    args = ["--batch-size", "100", "--time-limit", "0.5", "--width", "1", "--out", str(tmp_path)]
+    assert main(["compare", "--planners", planners, *args]) == 0
+    payload = json.loads((tmp_path / "compare.json").read_text())
+    assert set(payload["searches"]) == {"rollout:first-fit", "beam:first-fit"}
+    assert payload["portfolio"] is None
+    kpis = payload["kpis"]
+    for search in ("rollout:first-fit", "beam:first-fit"):
+        assert rank_key(kpis[search]) <= rank_key(kpis["first-fit"])
+        assert (tmp_path / "sequences" / f"{search}.csv").is_file()
+    assert "planning with beam:first-fit ..." in capsys.readouterr().out
+
+
+def test_search_names_are_read_with_their_base_policy() -> None:
+    model = Path("agent.zip")
+    specs = parse_planners("rollout:setup-aware,beam:rl:agent.zip,rollout:ppo,best", model)
+    assert [(s.kind, s.base, s.model) for s in specs] == [
+        (ROLLOUT, "setup-aware", None),
+        (BEAM, "rl", model),
+        (ROLLOUT, "rl", model),
+        ("best", None, None),
+    ]
+    assert [s.label for s in specs][:2] == ["rollout:setup-aware", "beam:rl:agent.zip"]
+
+
+NAMES = [
+    (["plan", "--planner", "rollout:"], "name the base policy after the colon, e.g. rollout:setup-aware"),
+    (["plan", "--planner", "beam:setupaware"], "is not a policy; did you mean setup-aware?"),
+    (["plan", "--planner", "rollout:cpsat"], "the base policy 'cpsat' is not a policy"),
+    (["simulate", "--policy", "rollout:setup-aware"], "plans a whole week, it is no policy"),
+    (["plan", "--planner", "rollout:first-fit", "--width", "0"], "--width 0: must be at least 1"),
+    (["compare", "--planners", "beam:first-fit", "--depth", "0"], "--depth 0: must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), NAMES, ids=[" ".join(a) for a, _ in NAMES])
+def test_a_search_name_or_setting_mistake_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("linetwin: error: ") and message in err
+    assert not (tmp_path / "out").exists()
