@@ -99,15 +99,29 @@ class RLPolicy(Policy):
             self.seed = seed
         torch.manual_seed(self.seed)
 
-    def decide(self, request: DecisionRequest) -> Decision:
+    def _observation(self, request: DecisionRequest) -> tuple[np.ndarray, np.ndarray]:
+        """The agent's observation of the request and its action mask."""
         scenario = request.scenario
         observer = self._observer
         if observer is None or observer.scenario is not scenario:
             self.check(scenario)
             observer = self._observer = Observer(scenario, self.card.env_settings)
         assessment = observer.assess(request)
-        obs = observer.observe(request, assessment)
-        action, _ = self.model.predict(
-            obs, action_masks=observer.mask(assessment), deterministic=self.deterministic
-        )
+        return observer.observe(request, assessment), observer.mask(assessment)
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        obs, mask = self._observation(request)
+        action, _ = self.model.predict(obs, action_masks=mask, deterministic=self.deterministic)
         return Decision(int(np.asarray(action).item()))
+
+    def preference(self, request: DecisionRequest) -> tuple[int, ...]:
+        """The valid types best first (searches try them in this order): by the probability the
+        agent gives them (the first is its deterministic choice)."""
+        obs, mask = self._observation(request)
+        tensor, _ = self.model.policy.obs_to_tensor(obs)
+        with torch.no_grad():
+            distribution = self.model.policy.get_distribution(tensor, action_masks=mask)
+        categorical = distribution.distribution  # one Categorical: the action is one type
+        assert isinstance(categorical, torch.distributions.Categorical)
+        probs = categorical.probs[0].numpy()
+        return tuple(sorted(request.valid, key=lambda k: (-float(probs[k]), k)))

@@ -17,10 +17,10 @@ from agent.cli.offline import _plan_settings, run_meta
 from agent.errors import UsageError
 from agent.planners.compare import run_planners
 from agent.planners.policies import make_rule
-from agent.planners.registry import parse_planners
+from agent.planners.registry import make_policy, parse_planners
 from agent.planners.rollout import BEAM, ROLLOUT, SearchSettings, preference, search_plan
 from agent.planners.run import run_planner
-from twin import Scenario
+from twin import LineConfig, Scenario, WeekConfig
 from twin.line import Line
 from twin.results import rank_key
 
@@ -179,3 +179,14 @@ def test_a_search_name_or_setting_mistake_is_one_line(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("linetwin: error: ") and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_agent_prefers_its_own_choice_first(ref_line: LineConfig, ref_week: WeekConfig) -> None:
+    agent = make_policy("rl", 0)
+    line = Line(Scenario.build(ref_line, ref_week, 50))
+    request = line.start()
+    while request is not None and request.index < 10:
+        order = preference(agent, request)
+        decision = agent(request)
+        assert sorted(order) == sorted(request.valid) and order[0] == decision.type
+        request = line.decide(decision)
