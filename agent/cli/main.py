@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from agent.cli.flags import CommandParser, stdout_closed
 from agent.cli.live import add_live_commands
 from agent.cli.offline import add_offline_commands
+from agent.cli.sweep import add_sweep_command
 from agent.cli.training import add_training_commands
 from agent.cli.weeks import add_week_commands
 from agent.errors import AgentError, UsageError
@@ -23,6 +24,7 @@ def build_parser() -> CommandParser:
     parser = CommandParser(prog="linetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_offline_commands(sub)
+    add_sweep_command(sub)
     add_training_commands(sub)
     add_week_commands(sub)
     add_live_commands(sub)

@@ -80,10 +80,15 @@ RUN_FILES = frozenset(
         "compare.csv",
         "compare.json",
         "compare.png",
+        "sweep.md",
+        "sweep.csv",
+        "sweep.json",
+        "sweep.png",
     }
 )
-"""The files a run writes into its --out folder (compare also writes a `sequences/` folder)."""
-RUN_MARKS = ("results.json", "compare.json")
+"""The files a run writes into its --out folder (compare also writes a `sequences/` folder, sweep
+`b<size>/` folders)."""
+RUN_MARKS = ("results.json", "compare.json", "sweep.json")
 """What marks an earlier run's folder, whose outputs a new run replaces."""
 
 
@@ -115,8 +120,8 @@ def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False
     """An --out folder a run may write into, checked before the run: a new one, or one where it
     overwrites nothing a user wrote. Refused unless `force`: a folder of inputs (a week, a line),
     one where the run would overwrite a file it reads (`simulate --sequence D/sequence.csv --out
-    D`), and one holding files of a run's names but no earlier run (its results.json or
-    compare.json): a hand-written sequence.csv is not replaced. An earlier run's outputs are."""
+    D`), and one holding files of a run's names but no earlier run (its results.json, compare.json or
+    sweep.json): a hand-written sequence.csv is not replaced. An earlier run's outputs are."""
     if force or not out.exists():
         return
     check_run_folder(out, "give another folder, or --force")
@@ -134,7 +139,7 @@ def check_out(out: Path, inputs: Sequence[Path | None] = (), force: bool = False
         if taken:
             raise UsageError(
                 f"--out {out}: the run would overwrite {', '.join(taken)}, not written by an earlier "
-                "run (no results.json or compare.json): give another folder, or --force"
+                "run (no results.json, compare.json or sweep.json): give another folder, or --force"
             )
 
 

@@ -168,12 +168,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from agent.training.study import run_study, write_figures, write_table
+    from agent.planners.sweep import parse_batch_sizes
+    from agent.training.study import best_plans, run_study, write_figures, write_table
 
-    parts = [b.strip() for b in args.batch_sizes.split(",")]
-    if not all(b.isascii() and b.isdigit() for b in parts):  # int() would take 1_0 and ١٠
-        raise UsageError(f"--batch-sizes {args.batch_sizes!r}: give integers like 10,20,30")
-    sizes = list(dict.fromkeys(int(b) for b in parts))
+    sizes = parse_batch_sizes(args.batch_sizes)
     if args.seed + args.seeds - 1 > SEED_MAX:  # each run's seed is a seed too
         raise UsageError(
             f"--seed {args.seed} --seeds {args.seeds}: the last run's seed {args.seed + args.seeds - 1} "
@@ -184,7 +182,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     every = args.progress_every if args.progress_every > 0 and not args.no_progress else None
     seeds = list(range(args.seed, args.seed + args.seeds))
     summaries = run_study(base, sizes, seeds, args.jobs, progress_every_s=every)
-    files = [*write_table(args.out, summaries), *write_figures(args.out, summaries)]
+    portfolio = best_plans(base, sizes, args.plan_time_limit) if args.plan_time_limit > 0 else None
+    files = [*write_table(args.out, summaries, portfolio), *write_figures(args.out, summaries, portfolio)]
     print((args.out / "table2.md").read_text(encoding="utf-8"))
     for path in files:
         print(f"  {path}")
@@ -242,5 +241,11 @@ def add_training_commands(sub: Any) -> None:
         type=not_negative,
         default=30.0,
         help="wall seconds between lines saying how far each run is (default 30; 0: none)",
+    )
+    st.add_argument(
+        "--plan-time-limit",
+        type=not_negative,
+        default=30.0,
+        help="seconds of the best plan of any planner per batch size, beside Table II (default 30; 0: none)",
     )
     st.set_defaults(func=cmd_study)

@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
 from agent.folders import make_folder
+from agent.planners.cpsat import gap_text
+from agent.planners.registry import BEST, PlannerSpec
+from agent.planners.sweep import Sweep, SweepSettings, run_sweep, scenarios
 from agent.training.summary import SUMMARY, PlanSummary, TrainSummary, read_summary
 from agent.training.train import TrainConfig, check, checkpoint_steps, latest_checkpoint, train
+from twin import load_line, load_week
 from twin.config import load_json_model
+from twin.results import failure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+BEST_COLUMNS = ("best_setup_effort", "best_idle_s", "bound", "gap", "best_found_by")
+"""The best plan of any planner at a batch size, beside the agent's figures (`best_plans`)."""
 TABLE_COLUMNS = (
     "batch_size",
     "runs",
@@ -39,7 +46,9 @@ TABLE_COLUMNS = (
     "setup_effort_max",
     "setup_effort_std",
     "return_avg",
+    *BEST_COLUMNS,
 )
+"""Table II's columns, then the best plan of any planner at the batch size (`best_plans`)."""
 
 
 PROGRESS_EVERY_S = 30.0
@@ -146,6 +155,31 @@ def progress_line(running: Sequence[TrainConfig], pending: int) -> str:
     )
 
 
+PLAN_TIME_LIMIT_S = 30.0
+"""Default seconds of the best plan per batch size (`--plan-time-limit`)."""
+
+
+def evaluation_week(config: TrainConfig) -> Path:
+    """The week a run's final evaluation plans (as `train` picks it)."""
+    return config.template_week if config.weeks is None else config.weeks[0]
+
+
+def best_plans(
+    base: TrainConfig,
+    batch_sizes: Sequence[int],
+    time_limit_s: float = PLAN_TIME_LIMIT_S,
+    report: Callable[[str], None] = print,
+) -> Sweep:
+    """The best plan of any planner (`best`, coarse to fine) of the study's evaluation week at
+    every batch size, `time_limit_s` each, seeded with the study's seed: what the agent's
+    Table II is measured against."""
+    line = load_line(base.line)
+    week = load_week(evaluation_week(base), line)
+    weeks = scenarios(line, week, batch_sizes)
+    settings = SweepSettings(time_limit_s, workers=1, seed=base.seed, plans=0)
+    return run_sweep(weeks, [PlannerSpec(BEST)], settings, report)
+
+
 @dataclass
 class _Stats:
     values: list[float]
@@ -165,11 +199,14 @@ def _failed(summary: TrainSummary) -> bool:
     return summary.evaluation.best.failure() is not None
 
 
-def table_rows(summaries: Sequence[TrainSummary]) -> list[list[str]]:
+def table_rows(summaries: Sequence[TrainSummary], portfolio: Sweep | None = None) -> list[list[str]]:
     """Table II: one row per batch size. Steps, setup effort and return count only the runs that
     met the final criterion (as the paper does), or every run of the size when none did; setup
     effort only of best plans that are complete without deadlock (the others are counted in
-    `deadlocked_or_incomplete`: stopping early saves setups)."""
+    `deadlocked_or_incomplete`: stopping early saves setups). Then the best plan of any planner
+    at the size (`best_plans`; `-` without it): its setup effort and idle time, the bound and
+    the gap, and who found it."""
+    plans = {r["batch_size"]: r for r in portfolio.rows()} if portfolio is not None else {}
     rows = []
     for size in sorted({s.batch_size for s in summaries}):
         runs = [s for s in summaries if s.batch_size == size]
@@ -189,13 +226,29 @@ def table_rows(summaries: Sequence[TrainSummary]) -> list[list[str]]:
                 *_Stats(efforts).cells(),
                 std,
                 f"{statistics.fmean(returns):.1f}" if returns else "-",
+                *_best_cells(plans.get(size)),
             ]
         )
     return rows
 
 
-def write_table(out: Path, summaries: Sequence[TrainSummary]) -> list[Path]:
-    rows = table_rows(summaries)
+def _best_cells(row: dict[str, object] | None) -> list[str]:
+    if row is None:
+        return ["-"] * len(BEST_COLUMNS)
+    failed = failure(row)
+    effort = f"{row['setup_effort']:g}" + (f" ({failed})" if failed else "")
+    bound, gap = row["bound"], row["gap"]
+    return [
+        effort,
+        str(row["idle_s"]),
+        "-" if bound is None else f"{bound:g}",
+        gap_text(gap) if isinstance(gap, float) else "-",
+        str(row["found_by"]),
+    ]
+
+
+def write_table(out: Path, summaries: Sequence[TrainSummary], portfolio: Sweep | None = None) -> list[Path]:
+    rows = table_rows(summaries, portfolio)
     csv_path, md_path = out / "table2.csv", out / "table2.md"
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -210,27 +263,31 @@ def write_table(out: Path, summaries: Sequence[TrainSummary]) -> list[Path]:
         "(all runs of a batch size when none did). Setup effort and return: the best of the "
         "evaluation plans (by the ranking: no deadlock, completion, idle time, setup effort); "
         "setup effort only of those that are complete without deadlock. deadlocked_or_incomplete: "
-        "runs whose best plan deadlocked or left planned units unbuilt.",
+        "runs whose best plan deadlocked or left planned units unbuilt. best_*, bound, gap: the "
+        "best plan of any planner (`linetwin sweep --planner best`) of the evaluation week at the "
+        "batch size, the lower bound on setup effort at zero idle and the plan's gap to it "
+        "(- where the study planned none: --plan-time-limit 0).",
     ]
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [csv_path, md_path]
 
 
-def write_figures(out: Path, summaries: Sequence[TrainSummary]) -> list[Path]:
+def write_figures(out: Path, summaries: Sequence[TrainSummary], portfolio: Sweep | None = None) -> list[Path]:
     """steps_vs_batch_size.png and setup_effort_by_batch_size.png (see `figures`)."""
     import matplotlib.pyplot as plt
 
     paths = []
-    for name, fig in figures(summaries).items():
+    for name, fig in figures(summaries, portfolio).items():
         fig.savefig(out / name, dpi=120)
         plt.close(fig)
         paths.append(out / name)
     return paths
 
 
-def figures(summaries: Sequence[TrainSummary]) -> dict[str, Figure]:
+def figures(summaries: Sequence[TrainSummary], portfolio: Sweep | None = None) -> dict[str, Figure]:
     """Time steps to finish vs batch size, and setup-effort box plots per batch size (complete
-    best plans; a deadlocked or incomplete best plan is a red X with its completion)."""
+    best plans; a deadlocked or incomplete best plan is a red X with its completion), beside them
+    the best plan of any planner (a black diamond where it has zero idle) and the bound (grey)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,6 +364,8 @@ def figures(summaries: Sequence[TrainSummary]) -> dict[str, Figure]:
             )
             marks.extend(((i, k.setup_effort), f"{k.completion:.0%}") for i, k in failed)
             ax.legend(fontsize=7)
+        if portfolio is not None:
+            _best_marks(ax, portfolio, sizes)
         ax.set_xticks(range(1, len(sizes) + 1), [str(b) for b in sizes])
         ax.set_xlim(0.5, len(sizes) + 0.5)
 
@@ -322,3 +381,37 @@ def figures(summaries: Sequence[TrainSummary]) -> dict[str, Figure]:
             effort_boxes,
         ),
     }
+
+
+def _best_marks(ax: Axes, portfolio: Sweep, sizes: Sequence[int]) -> None:
+    """The best plan of any planner at each of the box plots' sizes (position 1, 2, ...): a black
+    diamond with zero idle, hollow with idle time or a failure; the bound as a grey bar."""
+    where = {size: i for i, size in enumerate(sizes, 1)}
+    points = [p for p in portfolio.points if p.batch_size in where]
+    clean = [p for p in points if failure(p.run.results) is None and p.run.results.idle_s == 0]
+    for group, face, label in (
+        (clean, "black", "best plan of any planner"),
+        ([p for p in points if p not in clean], "none", "best plan of any planner, with idle time"),
+    ):
+        if group:
+            ax.scatter(
+                [where[p.batch_size] for p in group],
+                [p.run.results.setup_effort for p in group],
+                marker="D",
+                facecolors=face,
+                edgecolors="black",
+                zorder=4,
+                label=label,
+            )
+    bounds = {where[size]: bound for size in where if (bound := portfolio.bound(size)) is not None}
+    if bounds:
+        ax.scatter(
+            list(bounds),
+            list(bounds.values()),
+            marker="_",
+            s=300,
+            color="grey",
+            zorder=4,
+            label="lower bound",
+        )
+    ax.legend(fontsize=7)

@@ -156,7 +156,7 @@ def test_a_hand_written_sequence_is_not_replaced_but_other_files_beside_it_are_f
     assert main(["simulate", "--policy", "setup-aware", "--out", str(hand)]) == 2
     out, error = _error(capsys)
     assert error == (
-        f"--out {hand}: the run would overwrite sequence.csv, not written by an earlier run (no results.json "
-        "or compare.json): give another folder, or --force"
+        f"--out {hand}: the run would overwrite sequence.csv, not written by an earlier run "
+        "(no results.json, compare.json or sweep.json): give another folder, or --force"
     )
     assert out == "" and (hand / "sequence.csv").read_text(encoding="utf-8") == "position,type\n1,T1\n"

@@ -8,9 +8,12 @@ import re
 from pathlib import Path
 
 import pytest
-from builders import make_train_summary
+from builders import make_line, make_scenario, make_train_summary, make_week
 
 from agent.cli import main
+from agent.planners.policies import SetupAwarePolicy
+from agent.planners.run import run_planner
+from agent.planners.sweep import Sweep, SweepPoint
 from agent.training.study import table_rows
 from agent.training.summary import TrainSummary
 
@@ -22,7 +25,7 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
     ppo.write_text("n_steps = 64\nbatch_size = 64\nn_epochs = 1\n", encoding="utf-8")
     out = tmp_path / "study"
     argv = ["study", "--batch-sizes", "50,100", "--seeds", "2", "--steps", "64", "--jobs", "2"]
-    argv += ["--ppo", str(ppo), "--out", str(out), "--progress-every", "0.5"]
+    argv += ["--ppo", str(ppo), "--out", str(out), "--progress-every", "0.5", "--plan-time-limit", "0"]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "0 of 4 runs already finished; 4 to train" in first
@@ -61,4 +64,17 @@ def test_table_counts_steps_only_for_runs_that_met_the_final_criterion() -> None
     )
     assert rows == [
         ["20", "3", "2/3", "2/3", "0/3", "1000", "2000", "3000", "200", "250", "300", "70.7", "-100.0"]
+        + ["-"] * 5  # no best plan of any planner: --plan-time-limit 0
     ]
+
+
+def test_table_shows_the_best_plan_of_any_planner_beside_the_agents_figures() -> None:
+    line = make_line(types=2, fas_units=(3,), capacity=40, batch_size=10)
+    scenario = make_scenario(line, make_week(line, [[(0, 20), (1, 10), (0, 10)]], stock=[10, 0]))
+    run = run_planner(scenario, SetupAwarePolicy())
+    effort = run.results.setup_effort
+    assert run.results.idle_s == 0 and effort > 0
+    portfolio = Sweep([SweepPoint(10, "best", run, "setup-aware", bound=effort / 2)])
+    best = {"setup_effort": 9.0, "return": -1.0, "idle_s": 0, "deadlock": False, "completion": 1.0}
+    [row] = table_rows([make_train_summary(10, True, best)], portfolio)
+    assert row[-5:] == [f"{effort:g}", "0", f"{effort / 2:g}", "50.0%", "setup-aware"]

@@ -1,0 +1,106 @@
+"""`linetwin sweep`: which batch size? Planners at every batch size of a list, coarse to fine; a
+table per batch size (idle time, setup effort, bound, gap, wall time, who found the plan), a plot,
+and each plan's sequence.csv."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from agent.cli.flags import JOBS_MAX, jobs, natural, not_negative
+from agent.cli.inputs import common_options
+from agent.cli.outputs import check_out, force_option, run_header
+from agent.planners.registry import DEFAULT_MODEL, RL, parse_planners
+from twin import load_line, load_week
+
+DEFAULT_SIZES = "10,20,...,100"
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from agent.planners.sweep import (  # OR-Tools: only in the command that plans
+        RANKING,
+        SweepSettings,
+        answer,
+        markdown,
+        parse_batch_sizes,
+        run_sweep,
+        scenarios,
+        write_sweep,
+    )
+
+    sizes = parse_batch_sizes(args.batch_sizes)
+    specs = parse_planners(args.planner, DEFAULT_MODEL)
+    line = load_line(args.line)
+    weeks = scenarios(line, load_week(args.week, line), sizes)
+    check_out(args.out, force=args.force)
+    settings = SweepSettings(args.time_limit, args.workers, args.seed, args.plans)
+    first = weeks[max(weeks)]
+    order = ", ".join(map(str, sorted(weeks, reverse=True)))
+    planners = ", ".join(s.label for s in specs)
+    print(
+        f"Week {args.week} on line '{line.name}', batch sizes {order} (coarse to fine), {planners}:",
+        flush=True,
+    )
+    sweep = run_sweep(weeks, specs, settings, _say)
+    print()
+    print(markdown(sweep.rows()))
+    print(f"\nBest batch size by {RANKING}:")
+    for line_text in answer(sweep):
+        print(f"  {line_text}")
+    meta = {
+        **run_header(args, first),
+        "planners": [s.label for s in specs],
+        "time_limit_s": args.time_limit,
+        "workers": args.workers,
+        "plans": args.plans,
+    }
+    meta.pop("batch_size")
+    files = write_sweep(args.out, sweep, weeks, meta)
+    print(f"\nwrote {', '.join(p.name for p in files if p.parent == args.out)} and b<size>/ to {args.out}")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def add_sweep_command(sub: Any) -> None:
+    """sweep, on the subparsers `sub` of `linetwin`."""
+    sw = sub.add_parser(
+        "sweep", help="which batch size? planners at every batch size, coarse to fine: a table and a plot"
+    )
+    common_options(sw, "runs/sweep", batch=False)
+    sw.add_argument(
+        "--batch-sizes",
+        dest="batch_sizes",
+        default=DEFAULT_SIZES,
+        help=f"comma-separated, or a range FIRST,SECOND,...,LAST (default {DEFAULT_SIZES})",
+    )
+    sw.add_argument(
+        "--planners",
+        "--planner",
+        dest="planner",
+        default="best",
+        help=f"best (default: every planner, coarse plans as hints), a rule, rules, cpsat, {RL}[:MODEL]; "
+        "comma-separated for several",
+    )
+    sw.add_argument(
+        "--time-limit",
+        type=not_negative,
+        default=60.0,
+        help="seconds of best and of CP-SAT per batch size (default 60)",
+    )
+    sw.add_argument(
+        "--workers",
+        type=jobs,
+        default=1,
+        help=f"search workers of best and CP-SAT (default 1: a seed gives one plan; at most {JOBS_MAX})",
+    )
+    sw.add_argument(
+        "--plans",
+        type=natural,
+        default=20,
+        help="stochastic plans of an agent (default 20; 0: deterministic only)",
+    )
+    force_option(sw)
+    sw.set_defaults(func=cmd_sweep)
