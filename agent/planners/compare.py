@@ -99,17 +99,18 @@ class Comparison:
 
     @property
     def bound(self) -> float | None:
-        """The lower bound on the setup effort of zero-idle plans: CP-SAT model's, else the
-        portfolio's (None: neither planned)."""
-        if self.cpsat is not None and self.cpsat.bound is not None:
-            return self.cpsat.bound
-        return self.best.bound if self.best is not None else None
+        """The lower bound on the setup effort of zero-idle plans: the larger of CP-SAT model's
+        and the portfolio's, both proved (None: neither gave one)."""
+        bounds = [
+            plan.bound for plan in (self.cpsat, self.best) if plan is not None and plan.bound is not None
+        ]
+        return max(bounds) if bounds else None
 
     def rows(self) -> list[dict[str, object]]:
         """One row per planner, in the order of the ranking (`twin.results.rank_key`). The gaps
         compare the twin's setup effort of a plan with that of CP-SAT's plan (also the twin's),
         where the plan is as good on completion and idle time (otherwise a gap in effort would
-        flatter it), and with the bound (`bound`), where the plan is complete and has no idle
+        flatter it), and with the best bound (`bound`), where the plan is complete and has no idle
         time (the bound holds for zero-idle plans); CP-SAT's own row has no gap to itself."""
         bound = self.bound
         reference = next((r.results for r in self.runs if r.planner == CPSAT), None)
