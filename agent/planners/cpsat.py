@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 from ortools.sat.python import cp_model
 
 from agent.errors import UsageError
+from agent.planners.bound import window_bound
 from agent.planners.deadlines import Deadline, ZeroIdleModel
 from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
 from agent.planners.registry import CPSAT
@@ -182,7 +182,7 @@ class CpSatPlanner:
             model = _SequenceModel(self, hint)
             for k, j, p, _ in deadlines:
                 model.model.add(model.c[p][k] >= j)
-            floor = self.window_bound(deadlines)
+            floor = window_bound(self.model)
             model.model.add(model.effort >= round(floor * self.scale))
             hint_ok = hint is not None and self.model.meets(hint)
             budget = self._left(start) if hint_ok else self._left(start) / 2
@@ -284,34 +284,6 @@ class CpSatPlanner:
             candidates=tuple(dict.fromkeys(found)),
             stages=tuple(stages),
         )
-
-    def window_bound(self, deadlines: list[Deadline]) -> float:
-        """A lower bound on the setup effort of every zero-idle plan, stronger than CP-SAT's LP
-        (whose relaxation spreads every position over all types at no cost).
-
-        By position `i` at least `req[i, k]` batches of type `k` are built (deadlines) and at most
-        `i + 1 - sum of the others' req`. So type `k` must appear in positions `A..B` when
-        `req[B, k]` exceeds the most it can have by `A - 1`. Within a window the sequence walks
-        through every type that must appear, costing at least the cheapest path through them
-        (efforts closed under shortest paths); disjoint windows add up, and a dynamic programme
-        picks the windows that give the largest sum."""
-        n_pos, n_types = self.batches, len(self.counts)
-        req = np.zeros((n_pos, n_types), dtype=np.int64)
-        for k, j, p, _ in deadlines:
-            req[p, k] = max(req[p, k], j)
-        req = np.maximum.accumulate(req, axis=0)
-        most = np.minimum(
-            np.asarray(self.counts)[None, :],
-            np.arange(1, n_pos + 1)[:, None] - (req.sum(axis=1)[:, None] - req),
-        )
-        before = np.vstack([np.zeros((1, n_types), dtype=np.int64), most])  # row A: the most by A - 1
-        path = _cheapest_paths(self.scenario.setup_effort)
-        bits = 1 << np.arange(n_types)
-        best = np.zeros(n_pos + 1)  # best[i]: the bound from windows inside positions 0 .. i - 1
-        for end in range(n_pos):
-            must = (req[end][None, :] > before[: end + 1]) @ bits  # per window start A = 0 .. end
-            best[end + 1] = max(best[end], float((best[: end + 1] + path[must]).max()))
-        return float(best[n_pos])
 
     # -- helpers -------------------------------------------------------------------------------
     def _left(self, start: float) -> float:
@@ -494,29 +466,6 @@ def _read_sequence(
 ) -> list[int]:
     """The type chosen at each position of a solution."""
     return [next(k for k, var in row.items() if value(var)) for row in rows]
-
-
-def _cheapest_paths(effort: tuple[tuple[float, ...], ...]) -> np.ndarray:
-    """Per subset of types (a bit mask): the least effort of a path visiting all of them, with
-    efforts closed under shortest paths (a walk may pass through other types)."""
-    dist = np.asarray(effort, dtype=float)
-    n = len(dist)
-    for m in range(n):
-        dist = np.minimum(dist, dist[:, [m]] + dist[[m], :])
-    cost = np.full((1 << n, n), np.inf)
-    cost[1 << np.arange(n), np.arange(n)] = 0.0
-    for mask in range(1, 1 << n):
-        for last in range(n):
-            here = cost[mask, last]
-            if not np.isfinite(here):
-                continue
-            for nxt in range(n):
-                if not mask >> nxt & 1:
-                    grown = mask | 1 << nxt
-                    cost[grown, nxt] = min(cost[grown, nxt], here + dist[last, nxt])
-    out: np.ndarray = cost.min(axis=1)
-    out[0] = 0.0
-    return out
 
 
 def _effort_scale(matrix: tuple[tuple[float, ...], ...]) -> int:

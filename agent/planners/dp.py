@@ -59,6 +59,8 @@ class SequenceDp:
         if model.scenario.initial_setup is not None:
             extended[n] = model.effort_matrix[model.scenario.initial_setup]
         self.extended = extended
+        self.cut = False
+        """Whether the last run cut states (then a None from it proves nothing)."""
 
     # -- public --------------------------------------------------------------------------------
     def solve(self, max_states: int | None = None, keep: Sequence[int] | None = None) -> DpPlan | None:
@@ -114,6 +116,7 @@ class SequenceDp:
         cost[0, start_last] = 0.0
         layers: list[tuple[np.ndarray, np.ndarray]] = []  # per position: codes, best previous last
         exact, kept = True, 0
+        self.cut = False
         keep_state = start.copy()
         for i in range(lo, hi):
             parts_code, parts_cost, parts_prev, parts_k = [], [], [], []
@@ -146,6 +149,7 @@ class SequenceDp:
                 keep_state[keep[i - lo]] += 1
             if max_states is not None and len(codes) > max_states:
                 exact = False
+                self.cut = True
                 chosen = self._beam(codes, cost, max_states, keep_state if keep is not None else None)
                 codes, cost, back = codes[chosen], cost[chosen], back[chosen]
             states = (codes[:, None] // mult[None, :]) % self.radix[None, :]
