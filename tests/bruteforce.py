@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from math import factorial, prod
+from typing import NamedTuple
 
 from builders import make_line, make_scenario, make_week
 
@@ -20,8 +22,18 @@ from twin.line import Engine, Line
 from twin.results import Results
 from twin.timeline import Timeline
 
-MAX_ORDERS = 1500
-"""Distinct orders a tiny week may have (each is one twin run of about a millisecond)."""
+MIN_ORDERS, MAX_ORDERS = 10, 1500
+"""Distinct orders a tiny week has: a real choice, and each is one twin run of about a millisecond."""
+
+
+class Outcome(NamedTuple):
+    """What the twin measured of one order."""
+
+    deadlock: bool
+    idle_s: int
+    setup_effort: float
+    batches: int
+    """Batches built: the whole order unless the run deadlocked."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,8 @@ class BruteForce:
     """One order with that effort at zero idle."""
     deadlocks: int = 0
     """Orders whose run deadlocked."""
+    outcomes: dict[tuple[int, ...], Outcome] = field(default_factory=dict, compare=False)
+    """Every order's run."""
 
 
 def counts_of(scenario: Scenario) -> tuple[int, ...]:
@@ -90,9 +104,11 @@ def brute_force(scenario: Scenario) -> BruteForce:
     best_zero: tuple[float, tuple[int, ...]] | None = None
     least: tuple[int, float] | None = None
     runs = deadlocks = 0
+    outcomes = {}
     for sequence in orders(counts_of(scenario)):
         results = replay(scenario, sequence, engine)
         runs += 1
+        outcomes[sequence] = Outcome(results.deadlock, results.idle_s, results.setup_effort, results.batches)
         if results.deadlock:
             deadlocks += 1
             continue
@@ -108,6 +124,7 @@ def brute_force(scenario: Scenario) -> BruteForce:
         sequences=runs,
         best_zero_idle=None if best_zero is None else best_zero[1],
         deadlocks=deadlocks,
+        outcomes=outcomes,
     )
 
 
@@ -133,9 +150,10 @@ def twin_sequences(scenario: Scenario) -> set[tuple[int, ...]]:
     return found
 
 
+@cache
 def tiny_week(seed: int, setup_time: int = 0) -> Scenario:
-    """A seeded tiny week: 2-3 types, 1-2 FAS, a small buffer, 5-9 batches with at most
-    `MAX_ORDERS` orders; batch size, initial stock and setup, an asymmetric setup matrix and
+    """A seeded tiny week: 2-3 types, 1-2 FAS, a small buffer, 5-9 batches with
+    `MIN_ORDERS` to `MAX_ORDERS` orders; batch size, initial stock and setup, an asymmetric setup matrix and
     sometimes downtime of the PAS or a FAS vary with the seed."""
     rng = random.Random(seed)
     while True:
@@ -170,8 +188,14 @@ def tiny_week(seed: int, setup_time: int = 0) -> Scenario:
         initial_setup = rng.choice([None, *range(n)])
         demand = [sum(q for orders_of_fas in plans for k, q in orders_of_fas if k == t) for t in range(n)]
         counts = tuple(max(0, -(-(d - s) // b)) for d, s in zip(demand, stock, strict=True))
-        if 5 <= sum(counts) <= 9 and distinct_orders(counts) <= MAX_ORDERS:
+        if 5 <= sum(counts) <= 9 and MIN_ORDERS <= distinct_orders(counts) <= MAX_ORDERS:
             week = make_week(line, plans, stock=stock, initial_setup=initial_setup, downtime=down)
             scenario = make_scenario(line, week)
             assert counts_of(scenario) == counts, "the twin's takes are not the plans' units"
             return scenario
+
+
+@cache
+def tiny_best(seed: int, setup_time: int = 0) -> BruteForce:
+    """The brute force of `tiny_week(seed, setup_time)`, once per test session."""
+    return brute_force(tiny_week(seed, setup_time))

@@ -8,21 +8,27 @@ batches of its type, consecutive fine batches merge into the batch holding their
 result is then exactly the week's batches at b (`Timeline.batches_needed`: the action mask allows
 a type while its remaining requirement is positive, so a complete run builds those counts):
 batches beyond them are dropped, and a batch the stream does not reach goes just before the first
-batch needed later than it (the deadline order, which also plans a hint without batches).
+batch needed later than it (the deadline order, which also plans a hint without batches). Last,
+where that order misses a deadline of the zero-idle model (`agent.planners.deadlines`), the batches
+move as little as it takes to meet them all (`meet_deadlines`).
 
-Cutting a zero-idle plan into smaller batches keeps zero idle and the setup effort: every smaller
-batch enters no later than the big one's share of it would have, and the runs of a type stay runs.
+Cutting a zero-idle plan into a divisor of its batch size keeps zero idle and the setup effort:
+every smaller batch enters no later than the big one's share of it would have, and the runs of a
+type stay runs. At other sizes batches straddle the hint's, and the repair makes the plan zero-idle
+for some more setup effort whenever the week has a zero-idle plan at all.
 """
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
 from agent.errors import UsageError
+from agent.planners.deadlines import ZeroIdleModel
 from twin import Scenario
-from twin.timeline import Timeline
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,12 @@ class Hint:
     """Type names in build order."""
     source: str
     """Who made it, e.g. `best@50`."""
+
+    @classmethod
+    def of(cls, sequence: Sequence[int], scenario: Scenario, maker: str) -> Hint:
+        """A plan of `scenario` (type indices at its batch size), made by `maker`."""
+        size = scenario.batch_size
+        return cls(size, tuple(scenario.types[k] for k in sequence), f"{maker}@{size}")
 
 
 def convert(hint: Hint, scenario: Scenario) -> list[int]:
@@ -51,7 +63,8 @@ def convert(hint: Hint, scenario: Scenario) -> list[int]:
             "hint",
             hint.source,
         )
-    timeline = Timeline(scenario)
+    model = ZeroIdleModel(scenario)
+    timeline = model.timeline
     stream = _stream_positions([index[name] for name in hint.types], len(scenario.types))
     b, coarse = scenario.batch_size, hint.batch_size
     placed: list[tuple[int, float, int]] = []  # (stream unit, due time, type)
@@ -78,6 +91,34 @@ def convert(hint: Hint, scenario: Scenario) -> list[int]:
         out.extend(before[i])
         out.append(k)
     out.extend(before[-1])
+    return meet_deadlines(out, model)
+
+
+def meet_deadlines(sequence: Sequence[int], model: ZeroIdleModel) -> list[int]:
+    """`sequence` (exactly the week's batches) reordered to meet every deadline of `model`, moving
+    as little as it takes: from the last position back, each position takes the batch latest in
+    `sequence` among those whose deadline allows that position. An order that meets them all is
+    kept as it is; when no order can (or the sequence is not the week's batches), `sequence`."""
+    plan = list(sequence)
+    if not model.is_complete(plan) or not model.zero_idle_possible:
+        return plan
+    deadline = {(d.type, d.number): d.position for d in model.deadlines}
+    seen = [0] * len(model.counts)
+    batches = []  # (deadline position, position in the sequence, type), latest deadline first
+    for i, k in enumerate(plan):
+        seen[k] += 1
+        batches.append((deadline.get((k, seen[k]), len(plan) - 1), i, k))
+    batches.sort(reverse=True)
+    out = [0] * len(plan)
+    allowed: list[tuple[int, int]] = []  # (-position in the sequence, type): a max-heap
+    nxt = 0
+    for position in range(len(plan) - 1, -1, -1):
+        while nxt < len(batches) and batches[nxt][0] >= position:
+            heapq.heappush(allowed, (-batches[nxt][1], batches[nxt][2]))
+            nxt += 1
+        if not allowed:
+            return plan
+        out[position] = heapq.heappop(allowed)[1]
     return out
 
 

@@ -15,6 +15,7 @@ from paths import CONFIG
 from agent.cli.inputs import load_scenario
 from agent.errors import UsageError
 from agent.planners.conversion import Hint, convert
+from agent.planners.dp import solve_exact
 from agent.planners.policies import SequencePolicy, SetupAwarePolicy
 from agent.planners.run import PlannedRun, run_planner
 from twin import Results, Scenario
@@ -38,8 +39,7 @@ def batches(scenario: Scenario) -> Counter[int]:
 
 
 def hint_of(run: PlannedRun, scenario: Scenario) -> Hint:
-    sequence = tuple(scenario.types[b.type] for b in run.trace.batches)
-    return Hint(scenario.batch_size, sequence, f"{run.planner}@{scenario.batch_size}")
+    return Hint.of([b.type for b in run.trace.batches], scenario, run.planner)
 
 
 def cut(plan: list[int], parts: int, needed: Counter[int]) -> list[int]:
@@ -56,11 +56,25 @@ def cut(plan: list[int], parts: int, needed: Counter[int]) -> list[int]:
     return out[::-1]
 
 
+def zero_idle_plan(scenario: Scenario, planner: str) -> PlannedRun:
+    """A zero-idle plan of the week: setup-aware's, or the programme's exact one."""
+    if planner == "setup-aware":
+        run = run_planner(scenario, SetupAwarePolicy())
+    else:
+        exact = solve_exact(scenario)
+        assert exact is not None and exact.exact
+        run = run_planner(scenario, SequencePolicy.of_types(exact.sequence, scenario.types, "dp"))
+    assert (run.results.deadlock, run.results.idle_s) == (False, 0)
+    return run
+
+
+@pytest.mark.parametrize("planner", ["setup-aware", "dp"])
 @pytest.mark.parametrize("name", WEEKS)
-def test_a_b50_plan_cut_into_batches_of_25_and_10_keeps_zero_idle_and_its_effort(name: str) -> None:
+def test_a_b50_plan_cut_into_25_and_10_keeps_its_effort_and_into_20_zero_idle(
+    name: str, planner: str
+) -> None:
     coarse = week(name, 50)
-    run = run_planner(coarse, SetupAwarePolicy())
-    assert (run.results.deadlock, run.results.idle_s) == (False, 0)  # a zero-idle plan to cut
+    run = zero_idle_plan(coarse, planner)
     plan = [b.type for b in run.trace.batches]
     hint = hint_of(run, coarse)
     for size in (25, 10):
@@ -71,7 +85,13 @@ def test_a_b50_plan_cut_into_batches_of_25_and_10_keeps_zero_idle_and_its_effort
         assert (results.deadlock, results.idle_s) == (False, 0)
         assert results.setup_effort == run.results.setup_effort
         # merged back into batches of 50 it is the plan it was cut from
-        assert convert(Hint(size, tuple(fine.types[k] for k in converted), f"cut@{size}"), coarse) == plan
+        assert convert(Hint.of(converted, fine, "cut"), coarse) == plan
+    # batches of 20 straddle those of 50: the order moves where it misses a deadline
+    fine = week(name, 20)
+    converted = convert(hint, fine)
+    assert Counter(converted) == batches(fine)
+    results = replay(fine, converted)
+    assert (results.deadlock, results.idle_s) == (False, 0)
 
 
 @pytest.mark.parametrize("name", WEEKS)
@@ -117,6 +137,17 @@ def test_conversion_of_a_hand_made_plan(types: tuple[str, ...], size: int, expec
     assert Counter(converted) == batches(scenario)
     results = replay(scenario, converted)
     assert not results.deadlock and results.completion == 1.0
+
+
+def test_an_order_that_misses_a_deadline_moves_to_meet_it() -> None:
+    # F1 takes one T1 (in stock), then 4 T2 from 20 s, then 4 T1 from 100 s; a batch takes 12 s,
+    # so only the first enters by 20 s: T2 goes first whatever the hint says
+    line = make_line(types=2, fas_units=(20,), pas_unit=3, capacity=12, batch_size=4)
+    scenario = make_scenario(line, make_week(line, [[(0, 1), (1, 4), (0, 4)]], stock=[1, 0]))
+    assert replay(scenario, [0, 1]).idle_s > 0
+    converted = convert(Hint(4, ("T1", "T2"), "hand@4"), scenario)
+    assert converted == [1, 0]
+    assert replay(scenario, converted).idle_s == 0
 
 
 def test_a_type_missing_from_a_reference_plan_is_planned_by_its_deadlines() -> None:
