@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agent.errors import UsageError
 from agent.planners.policies import Policy, SequencePolicy
@@ -72,7 +72,6 @@ class SearchStats:
     stopped_early: bool = False
     """The time limit ended the search: the plan is the incumbent at that moment."""
     wall_s: float = 0.0
-    found_by: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
