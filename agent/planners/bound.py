@@ -62,7 +62,7 @@ def lower_bound(
     if model.batches == 0:
         return Bound(0.0, True, EXACT, 0.0)
     dp = SequenceDp(model)
-    plan = dp.solve(max_states)
+    plan = dp.solve(max_states, exact_only=True)
     if plan is not None and plan.exact:
         return Bound(plan.effort, True, EXACT, time.perf_counter() - start, plan)
     if plan is None and dp.applies and not dp.cut:  # every state kept, and none reached the end

@@ -35,8 +35,8 @@ class DpPlan:
     effort: float
     """The model's setup effort of the whole sequence."""
     exact: bool
-    """No state was cut: the least effort of every zero-idle plan (of every plan that keeps the
-    positions outside the window, for `reoptimise`)."""
+    """No state was cut and the model is the line (no setup time): the least effort of every
+    zero-idle plan (of every plan that keeps the positions outside the window, for `reoptimise`)."""
     states: int
     """(counts, last type) states the programme kept, all positions together."""
     wall_s: float
@@ -63,16 +63,19 @@ class SequenceDp:
         """Whether the last run cut states (then a None from it proves nothing)."""
 
     # -- public --------------------------------------------------------------------------------
-    def solve(self, max_states: int | None = None, keep: Sequence[int] | None = None) -> DpPlan | None:
+    def solve(
+        self, max_states: int | None = None, keep: Sequence[int] | None = None, exact_only: bool = False
+    ) -> DpPlan | None:
         """The least-effort zero-idle sequence (exact unless `max_states` cut a position); None when
         the deadlines admit no sequence (or none the cap kept). `keep`: a zero-idle plan whose
-        states are never cut, so the answer is never worse than it."""
+        states are never cut, so the answer is never worse than it. `exact_only`: give up (None,
+        `cut` set) at the first position that holds more than `max_states` states."""
         if not self.applies or not self.model.zero_idle_possible:
             return None
         keep = list(keep) if keep is not None and self.model.meets(keep) else None
         start = np.zeros(self.n, dtype=np.int64)
         target = np.asarray(self.model.counts, dtype=np.int64)
-        return self._run(start, self.n, 0, self.model.batches, target, None, max_states, keep, [])
+        return self._run(start, self.n, 0, self.model.batches, target, None, max_states, keep, [], exact_only)
 
     def reoptimise(
         self, sequence: Sequence[int], lo: int, hi: int, max_states: int | None = None
@@ -107,6 +110,7 @@ class SequenceDp:
         max_states: int | None,
         keep: list[int] | None,
         prefix: list[int],
+        exact_only: bool = False,
     ) -> DpPlan | None:
         began = time.perf_counter()
         n, E, mult, req = self.n, self.extended, self.mult, self.model.required
@@ -150,6 +154,8 @@ class SequenceDp:
             if max_states is not None and len(codes) > max_states:
                 exact = False
                 self.cut = True
+                if exact_only:
+                    return None
                 chosen = self._beam(codes, cost, max_states, keep_state if keep is not None else None)
                 codes, cost, back = codes[chosen], cost[chosen], back[chosen]
             states = (codes[:, None] // mult[None, :]) % self.radix[None, :]
@@ -161,7 +167,7 @@ class SequenceDp:
             return None
         sequence = self._trace(layers, last)
         effort = self.model.effort([*prefix, *sequence])
-        return DpPlan(sequence, effort, exact, kept, time.perf_counter() - began)
+        return DpPlan(sequence, effort, exact and self.model.exact, kept, time.perf_counter() - began)
 
     def _beam(
         self, codes: np.ndarray, cost: np.ndarray, width: int, keep_state: np.ndarray | None

@@ -1,0 +1,325 @@
+"""The planning portfolio (`best`): every planner that can help, in the order that pays, anytime.
+
+1. **Fast plans**: the rules, the hints (plans made at other batch sizes, converted: coarse to
+   fine) and plans of the same week at coarser sizes made here by the programme.
+2. **The bound**: the exact programme (`agent.planners.dp`) where its states fit; it is then the
+   optimum and the search ends (the reference weeks at b = 50 in under a second).
+3. **Beam**: the programme with a cap on the states per position, the incumbent's path kept.
+4. **CP-SAT** from the incumbent (a share of the time; the main tool when zero idle is impossible,
+   with a rollout over setup-aware beside it).
+5. **Large-neighbourhood search** until the time limit: a seeded window of positions is re-ordered
+   exactly by the programme (the rest kept), accepted when better.
+
+Every plan is re-simulated in the twin and ranked by `twin.results.rank_key`; each improvement
+prints one line (time, idle, effort, bound, gap, who). Ctrl-C stops the search with the best plan
+so far. With `windows` set the search does a fixed amount of work: same seed, same plan.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from agent.errors import UsageError
+from agent.planners.bound import Bound, lower_bound
+from agent.planners.conversion import Hint, convert
+from agent.planners.cpsat import CpSatPlanner, CpSatSettings, gap_text, relative_gap
+from agent.planners.deadlines import ZeroIdleModel
+from agent.planners.dp import SequenceDp
+from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.registry import BEST
+from agent.planners.run import PlannedRun, run_planner
+from twin import Scenario
+from twin.results import rank_key
+
+Progress = Callable[[str], None]
+
+_PER_STATE_S = 2.5e-6
+"""Seconds the programme spends per state and position (measured: w1, b = 20, 20,000 states, 23 s)."""
+_BEAM_SHARE = 0.25
+_CPSAT_SHARE = 0.1
+_COARSE_SHARE = 0.1
+_WINDOW_STATES = 20_000
+_EXACT_STATES = 60_000
+
+
+@dataclass(frozen=True)
+class BestSettings:
+    """What the portfolio may spend."""
+
+    time_limit_s: float = 60.0
+    """Wall seconds in all (the search stops earlier when the bound proves the plan optimal)."""
+    workers: int = 1
+    """CP-SAT's search workers; with one, CP-SAT is deterministic for a given amount of work."""
+    seed: int = 0
+    """Seeds the windows of the neighbourhood search and CP-SAT."""
+    windows: int | None = None
+    """Neighbourhood windows at most (None: until the time limit): a fixed amount of work, so the
+    same seed gives the same plan on any machine that finishes it in time."""
+    beam_states: int | None = None
+    """States per position of the beam (None: what a quarter of the time allows)."""
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise UsageError("must be positive", "time_limit", f"{self.time_limit_s:g}")
+        if self.workers < 1:
+            raise UsageError("must be at least 1", "workers", self.workers)
+        if self.windows is not None and self.windows < 0:
+            raise UsageError("must not be negative", "windows", self.windows)
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """One better plan: when, its twin KPIs, the bound then, and who found it."""
+
+    time_s: float
+    idle_s: float
+    setup_effort: float
+    bound: float | None
+    source: str
+
+
+@dataclass
+class BestPlan:
+    """What the portfolio knows about its plan: the bound, the gap, the plan's provenance."""
+
+    bound: float | None
+    """Lower bound on the setup effort of every zero-idle plan (None: zero idle is impossible)."""
+    bound_method: str
+    source: str
+    """Who found the plan (e.g. `dp (exact)`, `lns window 120-240`, `setup-aware`)."""
+    improvements: list[Improvement] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per stage, in order."""
+    stopped: str = ""
+    """Why the search ended: `optimal`, `time limit`, `windows`, `interrupted`."""
+    idle_s: float = 0.0
+    setup_effort: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def gap(self) -> float | None:
+        """(effort - bound) / effort of a zero-idle plan (0: proved optimal); else None."""
+        if self.bound is None or self.idle_s > 0:
+            return None
+        return 0.0 if self.setup_effort <= self.bound else relative_gap(self.setup_effort, self.bound)
+
+    def summary(self) -> dict[str, object]:
+        """The plan's provenance for results.json."""
+        return {
+            "source": self.source,
+            "bound": self.bound,
+            "bound_method": self.bound_method,
+            "gap": self.gap,
+            "stopped": self.stopped,
+            "wall_s": round(self.wall_s, 3),
+            "stages_s": {k: round(v, 3) for k, v in self.stages.items()},
+            "improvements": [asdict(i) | {"time_s": round(i.time_s, 3)} for i in self.improvements],
+        }
+
+
+def progress_line(time_s: float, idle_s: float, effort: float, bound: float | None, source: str) -> str:
+    """`   12.3 s  idle 0 s  effort 231  bound 231  gap 0.0%  dp (exact)`."""
+    gap = relative_gap(effort, bound) if bound is not None and idle_s == 0 else None
+    gap_said = gap_text(max(gap, 0.0)) if gap is not None else "-"
+    bound_said = f"{bound:g}" if bound is not None else "-"
+    return (
+        f"  {time_s:7.1f} s  idle {idle_s:g} s  effort {effort:g}  bound {bound_said}  gap {gap_said}"
+        f"  {source}"
+    )
+
+
+class _Search:
+    """The incumbent, the clock and the log of improvements."""
+
+    def __init__(self, scenario: Scenario, settings: BestSettings, progress: Progress | None) -> None:
+        self.scenario = scenario
+        self.settings = settings
+        self.progress = progress
+        self.start = time.perf_counter()
+        self.best: PlannedRun | None = None
+        self.sequence: list[int] = []
+        self.plan = BestPlan(None, "", "")
+        self.model = ZeroIdleModel(scenario)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        return self.settings.time_limit_s - self.elapsed()
+
+    def offer_run(self, run: PlannedRun, source: str) -> bool:
+        """Keep `run` if the twin ranks it better than the incumbent; say so."""
+        if self.best is not None and rank_key(run.results) >= rank_key(self.best.results):
+            return False
+        self.best = run
+        self.sequence = [b.type for b in run.trace.batches]
+        k = run.results
+        self.plan.source = source
+        self.plan.improvements.append(
+            Improvement(self.elapsed(), k.idle_s, k.setup_effort, self.plan.bound, source)
+        )
+        if self.progress is not None:
+            self.progress(progress_line(self.elapsed(), k.idle_s, k.setup_effort, self.plan.bound, source))
+        return True
+
+    def offer(self, sequence: Sequence[int], source: str) -> bool:
+        """Simulate `sequence` in the twin and keep it if better."""
+        policy = SequencePolicy.of_types(list(sequence), self.scenario.types, BEST)
+        return self.offer_run(run_planner(self.scenario, policy), source)
+
+    def optimal(self) -> bool:
+        """The incumbent has zero idle and meets the bound."""
+        bound = self.plan.bound
+        return (
+            self.best is not None
+            and bound is not None
+            and self.best.results.idle_s == 0
+            and self.best.results.completion == 1.0
+            and self.best.results.setup_effort <= bound + 1e-9
+        )
+
+    def zero_idle(self) -> bool:
+        return self.best is not None and self.best.results.idle_s == 0 and self.model.meets(self.sequence)
+
+
+def plan_best(
+    scenario: Scenario,
+    settings: BestSettings | None = None,
+    progress: Progress | None = None,
+    hints: Sequence[Hint] = (),
+) -> tuple[PlannedRun, BestPlan]:
+    """The best plan the portfolio finds within the time limit, re-simulated in the twin, and its
+    provenance. `hints`: plans made at other batch sizes (converted; the result is never worse
+    than any of them in the twin's ranking). Raises UsageError for bad settings or hints."""
+    settings = settings or BestSettings()
+    search = _Search(scenario, settings, progress)
+    for hint in hints:
+        convert(hint, scenario)  # a bad hint is said before any work
+    stage = "fast plans"
+    stage_start = 0.0
+    try:
+        for rule in (SetupAwarePolicy(), EarliestRunoutPolicy()):
+            search.offer_run(run_planner(scenario, rule), rule.name)
+        for hint in hints:
+            search.offer(convert(hint, scenario), f"{hint.source} converted")
+        stage, stage_start = _next(search, stage, stage_start, "bound")
+        bound = lower_bound(search.model, _EXACT_STATES)
+        _take_bound(search, bound)
+        if bound.plan is not None:
+            search.offer(bound.plan.sequence, "dp (exact)")
+        if not search.optimal():
+            stage, stage_start = _next(search, stage, stage_start, "coarse sizes")
+            _coarse(search)
+            if search.model.zero_idle_possible:
+                stage, stage_start = _next(search, stage, stage_start, "beam")
+                _beam(search)
+            stage, stage_start = _next(search, stage, stage_start, "cpsat")
+            _cpsat(search)
+            if search.zero_idle():
+                stage, stage_start = _next(search, stage, stage_start, "windows")
+                _windows(search)
+            elif search.left() > 1:
+                stage, stage_start = _next(search, stage, stage_start, "rollout")
+                _rollout(search)
+        search.plan.stopped = "optimal" if search.optimal() else _why_stopped(search)
+    except KeyboardInterrupt:
+        search.plan.stopped = "interrupted"
+        if search.best is None:
+            raise
+    search.plan.stages[stage] = search.elapsed() - stage_start
+    assert search.best is not None
+    run = search.best
+    run.planner = BEST
+    run.wall_s = search.plan.wall_s = search.elapsed()
+    search.plan.idle_s, search.plan.setup_effort = run.results.idle_s, run.results.setup_effort
+    return run, search.plan
+
+
+def _next(search: _Search, stage: str, since: float, name: str) -> tuple[str, float]:
+    now = search.elapsed()
+    search.plan.stages[stage] = now - since
+    return name, now
+
+
+def _why_stopped(search: _Search) -> str:
+    windows = search.settings.windows
+    return "windows" if windows is not None and search.left() > 0 else "time limit"
+
+
+def _take_bound(search: _Search, bound: Bound) -> None:
+    search.plan.bound, search.plan.bound_method = bound.value, bound.method
+
+
+def _coarse(search: _Search) -> None:
+    """Plans of the same week at coarser batch sizes (2b and 50), by the programme (exact where it
+    fits, else a small beam), converted to this size."""
+    b = search.scenario.batch_size
+    budget_end = search.elapsed() + _COARSE_SHARE * search.left()
+    capacity = search.scenario.line.buffer.capacity
+    for size in sorted({2 * b, 50}, reverse=True):
+        if not b < size <= capacity or search.elapsed() > budget_end:
+            continue
+        coarse = Scenario.build(search.scenario.line, search.scenario.week, size)
+        dp = SequenceDp(ZeroIdleModel(coarse))
+        plan = dp.solve(max_states=_EXACT_STATES, exact_only=True) or dp.solve(max_states=2_000)
+        if plan is not None:
+            hint = Hint.of(plan.sequence, coarse, "dp" if plan.exact else "beam")
+            search.offer(convert(hint, search.scenario), f"{hint.source} converted")
+
+
+def _beam(search: _Search) -> None:
+    """The programme with a cap on the states per position, the incumbent's path kept."""
+    dp = SequenceDp(search.model)
+    states = search.settings.beam_states or int(
+        _BEAM_SHARE * search.left() / (_PER_STATE_S * max(1, search.model.batches))
+    )
+    states = max(500, states)
+    keep = search.sequence if search.zero_idle() else None
+    plan = dp.solve(max_states=states, keep=keep)
+    if plan is not None and (keep is None or plan.effort < search.model.effort(keep)):
+        search.offer(plan.sequence, f"beam ({states} states)")
+
+
+def _cpsat(search: _Search) -> None:
+    """CP-SAT from the incumbent: a share of the time with zero idle in reach, else most of it."""
+    share = _CPSAT_SHARE if search.model.zero_idle_possible else 0.6
+    budget = share * search.left()
+    if budget < 1:
+        return
+    cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed)
+    plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
+    if plan.from_hint or not plan.sequence:
+        return
+    for sequence in dict.fromkeys([tuple(plan.sequence), *plan.candidates]):
+        search.offer(sequence, f"cpsat ({plan.mode})")
+
+
+def _rollout(search: _Search) -> None:
+    """Zero idle is out of reach: a rollout over setup-aware for the time left."""
+    from agent.planners.rollout import ROLLOUT, SearchSettings, search_plan
+
+    run, _ = search_plan(
+        search.scenario, ROLLOUT, SetupAwarePolicy(), SearchSettings(time_limit_s=search.left())
+    )
+    search.offer_run(run, "rollout:setup-aware")
+
+
+def _windows(search: _Search) -> None:
+    """Large-neighbourhood search: re-order a seeded window of the incumbent exactly (the
+    programme, capped at `_WINDOW_STATES` states), keep the result when the twin confirms it."""
+    dp = SequenceDp(search.model)
+    rng = random.Random(search.settings.seed)
+    n = search.model.batches
+    sizes = [max(8, n * share // 100) for share in (10, 15, 20, 25)]
+    done = 0
+    while search.left() > 0 and (search.settings.windows is None or done < search.settings.windows):
+        size = min(n, sizes[done % len(sizes)])
+        lo = rng.randrange(0, n - size + 1)
+        done += 1
+        current = search.model.effort(search.sequence)
+        plan = dp.reoptimise(search.sequence, lo, lo + size, _WINDOW_STATES)
+        if plan is not None and plan.effort < current - 1e-9:
+            search.offer(plan.sequence, f"lns window {lo}-{lo + size - 1}")
