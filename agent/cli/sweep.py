@@ -81,20 +81,20 @@ def add_sweep_command(sub: Any) -> None:
         "--planner",
         dest="planner",
         default="best",
-        help=f"best (default: every planner, coarse plans as hints), a rule, rules, cpsat, {RL}[:MODEL]; "
-        "comma-separated for several",
+        help=f"best (default: the portfolio, coarser plans as hints), a rule, rules, cpsat, {RL}[:MODEL], "
+        "rollout:POLICY, beam:POLICY; comma-separated for several",
     )
     sw.add_argument(
         "--time-limit",
         type=not_negative,
         default=60.0,
-        help="seconds of best and of CP-SAT per batch size (default 60)",
+        help="seconds per batch size of best, CP-SAT, a rollout or beam search, and the bound (default 60)",
     )
     sw.add_argument(
         "--workers",
         type=jobs,
         default=1,
-        help=f"search workers of best and CP-SAT (default 1: a seed gives one plan; at most {JOBS_MAX})",
+        help=f"search workers of best and CP-SAT (default 1, at most {JOBS_MAX})",
     )
     sw.add_argument(
         "--plans",

@@ -11,14 +11,13 @@ their own: their rows are their own answer to the question.
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
 from agent.folders import make_folder
@@ -32,8 +31,6 @@ from twin.results import failure, kpi_text, rank_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from agent.planners.compare import Bounded
 
 Progress = Callable[[str], None]
 
@@ -93,7 +90,7 @@ class SweepSettings:
     time_limit_s: float = 60.0
     """Seconds of CP-SAT and of `best` per batch size."""
     workers: int = 1
-    """CP-SAT's and `best`'s search workers (one: the same seed gives the same plans)."""
+    """CP-SAT's and `best`'s search workers."""
     seed: int = 0
     plans: int = 20
     """An agent's stochastic plans beside its deterministic one (0: the deterministic plan only)."""
@@ -101,6 +98,8 @@ class SweepSettings:
     """A rollout's or beam search's width (`agent.planners.rollout`; None: its default)."""
     depth: int = 1
     """A beam search's depth."""
+    bound: bool = True
+    """At a size where no planner gives a bound, `agent.planners.bound`'s, within the time limit."""
 
 
 @dataclass
@@ -178,9 +177,8 @@ def planner_name(spec: PlannerSpec) -> str:
 
 
 def hint_of(point: SweepPoint, scenario: Scenario) -> Hint:
-    """A plan as a hint for other batch sizes: its types in build order, named `planner@size`."""
-    types = tuple(scenario.types[b.type] for b in point.run.trace.batches)
-    return Hint(point.batch_size, types, f"{point.planner.split(' ')[0]}@{point.batch_size}")
+    """A plan as a hint for other batch sizes, named `planner@size`."""
+    return Hint.of([b.type for b in point.run.trace.batches], scenario, point.planner.split(" ")[0])
 
 
 def run_sweep(
@@ -230,11 +228,26 @@ def run_sweep(
             found.append(point)
             say(f"b={size}: {point.planner}: {point_text(point)}")
         sweep.points.extend(found)
+        if settings.bound and settings.time_limit_s > 0 and sweep.bound(size) is None:
+            _lower_bound(sweep, scenario, settings.time_limit_s, say)
         known = {h.types for h in hints}
         hints.extend(h for p in found if (h := hint_of(p, scenario)).types not in known)
     if any(s.kind == BEST for s in specs):
         _merge_finer(sweep, weeks, say)
     return sweep
+
+
+def _lower_bound(sweep: Sweep, scenario: Scenario, time_limit_s: float, say: Progress) -> None:
+    """The bound of `agent.planners.bound` at a size where no planner gave one, said."""
+    from agent.planners.bound import lower_bound
+
+    found = lower_bound(scenario, time_limit_s=time_limit_s)
+    size = scenario.batch_size
+    if found.value is not None:
+        sweep.lower_bounds[size] = found.value
+        say(f"b={size}: lower bound {found.value:g} ({found.method}, {found.wall_s:.1f} s)")
+    else:
+        say(f"b={size}: no lower bound: {found.method}")
 
 
 def _merge_finer(sweep: Sweep, weeks: Mapping[int, Scenario], say: Progress) -> None:
@@ -265,10 +278,10 @@ def _plan_best(
     scenario: Scenario, settings: SweepSettings, progress: Progress, hints: Sequence[Hint]
 ) -> SweepPoint:
     """The portfolio's plan with every hint, in the sweep's time limit."""
-    portfolio = importlib.import_module("agent.planners.portfolio")  # OR-Tools only when it plans
-    best = portfolio.BestSettings(settings.time_limit_s, settings.workers, settings.seed)
-    run, plan = portfolio.plan_best(scenario, best, progress, hints)
-    run, plan = cast(PlannedRun, run), cast("Bounded", plan)
+    from agent.planners.portfolio import BestSettings, plan_best  # loaded when it plans
+
+    best = BestSettings(time_limit_s=settings.time_limit_s, workers=settings.workers, seed=settings.seed)
+    run, plan = plan_best(scenario, best, progress, hints)
     sources = tuple(h.source for h in hints)
     return SweepPoint(scenario.batch_size, BEST, run, plan.source, plan.bound, sources, plan.summary())
 

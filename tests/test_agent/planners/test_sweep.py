@@ -14,6 +14,9 @@ from builders import ALWAYS, make_line, make_week
 
 from agent.cli import main
 from agent.errors import UsageError
+from agent.planners.bound import lower_bound
+from agent.planners.conversion import Hint, convert
+from agent.planners.cpsat import relative_gap
 from agent.planners.policies import SequencePolicy, SetupAwarePolicy
 from agent.planners.sweep import parse_batch_sizes
 from twin import Scenario, load_line, load_sequence, load_week, simulate, write_week
@@ -62,6 +65,9 @@ def test_sweep_plans_each_size_coarse_to_fine_and_writes_table_plot_and_sequence
             str(results.setups),
         )
         assert row["found_by"] == "setup-aware"
+        bound = lower_bound(scenario).value  # no planner of the sweep gave one
+        assert bound is not None and float(row["bound"]) == bound
+        assert results.idle_s == 0 and float(row["gap"]) == relative_gap(results.setup_effort, bound)
         replayed = simulate(
             scenario, SequencePolicy(load_sequence(out / f"b{size}" / "sequence.csv", line), line.types)
         )[0]
@@ -84,6 +90,25 @@ def test_a_sweep_replaces_no_hand_written_file(
     assert main(_sweep(tiny, hand, "--planner", "setup-aware", "--batch-sizes", "10")) == 2
     assert "would overwrite sweep.csv" in capsys.readouterr().err
     assert (hand / "sweep.csv").read_text(encoding="utf-8") == "mine\n"
+
+
+def test_best_at_a_finer_size_is_never_worse_than_the_coarser_plan_cut_into_its_batches(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    assert main(_sweep(tiny, out, "--batch-sizes", "20,10", "--planner", "best", "--time-limit", "2")) == 0
+    capsys.readouterr()
+    line = load_line(tiny[0])
+    week = load_week(tiny[1], line)
+    coarse = [e.type for e in load_sequence(out / "b20" / "sequence.csv", line)]
+    fine = Scenario.build(line, week, 10)
+    cut = convert(Hint(20, tuple(coarse), "best@20"), fine)
+    converted = simulate(fine, SequencePolicy.of_types(cut, fine.types))[0]
+    points = {p["batch_size"]: p for p in json.loads((out / "sweep.json").read_text())["points"]}
+    assert points[10]["hints"] == ["best@20"]
+    found = simulate(fine, SequencePolicy(load_sequence(out / "b10" / "sequence.csv", line), line.types))[0]
+    assert found.rank_key() <= converted.rank_key()
+    assert points[10]["kpis"]["setup_effort"] == found.setup_effort
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 from builders import make_line, make_scenario, make_train_summary, make_week
 
 from agent.cli import main
+from agent.planners.cpsat import gap_text, relative_gap
 from agent.planners.policies import SetupAwarePolicy
 from agent.planners.run import run_planner
 from agent.planners.sweep import Sweep, SweepPoint
@@ -25,7 +26,7 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
     ppo.write_text("n_steps = 64\nbatch_size = 64\nn_epochs = 1\n", encoding="utf-8")
     out = tmp_path / "study"
     argv = ["study", "--batch-sizes", "50,100", "--seeds", "2", "--steps", "64", "--jobs", "2"]
-    argv += ["--ppo", str(ppo), "--out", str(out), "--progress-every", "0.5", "--plan-time-limit", "0"]
+    argv += ["--ppo", str(ppo), "--out", str(out), "--progress-every", "0.5", "--plan-time-limit", "1"]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "0 of 4 runs already finished; 4 to train" in first
@@ -37,10 +38,15 @@ def test_study_trains_the_grid_once_and_writes_table_and_figures(
         rows = list(csv.DictReader(fh))
     assert [r["batch_size"] for r in rows] == ["50", "100"]
     assert all(r["runs"] == "2" and r["final_criterion_met"] == "0/2" for r in rows)
+    for row in rows:  # the best plan of any planner beside the agent's figures
+        assert row["best_found_by"] != "-"
+        if row["best_idle_s"] == "0" and row["bound"] != "-":
+            effort, bound = float(row["best_setup_effort"]), float(row["bound"])
+            assert bound <= effort and row["gap"] == gap_text(relative_gap(effort, bound) or 0.0)
     assert "| batch_size |" in (out / "table2.md").read_text()
     for name in ("steps_vs_batch_size.png", "setup_effort_by_batch_size.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
-    assert main(argv) == 0
+    assert main([*argv[:-1], "0"]) == 0  # restarted, without the best plans this time
     assert "4 of 4 runs already finished; 0 to train" in capsys.readouterr().out
 
 
