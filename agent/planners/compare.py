@@ -12,13 +12,12 @@ with the twin over a base policy) and `best` (the planning portfolio); see
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 from agent.folders import make_folder
 from agent.planners.cpsat import (
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agent.planners.policies import Policy
+    from agent.planners.portfolio import BestPlan
     from agent.planners.rl import RLPolicy
     from agent.planners.rollout import SearchStats
 
@@ -73,18 +73,6 @@ class PlanSettings:
     depth: int = 1
 
 
-class Bounded(Protocol):
-    """The portfolio's plan (`agent.planners.portfolio.BestPlan`) as a comparison shows it."""
-
-    @property
-    def bound(self) -> float | None: ...
-    @property
-    def gap(self) -> float | None: ...
-    @property
-    def source(self) -> str: ...
-    def summary(self) -> dict[str, object]: ...
-
-
 @dataclass
 class Comparison:
     """The runs of every planner on one scenario, and the CP-SAT plan if CP-SAT was among them."""
@@ -92,7 +80,7 @@ class Comparison:
     scenario: Scenario
     runs: list[PlannedRun]
     cpsat: CpSatPlan | None = None
-    best: Bounded | None = None
+    best: BestPlan | None = None
     """The portfolio's plan if `best` was among the planners."""
     searches: dict[str, SearchStats] = field(default_factory=dict)
     """What each rollout or beam search spent, by its label."""
@@ -199,13 +187,13 @@ def run_planners(
 
 def _plan_best(
     scenario: Scenario, settings: PlanSettings, progress: Progress | None
-) -> tuple[PlannedRun, Bounded]:
+) -> tuple[PlannedRun, BestPlan]:
     """The portfolio's plan in CP-SAT's time limit, with CP-SAT's workers and the seed."""
-    portfolio = importlib.import_module("agent.planners.portfolio")  # OR-Tools only when it plans
+    from agent.planners.portfolio import BestSettings, plan_best
+
     cpsat = settings.cpsat
-    best = portfolio.BestSettings(time_limit_s=cpsat.time_limit_s, workers=cpsat.workers, seed=settings.seed)
-    run, plan = portfolio.plan_best(scenario, best, progress)
-    return cast(PlannedRun, run), cast(Bounded, plan)
+    best = BestSettings(time_limit_s=cpsat.time_limit_s, workers=cpsat.workers, seed=settings.seed)
+    return plan_best(scenario, best, progress)
 
 
 def _search(
