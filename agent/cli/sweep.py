@@ -21,6 +21,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         RANKING,
         SweepSettings,
         answer,
+        check_sweep,
         markdown,
         parse_batch_sizes,
         run_sweep,
@@ -32,8 +33,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     specs = parse_planners(args.planner, DEFAULT_MODEL)
     line = load_line(args.line)
     weeks = scenarios(line, load_week(args.week, line), sizes)
-    check_out(args.out, force=args.force)
     settings = SweepSettings(args.time_limit, args.workers, args.seed, args.plans)
+    agents = check_sweep(weeks, specs, settings)  # every flag and model before any output
+    check_out(args.out, force=args.force)
     first = weeks[max(weeks)]
     order = ", ".join(map(str, sorted(weeks, reverse=True)))
     planners = ", ".join(s.label for s in specs)
@@ -41,7 +43,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"Week {args.week} on line '{line.name}', batch sizes {order} (coarse to fine), {planners}:",
         flush=True,
     )
-    sweep = run_sweep(weeks, specs, settings, _say)
+    sweep = run_sweep(weeks, specs, settings, _say, agents)
     print()
     print(markdown(sweep.rows()))
     print(f"\nBest batch size by {RANKING}:")

@@ -32,6 +32,8 @@ from twin.results import failure, kpi_text, rank_key
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from agent.planners.compare import Agents, PlanSettings
+
 Progress = Callable[[str], None]
 
 _ELLIPSIS = ("...", "…")
@@ -181,25 +183,44 @@ def hint_of(point: SweepPoint, scenario: Scenario) -> Hint:
     return Hint.of([b.type for b in point.run.trace.batches], scenario, point.planner.split(" ")[0])
 
 
+def _plan_settings(settings: SweepSettings) -> PlanSettings:
+    from agent.planners.compare import PlanSettings
+
+    cpsat = CpSatSettings(settings.time_limit_s, settings.workers, settings.seed)
+    return PlanSettings(cpsat, settings.plans, settings.seed, settings.width, settings.depth)
+
+
+def check_sweep(
+    weeks: Mapping[int, Scenario], specs: Sequence[PlannerSpec], settings: SweepSettings
+) -> Agents:
+    """Everything the planners would refuse, said before any output or work: `best`'s and
+    CP-SAT's settings, every agent loaded and checked against the coarsest week."""
+    from agent.planners.compare import check_planners
+
+    if any(s.kind == BEST for s in specs):
+        from agent.planners.portfolio import BestSettings
+
+        BestSettings(time_limit_s=settings.time_limit_s, workers=settings.workers, seed=settings.seed)
+    others = [s for s in specs if s.kind != BEST]
+    return check_planners(weeks[max(weeks)], others, _plan_settings(settings)) if weeks else {}
+
+
 def run_sweep(
     weeks: Mapping[int, Scenario],
     specs: Sequence[PlannerSpec],
     settings: SweepSettings,
     progress: Progress | None = None,
+    agents: Agents | None = None,
 ) -> Sweep:
     """Plan every scenario (one per batch size) with every planner, largest batch size first;
-    `best` gets every plan found at a coarser size as a hint. Every planner is checked against
-    the first scenario before any plans (an agent is loaded once)."""
-    from agent.planners.compare import PlanSettings, check_planners, run_planners
+    `best` gets every plan found at a coarser size as a hint. The planners are checked first
+    (`check_sweep`, unless its `agents` are given)."""
+    from agent.planners.compare import run_planners
 
     say = progress or (lambda _: None)
-    cpsat = CpSatSettings(settings.time_limit_s, settings.workers, settings.seed)
-    plan_settings = PlanSettings(cpsat, settings.plans, settings.seed, settings.width, settings.depth)
+    agents = check_sweep(weeks, specs, settings) if agents is None else agents
+    plan_settings = _plan_settings(settings)
     sizes = sorted(weeks, reverse=True)
-    others = [s for s in specs if s.kind != BEST]
-    if any(s.kind == BEST for s in specs) and settings.time_limit_s <= 0:
-        raise UsageError("must be positive", "time_limit", f"{settings.time_limit_s:g}")
-    agents = check_planners(weeks[sizes[0]], others, plan_settings) if sizes else {}
     sweep = Sweep()
     hints: list[Hint] = []
     for n, size in enumerate(sizes, 1):
@@ -270,6 +291,7 @@ def _merge_finer(sweep: Sweep, weeks: Mapping[int, Scenario], say: Progress) -> 
                 run.wall_s = point.run.wall_s
                 point.run, point.source = run, f"{hint.source} merged"
                 point.hints = (*point.hints, hint.source)
+                point.plan = {**(point.plan or {}), "kept": point.source}  # over the portfolio's own
                 said = f"b={finer.batch_size}'s plan merged is better"
                 say(f"b={point.batch_size}: {BEST}: {said}: {point_text(point)}")
 

@@ -125,6 +125,7 @@ def test_best_at_a_finer_size_is_never_worse_than_the_coarser_plan_cut_into_its_
             "--planner setup-awar: unknown planner 'setup-awar'; did you mean setup-aware?",
         ),
         (["--planner", "cpsat", "--time-limit", "0"], "--time-limit 0: must be positive"),
+        (["--planner", "setup-aware,best", "--time-limit", "0"], "--time-limit 0: must be positive"),
     ],
 )
 def test_a_mistake_is_one_line_and_writes_nothing(
@@ -132,7 +133,9 @@ def test_a_mistake_is_one_line_and_writes_nothing(
 ) -> None:
     out = tmp_path / "sweep"
     assert main(_sweep(tiny, out, "--batch-sizes", "10,20", "--planner", "setup-aware", *more)) == 2
-    err = capsys.readouterr().err.splitlines()
+    said_out, said_err = capsys.readouterr()
+    assert said_out == ""  # nothing planned or printed first
+    err = said_err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"linetwin: error: {said}")
     assert not out.exists()
 
