@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -55,7 +56,8 @@ def bench_week(
     weeks = scenarios(line, load_week(config / "weeks" / week_name, line), sizes)
 
     def say(text: str) -> None:
-        print(f"{week_name} {text}", flush=True)
+        sys.stdout.write(f"{week_name} {text}\n")  # one write: weeks in parallel keep their lines apart
+        sys.stdout.flush()
 
     start = time.perf_counter()
     sweeps: list[Sweep] = []
