@@ -58,6 +58,9 @@ class CpSatSettings:
     incumbent can differ between runs: CP-SAT's parallel search is not deterministic."""
     seed: int = 0
     """CP-SAT's random seed."""
+    deterministic: bool = False
+    """Also stop at `time_limit_s` of CP-SAT's deterministic time (its measure of work), so that
+    with one worker the same model gives the same plan on a machine fast enough to get there."""
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,8 @@ class CpSatPlanner:
 
     # -- helpers -------------------------------------------------------------------------------
     def _left(self, start: float) -> float:
+        if self.settings.deterministic:  # a measure of work: each stage may spend all of it
+            return self.settings.time_limit_s
         return max(0.5, self.settings.time_limit_s - (time.perf_counter() - start))
 
     def _sequence_effort(self, sequence: Sequence[int]) -> float:
@@ -403,6 +408,9 @@ class _SequenceModel:
         self.model.minimize(self.effort if objective is None else objective)
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = budget_s
+        if settings.deterministic:
+            solver.parameters.max_deterministic_time = budget_s
+            solver.parameters.max_time_in_seconds = max(budget_s, 10 * settings.time_limit_s)
         solver.parameters.num_workers = settings.workers
         solver.parameters.random_seed = settings.seed
         callback = _Reporter(progress, stage, self.planner.scale if objective is None else 1)

@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from agent.errors import UsageError
 from agent.planners.bound import Bound, lower_bound
@@ -41,8 +42,6 @@ _PER_STATE_S = 2.5e-6
 _BEAM_SHARE = 0.25
 _CPSAT_SHARE = 0.1
 _COARSE_SHARE = 0.1
-_WINDOW_STATES = 20_000
-_EXACT_STATES = 60_000
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,18 @@ class BestSettings:
     """Neighbourhood windows at most (None: until the time limit): a fixed amount of work, so the
     same seed gives the same plan on any machine that finishes it in time."""
     beam_states: int | None = None
-    """States per position of the beam (None: what a quarter of the time allows)."""
+    """States per position of the beam (None: what a quarter of the time allows; 5,000 when
+    `windows` fixes the work)."""
+    model: Path | None = None
+    """A trained agent among the fast planners (None: the shipped one, and only where zero idle
+    is impossible: where it is possible the programme finds far better plans)."""
+    agent_plans: int = 4
+    """The agent's stochastic plans beside its deterministic one."""
+    exact_states: int = 60_000
+    """Count vectors one position may hold for the exact programme (more: it gives up, and the
+    beam and the windows search instead); memory grows with it."""
+    window_states: int = 20_000
+    """States per position of the programme that re-orders a window."""
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -205,8 +215,10 @@ def plan_best(
             search.offer_run(run_planner(scenario, rule), rule.name)
         for hint in hints:
             search.offer(convert(hint, scenario), f"{hint.source} converted")
+        if settings.model is not None or not search.model.zero_idle_possible:
+            _agent(search)
         stage, stage_start = _next(search, stage, stage_start, "bound")
-        bound = lower_bound(search.model, _EXACT_STATES)
+        bound = lower_bound(search.model, settings.exact_states)
         _take_bound(search, bound)
         if bound.plan is not None:
             search.offer(bound.plan.sequence, "dp (exact)")
@@ -254,27 +266,57 @@ def _take_bound(search: _Search, bound: Bound) -> None:
 
 
 def _coarse(search: _Search) -> None:
-    """Plans of the same week at coarser batch sizes (2b and 50), by the programme (exact where it
-    fits, else a small beam), converted to this size."""
+    """Plans of the same week at coarser batch sizes, converted to this size: the multiples of b
+    up to 100 (a batch splits into whole batches) and 50, largest first, each by the exact
+    programme while it fits (w2 at b = 40: 182, below the optimum 207 at b = 50); a tenth of the
+    time, or up to 15 s."""
     b = search.scenario.batch_size
-    budget_end = search.elapsed() + _COARSE_SHARE * search.left()
     capacity = search.scenario.line.buffer.capacity
-    for size in sorted({2 * b, 50}, reverse=True):
-        if not b < size <= capacity or search.elapsed() > budget_end:
+    budget_end = search.elapsed() + max(_COARSE_SHARE * search.left(), min(15.0, search.left() / 3))
+    for size in sorted({*range(2 * b, 101, b), 50} - set(range(1, b + 1)), reverse=True):
+        if size > capacity:
             continue
+        if search.elapsed() > budget_end:
+            break
         coarse = Scenario.build(search.scenario.line, search.scenario.week, size)
         dp = SequenceDp(ZeroIdleModel(coarse))
-        plan = dp.solve(max_states=_EXACT_STATES, exact_only=True) or dp.solve(max_states=2_000)
+        plan = dp.solve(search.settings.exact_states, exact_only=True)
         if plan is not None:
-            hint = Hint.of(plan.sequence, coarse, "dp" if plan.exact else "beam")
+            hint = Hint.of(plan.sequence, coarse, "dp")
             search.offer(convert(hint, search.scenario), f"{hint.source} converted")
+        elif dp.cut:
+            break  # the states no longer fit; finer sizes hold more
+
+
+def _agent(search: _Search) -> None:
+    """The trained agent's best of its plans (the paper's evaluation); skipped, and said, when it
+    was trained for another line."""
+    from agent.planners.evaluate import evaluate
+    from agent.planners.registry import DEFAULT_MODEL
+    from agent.planners.rl import RLPolicy
+
+    settings = search.settings
+    try:
+        policy = RLPolicy.from_file(settings.model or DEFAULT_MODEL)
+        policy.check(search.scenario)
+    except UsageError as exc:
+        if settings.model is not None:
+            raise
+        if search.progress is not None:
+            search.progress(f"  the shipped agent is left out: {exc}")
+        return
+    result = evaluate(policy.model, policy.card, search.scenario, settings.agent_plans, settings.seed)
+    search.offer_run(result.best.run, f"rl (best of {settings.agent_plans + 1})")
 
 
 def _beam(search: _Search) -> None:
     """The programme with a cap on the states per position, the incumbent's path kept."""
     dp = SequenceDp(search.model)
-    states = search.settings.beam_states or int(
-        _BEAM_SHARE * search.left() / (_PER_STATE_S * max(1, search.model.batches))
+    fixed = 5_000 if search.settings.windows is not None else None
+    states = (
+        search.settings.beam_states
+        or fixed
+        or int(_BEAM_SHARE * search.left() / (_PER_STATE_S * max(1, search.model.batches)))
     )
     states = max(500, states)
     keep = search.sequence if search.zero_idle() else None
@@ -286,10 +328,11 @@ def _beam(search: _Search) -> None:
 def _cpsat(search: _Search) -> None:
     """CP-SAT from the incumbent: a share of the time with zero idle in reach, else most of it."""
     share = _CPSAT_SHARE if search.model.zero_idle_possible else 0.6
-    budget = share * search.left()
+    fixed = search.settings.windows is not None  # a fixed amount of work: CP-SAT's deterministic time
+    budget = share * (search.settings.time_limit_s if fixed else search.left())
     if budget < 1:
         return
-    cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed)
+    cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed, deterministic=fixed)
     plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
     if plan.from_hint or not plan.sequence:
         return
@@ -309,7 +352,7 @@ def _rollout(search: _Search) -> None:
 
 def _windows(search: _Search) -> None:
     """Large-neighbourhood search: re-order a seeded window of the incumbent exactly (the
-    programme, capped at `_WINDOW_STATES` states), keep the result when the twin confirms it."""
+    programme, capped at `window_states` states), keep the result when the twin confirms it."""
     dp = SequenceDp(search.model)
     rng = random.Random(search.settings.seed)
     n = search.model.batches
@@ -320,6 +363,6 @@ def _windows(search: _Search) -> None:
         lo = rng.randrange(0, n - size + 1)
         done += 1
         current = search.model.effort(search.sequence)
-        plan = dp.reoptimise(search.sequence, lo, lo + size, _WINDOW_STATES)
+        plan = dp.reoptimise(search.sequence, lo, lo + size, search.settings.window_states)
         if plan is not None and plan.effort < current - 1e-9:
             search.offer(plan.sequence, f"lns window {lo}-{lo + size - 1}")

@@ -250,7 +250,7 @@ def run_sweep(
             say(f"b={size}: {point.planner}: {point_text(point)}")
         sweep.points.extend(found)
         if settings.bound and settings.time_limit_s > 0 and sweep.bound(size) is None:
-            _lower_bound(sweep, scenario, settings.time_limit_s, say)
+            _lower_bound(sweep, scenario, say)
         known = {h.types for h in hints}
         hints.extend(h for p in found if (h := hint_of(p, scenario)).types not in known)
     if any(s.kind == BEST for s in specs):
@@ -258,11 +258,11 @@ def run_sweep(
     return sweep
 
 
-def _lower_bound(sweep: Sweep, scenario: Scenario, time_limit_s: float, say: Progress) -> None:
+def _lower_bound(sweep: Sweep, scenario: Scenario, say: Progress) -> None:
     """The bound of `agent.planners.bound` at a size where no planner gave one, said."""
     from agent.planners.bound import lower_bound
 
-    found = lower_bound(scenario, time_limit_s=time_limit_s)
+    found = lower_bound(scenario)
     size = scenario.batch_size
     if found.value is not None:
         sweep.lower_bounds[size] = found.value
