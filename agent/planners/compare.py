@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,17 +256,23 @@ COLUMNS = {
 def _cell(key: str, value: object) -> str:
     if value is None:
         return "-"
-    if key.startswith("gap_") and isinstance(value, float):
+    if (key == "gap" or key.startswith("gap_")) and isinstance(value, float):
         return gap_text(value)
     if key == "wall_s" and isinstance(value, float):
         return f"{value:.1f}"
     return kpi_text(key, value)
 
 
-def markdown(rows: list[dict[str, object]]) -> str:
-    head = "| " + " | ".join(COLUMNS.values()) + " |"
-    rule = "|" + "|".join("---" if k == "planner" else "---:" for k in COLUMNS) + "|"
-    body = ["| " + " | ".join(_cell(k, row[k]) for k in COLUMNS) + " |" for row in rows]
+def markdown(
+    rows: Sequence[Mapping[str, object]],
+    columns: Mapping[str, str] = COLUMNS,
+    text: Collection[str] = ("planner",),
+) -> str:
+    """A Markdown table of `rows` (`columns`: key -> head); the `text` columns left-aligned, the
+    figures right-aligned and said as every table says them (gaps in %, `-` for none)."""
+    head = "| " + " | ".join(columns.values()) + " |"
+    rule = "|" + "|".join("---" if k in text else "---:" for k in columns) + "|"
+    body = ["| " + " | ".join(_cell(k, row[k]) for k in columns) + " |" for row in rows]
     return "\n".join([head, rule, *body])
 
 

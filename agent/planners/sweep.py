@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.conversion import Hint
-from agent.planners.cpsat import CpSatSettings, gap_text, relative_gap
+from agent.planners.cpsat import CpSatSettings, relative_gap
 from agent.planners.registry import BEST, CPSAT, DEFAULT_MODEL, RL, PlannerSpec
 from agent.planners.run import PlannedRun, made_for
 from twin import Scenario, write_sequence
 from twin.config import LineConfig, WeekConfig
-from twin.results import failure, kpi_text, rank_key
+from twin.results import failure, rank_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -337,22 +337,11 @@ COLUMNS = {
 """sweep.csv's columns, with their heads in sweep.md."""
 
 
-def _cell(key: str, value: object) -> str:
-    if value is None:
-        return "-"
-    if key == "gap" and isinstance(value, float):
-        return gap_text(value)
-    if key == "wall_s" and isinstance(value, float):
-        return f"{value:.1f}"
-    return kpi_text(key, value)
-
-
 def markdown(rows: Sequence[Mapping[str, object]]) -> str:
-    text = {"planner", "found_by"}
-    head = "| " + " | ".join(COLUMNS.values()) + " |"
-    rule = "|" + "|".join("---" if k in text else "---:" for k in COLUMNS) + "|"
-    body = ["| " + " | ".join(_cell(k, row[k]) for k in COLUMNS) + " |" for row in rows]
-    return "\n".join([head, rule, *body])
+    """The sweep's table as Markdown, as every comparison table reads."""
+    from agent.planners.compare import markdown as table
+
+    return table(rows, COLUMNS, text=("planner", "found_by"))
 
 
 def answer(sweep: Sweep) -> list[str]:
