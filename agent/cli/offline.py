@@ -124,9 +124,12 @@ def _portfolio_line(comparison: Comparison) -> str:
 
     best = comparison.best
     assert best is not None
-    bound = "no bound" if best.bound is None else f"bound on setup effort {best.bound:g}"
-    gap = "" if best.gap is None else f" (gap {gap_text(best.gap)})"
-    return f"best plan: found by {best.source}; {bound}{gap}"
+    if best.bound is None:
+        bound = f"no bound ({best.bound_method})"
+    else:
+        gap = "" if best.gap is None else f", gap {gap_text(best.gap)}"
+        bound = f"lower bound on the effort of zero-idle plans {best.bound:g} ({best.bound_method}{gap})"
+    return f"portfolio (best): plan found by {best.source}, stopped: {best.stopped}; {bound}"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -187,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.model is not None:
         specs.append(PlannerSpec(RL, args.model))
     if args.time_limit > 0:
-        specs.append(PlannerSpec(CPSAT))
+        specs += [PlannerSpec(CPSAT), PlannerSpec(BEST)]
     scenario, comparison = _compare(args, specs)
     best = min(comparison.runs, key=lambda r: rank_key(r.results))
     failed = failure(best.results)
@@ -296,7 +299,7 @@ def add_offline_commands(sub: Any) -> None:
     cmp.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser(
-        "demo", help="plan a week with every rule, the shipped agent and CP-SAT; plot the best"
+        "demo", help="plan a week with every rule, the shipped agent, CP-SAT and the portfolio; plot the best"
     )
     common_options(demo, "runs/demo")
     demo.add_argument(
