@@ -6,7 +6,7 @@
    optimum and the search ends (the reference weeks at b = 50 in under a second).
 3. **Beam**: the programme with a cap on the states per position, the incumbent's path kept.
 4. **CP-SAT** from the incumbent (a share of the time; the main tool when zero idle is impossible,
-   with a rollout over setup-aware beside it).
+   with rollouts over the rules, least idle first, beside it).
 5. **Large-neighbourhood search** until the time limit: a seeded window of positions is re-ordered
    exactly by the programme (the rest kept), accepted when better.
 
@@ -29,7 +29,7 @@ from agent.planners.conversion import Hint, convert
 from agent.planners.cpsat import CpSatPlanner, CpSatSettings, gap_text, relative_gap
 from agent.planners.deadlines import ZeroIdleModel
 from agent.planners.dp import SequenceDp
-from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.policies import EarliestRunoutPolicy, Policy, SequencePolicy, SetupAwarePolicy
 from agent.planners.registry import BEST
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
@@ -211,8 +211,11 @@ def plan_best(
     stage = "fast plans"
     stage_start = 0.0
     try:
-        for rule in (SetupAwarePolicy(), EarliestRunoutPolicy()):
-            search.offer_run(run_planner(scenario, rule), rule.name)
+        rules: dict[Policy, PlannedRun] = {
+            rule: run_planner(scenario, rule) for rule in (SetupAwarePolicy(), EarliestRunoutPolicy())
+        }
+        for rule, ran in rules.items():
+            search.offer_run(ran, rule.name)
         for hint in hints:
             search.offer(convert(hint, scenario), f"{hint.source} converted")
         if settings.model is not None or not search.model.zero_idle_possible:
@@ -235,7 +238,7 @@ def plan_best(
                 _windows(search)
             elif search.left() > 1:
                 stage, stage_start = _next(search, stage, stage_start, "rollout")
-                _rollout(search)
+                _rollout(search, sorted(rules, key=lambda r: rank_key(rules[r].results)))
         search.plan.stopped = "optimal" if search.optimal() else _why_stopped(search)
     except KeyboardInterrupt:
         search.plan.stopped = "interrupted"
@@ -340,14 +343,17 @@ def _cpsat(search: _Search) -> None:
         search.offer(sequence, f"cpsat ({plan.mode})")
 
 
-def _rollout(search: _Search) -> None:
-    """Zero idle is out of reach: a rollout over setup-aware for the time left."""
+def _rollout(search: _Search, bases: Sequence[Policy]) -> None:
+    """Zero idle is out of reach: rollouts over the rules, the one with the least idle first, for
+    the time left."""
     from agent.planners.rollout import ROLLOUT, SearchSettings, search_plan
 
-    run, _ = search_plan(
-        search.scenario, ROLLOUT, SetupAwarePolicy(), SearchSettings(time_limit_s=search.left())
-    )
-    search.offer_run(run, "rollout:setup-aware")
+    for base in bases:
+        if search.left() < 1:
+            return
+        limit = None if search.settings.windows is not None else search.left()
+        run, _ = search_plan(search.scenario, ROLLOUT, base, SearchSettings(time_limit_s=limit))
+        search.offer_run(run, f"{ROLLOUT}:{base.name}")
 
 
 def _windows(search: _Search) -> None:
