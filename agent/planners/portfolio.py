@@ -70,6 +70,9 @@ class BestSettings:
     beam and the windows search instead); memory grows with it."""
     window_states: int = 20_000
     """States per position of the programme that re-orders a window."""
+    cpsat_s: float | None = None
+    """CP-SAT's seconds (None: a tenth of the time left, most of it where zero idle is impossible);
+    with `windows` set, CP-SAT's deterministic time."""
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
@@ -279,7 +282,7 @@ def _coarse(search: _Search) -> None:
     for size in sorted({*range(2 * b, 101, b), 50} - set(range(1, b + 1)), reverse=True):
         if size > capacity:
             continue
-        if search.elapsed() > budget_end:
+        if search.elapsed() > budget_end and search.settings.windows is None:
             break
         coarse = Scenario.build(search.scenario.line, search.scenario.week, size)
         dp = SequenceDp(ZeroIdleModel(coarse))
@@ -332,8 +335,8 @@ def _cpsat(search: _Search) -> None:
     """CP-SAT from the incumbent: a share of the time with zero idle in reach, else most of it."""
     share = _CPSAT_SHARE if search.model.zero_idle_possible else 0.6
     fixed = search.settings.windows is not None  # a fixed amount of work: CP-SAT's deterministic time
-    budget = share * (search.settings.time_limit_s if fixed else search.left())
-    if budget < 1:
+    budget = search.settings.cpsat_s or share * (search.settings.time_limit_s if fixed else search.left())
+    if budget < 1 and search.settings.cpsat_s is None:
         return
     cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed, deterministic=fixed)
     plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
