@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli.flags import JOBS_MAX, count, jobs, not_negative, path_arg
+from agent.cli.flags import JOBS_MAX, count, jobs, natural, not_negative, path_arg
 from agent.cli.inputs import common_options, load_scenario, policy_options
 from agent.cli.live import checked_influx, write_points
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
@@ -88,7 +88,14 @@ def _plan_settings(args: argparse.Namespace) -> PlanSettings:
     from agent.planners.cpsat import CpSatSettings
 
     cpsat = CpSatSettings(args.time_limit, args.workers, args.seed)
-    return PlanSettings(cpsat, args.plans, args.seed, getattr(args, "width", None), getattr(args, "depth", 1))
+    return PlanSettings(
+        cpsat,
+        args.plans,
+        args.seed,
+        getattr(args, "width", None),
+        getattr(args, "depth", 1),
+        getattr(args, "windows", None),
+    )
 
 
 def _say(line: str) -> None:
@@ -252,6 +259,13 @@ def _search_options(p: argparse.ArgumentParser) -> None:
         type=count,
         default=1,
         help="beam: decisions tried ahead before the base policy finishes the week (default 1)",
+    )
+    p.add_argument(
+        "--windows",
+        type=natural,
+        default=None,
+        help="best: neighbourhood windows to search (default: until --time-limit); a fixed amount of "
+        "work, so that with --workers 1 the same --seed gives the same plan",
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.cpsat import (
     MIN_IDLE,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from agent.planners.policies import Policy
-    from agent.planners.portfolio import BestPlan
+    from agent.planners.portfolio import BestPlan, BestSettings
     from agent.planners.rl import RLPolicy
     from agent.planners.rollout import SearchStats
 
@@ -71,6 +72,9 @@ class PlanSettings:
     seed: int = 0
     width: int | None = None
     depth: int = 1
+    windows: int | None = None
+    """The portfolio's neighbourhood windows (None: until the time limit; a number: a fixed amount
+    of work, so that with one worker the same seed gives the same plan)."""
 
 
 @dataclass
@@ -140,6 +144,10 @@ def check_planners(scenario: Scenario, specs: Sequence[PlannerSpec], settings: P
     against the line, and every agent loaded and checked against it."""
     if any(spec.kind == CPSAT for spec in specs):
         check_cpsat(scenario, settings.cpsat)
+    if any(spec.kind == BEST for spec in specs):
+        best_settings(settings)  # raises for a bad time limit, workers or windows
+    if any(spec.kind in SEARCHES for spec in specs) and settings.cpsat.time_limit_s <= 0:
+        raise UsageError("must be positive for a search", "time_limit", f"{settings.cpsat.time_limit_s:g}")
     agents: Agents = {}
     for spec in specs:
         if spec.model is not None and spec.policy_label not in agents:  # `rl` or a search over it
@@ -189,11 +197,18 @@ def _plan_best(
     scenario: Scenario, settings: PlanSettings, progress: Progress | None
 ) -> tuple[PlannedRun, BestPlan]:
     """The portfolio's plan in CP-SAT's time limit, with CP-SAT's workers and the seed."""
-    from agent.planners.portfolio import BestSettings, plan_best
+    from agent.planners.portfolio import plan_best
+
+    return plan_best(scenario, best_settings(settings), progress)
+
+
+def best_settings(settings: PlanSettings) -> BestSettings:
+    """The portfolio's settings of a comparison: CP-SAT's time limit and workers, the seed, the
+    windows. Raises UsageError for a bad one."""
+    from agent.planners.portfolio import BestSettings
 
     cpsat = settings.cpsat
-    best = BestSettings(time_limit_s=cpsat.time_limit_s, workers=cpsat.workers, seed=settings.seed)
-    return plan_best(scenario, best, progress)
+    return BestSettings(cpsat.time_limit_s, cpsat.workers, settings.seed, settings.windows)
 
 
 def _search(

@@ -20,11 +20,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from agent.errors import UsageError
-from agent.planners.bound import Bound, lower_bound
+from agent.planners.bound import IMPOSSIBLE, Bound, lower_bound
 from agent.planners.conversion import Hint, convert
 from agent.planners.cpsat import CpSatPlanner, CpSatSettings, gap_text, relative_gap
 from agent.planners.deadlines import ZeroIdleModel
@@ -156,9 +156,15 @@ class _Search:
         self.sequence: list[int] = []
         self.plan = BestPlan(None, "", "")
         self.model = ZeroIdleModel(scenario)
+        self.impossible = not self.model.zero_idle_possible
+        """Zero idle is proved impossible (by a deadline, or by the exact programme)."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def until(self) -> float:
+        """The `time.perf_counter()` instant of the time limit."""
+        return self.start + self.settings.time_limit_s
 
     def left(self) -> float:
         return self.settings.time_limit_s - self.elapsed()
@@ -221,17 +227,19 @@ def plan_best(
             search.offer_run(ran, rule.name)
         for hint in hints:
             search.offer(convert(hint, scenario), f"{hint.source} converted")
-        if settings.model is not None or not search.model.zero_idle_possible:
-            _agent(search)
         stage, stage_start = _next(search, stage, stage_start, "bound")
         bound = lower_bound(search.model, settings.exact_states)
         _take_bound(search, bound)
         if bound.plan is not None:
             search.offer(bound.plan.sequence, "dp (exact)")
+        search.impossible = bound.method == IMPOSSIBLE
+        if settings.model is not None or search.impossible:
+            stage, stage_start = _next(search, stage, stage_start, "agent")
+            _agent(search)
         if not search.optimal():
             stage, stage_start = _next(search, stage, stage_start, "coarse sizes")
             _coarse(search)
-            if search.model.zero_idle_possible:
+            if not search.impossible:
                 stage, stage_start = _next(search, stage, stage_start, "beam")
                 _beam(search)
             stage, stage_start = _next(search, stage, stage_start, "cpsat")
@@ -263,8 +271,11 @@ def _next(search: _Search, stage: str, since: float, name: str) -> tuple[str, fl
 
 
 def _why_stopped(search: _Search) -> str:
-    windows = search.settings.windows
-    return "windows" if windows is not None and search.left() > 0 else "time limit"
+    """`time limit` when the clock ended the search; else `windows` (the fixed work is done) or
+    `done` (every stage ended before the time limit, e.g. a rollout that finished)."""
+    if search.left() <= 0:
+        return "time limit"
+    return "windows" if search.settings.windows is not None and search.zero_idle() else "done"
 
 
 def _take_bound(search: _Search, bound: Bound) -> None:
@@ -275,7 +286,8 @@ def _coarse(search: _Search) -> None:
     """Plans of the same week at coarser batch sizes, converted to this size: the multiples of b
     up to 100 (a batch splits into whole batches) and 50, largest first, each by the exact
     programme while it fits (w2 at b = 40: 182, below the optimum 207 at b = 50); a tenth of the
-    time, or up to 15 s."""
+    time, or up to 15 s. The first multiple where it no longer fits is planned by the portfolio in
+    a third of the time left (so b = 10 starts from a b = 20 plan as good as one found alone)."""
     b = search.scenario.batch_size
     capacity = search.scenario.line.buffer.capacity
     budget_end = search.elapsed() + max(_COARSE_SHARE * search.left(), min(15.0, search.left() / 3))
@@ -286,12 +298,17 @@ def _coarse(search: _Search) -> None:
             break
         coarse = Scenario.build(search.scenario.line, search.scenario.week, size)
         dp = SequenceDp(ZeroIdleModel(coarse))
-        plan = dp.solve(search.settings.exact_states, exact_only=True)
+        plan = dp.solve(search.settings.exact_states, exact_only=True, until=search.until())
         if plan is not None:
             hint = Hint.of(plan.sequence, coarse, "dp")
             search.offer(convert(hint, search.scenario), f"{hint.source} converted")
-        elif dp.cut:
-            break  # the states no longer fit; finer sizes hold more
+        elif dp.cut:  # the states no longer fit (finer sizes hold more): plan this size by the portfolio
+            if size % b == 0 and search.left() > 3:
+                share = replace(search.settings, time_limit_s=search.left() / 3)
+                found, how = plan_best(coarse, share)
+                hint = Hint.of([x.type for x in found.trace.batches], coarse, f"best ({how.source})")
+                search.offer(convert(hint, search.scenario), f"{hint.source} converted")
+            break
 
 
 def _agent(search: _Search) -> None:
@@ -326,14 +343,14 @@ def _beam(search: _Search) -> None:
     )
     states = max(500, states)
     keep = search.sequence if search.zero_idle() else None
-    plan = dp.solve(max_states=states, keep=keep)
+    plan = dp.solve(max_states=states, keep=keep, until=search.until())
     if plan is not None and (keep is None or plan.effort < search.model.effort(keep)):
         search.offer(plan.sequence, f"beam ({states} states)")
 
 
 def _cpsat(search: _Search) -> None:
     """CP-SAT from the incumbent: a share of the time with zero idle in reach, else most of it."""
-    share = _CPSAT_SHARE if search.model.zero_idle_possible else 0.6
+    share = 0.6 if search.impossible else _CPSAT_SHARE
     fixed = search.settings.windows is not None  # a fixed amount of work: CP-SAT's deterministic time
     budget = search.settings.cpsat_s or share * (search.settings.time_limit_s if fixed else search.left())
     if budget < 1 and search.settings.cpsat_s is None:
@@ -372,6 +389,6 @@ def _windows(search: _Search) -> None:
         lo = rng.randrange(0, n - size + 1)
         done += 1
         current = search.model.effort(search.sequence)
-        plan = dp.reoptimise(search.sequence, lo, lo + size, search.settings.window_states)
+        plan = dp.reoptimise(search.sequence, lo, lo + size, search.settings.window_states, search.until())
         if plan is not None and plan.effort < current - 1e-9:
             search.offer(plan.sequence, f"lns window {lo}-{lo + size - 1}")

@@ -115,3 +115,20 @@ def test_bad_settings_name_their_parameter(settings: dict[str, float], param: st
     with pytest.raises(UsageError) as caught:
         BestSettings(**settings)  # type: ignore[arg-type]
     assert caught.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("planner", "flags", "said"),
+    [
+        ("best", ["--time-limit", "0"], "--time-limit 0: must be positive"),
+        ("rollout:setup-aware", ["--time-limit", "0"], "--time-limit 0: must be positive for a search"),
+        ("best", ["--windows", "-1"], "--windows"),
+    ],
+)
+def test_a_bad_budget_is_one_line_before_anything_is_printed(
+    planner: str, flags: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--planner", planner, *flags, "--out", str(tmp_path / "x")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and said in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
