@@ -11,7 +11,8 @@ at a coarser size as a hint (`agent.planners.sweep`). `rl` is the shipped agent'
 plan. Every plan is simulated in the twin; idle time and setup effort are the twin's. The bound is
 the best lower bound any planner proved at (week, b) (`best`'s, CP-SAT's); the gap compares a plan
 with it where the plan is complete with zero idle. `--jobs 2` plans two weeks at a time in
-processes (each seeded with --seed; one search worker each: the same seed gives the same plans).
+processes (each seeded with --seed, one search worker each; a search stopped by its time limit
+depends on the CPU time it got, so two runs can differ a little).
 A planner name the registry does not know (yet) is skipped with a note. `--quick`: a smoke run
 (w1, b = 100 and 50, CP-SAT 5 s, best 10 s).
 """
