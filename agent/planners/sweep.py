@@ -232,7 +232,8 @@ def run_sweep(
                 say(f"{head}: {line}")
 
             if spec.kind == BEST:
-                inner(f"planning with {BEST} ({len(hints)} coarser plan{'' if len(hints) == 1 else 's'} as hints) ...")
+                plans = f"{len(hints)} coarser plan{'' if len(hints) == 1 else 's'}"
+                inner(f"planning with {BEST} ({plans} as hints) ...")
                 point = _plan_best(scenario, settings, inner, hints)
             else:
                 comparison = run_planners(scenario, [spec], plan_settings, inner, agents)
