@@ -15,6 +15,7 @@ Two relaxations:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,7 @@ def lower_bound(
     model = scenario if isinstance(scenario, ZeroIdleModel) else ZeroIdleModel(scenario)
     if not model.exact:
         return Bound(None, False, "the setup time makes the model stricter than the line", 0.0)
-    if not model.zero_idle_possible:
+    if not (model.zero_idle_possible and model.positions_suffice):
         return Bound(None, False, IMPOSSIBLE, time.perf_counter() - start)
     if model.batches == 0:
         return Bound(0.0, True, EXACT, 0.0)
@@ -89,13 +90,30 @@ def window_bound(model: ZeroIdleModel) -> float:
         np.arange(1, n_pos + 1)[:, None] - (req.sum(axis=1)[:, None] - req),
     )
     before = np.vstack([np.zeros((1, n_types), dtype=np.int64), most])  # row A: the most by A - 1
-    path = cheapest_paths(model.effort_matrix)
-    bits = 1 << np.arange(n_types)
+    path = _path_costs(model.effort_matrix)
     best = np.zeros(n_pos + 1)  # best[i]: the bound from windows inside positions 0 .. i - 1
     for end in range(n_pos):
-        must = (req[end][None, :] > before[: end + 1]) @ bits  # per window start A = 0 .. end
-        best[end + 1] = max(best[end], float((best[: end + 1] + path[must]).max()))
+        must = req[end][None, :] > before[: end + 1]  # per window start A = 0 .. end: the types due
+        best[end + 1] = max(best[end], float((best[: end + 1] + path(must)).max()))
     return float(best[n_pos])
+
+
+_EXACT_PATH_TYPES = 14
+"""Up to this many types the cheapest path through a set of types is tabulated exactly (2^n sets);
+beyond, each type after the first costs at least the cheapest changeover of all."""
+
+
+def _path_costs(effort: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from rows of type sets (booleans, shape (m, types)) to a lower bound on the
+    cheapest path through each set."""
+    n = len(effort)
+    if n <= _EXACT_PATH_TYPES:
+        table = cheapest_paths(effort)
+        bits = 1 << np.arange(n)
+        return lambda sets: np.asarray(table[sets @ bits])
+    closed = closed_efforts(effort)
+    cheapest = float((closed + np.diag(np.full(n, np.inf))).min())
+    return lambda sets: np.maximum(sets.sum(axis=1) - 1, 0) * cheapest
 
 
 def closed_efforts(effort: np.ndarray) -> np.ndarray:

@@ -48,8 +48,10 @@ class Hint:
         return cls(size, tuple(scenario.types[k] for k in sequence), f"{maker}@{size}")
 
 
-def convert(hint: Hint, scenario: Scenario) -> list[int]:
-    """The hint as type indices for `scenario` at its batch size: a complete plan of the week.
+def convert(hint: Hint, scenario: Scenario, repair: bool = True) -> list[int]:
+    """The hint as type indices for `scenario` at its batch size: a complete plan of the week;
+    `repair`: moved to meet the zero-idle deadlines (`meet_deadlines`; with a setup time the
+    deadlines are stricter than the line, and the plan as cut may be the better one).
 
     Raises UsageError (naming the hint) for a type the line does not have or a batch size below 1."""
     if hint.batch_size < 1:
@@ -91,7 +93,7 @@ def convert(hint: Hint, scenario: Scenario) -> list[int]:
         out.extend(before[i])
         out.append(k)
     out.extend(before[-1])
-    return meet_deadlines(out, model)
+    return meet_deadlines(out, model) if repair else out
 
 
 def meet_deadlines(sequence: Sequence[int], model: ZeroIdleModel) -> list[int]:

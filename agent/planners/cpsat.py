@@ -180,8 +180,10 @@ class CpSatPlanner:
         ):
             hint = None  # not a complete plan of this week (e.g. a deadlocked run)
         deadlines = self._deadline_positions()
-        zero_idle = "infeasible" if any(p < 0 for _, _, p, _ in deadlines) else "unknown"
-        if zero_idle == "unknown":
+        possible = self.model.zero_idle_possible
+        # with a setup time the model is stricter than the line: its "impossible" proves nothing
+        zero_idle = "unknown" if possible or not self.exact else "infeasible"
+        if possible:
             model = _SequenceModel(self, hint)
             for k, j, p, _ in deadlines:
                 model.model.add(model.c[p][k] >= j)
@@ -213,7 +215,7 @@ class CpSatPlanner:
                     from_hint,
                     stages=tuple(stages),
                 )
-            if status == cp_model.INFEASIBLE:
+            if status == cp_model.INFEASIBLE and self.exact:
                 zero_idle = "infeasible"
         else:
             stages = []

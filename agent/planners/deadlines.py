@@ -67,6 +67,12 @@ class ZeroIdleModel:
         """False when some batch cannot meet its deadline at any position (proved, no search)."""
         return all(d.position >= 0 for d in self.deadlines)
 
+    @property
+    def positions_suffice(self) -> bool:
+        """False when, by some position, the deadlines ask for more batches than positions: zero
+        idle is then impossible too, although each deadline alone can be met."""
+        return bool((self.required.sum(axis=1) <= np.arange(1, self.batches + 1)).all())
+
     @cached_property
     def required(self) -> np.ndarray:
         """`required[i, k]`: batches of type `k` that positions `0..i` must hold, shape

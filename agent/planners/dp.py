@@ -59,26 +59,38 @@ class SequenceDp:
         if model.scenario.initial_setup is not None:
             extended[n] = model.effort_matrix[model.scenario.initial_setup]
         self.extended = extended
+        self.pointer = np.int8 if n < 127 else np.int32  # the previous type of each state
         self.cut = False
         """Whether the last run cut states (then a None from it proves nothing)."""
 
     # -- public --------------------------------------------------------------------------------
     def solve(
-        self, max_states: int | None = None, keep: Sequence[int] | None = None, exact_only: bool = False
+        self,
+        max_states: int | None = None,
+        keep: Sequence[int] | None = None,
+        exact_only: bool = False,
+        until: float | None = None,
     ) -> DpPlan | None:
         """The least-effort zero-idle sequence (exact unless `max_states` cut a position); None when
         the deadlines admit no sequence (or none the cap kept). `keep`: a zero-idle plan whose
         states are never cut, so the answer is never worse than it. `exact_only`: give up (None,
-        `cut` set) at the first position that holds more than `max_states` states."""
+        `cut` set) at the first position that holds more than `max_states` states. `until`: a
+        `time.perf_counter()` instant after which it gives up (None, `cut` set)."""
         if not self.applies or not self.model.zero_idle_possible:
             return None
         keep = list(keep) if keep is not None and self.model.meets(keep) else None
         start = np.zeros(self.n, dtype=np.int64)
         target = np.asarray(self.model.counts, dtype=np.int64)
-        return self._run(start, self.n, 0, self.model.batches, target, None, max_states, keep, [], exact_only)
+        n_pos = self.model.batches
+        return self._run(start, self.n, 0, n_pos, target, None, max_states, keep, [], exact_only, until)
 
     def reoptimise(
-        self, sequence: Sequence[int], lo: int, hi: int, max_states: int | None = None
+        self,
+        sequence: Sequence[int],
+        lo: int,
+        hi: int,
+        max_states: int | None = None,
+        until: float | None = None,
     ) -> DpPlan | None:
         """The zero-idle plan that keeps `sequence` outside positions `lo..hi-1` and orders that
         window at least effort (never worse than `sequence`, which must meet every deadline)."""
@@ -89,7 +101,7 @@ class SequenceDp:
         last = seq[lo - 1] if lo > 0 else self.n
         target = self._counts(seq[:hi])
         after = seq[hi] if hi < len(seq) else None
-        plan = self._run(start, last, lo, hi, target, after, max_states, seq[lo:hi], seq[:lo])
+        plan = self._run(start, last, lo, hi, target, after, max_states, seq[lo:hi], seq[:lo], False, until)
         if plan is None:
             return None
         full = [*seq[:lo], *plan.sequence, *seq[hi:]]
@@ -111,6 +123,7 @@ class SequenceDp:
         keep: list[int] | None,
         prefix: list[int],
         exact_only: bool = False,
+        until: float | None = None,
     ) -> DpPlan | None:
         began = time.perf_counter()
         n, E, mult, req = self.n, self.extended, self.mult, self.model.required
@@ -123,6 +136,9 @@ class SequenceDp:
         self.cut = False
         keep_state = start.copy()
         for i in range(lo, hi):
+            if until is not None and time.perf_counter() > until:
+                self.cut = True
+                return None
             parts_code, parts_cost, parts_prev, parts_k = [], [], [], []
             for k in range(n):
                 idx = np.nonzero(states[:, k] < target[k])[0]
@@ -138,7 +154,7 @@ class SequenceDp:
                 prev = total.argmin(axis=1)
                 parts_code.append(codes[idx] + mult[k])
                 parts_cost.append(total[np.arange(len(idx)), prev])
-                parts_prev.append(prev.astype(np.int8))
+                parts_prev.append(prev.astype(self.pointer))
                 parts_k.append(np.full(len(idx), k))
             if not parts_code:
                 return None
@@ -147,7 +163,7 @@ class SequenceDp:
             ks = np.concatenate(parts_k)
             cost = np.full((len(codes), n + 1), np.inf)
             cost[inverse, ks] = np.concatenate(parts_cost)
-            back = np.full((len(codes), n + 1), -1, dtype=np.int8)
+            back = np.full((len(codes), n + 1), -1, dtype=self.pointer)
             back[inverse, ks] = np.concatenate(parts_prev)
             if keep is not None:
                 keep_state[keep[i - lo]] += 1

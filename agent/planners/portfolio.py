@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from agent.errors import UsageError
+from agent.errors import ModelError, UsageError
 from agent.planners.bound import IMPOSSIBLE, Bound, lower_bound
 from agent.planners.conversion import Hint, convert
 from agent.planners.cpsat import CpSatPlanner, CpSatSettings, gap_text, relative_gap
@@ -156,7 +156,7 @@ class _Search:
         self.sequence: list[int] = []
         self.plan = BestPlan(None, "", "")
         self.model = ZeroIdleModel(scenario)
-        self.impossible = not self.model.zero_idle_possible
+        self.impossible = self.model.exact and not self.model.zero_idle_possible
         """Zero idle is proved impossible (by a deadline, or by the exact programme)."""
 
     def elapsed(self) -> float:
@@ -188,6 +188,15 @@ class _Search:
         """Simulate `sequence` in the twin and keep it if better."""
         policy = SequencePolicy.of_types(list(sequence), self.scenario.types, BEST)
         return self.offer_run(run_planner(self.scenario, policy), source)
+
+    def offer_hint(self, hint: Hint) -> None:
+        """A plan made at another size, converted: moved to meet the deadlines, and as cut where
+        that differs (with a setup time the deadlines are stricter than the line)."""
+        repaired = convert(hint, self.scenario)
+        self.offer(repaired, f"{hint.source} converted")
+        cut = convert(hint, self.scenario, repair=False)
+        if cut != repaired:
+            self.offer(cut, f"{hint.source} cut")
 
     def optimal(self) -> bool:
         """The incumbent has zero idle and meets the bound."""
@@ -226,7 +235,7 @@ def plan_best(
         for rule, ran in rules.items():
             search.offer_run(ran, rule.name)
         for hint in hints:
-            search.offer(convert(hint, scenario), f"{hint.source} converted")
+            search.offer_hint(hint)
         stage, stage_start = _next(search, stage, stage_start, "bound")
         bound = lower_bound(search.model, settings.exact_states)
         _take_bound(search, bound)
@@ -291,7 +300,9 @@ def _coarse(search: _Search) -> None:
     b = search.scenario.batch_size
     capacity = search.scenario.line.buffer.capacity
     budget_end = search.elapsed() + max(_COARSE_SHARE * search.left(), min(15.0, search.left() / 3))
-    for size in sorted({*range(2 * b, 101, b), 50} - set(range(1, b + 1)), reverse=True):
+    first = [s for s in (search.scenario.line.pas.batch_size, 50) if s > b]  # the line's, the paper's
+    multiples = sorted(set(range(2 * b, 101, b)) - set(first), reverse=True)
+    for size in dict.fromkeys([*first, *multiples]):
         if size > capacity:
             continue
         if search.elapsed() > budget_end and search.settings.windows is None:
@@ -300,14 +311,12 @@ def _coarse(search: _Search) -> None:
         dp = SequenceDp(ZeroIdleModel(coarse))
         plan = dp.solve(search.settings.exact_states, exact_only=True, until=search.until())
         if plan is not None:
-            hint = Hint.of(plan.sequence, coarse, "dp")
-            search.offer(convert(hint, search.scenario), f"{hint.source} converted")
-        elif dp.cut:  # the states no longer fit (finer sizes hold more): plan this size by the portfolio
-            if size % b == 0 and search.left() > 3:
-                share = replace(search.settings, time_limit_s=search.left() / 3)
-                found, how = plan_best(coarse, share)
-                hint = Hint.of([x.type for x in found.trace.batches], coarse, f"best ({how.source})")
-                search.offer(convert(hint, search.scenario), f"{hint.source} converted")
+            search.offer_hint(Hint.of(plan.sequence, coarse, "dp"))
+        elif dp.cut and size in multiples:  # finer sizes hold more states: plan this one by the portfolio
+            if search.left() > 3:
+                found, how = plan_best(coarse, replace(search.settings, time_limit_s=search.left() / 3))
+                built = [x.type for x in found.trace.batches]
+                search.offer_hint(Hint.of(built, coarse, f"best ({how.source})"))
             break
 
 
@@ -322,7 +331,7 @@ def _agent(search: _Search) -> None:
     try:
         policy = RLPolicy.from_file(settings.model or DEFAULT_MODEL)
         policy.check(search.scenario)
-    except UsageError as exc:
+    except (UsageError, ModelError) as exc:
         if settings.model is not None:
             raise
         if search.progress is not None:
@@ -356,7 +365,12 @@ def _cpsat(search: _Search) -> None:
     if budget < 1 and search.settings.cpsat_s is None:
         return
     cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed, deterministic=fixed)
-    plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
+    try:
+        plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
+    except UsageError as exc:  # no plan in its share: the portfolio goes on without it
+        if search.progress is not None:
+            search.progress(f"  CP-SAT found nothing in {budget:.1f} s: {exc.reason}")
+        return
     if plan.from_hint or not plan.sequence:
         return
     for sequence in dict.fromkeys([tuple(plan.sequence), *plan.candidates]):
@@ -380,6 +394,8 @@ def _windows(search: _Search) -> None:
     """Large-neighbourhood search: re-order a seeded window of the incumbent exactly (the
     programme, capped at `window_states` states), keep the result when the twin confirms it."""
     dp = SequenceDp(search.model)
+    if not dp.applies:  # the count vectors do not fit its codes (many types, tiny batches)
+        return
     rng = random.Random(search.settings.seed)
     n = search.model.batches
     sizes = [max(8, n * share // 100) for share in (10, 15, 20, 25)]
