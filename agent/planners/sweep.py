@@ -254,6 +254,9 @@ def run_sweep(
             _lower_bound(sweep, scenario, say)
         known = {h.types for h in hints}
         hints.extend(h for p in found if (h := hint_of(p, scenario)).types not in known)
+        if any((p.plan or {}).get("stopped") == "interrupted" for p in found):
+            say(f"interrupted at b={size}: the sizes below it are not planned")
+            break
     if any(s.kind == BEST for s in specs):
         _merge_finer(sweep, weeks, say)
     return sweep
@@ -306,7 +309,8 @@ def _plan_best(
     best = BestSettings(time_limit_s=settings.time_limit_s, workers=settings.workers, seed=settings.seed)
     run, plan = plan_best(scenario, best, progress, hints)
     sources = tuple(h.source for h in hints)
-    return SweepPoint(scenario.batch_size, BEST, run, plan.source, plan.bound, sources, plan.summary())
+    who = plan.source + (" (interrupted)" if plan.stopped == "interrupted" else "")
+    return SweepPoint(scenario.batch_size, BEST, run, who, plan.bound, sources, plan.summary())
 
 
 def point_text(point: SweepPoint) -> str:

@@ -95,3 +95,24 @@ def test_the_programme_traces_its_plan_on_a_line_of_130_types() -> None:
     assert plan is not None and plan.exact
     replayed = run_planner(scenario, SequencePolicy.of_types(plan.sequence, scenario.types, "dp")).results
     assert replayed.completion == 1.0 and replayed.idle_s == 0 and replayed.setup_effort == plan.effort
+
+
+def test_ctrl_c_in_a_sweep_ends_the_sweep_after_the_size_it_interrupted() -> None:
+    from paths import CONFIG
+
+    from agent.cli.inputs import load_scenario
+    from agent.planners.registry import PlannerSpec
+    from agent.planners.sweep import SweepSettings, run_sweep
+
+    weeks = {b: load_scenario(CONFIG / "line.toml", CONFIG / "weeks" / "w1", b) for b in (50, 25)}
+    said: list[str] = []
+
+    def say(line: str) -> None:  # Ctrl-C as the portfolio reports its first plan at b = 50
+        said.append(line)
+        if line.startswith("b=50 [1/2]") and "setup-aware" in line:
+            raise KeyboardInterrupt
+
+    sweep = run_sweep(weeks, [PlannerSpec("best")], SweepSettings(time_limit_s=30, workers=1), say)
+    assert [p.batch_size for p in sweep.points] == [50]
+    assert sweep.points[0].source.endswith("(interrupted)")
+    assert any(line.startswith("interrupted at b=50") for line in said)
