@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -202,6 +203,12 @@ def _plan_best(
     return plan_best(scenario, best_settings(settings), progress)
 
 
+def file_stem(planner: str) -> str:
+    """A planner's name as a file or folder name on any system: `rollout:setup-aware` ->
+    `rollout_setup-aware` (a colon is not allowed on Windows)."""
+    return re.sub(r"[^\w.-]", "_", planner)
+
+
 def best_settings(settings: PlanSettings) -> BestSettings:
     """The portfolio's settings of a comparison: CP-SAT's time limit and workers, the seed, the
     windows. Raises UsageError for a bad one."""
@@ -375,7 +382,7 @@ def write_comparison(out: Path, comparison: Comparison, meta: dict[str, object])
     sequences.mkdir(exist_ok=True)
     files = [out / "compare.md", out / "compare.csv", out / "compare.json"]
     for run in comparison.runs:
-        path = sequences / f"{run.planner.split(' ')[0]}.csv"
+        path = sequences / f"{file_stem(run.planner.split(' ')[0])}.csv"
         write_sequence(
             path,
             run.trace.sequence(comparison.scenario.types),

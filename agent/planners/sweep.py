@@ -380,12 +380,14 @@ def write_sweep(
         writer.writeheader()
         writer.writerows(rows)
     files = [out / "sweep.md", out / "sweep.csv", out / "sweep.json"]
+    from agent.planners.compare import file_stem
+
     planners = list(dict.fromkeys(p.planner for p in sweep.points))
     points = []
     for p in sweep.points:
         folder = out / f"b{p.batch_size}"
         if len(planners) > 1:
-            folder /= re.sub(r"[^\w.-]", "_", p.planner)
+            folder /= file_stem(p.planner)
         make_folder(folder)
         scenario = weeks[p.batch_size]
         entry = {
