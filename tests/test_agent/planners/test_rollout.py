@@ -145,7 +145,7 @@ def test_compare_runs_searches_by_name(tmp_path: Path, capsys: pytest.CaptureFix
     kpis = payload["kpis"]
     for search in ("rollout:first-fit", "beam:first-fit"):
         assert rank_key(kpis[search]) <= rank_key(kpis["first-fit"])
-        assert (tmp_path / "sequences" / f"{search}.csv").is_file()
+        assert (tmp_path / "sequences" / f"{search.replace(':', '_')}.csv").is_file()
     assert "planning with beam:first-fit ..." in capsys.readouterr().out
 
 
