@@ -33,7 +33,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     specs = parse_planners(args.planner, DEFAULT_MODEL)
     line = load_line(args.line)
     weeks = scenarios(line, load_week(args.week, line), sizes)
-    settings = SweepSettings(args.time_limit, args.workers, args.seed, args.plans)
+    settings = SweepSettings(args.time_limit, args.workers, args.seed, args.plans, windows=args.windows)
     agents = check_sweep(weeks, specs, settings)  # every flag and model before any output
     check_out(args.out, force=args.force)
     first = weeks[max(weeks)]
@@ -103,6 +103,13 @@ def add_sweep_command(sub: Any) -> None:
         type=natural,
         default=20,
         help="stochastic plans of an agent (default 20; 0: deterministic only)",
+    )
+    sw.add_argument(
+        "--windows",
+        type=natural,
+        default=None,
+        help="best: neighbourhood windows per batch size (default: until --time-limit); a fixed amount "
+        "of work, so that with --workers 1 the same --seed gives the same sweep",
     )
     force_option(sw)
     sw.set_defaults(func=cmd_sweep)

@@ -56,12 +56,22 @@ def play(env: LineEnv, model: MaskablePPO, deterministic: bool, seed: int) -> Pl
 
 
 def evaluate(
-    model: MaskablePPO, card: ModelCard, scenario: Scenario, plans: int = 20, seed: int = 0
+    model: MaskablePPO,
+    card: ModelCard,
+    scenario: Scenario,
+    plans: int = 20,
+    seed: int = 0,
+    until: float | None = None,
 ) -> Evaluation:
     """`plans` stochastic plans (seeds seed, seed+1, ...) and the deterministic plan of one week,
-    with the normal mask and the full setup penalty."""
+    with the normal mask and the full setup penalty. `until`: a `time.perf_counter()` instant after
+    which no further stochastic plan starts (the deterministic one is always played)."""
     env = LineEnv(scenario.line, [scenario.week], scenario.batch_size, card.env_settings, Task())
-    stochastic = [play(env, model, False, seed + i) for i in range(plans)]
+    stochastic = []
+    for i in range(plans):
+        if until is not None and time.perf_counter() > until:
+            break
+        stochastic.append(play(env, model, False, seed + i))
     deterministic = play(env, model, True, seed)
     best = min([*stochastic, deterministic], key=lambda p: rank_key(p.run.results))
     return Evaluation(best, deterministic, stochastic)

@@ -42,6 +42,7 @@ _PER_STATE_S = 2.5e-6
 _BEAM_SHARE = 0.25
 _CPSAT_SHARE = 0.1
 _COARSE_SHARE = 0.1
+_AGENT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -337,8 +338,9 @@ def _agent(search: _Search) -> None:
         if search.progress is not None:
             search.progress(f"  the shipped agent is left out: {exc}")
         return
-    result = evaluate(policy.model, policy.card, search.scenario, settings.agent_plans, settings.seed)
-    search.offer_run(result.best.run, f"rl (best of {settings.agent_plans + 1})")
+    until = search.start + _AGENT_SHARE * settings.time_limit_s  # plays cannot be cut short
+    result = evaluate(policy.model, policy.card, search.scenario, settings.agent_plans, settings.seed, until)
+    search.offer_run(result.best.run, f"rl (best of {len(result.stochastic) + 1})")
 
 
 def _beam(search: _Search) -> None:

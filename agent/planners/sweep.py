@@ -102,6 +102,9 @@ class SweepSettings:
     """A beam search's depth."""
     bound: bool = True
     """At a size where no planner gives a bound, `agent.planners.bound`'s, within the time limit."""
+    windows: int | None = None
+    """`best`'s neighbourhood windows per size (None: until the time limit): a fixed amount of work,
+    so that with one worker the same seed gives the same sweep."""
 
 
 @dataclass
@@ -200,7 +203,7 @@ def check_sweep(
     if any(s.kind == BEST for s in specs):
         from agent.planners.portfolio import BestSettings
 
-        BestSettings(time_limit_s=settings.time_limit_s, workers=settings.workers, seed=settings.seed)
+        BestSettings(settings.time_limit_s, settings.workers, settings.seed, settings.windows)
     others = [s for s in specs if s.kind != BEST]
     return check_planners(weeks[max(weeks)], others, _plan_settings(settings)) if weeks else {}
 
@@ -306,7 +309,7 @@ def _plan_best(
     """The portfolio's plan with every hint, in the sweep's time limit."""
     from agent.planners.portfolio import BestSettings, plan_best  # loaded when it plans
 
-    best = BestSettings(time_limit_s=settings.time_limit_s, workers=settings.workers, seed=settings.seed)
+    best = BestSettings(settings.time_limit_s, settings.workers, settings.seed, settings.windows)
     run, plan = plan_best(scenario, best, progress, hints)
     sources = tuple(h.source for h in hints)
     who = plan.source + (" (interrupted)" if plan.stopped == "interrupted" else "")

@@ -116,3 +116,17 @@ def test_ctrl_c_in_a_sweep_ends_the_sweep_after_the_size_it_interrupted() -> Non
     assert [p.batch_size for p in sweep.points] == [50]
     assert sweep.points[0].source.endswith("(interrupted)")
     assert any(line.startswith("interrupted at b=50") for line in said)
+
+
+def test_the_agents_stochastic_plans_stop_at_their_share_of_the_time() -> None:
+    from paths import CONFIG
+
+    from agent.cli.inputs import load_scenario
+    from agent.planners.evaluate import evaluate
+    from agent.planners.registry import DEFAULT_MODEL
+    from agent.planners.rl import RLPolicy
+
+    policy = RLPolicy.from_file(DEFAULT_MODEL)
+    scenario = load_scenario(CONFIG / "line.toml", CONFIG / "weeks" / "w1", 50)
+    result = evaluate(policy.model, policy.card, scenario, plans=5, until=time.perf_counter())
+    assert result.stochastic == [] and result.best is result.deterministic

@@ -146,3 +146,15 @@ def test_the_issues_range_of_batch_sizes_is_every_tenth_from_10_to_100() -> None
     assert parse_batch_sizes("50, 20,50") == [50, 20]
     with pytest.raises(UsageError, match=r"FIRST,SECOND,\.\.\.,LAST"):
         parse_batch_sizes("10,...,100")
+
+
+def test_sweep_windows_fix_the_work_of_best_and_are_checked(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*_sweep(tiny, tmp_path / "bad", "--planner", "best"), "--windows", "-1"]) == 2
+    assert "--windows" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    argv = _sweep(tiny, tmp_path / "w", "--batch-sizes", "10,20", "--planner", "best", "--windows", "2")
+    assert main([*argv, "--time-limit", "20"]) == 0
+    payload = json.loads((tmp_path / "w" / "sweep.json").read_text())
+    stopped = [p["plan"]["stopped"] for p in payload["points"]]
+    assert len(stopped) == 2 and set(stopped) <= {"optimal", "windows"}
