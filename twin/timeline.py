@@ -13,13 +13,15 @@ ample stock), so the timeline matches the simulation to the second.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from twin.decision import Decision, DecisionRequest
-from twin.line import simulate
+from twin.errors import SimulationError
+from twin.line import Line, simulate
 from twin.scenario import Interval, Scenario
+from twin.snapshot import LineSnapshot
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,23 @@ class Due:
 class Timeline:
     """Takes of the zero-idle week and the PAS entry times derived from them."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, snapshot: LineSnapshot | None = None) -> None:
+        """The week from its start, or the rest of it from `snapshot` (a decision point: no PAS
+        batch in progress), as a mirror or `Line.snapshot()` gives it."""
         self.scenario = scenario
         n = len(scenario.types)
+        if snapshot is not None and snapshot.batch is not None:
+            raise SimulationError("the rest of a week is planned from a decision point: the PAS has a batch")
+        self.start_s = snapshot.time_s if snapshot else 0
+        self.stock: tuple[int, ...] = snapshot.stock if snapshot else scenario.initial_stock
+        """Buffer stock per type at the start."""
         ample = _ample(scenario)
-        _, trace = simulate(ample, _never_called)
+        if snapshot is None:
+            _, trace = simulate(ample, _never_called)
+        else:
+            rest = Line(ample, snapshot=replace(snapshot, stock=ample.initial_stock))
+            rest.run(_never_called)
+            trace = rest.trace
         times: list[list[int]] = [[] for _ in range(n)]
         stations: list[list[int]] = [[] for _ in range(n)]
         everything: list[int] = []
@@ -63,13 +77,11 @@ class Timeline:
         """Batches of each type a complete run builds: the action mask allows a type while its
         remaining requirement is positive, so exactly ceil((demand - stock) / b)."""
         b = self.scenario.batch_size
-        return tuple(
-            max(0, -(-(d - s) // b)) for d, s in zip(self.demand, self.scenario.initial_stock, strict=True)
-        )
+        return tuple(max(0, -(-(d - s) // b)) for d, s in zip(self.demand, self.stock, strict=True))
 
     def due(self, k: int, j: int) -> Due | None:
         """When batch `j` (1-based) of type `k` must have entered; None if no take needs it."""
-        first = self.scenario.initial_stock[k] + (j - 1) * self.scenario.batch_size  # takes covered
+        first = self.stock[k] + (j - 1) * self.scenario.batch_size  # takes covered
         times = self.take_s[k]
         if first >= len(times):
             return None
@@ -90,7 +102,7 @@ class Timeline:
         work = sc.batch_size * sc.line.pas.unit_time_s + changeover_s
         down = sc.downtime[-1]
         out: list[int | None] = []
-        entered = 0
+        entered = self.start_s
         for position in range(batches):
             if self.takes_for_room(position) > len(self.all_take_s):
                 out.extend([None] * (batches - position))
@@ -104,7 +116,7 @@ class Timeline:
         """Takes that must have happened before the batch at `position` (0-based) fits in the
         buffer, which then holds the initial stock and `position + 1` batches."""
         sc = self.scenario
-        return sum(sc.initial_stock) - sc.line.buffer.capacity + (position + 1) * sc.batch_size
+        return sum(self.stock) - sc.line.buffer.capacity + (position + 1) * sc.batch_size
 
     def release_s(self, position: int) -> int:
         """The take that frees room for the batch at `position` (0-based), 0 if none is needed."""

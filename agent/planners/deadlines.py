@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from twin import Scenario
+from twin.snapshot import LineSnapshot
 from twin.timeline import Due, Timeline
 
 
@@ -34,9 +35,13 @@ class Deadline(NamedTuple):
 class ZeroIdleModel:
     """Counts, entry times and deadlines of one scenario's zero-idle plans."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, snapshot: LineSnapshot | None = None) -> None:
+        """The week from its start, or the rest of it from `snapshot` (a decision point of a run or
+        of the live mirror): positions then count from that decision."""
         self.scenario = scenario
-        self.timeline = Timeline(scenario)
+        self.timeline = Timeline(scenario, snapshot)
+        self.previous = snapshot.last_type if snapshot is not None else scenario.initial_setup
+        """The type the first position changes over from (None: no changeover cost)."""
         self.counts: tuple[int, ...] = self.timeline.batches_needed()
         """Batches of each type a complete run builds."""
         self.batches = sum(self.counts)
@@ -103,7 +108,7 @@ class ZeroIdleModel:
 
     def effort(self, sequence: Sequence[int]) -> float:
         """The setup effort of `sequence`: the initial changeover (if any) and every switch."""
-        previous = self.scenario.initial_setup
+        previous = self.previous
         total = 0.0
         for k in sequence:
             total += 0.0 if previous is None else float(self.effort_matrix[previous, k])

@@ -56,8 +56,8 @@ class SequenceDp:
         self.radix = radix
         extended = np.zeros((n + 1, n))  # row n: "no type yet" (the initial setup, or nothing)
         extended[:n] = model.effort_matrix
-        if model.scenario.initial_setup is not None:
-            extended[n] = model.effort_matrix[model.scenario.initial_setup]
+        if model.previous is not None:
+            extended[n] = model.effort_matrix[model.previous]
         self.extended = extended
         self.pointer = np.int8 if n < 127 else np.int32  # the previous type of each state
         self.cut = False
