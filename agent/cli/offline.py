@@ -161,11 +161,8 @@ def run_meta(
     solver = _solver_meta(args, comparison) if run.planner == CPSAT else None
     meta: dict[str, object] = {**run_header(args, scenario), "solver": solver}
     if run.planner == BEST and comparison.best is not None:
-        meta["portfolio"] = {
-            "time_limit_s": args.time_limit,
-            "workers": args.workers,
-            **comparison.best.summary(),
-        }
+        windows = getattr(args, "windows", None)  # demo has no --windows
+        meta["portfolio"] = {**_budget(args), "windows": windows, **comparison.best.summary()}
     if run.planner.partition(":")[0] in SEARCHES:
         from agent.planners.compare import search_meta
 
@@ -177,7 +174,12 @@ def _solver_meta(args: argparse.Namespace, comparison: Comparison) -> dict[str, 
     plan = comparison.cpsat
     if plan is None:
         return None
-    return {"time_limit_s": args.time_limit, "workers": args.workers, **plan.summary()}
+    return {**_budget(args), **plan.summary()}
+
+
+def _budget(args: argparse.Namespace) -> dict[str, object]:
+    """What a searching planner was given: `--time-limit` and `--workers`."""
+    return {"time_limit_s": args.time_limit, "workers": args.workers}
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -120,9 +120,15 @@ class CpSatPlan:
     @property
     def gap(self) -> float | None:
         """Relative gap between the model's incumbent and its bound (0 = proved optimal)."""
-        if self.bound is None:
-            return None
-        return 0.0 if self.setup_effort <= self.bound else relative_gap(self.setup_effort, self.bound)
+        return bound_gap(self.setup_effort, self.bound)
+
+
+def bound_gap(effort: float, bound: float | None) -> float | None:
+    """The gap of a setup effort to a lower bound on it: 0 where it meets the bound (proved
+    optimal, also at effort 0), else `relative_gap`; None without a bound."""
+    if bound is None:
+        return None
+    return 0.0 if effort <= bound else relative_gap(effort, bound)
 
 
 def relative_gap(value: float, reference: float | None) -> float | None:

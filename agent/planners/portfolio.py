@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from agent.errors import ModelError, UsageError
-from agent.planners.bound import IMPOSSIBLE, Bound, lower_bound
+from agent.planners.bound import IMPOSSIBLE, lower_bound
 from agent.planners.conversion import Hint, convert
-from agent.planners.cpsat import CpSatPlanner, CpSatSettings, gap_text, relative_gap
+from agent.planners.cpsat import CpSatPlanner, CpSatSettings, bound_gap, gap_text
 from agent.planners.deadlines import ZeroIdleModel
 from agent.planners.dp import SequenceDp
 from agent.planners.policies import EarliestRunoutPolicy, Policy, SequencePolicy, SetupAwarePolicy
@@ -75,6 +75,11 @@ class BestSettings:
     """CP-SAT's seconds (None: a tenth of the time left, most of it where zero idle is impossible);
     with `windows` set, CP-SAT's deterministic time."""
 
+    @property
+    def fixed_work(self) -> bool:
+        """`windows` is set: every stage does a fixed amount of work, the clock only stops it."""
+        return self.windows is not None
+
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise UsageError("must be positive", "time_limit", f"{self.time_limit_s:g}")
@@ -116,9 +121,7 @@ class BestPlan:
     @property
     def gap(self) -> float | None:
         """(effort - bound) / effort of a zero-idle plan (0: proved optimal); else None."""
-        if self.bound is None or self.idle_s > 0:
-            return None
-        return 0.0 if self.setup_effort <= self.bound else relative_gap(self.setup_effort, self.bound)
+        return None if self.idle_s > 0 else bound_gap(self.setup_effort, self.bound)
 
     def summary(self) -> dict[str, object]:
         """The plan's provenance for results.json."""
@@ -136,8 +139,8 @@ class BestPlan:
 
 def progress_line(time_s: float, idle_s: float, effort: float, bound: float | None, source: str) -> str:
     """`   12.3 s  idle 0 s  effort 231  bound 231  gap 0.0%  dp (exact)`."""
-    gap = relative_gap(effort, bound) if bound is not None and idle_s == 0 else None
-    gap_said = gap_text(max(gap, 0.0)) if gap is not None else "-"
+    gap = bound_gap(effort, bound) if idle_s == 0 else None
+    gap_said = gap_text(gap) if gap is not None else "-"
     bound_said = f"{bound:g}" if bound is not None else "-"
     return (
         f"  {time_s:7.1f} s  idle {idle_s:g} s  effort {effort:g}  bound {bound_said}  gap {gap_said}"
@@ -157,8 +160,8 @@ class _Search:
         self.sequence: list[int] = []
         self.plan = BestPlan(None, "", "")
         self.model = ZeroIdleModel(scenario)
-        self.impossible = self.model.exact and not self.model.zero_idle_possible
-        """Zero idle is proved impossible (by a deadline, or by the exact programme)."""
+        self.impossible = False
+        """Zero idle is proved impossible (the bound says so; set once the bound is known)."""
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -178,11 +181,10 @@ class _Search:
         self.sequence = [b.type for b in run.trace.batches]
         k = run.results
         self.plan.source = source
-        self.plan.improvements.append(
-            Improvement(self.elapsed(), k.idle_s, k.setup_effort, self.plan.bound, source)
-        )
+        found = Improvement(self.elapsed(), k.idle_s, k.setup_effort, self.plan.bound, source)
+        self.plan.improvements.append(found)
         if self.progress is not None:
-            self.progress(progress_line(self.elapsed(), k.idle_s, k.setup_effort, self.plan.bound, source))
+            self.progress(progress_line(found.time_s, found.idle_s, found.setup_effort, found.bound, source))
         return True
 
     def offer(self, sequence: Sequence[int], source: str) -> bool:
@@ -239,7 +241,7 @@ def plan_best(
             search.offer_hint(hint)
         stage, stage_start = _next(search, stage, stage_start, "bound")
         bound = lower_bound(search.model, settings.exact_states)
-        _take_bound(search, bound)
+        search.plan.bound, search.plan.bound_method = bound.value, bound.method
         if bound.plan is not None:
             search.offer(bound.plan.sequence, "dp (exact)")
         search.impossible = bound.method == IMPOSSIBLE
@@ -285,11 +287,7 @@ def _why_stopped(search: _Search) -> str:
     `done` (every stage ended before the time limit, e.g. a rollout that finished)."""
     if search.left() <= 0:
         return "time limit"
-    return "windows" if search.settings.windows is not None and search.zero_idle() else "done"
-
-
-def _take_bound(search: _Search, bound: Bound) -> None:
-    search.plan.bound, search.plan.bound_method = bound.value, bound.method
+    return "windows" if search.settings.fixed_work and search.zero_idle() else "done"
 
 
 def _coarse(search: _Search) -> None:
@@ -306,7 +304,7 @@ def _coarse(search: _Search) -> None:
     for size in dict.fromkeys([*first, *multiples]):
         if size > capacity:
             continue
-        if search.elapsed() > budget_end and search.settings.windows is None:
+        if search.elapsed() > budget_end and not search.settings.fixed_work:
             break
         coarse = Scenario.build(search.scenario.line, search.scenario.week, size)
         dp = SequenceDp(ZeroIdleModel(coarse))
@@ -346,7 +344,7 @@ def _agent(search: _Search) -> None:
 def _beam(search: _Search) -> None:
     """The programme with a cap on the states per position, the incumbent's path kept."""
     dp = SequenceDp(search.model)
-    fixed = 5_000 if search.settings.windows is not None else None
+    fixed = 5_000 if search.settings.fixed_work else None
     states = (
         search.settings.beam_states
         or fixed
@@ -362,7 +360,7 @@ def _beam(search: _Search) -> None:
 def _cpsat(search: _Search) -> None:
     """CP-SAT from the incumbent: a share of the time with zero idle in reach, else most of it."""
     share = 0.6 if search.impossible else _CPSAT_SHARE
-    fixed = search.settings.windows is not None  # a fixed amount of work: CP-SAT's deterministic time
+    fixed = search.settings.fixed_work  # CP-SAT's deterministic time
     budget = search.settings.cpsat_s or share * (search.settings.time_limit_s if fixed else search.left())
     if budget < 1 and search.settings.cpsat_s is None:
         return
@@ -387,7 +385,7 @@ def _rollout(search: _Search, bases: Sequence[Policy]) -> None:
     for base in bases:
         if search.left() < 1:
             return
-        limit = None if search.settings.windows is not None else search.left()
+        limit = None if search.settings.fixed_work else search.left()
         run, _ = search_plan(search.scenario, ROLLOUT, base, SearchSettings(time_limit_s=limit))
         search.offer_run(run, f"{ROLLOUT}:{base.name}")
 
