@@ -190,7 +190,9 @@ def _plan_settings(settings: SweepSettings) -> PlanSettings:
     from agent.planners.compare import PlanSettings
 
     cpsat = CpSatSettings(settings.time_limit_s, settings.workers, settings.seed)
-    return PlanSettings(cpsat, settings.plans, settings.seed, settings.width, settings.depth)
+    return PlanSettings(
+        cpsat, settings.plans, settings.seed, settings.width, settings.depth, settings.windows
+    )
 
 
 def check_sweep(
@@ -200,12 +202,7 @@ def check_sweep(
     CP-SAT's settings, every agent loaded and checked against the coarsest week."""
     from agent.planners.compare import check_planners
 
-    if any(s.kind == BEST for s in specs):
-        from agent.planners.portfolio import BestSettings
-
-        BestSettings(settings.time_limit_s, settings.workers, settings.seed, settings.windows)
-    others = [s for s in specs if s.kind != BEST]
-    return check_planners(weeks[max(weeks)], others, _plan_settings(settings)) if weeks else {}
+    return check_planners(weeks[max(weeks)], specs, _plan_settings(settings)) if weeks else {}
 
 
 def run_sweep(
@@ -307,10 +304,10 @@ def _plan_best(
     scenario: Scenario, settings: SweepSettings, progress: Progress, hints: Sequence[Hint]
 ) -> SweepPoint:
     """The portfolio's plan with every hint, in the sweep's time limit."""
-    from agent.planners.portfolio import BestSettings, plan_best  # loaded when it plans
+    from agent.planners.compare import best_settings
+    from agent.planners.portfolio import plan_best  # loaded when it plans
 
-    best = BestSettings(settings.time_limit_s, settings.workers, settings.seed, settings.windows)
-    run, plan = plan_best(scenario, best, progress, hints)
+    run, plan = plan_best(scenario, best_settings(_plan_settings(settings)), progress, hints)
     sources = tuple(h.source for h in hints)
     who = plan.source + (" (interrupted)" if plan.stopped == "interrupted" else "")
     return SweepPoint(scenario.batch_size, BEST, run, who, plan.bound, sources, plan.summary())
