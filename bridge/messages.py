@@ -141,6 +141,65 @@ class DispatchMsg(Message):
     forecast: ForecastMsg | None
 
 
+class PlannedBatchMsg(BaseModel):
+    """One batch of the timed PAS plan (local ISO times with the offset in force then)."""
+
+    position: int
+    """1-based position in the week's PAS sequence (the decision point it answers + 1)."""
+    type: str
+    quantity: int
+    start: AwareDatetime
+    """When the PAS is expected to begin it (its changeover included)."""
+    end: AwareDatetime | None
+    """When its last unit is expected to be built (None: never, the plan deadlocks first)."""
+    changeover: bool
+
+
+class PlanProvenanceMsg(BaseModel):
+    """Who made a PAS plan, why, and what the planner knows about it."""
+
+    planner: str
+    """The planner `serve --planner` runs (e.g. `best`)."""
+    source: str
+    """Who found this plan within it (e.g. `dp (exact)`, `lns window 3-12`, `setup-aware`)."""
+    reason: str
+    """Why the service planned again (`week start`, `PAS down`, `plan revision`, `improve`, ...)."""
+    bound: float | None
+    """Lower bound on the rest of the week's setup effort at zero idle (None: not known)."""
+    gap: float | None
+    """(effort - bound) / effort (0: proved optimal)."""
+    stopped: str
+    """Why the planner stopped (`optimal`, `time limit`, `done`)."""
+    planning_s: float
+    """Wall seconds the planner worked on it."""
+    from_position: int
+    """1-based position of the first batch it planned (the decision point it was made for + 1)."""
+
+
+class PasPlanMsg(Message):
+    """The timed PAS plan for the rest of the week (retained on `{root}/twin/plan/pas`)."""
+
+    revision: int
+    """Increases by one with every plan the service adopts (also across restarts)."""
+    week_start: dt.date
+    plan_revision: int
+    """The revision of the week's plan (`{root}/plan`) it was made for."""
+    provenance: PlanProvenanceMsg
+    forecast: ForecastMsg | None
+    """What the twin expects from the plan's first batch to the end of the week."""
+    gain: float | None
+    """Setup effort this plan saves against the one it replaced, from the same decision point on
+    (None: the first plan, or the previous one no longer applied)."""
+    batches: list[PlannedBatchMsg]
+
+
+class PlanRefMsg(BaseModel):
+    """Where the current timed PAS plan is (`twin/state` points to it)."""
+
+    topic: str
+    revision: int
+
+
 class KpiMsg(BaseModel):
     """The contract's part of the mirrored week's KPIs (`twin.results.Kpis`, same names and types)."""
 
@@ -199,6 +258,8 @@ class StateMsg(Message):
     events_rejected: int
     events_restamped: int = 0
     """Accepted events applied at their receipt time: their `ts` lay too far ahead of it."""
+    pas_plan: PlanRefMsg | None = None
+    """The timed PAS plan the dispatches follow (`serve --planner`; None without one)."""
 
 
 class AlertMsg(Message):

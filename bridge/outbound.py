@@ -15,13 +15,17 @@ from bridge.messages import (
     FasStateMsg,
     ForecastMsg,
     KpiMsg,
+    PasPlanMsg,
     PasStateMsg,
+    PlannedBatchMsg,
+    PlanProvenanceMsg,
     ShadowMsg,
     StateMsg,
 )
 from twin import WorkCalendar
 from twin.mirror import Mirror
 from twin.outlook import Call, Expected, Shortage
+from twin.schedule import ScheduledBatch
 
 
 def forecast_message(calendar: WorkCalendar, expected: Expected | None) -> ForecastMsg | None:
@@ -50,6 +54,39 @@ def dispatch_message(
         policy=policy,
         based_on=based_on,
         forecast=forecast_message(scenario.calendar, call.expected),
+    )
+
+
+def pas_plan_message(
+    mirror: Mirror,
+    revision: int,
+    schedule: list[ScheduledBatch],
+    expected: Expected | None,
+    provenance: PlanProvenanceMsg,
+    gain: float | None,
+) -> PasPlanMsg:
+    """The retained timed PAS plan, stamped at the mirror's time; `schedule` positions are the
+    week's (1-based)."""
+    scenario = mirror.scenario
+    return PasPlanMsg(
+        ts=scenario.calendar.datetime_of(mirror.now_s),
+        revision=revision,
+        week_start=scenario.week.week_start,
+        plan_revision=mirror.revision,
+        provenance=provenance,
+        forecast=forecast_message(scenario.calendar, expected),
+        gain=gain,
+        batches=[
+            PlannedBatchMsg(
+                position=b.position,
+                type=b.type,
+                quantity=b.quantity,
+                start=b.start,
+                end=b.end,
+                changeover=b.changeover,
+            )
+            for b in schedule
+        ],
     )
 
 

@@ -72,6 +72,12 @@ class Topics:
         return f"{self.root}/shadow/dispatch/pas"
 
     @cached_property
+    def pas_plan(self) -> str:
+        """The retained timed PAS plan (under `twin/`: the `plan` branch carries the week's plan
+        from the line's systems to the twin)."""
+        return f"{self.root}/twin/plan/pas"
+
+    @cached_property
     def state(self) -> str:
         return f"{self.root}/twin/state"
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from agent.live.journal import DecisionEntry, Journal
 from bridge.bus import Received
-from bridge.messages import DispatchMsg, ShadowMsg
+from bridge.messages import DispatchMsg, PasPlanMsg, ShadowMsg
 from bridge.points import LinePoints
 from twin.events import LineEvent
 from twin.mirror import Mirror
@@ -51,6 +51,9 @@ class ServiceListener:
 
     def on_renewal(self, dispatch: DispatchMsg, renewal: Renewal) -> None:
         """The outlook was simulated anew after `dispatch` (after its `on_dispatched`)."""
+
+    def on_plan(self, plan: PasPlanMsg) -> None:
+        """The service adopted a new timed PAS plan (`serve --planner`), just published."""
 
     def sync(self) -> None:
         """Make durable what was handed over; the service acknowledges the messages after it."""
@@ -99,6 +102,10 @@ class Listeners(ServiceListener):
     def on_renewal(self, dispatch: DispatchMsg, renewal: Renewal) -> None:
         for listener in self.listeners:
             listener.on_renewal(dispatch, renewal)
+
+    def on_plan(self, plan: PasPlanMsg) -> None:
+        for listener in self.listeners:
+            listener.on_plan(plan)
 
     def sync(self) -> None:
         for listener in self.listeners:
