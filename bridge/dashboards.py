@@ -23,6 +23,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import (
     AnnotationQuery,
     DataSourceRef,
+    DataTransformerConfig,
     ValueMap,
     ValueMapping,
     ValueMappingResult,
@@ -39,6 +40,8 @@ from bridge.metrics import (
     KPI,
     PAS,
     PAS_STATE_CODES,
+    PLAN,
+    PLAN_BATCH,
     SHADOW,
     STOCK,
     WRITER,
@@ -122,6 +125,36 @@ def rows(metric: Metric, *fields: str) -> str:
     if unknown:
         raise ValueError(f"{metric.name} has no {unknown}")
     return f'SELECT {columns} FROM "{metric.name}" WHERE {LINE_FILTER}'
+
+
+def latest_rows(metric: Metric, by: str, *fields: str) -> str:
+    """Per value of the tag `by`, its newest point's fields (all from that one point; the series come
+    in descending order of the tag)."""
+    if by not in metric.tags:
+        raise ValueError(f"{metric.name} has no tag {by!r}")
+    return f'{rows(metric, *fields)} GROUP BY "{by}" ORDER BY time DESC LIMIT 1'
+
+
+def first(metric: Metric, field: str, alias: str) -> str:
+    """The first value of a field in the time range."""
+    return f'SELECT first({_field(metric, field)}) AS "{alias}" FROM "{metric.name}" WHERE {LINE_FILTER}'
+
+
+def _hide(*columns: str) -> DataTransformerConfig:
+    return DataTransformerConfig(id_val="organize", options={"excludeByName": dict.fromkeys(columns, True)})
+
+
+def _sort(column: str) -> DataTransformerConfig:
+    """Rows in ascending order of `column`."""
+    return DataTransformerConfig(id_val="sortBy", options={"fields": {}, "sort": [{"field": column}]})
+
+
+def _without_null(column: str) -> DataTransformerConfig:
+    """Drop the rows whose `column` is empty."""
+    rule = {"fieldName": column, "config": {"id": "isNull", "options": {}}}
+    return DataTransformerConfig(
+        id_val="filterByValue", options={"filters": [rule], "type": "exclude", "match": "any"}
+    )
 
 
 def _mappings(codes: dict[str, int]) -> list[ValueMapping]:
@@ -232,6 +265,10 @@ def agent_dashboard() -> dashboard.Dashboard:
         f'SELECT mean({latency_ms}) AS "mean", max({latency_ms}) AS "max" FROM "{DECISION.name}" '
         f"WHERE {LINE_FILTER} GROUP BY time($__interval) fill(none)"
     )
+    batch = ("position", "type", "quantity", "start", "end", "changeover", "revision")
+    replans = rows(PLAN, "revision", "reason", "source", "planner", "gain", "planning_s",
+                   "setup_effort_end", "idle_s_end", "from_position", "stopped", "gap")  # fmt: skip
+    replan_notes = rows(PLAN, "reason", "source", "planner")
     return _dashboard(
         "linetwin-agent",
         "Agent",
@@ -248,6 +285,7 @@ def agent_dashboard() -> dashboard.Dashboard:
                 [
                     last(FORECAST, "idle_s_end", alias="forecast at week end"),
                     last(KPI, "idle_s", alias="so far"),
+                    last(PLAN, "idle_s_end", alias="plan at week end"),
                 ],
                 unit="s",
             ),
@@ -257,9 +295,40 @@ def agent_dashboard() -> dashboard.Dashboard:
                 [
                     last(FORECAST, "setup_effort_end", alias="forecast at week end"),
                     last(KPI, "setup_effort", alias="so far"),
+                    last(PLAN, "setup_effort_end", alias="plan at week end"),
                 ],
             ),
             _panel(TimeSeries(), "Decision latency (in the service)", [latency], unit="ms"),
+            _panel(
+                Table().transformations(
+                    [_without_null("position"), _sort("position"), _hide("Time", "next")]
+                ),
+                "Plan: next batches",
+                [latest_rows(PLAN_BATCH, "next", *batch)],
+                fmt="table",
+            ),
+            _panel(
+                Stat(),
+                "Setup effort for the week: plans vs so far",
+                [
+                    first(PLAN, "setup_effort_end", alias="first plan"),
+                    last(PLAN, "setup_effort_end", alias="current plan"),
+                    last(KPI, "setup_effort", alias="so far"),
+                ],
+                w=6,
+            ),
+            _panel(
+                Stat(),
+                "Idle time for the week: plans vs so far",
+                [
+                    first(PLAN, "idle_s_end", alias="first plan"),
+                    last(PLAN, "idle_s_end", alias="current plan"),
+                    last(KPI, "idle_s", alias="so far"),
+                ],
+                w=6,
+                unit="s",
+            ),
+            _panel(Table(), "Re-plans (newest first)", [f"{replans} ORDER BY time DESC"], w=24, fmt="table"),
             _panel(
                 TimeSeries(),
                 "Metrics writer",
@@ -267,7 +336,7 @@ def agent_dashboard() -> dashboard.Dashboard:
                 w=24,
             ),
         ],
-        [],
+        [InfluxAnnotation("Re-plans", replan_notes, "reason", ["source", "planner"], "blue")],
     )
 
 

@@ -67,7 +67,23 @@ WRITER = Metric(
     ("queued", "written", "dropped", "rejected", "retries"),
     "the metrics writer itself: what it delivered, dropped (queue full) or had rejected",
 )
-METRICS = (BUFFER, STOCK, FAS, PAS, KPI, DECISION, FORECAST, SHADOW, ALERT, WRITER)
+PLAN = Metric(
+    "linetwin_plan",
+    ("line", "planner"),
+    ("revision", "plan_revision", "from_position", "batches", "source", "reason", "stopped", "planning_s",
+     "bound", "gap", "gain", "idle_s", "setup_effort", "idle_s_end", "setup_effort_end"),
+    "a timed PAS plan the service adopted: revision, provenance, gain over the plan it replaced, forecast "
+    "to the end of the week and the week's totals it implies",
+)  # fmt: skip
+PLAN_NEXT = 10
+"""How many of an adopted plan's batches `PLAN_BATCH` holds (its `next` tag: 01 … 10)."""
+PLAN_BATCH = Metric(
+    "linetwin_plan_batch",
+    ("line", "next"),
+    ("revision", "position", "type", "quantity", "start", "end", "changeover"),
+    "the adopted plan's first batches, one series per rank; a rank the plan has not holds its revision only",
+)
+METRICS = (BUFFER, STOCK, FAS, PAS, KPI, DECISION, FORECAST, SHADOW, ALERT, PLAN, PLAN_BATCH, WRITER)
 
 FAS_STATE_CODES = {"waiting": 0, "working": 1, "down": 2, "done": 3}
 PAS_STATE_CODES = {"idle": 0, "producing": 1, "blocked": 2, "down": 3, "stopped": 4}

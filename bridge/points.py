@@ -11,12 +11,14 @@ changes follow 1 ms after their last point.
 
 Timestamps are the line's calendar time, so a live, a replayed and a simulated week look the same.
 The state and shadow points are a function of the applied events and their receipt times: replaying
-a journal regenerates them exactly, at the same timestamps."""
+a journal regenerates them exactly, at the same timestamps. An adopted plan's points are not: they
+are written once, when the service adopts it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.messages import PasPlanMsg
 from bridge.metrics import (
     ALERT,
     BUFFER,
@@ -27,6 +29,9 @@ from bridge.metrics import (
     KPI,
     PAS,
     PAS_STATE_CODES,
+    PLAN,
+    PLAN_BATCH,
+    PLAN_NEXT,
     SHADOW,
     STOCK,
     FieldValue,
@@ -244,6 +249,48 @@ class LinePoints:
             "text": f"{station} runs out of {type_} at {when}",
         }
         self._point(ALERT, {"station": station, "type": type_}, fields, self.ns(at_s))
+
+    def plan(self, plan: PasPlanMsg) -> None:
+        """An adopted timed PAS plan at its `ts`: its provenance, gain and forecast (with the week's
+        totals it implies: the KPIs so far plus the forecast), and its first `PLAN_NEXT` batches, one
+        series per rank (`next` 01, 02, …); a rank beyond its last batch gets only the revision, so
+        no rank keeps a batch of an earlier plan."""
+        time_ns = self.ns(self._calendar.work_at_datetime(plan.ts))
+        made = plan.provenance
+        fields: dict[str, FieldValue] = {
+            "revision": plan.revision,
+            "plan_revision": plan.plan_revision,
+            "from_position": made.from_position,
+            "batches": len(plan.batches),
+            "source": made.source,
+            "reason": made.reason,
+            "stopped": made.stopped,
+            "planning_s": float(made.planning_s),
+        }
+        known = {"bound": made.bound, "gap": made.gap, "gain": plan.gain}
+        fields |= {key: float(value) for key, value in known.items() if value is not None}
+        if plan.forecast is not None:
+            kpis = self.mirror.kpis()
+            fields |= {
+                "idle_s": plan.forecast.idle_s,
+                "setup_effort": float(plan.forecast.setup_effort),
+                "idle_s_end": kpis.idle_s + plan.forecast.idle_s,
+                "setup_effort_end": float(kpis.setup_effort + plan.forecast.setup_effort),
+            }
+        self._point(PLAN, {"planner": made.planner}, fields, time_ns)
+        for rank in range(1, PLAN_NEXT + 1):
+            batch_fields: dict[str, FieldValue] = {"revision": plan.revision}
+            if rank <= len(plan.batches):
+                b = plan.batches[rank - 1]
+                batch_fields |= {
+                    "position": b.position,
+                    "type": b.type,
+                    "quantity": b.quantity,
+                    "start": b.start.isoformat(),
+                    "end": "" if b.end is None else b.end.isoformat(),
+                    "changeover": b.changeover,
+                }
+            self._point(PLAN_BATCH, {"next": f"{rank:0{len(str(PLAN_NEXT))}d}"}, batch_fields, time_ns)
 
     def mark(self) -> int:
         """Where the points queued from now on begin (see `take`)."""

@@ -139,7 +139,7 @@ class JournalListener(ServiceListener):
 class PointsListener(ServiceListener):
     """The line's points (`bridge.points.LinePoints`) for a writer: `write` takes them as they become
     final; `keep` (default `write`) those a journal replay cannot regenerate (the forecast and
-    alerts of an outlook simulated anew), to make them durable."""
+    alerts of an outlook simulated anew, an adopted plan's), to make them durable."""
 
     points: LinePoints
     mode: str
@@ -181,6 +181,13 @@ class PointsListener(ServiceListener):
         if renewal.expected is not None:
             expected = renewal.expected
             points.forecast(renewal.at_s, dispatch.policy, expected.idle_s, expected.setup_effort)
+        self.keep(points.take(mark))
+
+    def on_plan(self, plan: PasPlanMsg) -> None:
+        """The adopted plan's points (`LinePoints.plan`), kept: no journal replay regenerates them."""
+        points = self.points
+        mark = points.mark()
+        points.plan(plan)
         self.keep(points.take(mark))
 
     def deliver(self, final: bool = False, now: float | None = None) -> None:

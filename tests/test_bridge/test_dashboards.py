@@ -1,6 +1,7 @@
 """The Grafana dashboards: generated from the metric names, well formed, and every query (panels,
 annotations, the line variable), with Grafana's macros substituted, runs on a real InfluxQL engine
-(Debian's InfluxDB 1.x) loaded with a replayed week and returns the series it should."""
+(Debian's InfluxDB 1.x) loaded with a replayed week and the plans a service adopted during it, and
+returns the series it should."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from paths import REPO
@@ -21,10 +22,15 @@ from agent.live.service import AgentService, Mode
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
 from bridge.dashboards import DASHBOARDS, DATASOURCE, SHIPPED, main
-from bridge.metrics import METRICS, WRITER, line_protocol
+from bridge.messages import PasPlanMsg, PlanProvenanceMsg
+from bridge.metrics import METRICS, PLAN_NEXT, WRITER, line_protocol
+from bridge.outbound import pas_plan_message
 from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
+from twin.mirror import Mirror
 from twin.names import name_problem
+from twin.outlook import Projection
+from twin.schedule import pas_schedule
 
 GRAFANA = REPO / "grafana"
 ROOT = "test/plant/assembly/line1"
@@ -77,10 +83,29 @@ def week(ref_line: LineConfig, ref_week: WeekConfig) -> Scenario:
     return Scenario.build(ref_line, ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)}))
 
 
+class Loaded(NamedTuple):
+    db: InfluxDB1
+    agreement: float
+    plans: list[PasPlanMsg]
+
+
+def plan_of(mirror: Mirror, revision: int, reason: str, rule: str, gain: float | None) -> PasPlanMsg:
+    """The rest of the week as `rule` plays it, planned from the mirror's state (the batch started last
+    is done), with the twin's forecast (as `serve --planner` publishes a plan)."""
+    scenario, policy, done = mirror.scenario, make_policy(rule, 0), mirror.pas.started
+    schedule = pas_schedule(scenario, simulate(scenario, policy)[1])[done:]
+    forecast = Projection.simulate(scenario, mirror.snapshot(), policy).expected_from(0)
+    made = PlanProvenanceMsg(planner="best", source=rule, reason=reason, bound=None, gap=None, stopped="done",
+                             planning_s=0.25 * revision, from_position=done + 1)  # fmt: skip
+    return pas_plan_message(mirror, revision, schedule, forecast, made, gain)
+
+
 @pytest.fixture(scope="module")
-def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1, float]]:
+def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     """A week the line ran with setup-aware, replayed through the service in shadow mode with first-fit,
-    whose outlooks starve the FAS (shortage alerts)."""
+    whose outlooks starve the FAS (shortage alerts); meanwhile the service adopts four plans: at week
+    start earliest-runout's, at once a better one (setup-aware's), one mid-week and one with four
+    batches left (fewer than the table's ranks)."""
     line_bus = MemoryBus()
     LineEmulator(week, Topics(ROOT), line_bus, own_policy=make_policy("setup-aware", 0)).run()
     points: list[str] = []
@@ -88,8 +113,21 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         week, make_policy("first-fit", 0), "first-fit", Topics(ROOT), MemoryBus(), Mode.SHADOW,
         listeners=[PointsListener(points.extend)],
     )  # fmt: skip
+    plans: list[PasPlanMsg] = []
+
+    def adopt(reason: str, rule: str, gain: float | None) -> None:
+        plans.append(plan_of(service.mirror, len(plans) + 1, reason, rule, gain))
+        service.listeners.on_plan(plans[-1])
+
+    batches = simulate(week, make_policy("setup-aware", 0))[0].batches
+    adopt("week start", "earliest-runout", None)
+    adopt("improve", "setup-aware", 459.0)
     for message in line_bus.published:
         service.handle(message)
+        started = service.mirror.pas.started
+        if (started, len(plans)) in ((batches // 2, 2), (batches - 4, 3)):
+            adopt("PAS down" if len(plans) == 2 else "improve", "setup-aware", None)
+    assert len(plans) == 4 and len(plans[-1].batches) == 4
     service.deliver_points(final=True)
     last_ns = int(points[-1].rsplit(" ", 1)[1])
     points.append(line_protocol(WRITER, {"line": week.line.name}, {"queued": 0, "dropped": 0}, last_ns))
@@ -98,7 +136,7 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     db.write(points)
     assert service.shadow.agreement is not None
     try:
-        yield db, service.shadow.agreement
+        yield Loaded(db, service.shadow.agreement, plans)
     finally:
         db.stop()
 
@@ -134,11 +172,15 @@ def _queries() -> list[tuple[str, str, str]]:
 @pytest.mark.tsdb
 @pytest.mark.parametrize(("board", "title", "query"), _queries(), ids=lambda v: str(v)[:40])
 def test_every_dashboard_query_returns_its_series(
-    loaded: tuple[InfluxDB1, float], week: Scenario, board: str, title: str, query: str
+    loaded: Loaded, week: Scenario, board: str, title: str, query: str
 ) -> None:
-    series = loaded[0].query(_substitute(query, week))
-    by_tag = re.search(r'GROUP BY time\(\$__interval\), "(\w+)"', query)
-    expected = {"type": len(week.types), "station": len(week.stations)}[by_tag[1]] if by_tag else 1
+    series = loaded.db.query(_substitute(query, week))
+    by_tag = re.search(r'GROUP BY (?:time\(\$__interval\), )?"(\w+)"', query)
+    expected = (
+        {"type": len(week.types), "station": len(week.stations), "next": PLAN_NEXT}[by_tag[1]]
+        if by_tag
+        else 1
+    )
     assert len(series) == expected, f"{board} / {title}"
     for s in series:
         values = [v for row in s["values"] for v in row[1:] if v is not None]
@@ -147,9 +189,9 @@ def test_every_dashboard_query_returns_its_series(
 
 @pytest.mark.tsdb
 def test_the_panels_end_at_the_week_s_kpis_and_the_line_variable_lists_the_line(
-    loaded: tuple[InfluxDB1, float], week: Scenario
+    loaded: Loaded, week: Scenario
 ) -> None:
-    db, shadow_agreement = loaded
+    db, shadow_agreement, _ = loaded
     line_var = _dashboards()["line.json"]["templating"]["list"][0]["query"]
     assert [v[1] for v in db.query(line_var)[0]["values"]] == [week.line.name]
     results, _ = simulate(week, make_policy("setup-aware", 0))
@@ -161,6 +203,56 @@ def test_the_panels_end_at_the_week_s_kpis_and_the_line_variable_lists_the_line(
     assert effort == results.setup_effort
     assert agreement == pytest.approx(shadow_agreement)
     assert 0 < agreement < 1
+
+
+def _panel_queries(title: str) -> list[str]:
+    (panel,) = [p for p in _dashboards()["agent.json"]["panels"] if p["title"] == title]
+    return [t["query"] for t in panel["targets"]]
+
+
+@pytest.mark.tsdb
+def test_the_plan_panels_show_the_newest_plan_s_batches_and_the_plans_against_the_week(
+    loaded: Loaded, week: Scenario
+) -> None:
+    """The table holds the newest plan's four batches in order and nothing of the plans before it (its
+    other ranks are empty, and dropped); the week's setup effort of the first plan (earliest-runout's), of
+    the current one and so far are the offline weeks' of those rules; the re-plans table lists the
+    four, newest first."""
+    db, _, plans = loaded
+    (table,) = _panel_queries("Plan: next batches")
+    series = db.query(_substitute(table, week))
+    assert sorted(s["tags"]["next"] for s in series) == [f"{rank:02d}" for rank in range(1, PLAN_NEXT + 1)]
+    assert all(len(s["values"]) == 1 for s in series)
+    rows = [dict(zip(s["columns"], s["values"][0], strict=True)) for s in series]
+    assert all(r["revision"] == 4 for r in rows)
+    (panel,) = [p for p in _dashboards()["agent.json"]["panels"] if p["title"] == "Plan: next batches"]
+    steps = [(t["id"], t["options"]) for t in panel["transformations"]]
+    assert [step for step, _ in steps] == ["filterByValue", "sortBy", "organize"]
+    assert steps[0][1]["filters"][0] == {"fieldName": "position", "config": {"id": "isNull", "options": {}}}
+    assert steps[1][1]["sort"] == [{"field": "position"}]
+    assert steps[2][1]["excludeByName"] == {"Time": True, "next": True}
+    shown = sorted((r["position"], r["type"], r["quantity"], r["start"], r["end"]) for r in rows
+                   if r["position"] is not None)  # fmt: skip
+    newest = plans[-1]
+    assert shown == [(b.position, b.type, b.quantity, b.start.isoformat(), b.end and b.end.isoformat())
+                     for b in newest.batches]  # fmt: skip
+    assert newest.batches[0].position == newest.provenance.from_position
+
+    first, current, so_far = (
+        [v for row in db.query(_substitute(q, week))[0]["values"] for v in row[1:] if v is not None][-1]
+        for q in _panel_queries("Setup effort for the week: plans vs so far")
+    )
+    runout, _ = simulate(week, make_policy("earliest-runout", 0))
+    aware, _ = simulate(week, make_policy("setup-aware", 0))
+    assert (first, current, so_far) == (runout.setup_effort, aware.setup_effort, aware.setup_effort)
+    assert runout.setup_effort > aware.setup_effort
+
+    (replans,) = _panel_queries("Re-plans (newest first)")
+    listed = db.query(_substitute(replans, week))[0]
+    revision, reason, gain = (listed["columns"].index(c) for c in ("revision", "reason", "gain"))
+    assert [(r[revision], r[reason], r[gain]) for r in listed["values"]] == [
+        (4, "improve", None), (3, "PAS down", None), (2, "improve", 459.0), (1, "week start", None)
+    ]  # fmt: skip
 
 
 LINE_NAMES = ["line.1", "line-1", "lineX1", "Linie.Ü", "Linie_Ü", "a..b", "a.b", "axb", "l1", "a"]
@@ -182,7 +274,7 @@ def test_every_panel_selects_exactly_its_line_whatever_its_name(week: Scenario, 
     db.start()
     try:
         at_ns = int(week.calendar.epoch_of(3600) * 1e9)
-        texts = ("state", "batch_type", "text")
+        texts = ("state", "batch_type", "text", "type", "start", "end", "source", "reason", "stopped")
         points = [
             line_protocol(
                 metric,
