@@ -1,15 +1,17 @@
 """The timed PAS plan (`{root}/twin/plan/pas`, issue 17): its message round-trips, `twin/state` without
-`pas_plan` still validates (additive), and an adopted plan's points (`PointsListener.on_plan`) are
-exact: its provenance, gain and forecast with the week's totals it implies (equal to the offline
-week's), its first batches one series per rank, kept for the writer's ledger (no journal replay
-regenerates them)."""
+`pas_plan` still validates (additive), the contract's example is one, and an adopted plan's points
+(`PointsListener.on_plan`) are exact: its provenance, gain and forecast with the week's totals it
+implies (equal to the offline week's), its first batches one series per rank, kept for the writer's
+ledger (no journal replay regenerates them)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from builders import make_line, make_scenario, make_week
+from paths import REPO
 
 from agent.live.listeners import PointsListener
 from agent.live.service import AgentService
@@ -86,6 +88,23 @@ def test_a_plan_message_round_trips_and_the_state_without_it_still_validates(
     pointing = state.model_copy(update={"pas_plan": PlanRefMsg(topic=Topics(ROOT).pas_plan, revision=7)})
     assert StateMsg.model_validate_json(pointing.dump()) == pointing
     assert json.loads(pointing.dump())["pas_plan"] == {"topic": f"{ROOT}/twin/plan/pas", "revision": 7}
+
+
+def test_the_contract_s_example_is_a_plan_message_and_its_state_points_to_it() -> None:
+    page = (REPO / "docs" / "contract.md").read_text()
+    section = page.split("### The timed PAS plan", 1)[1]
+    example = re.search(r"```json\n(.*?)```", section, re.S)
+    assert example is not None
+    plan = PasPlanMsg.model_validate_json(example[1].replace(", …]", "]"))
+    assert [b.position for b in plan.batches] == [
+        plan.provenance.from_position,
+        plan.provenance.from_position + 1,
+    ]
+    assert plan.ts == plan.batches[0].start and plan.gain is not None
+    pointer = re.search(r'`"pas_plan":(\{.*?\})`', section)
+    assert pointer is not None
+    ref = PlanRefMsg.model_validate_json(pointer[1])
+    assert (ref.topic, ref.revision) == (Topics("acme/plant1/assembly/line1").pas_plan, plan.revision)
 
 
 def _listener(mirror: Mirror) -> tuple[PointsListener, list[str], list[str]]:

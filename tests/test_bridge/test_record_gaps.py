@@ -1,10 +1,13 @@
 """`record` tells messages it never received (issue 14): the events' `seq` counts up by one per
-publisher topic, so a jump is a message the broker dropped for the recorder."""
+publisher topic, so a jump is a message the broker dropped for the recorder. It keeps the twin's own
+topics too: the timed PAS plan (issue 17) is recorded and `replay --to-broker --all-topics` publishes
+it again."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -12,10 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 from broker import Mosquitto
 from paho.mqtt import publish
+from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.cli import main
 from bridge.recording import SeqGaps, read_recording
 from bridge.topics import Topics
 
@@ -45,10 +51,11 @@ def small_queue(tmp_path: Path) -> Iterator[Mosquitto]:
         broker.stop()
 
 
-def _record(broker: Mosquitto, out: Path, log: Path) -> subprocess.Popen[str]:
+def _record(broker: Mosquitto, out: Path, log: Path, *until: str) -> subprocess.Popen[str]:
+    """`record` until `until` (default: idle for 1 s)."""
     argv = ["record", "--port", str(broker.port), "--root", TOPICS.root, "--out", str(out)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", *argv, "--exit-after-idle", "1"],
+        [sys.executable, "-m", "agent.cli", *argv, *(until or ("--exit-after-idle", "1"))],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
@@ -99,3 +106,47 @@ def test_record_counts_what_a_broker_with_a_small_queue_dropped(
         .splitlines()[-1]
         .startswith(f"record: {recorded} messages, {published - recorded} missing (gaps in seq on 1 topic)")
     )
+
+
+def _plan(revision: int) -> str:
+    """A timed PAS plan as `serve --planner` publishes it (two batches left)."""
+    batch = {"type": "T1", "quantity": 50, "start": "2026-11-27T18:00:00+01:00",
+             "end": "2026-11-27T18:16:40+01:00", "changeover": False}  # fmt: skip
+    return json.dumps({
+        "v": 1, "ts": "2026-11-27T18:00:00+01:00", "revision": revision, "week_start": "2026-11-23",
+        "plan_revision": 0, "gain": None, "forecast": None,
+        "provenance": {"planner": "best", "source": "dp (exact)", "reason": "PAS down", "bound": 0.0,
+                       "gap": 0.0, "stopped": "optimal", "planning_s": 0.1, "from_position": 231},
+        "batches": [{**batch, "position": 231}, {**batch, "position": 232}],
+    })  # fmt: skip
+
+
+def test_the_plan_on_the_bus_is_recorded_and_republished(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """The retained plan there when `record` starts, and the next one, are recorded with their
+    payloads; `replay --to-broker --all-topics` republishes both, in order."""
+    port, topic = mosquitto.port, TOPICS.pas_plan
+    assert topic == f"{TOPICS.root}/twin/plan/pas"
+    publish.single(topic, _plan(1), qos=1, retain=True, hostname="127.0.0.1", port=port)
+    out, log = tmp_path / "week.jsonl", tmp_path / "record.log"
+    process = _record(mosquitto, out, log, "--count", "2")
+    publish.single(topic, _plan(2), qos=1, retain=True, hostname="127.0.0.1", port=port)
+    assert process.wait(timeout=30) == 0, log.read_text()
+    recorded = list(read_recording(out))
+    assert [(m.topic, m.payload) for m in recorded] == [(topic, json.loads(_plan(r))) for r in (1, 2)]
+    assert recorded[0].retain  # the retained one the broker handed over at subscription
+
+    heard: queue.Queue[bytes] = queue.Queue()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.on_message = lambda _c, _u, m: heard.put(m.payload)
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        assert heard.get(timeout=10) == _plan(2).encode()  # the retained plan, as it stands
+        argv = ["replay", str(out), "--to-broker", "--all-topics", "--port", str(port), "--root", TOPICS.root]
+        assert main([*argv, "--speed", "0"]) == 0
+        again = [heard.get(timeout=10), heard.get(timeout=10)]
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert [json.loads(p) for p in again] == [json.loads(_plan(r)) for r in (1, 2)]
