@@ -191,6 +191,9 @@ class PasPlanMsg(Message):
     """Setup effort this plan saves against the one it replaced, from the same decision point on
     (None: the first plan, or the previous one no longer applied)."""
     batches: list[PlannedBatchMsg]
+    week: ForecastMsg | None = None
+    """The whole week if the plan is followed: the KPIs when planning began plus the twin's
+    forecast from then (the batch then in progress included)."""
 
 
 class PlanRefMsg(BaseModel):

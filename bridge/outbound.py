@@ -19,6 +19,7 @@ from bridge.messages import (
     PasStateMsg,
     PlannedBatchMsg,
     PlanProvenanceMsg,
+    PlanRefMsg,
     ShadowMsg,
     StateMsg,
 )
@@ -64,6 +65,7 @@ def pas_plan_message(
     expected: Expected | None,
     provenance: PlanProvenanceMsg,
     gain: float | None,
+    week: Expected | None = None,
 ) -> PasPlanMsg:
     """The retained timed PAS plan, stamped at the mirror's time; `schedule` positions are the
     week's (1-based)."""
@@ -87,6 +89,7 @@ def pas_plan_message(
             )
             for b in schedule
         ],
+        week=forecast_message(scenario.calendar, week),
     )
 
 
@@ -111,8 +114,10 @@ def state_message(
     expected: Expected | None,
     shadow: ShadowMsg | None,
     counts: tuple[int, int, int],
+    pas_plan: PlanRefMsg | None = None,
 ) -> StateMsg:
-    """The retained twin state; `counts`: the events accepted, rejected and restamped so far."""
+    """The retained twin state; `counts`: the events accepted, rejected and restamped so far;
+    `pas_plan`: where the timed PAS plan is."""
     m = mirror
     sc = m.scenario
     fill = sum(m.stock)
@@ -142,4 +147,5 @@ def state_message(
         events_accepted=accepted,
         events_rejected=rejected,
         events_restamped=restamped,
+        pas_plan=pas_plan,
     )

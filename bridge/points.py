@@ -252,7 +252,8 @@ class LinePoints:
 
     def plan(self, plan: PasPlanMsg) -> None:
         """An adopted timed PAS plan at its `ts`: its provenance, gain and forecast (with the week's
-        totals it implies: the KPIs so far plus the forecast), and its first `PLAN_NEXT` batches, one
+        totals it implies, the plan's `week`: the KPIs when planning began plus the forecast from
+        then), and its first `PLAN_NEXT` batches, one
         series per rank (`next` 01, 02, …); a rank beyond its last batch gets only the revision, so
         no rank keeps a batch of an earlier plan."""
         time_ns = self.ns(self._calendar.work_at_datetime(plan.ts))
@@ -270,13 +271,9 @@ class LinePoints:
         known = {"bound": made.bound, "gap": made.gap, "gain": plan.gain}
         fields |= {key: float(value) for key, value in known.items() if value is not None}
         if plan.forecast is not None:
-            kpis = self.mirror.kpis()
-            fields |= {
-                "idle_s": plan.forecast.idle_s,
-                "setup_effort": float(plan.forecast.setup_effort),
-                "idle_s_end": kpis.idle_s + plan.forecast.idle_s,
-                "setup_effort_end": float(kpis.setup_effort + plan.forecast.setup_effort),
-            }
+            fields |= {"idle_s": plan.forecast.idle_s, "setup_effort": float(plan.forecast.setup_effort)}
+        if plan.week is not None:
+            fields |= {"idle_s_end": plan.week.idle_s, "setup_effort_end": float(plan.week.setup_effort)}
         self._point(PLAN, {"planner": made.planner}, fields, time_ns)
         for rank in range(1, PLAN_NEXT + 1):
             batch_fields: dict[str, FieldValue] = {"revision": plan.revision}

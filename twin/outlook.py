@@ -177,6 +177,10 @@ class Outlook:
         self._left = (snapshot, call) if self.expected is None else None
         return call
 
+    def forget(self) -> None:
+        """The decider changed (a new plan): the next decision simulates the rest of the week anew."""
+        self._projection = None
+
     def renew(self) -> Renewal | None:
         """After the last decision: if it left the projection, simulate the rest of the week from its
         decision point on and return what changed; None if the projection held."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.cli.flags import count, not_negative, path_arg
+from agent.cli.flags import count, natural, not_negative, path_arg, positive
 from agent.cli.inputs import common_options, load_scenario, policy_options
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
 from agent.errors import UsageError
@@ -29,8 +29,10 @@ from agent.live.emulator import (
 )
 from agent.live.journal import Journal
 from agent.live.listeners import JournalListener, PointsListener, ServiceListener, TapeListener
+from agent.live.replanner import Replanner, ReplanSettings
 from agent.live.service import AgentService, Mode
-from agent.planners.registry import make_policy
+from agent.planners.policies import Policy
+from agent.planners.registry import BEST, CPSAT, make_policy
 from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -173,6 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
     scenario = load_scenario(args.line, args.week, args.batch_size)
     policy = make_policy(args.policy, args.seed, args.model)
+    replanner = _replanner(args, policy)
     settings = _settings(args)
     topics = _topics(settings)
     clock = _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
@@ -206,13 +209,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         plan_known=not args.plan_from_bus,
         clock=clock,
         listeners=listeners,
+        replanner=replanner,
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
         print(f"serve: {cut}", flush=True)
     resumed = service.resume(journal.entries())
     service.deliver_points()  # the replay's points: the writer skips what it delivered before
+    planner = f"planner {args.planner} (fallback {args.policy})" if replanner else f"policy {args.policy}"
     print(
-        f"serve: {args.mode} mode, policy {args.policy}, root {topics.root}, journal {journal_path}"
+        f"serve: {args.mode} mode, {planner}, root {topics.root}, journal {journal_path}"
         + (f" (resumed {resumed} entries)" if resumed else ""),
         flush=True,
     )
@@ -236,6 +241,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
     if current is not None:  # before any decision: queued events may reach the session before it
         service.note_current(current)
+    if replanner is not None:
+        retained = _retained(settings, "serve-plan", topics.pas_plan, RETAINED_WAIT_S)
+        replanner.continue_after(retained)
+        replanner.start()  # the worker imports the planners while the service starts
     _start(bus)
     try:
         service.run(stop, idle_timeout_s=args.exit_after_idle)
@@ -245,11 +254,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if not bus.flush(timeout_s=FLUSH_TIMEOUT_S):
                 print("serve: warning: the broker did not acknowledge the last messages", flush=True)
     finally:
+        if replanner is not None:
+            replanner.close()
         bus.stop(last=(topics.status, _status("offline")))
         journal.close()
         if writer is not None:
             writer.close()
     _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
+    if service.planning is not None:
+        print(f"serve: {service.planning.summary()}", flush=True)
     if writer is not None:
         _print_writer(writer)
     if bus.taken_over.is_set():
@@ -262,6 +275,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _replanner(args: argparse.Namespace, fallback: Policy) -> Replanner | None:
+    """`--planner NAME` and its settings (None without it)."""
+    if args.planner is None:
+        return None
+    settings = ReplanSettings(
+        planner=args.planner,
+        share=args.plan_share,
+        max_s=args.plan_max,
+        keep=args.plan_keep,
+        margin=args.plan_margin,
+        tolerance_s=args.plan_tolerance,
+        seed=args.seed,
+        model=args.model,
+    )
+    return Replanner(settings, fallback)
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -634,6 +664,48 @@ def add_live_commands(sub: Any) -> None:
         help="stop after this many seconds without messages",
     )
     clock_options(serve)
+    planning = ReplanSettings()
+    serve.add_argument(
+        "--planner",
+        default=None,
+        help="dispatch from a plan of the rest of the week that a background worker keeps improving: "
+        f"a planner of the portfolio ({BEST}, {CPSAT}, rollout:RULE, beam:RULE; see `plan`); --policy "
+        "answers where the plan does not cover the state (default: --policy decides alone)",
+    )
+    serve.add_argument(
+        "--plan-share",
+        type=positive,
+        default=planning.share,
+        help="with --planner: a re-plan's budget as a share of the current batch's expected wall "
+        "duration (default %(default)g)",
+    )
+    serve.add_argument(
+        "--plan-max",
+        type=positive,
+        default=planning.max_s,
+        help="with --planner: at most this many wall seconds per re-plan (default %(default)g)",
+    )
+    serve.add_argument(
+        "--plan-keep",
+        type=natural,
+        default=planning.keep,
+        help="with --planner: the plan's next dispatches that a new plan changes only when it is better "
+        "by more than --plan-margin (default %(default)d)",
+    )
+    serve.add_argument(
+        "--plan-margin",
+        type=not_negative,
+        default=planning.margin,
+        help="with --planner: share of the setup effort a new plan must save to change the next "
+        "--plan-keep dispatches (default %(default)g)",
+    )
+    serve.add_argument(
+        "--plan-tolerance",
+        type=natural,
+        default=planning.tolerance_s,
+        help="with --planner: working seconds a decision point may be off the plan's and still be "
+        "answered from it (default %(default)d)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     emu = sub.add_parser("emulate", help="a virtual line: the twin in accelerated time on the bus")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from agent.live.journal import DecisionEntry, JournalError
 from agent.live.listeners import Listeners, ServiceListener
+from agent.live.planning import LivePlanning
+from agent.live.replanner import PlanDecider, Replanner
 from bridge.admission import Admission, ClockRules
 from bridge.bus import Bus, Received
 from bridge.codec import decode, excerpt
@@ -164,13 +166,20 @@ class AgentService:
         plan_known: bool = True,
         clock: ClockRules | None = None,
         listeners: Iterable[ServiceListener] = (),
+        replanner: Replanner | None = None,
     ) -> None:
         """Without a `policy` it only mirrors (replays of recorded weeks). `clock`: how far inbound
         timestamps are trusted (default: the receipt time is a trusted clock, 60 s tolerance).
-        `listeners` follow it: its journal, its metrics points (`agent.live.listeners`)."""
+        `listeners` follow it: its journal, its metrics points (`agent.live.listeners`). With a
+        `replanner` (`serve --planner`) it dispatches from the plan its worker keeps improving,
+        `policy` answering where the plan does not cover the state."""
         self.mirror = Mirror(scenario, plan_known)
         self.admission = Admission(scenario.calendar.start, clock or ClockRules())
-        self.outlook = Outlook(self.mirror, policy) if policy is not None else None
+        decider = PlanDecider(replanner, self.mirror) if replanner is not None else policy
+        self.outlook = Outlook(self.mirror, decider) if decider is not None else None
+        self.planning = (
+            LivePlanning(replanner, self.mirror, self.outlook) if replanner and self.outlook else None
+        )
         self.policy_name = policy_name
         self.topics = topics
         self.bus = bus
@@ -324,6 +333,8 @@ class AgentService:
         self.accepted += 1
         self._state_due = True
         listeners.on_event(event, message.received_at)
+        if self.planning is not None and not self._replaying:
+            self.planning.observed(event, message.received_at)
         if isinstance(event, BatchStored):
             self.last_stored_seq = inbound.seq
         elif isinstance(event, BatchStarted) and self.shadow.compare(index, event.type):
@@ -392,7 +403,8 @@ class AgentService:
             return  # nothing valid is left: the PAS stops for the week
         seq = self.dispatches.seq = self.dispatches.seq + 1
         based_on = self.last_stored_seq if index > 0 else None
-        dispatch = dispatch_message(self.mirror, call, seq, self.policy_name, based_on)
+        policy = self.planning.label(call) if self.planning is not None else self.policy_name
+        dispatch = dispatch_message(self.mirror, call, seq, policy, based_on)
         payload = dispatch.dump()
         entry = DecisionEntry(index, seq, dispatch.type, payload)
         self.listeners.on_decision(entry)  # durable before it leaves: a restart never sends another
@@ -406,6 +418,9 @@ class AgentService:
         latency_ms = (time.perf_counter() - self._handling_since) * 1000 if self._handling_since else 0.0
         self._note_decision(entry)
         self.listeners.on_dispatched(dispatch, latency_ms)
+        if self.planning is not None:
+            self.planning.dispatched_now(call)
+            self.pump_plans()
         renewal = outlook.renew()
         if renewal is not None:  # the line had left the last outlook: simulated anew
             for shortage in renewal.alerts:
@@ -414,12 +429,30 @@ class AgentService:
             self.listeners.on_renewal(dispatch, renewal)
         self.publish_state()
 
+    def pump_plans(self) -> None:
+        """Poll the re-planner's worker and send it the wanted job (never waits); publish a plan it
+        adopted (retained) and tell the listeners. A failure is logged: the fallback policy goes on."""
+        if self.planning is None or self._replaying:
+            return
+        try:
+            plan = self.planning.pump()
+            if plan is None:
+                return
+            message = self.planning.plan_message(plan)
+            self.bus.publish(self.topics.pas_plan, message.dump(), qos=1, retain=True)
+            self.listeners.on_plan(message)
+        except Exception:  # a planner's bug must not stop the line's twin
+            log.exception("live planning failed; the fallback policy answers")
+            return
+        self._state_due = True
+
     # -- state -------------------------------------------------------------------------------
     def state(self) -> StateMsg:
         expected = self.outlook.expected if self.outlook is not None else None
         shadow = self.shadow.message() if self.mode is Mode.SHADOW else None
         counts = (self.accepted, self.rejected, self.restamped)
-        return state_message(self.mirror, expected, shadow, counts)
+        ref = self.planning.ref(self.topics) if self.planning is not None else None
+        return state_message(self.mirror, expected, shadow, counts, ref)
 
     def publish_state(self) -> None:
         self.bus.publish(self.topics.state, self.state().dump(), qos=1, retain=True)
@@ -449,6 +482,7 @@ class AgentService:
                 self.acks.commit()
                 now = time.monotonic()
                 try:
+                    self.pump_plans()
                     if self.outlook is not None and now - started >= SETTLE_S:
                         self.decide_if_due()
                     if self._state_due:
@@ -472,6 +506,7 @@ class AgentService:
                 self._reject(message, "internal error (see the service log)")
                 if self.acks.last is not message:  # acknowledged: not redelivered forever
                     self.acks.processed(message)
+            self.pump_plans()
             if self._state_due and last_message - self._state_at >= STATE_INTERVAL_S:
                 self.publish_state()
         self.acks.commit()

@@ -37,6 +37,7 @@ from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupA
 from agent.planners.registry import CPSAT
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
+from twin.snapshot import LineSnapshot
 
 ZERO_IDLE = "zero-idle"
 MIN_IDLE = "min-idle"
@@ -162,11 +163,14 @@ def check_cpsat(scenario: Scenario, settings: CpSatSettings) -> None:
 class CpSatPlanner:
     """Builds and solves the CP-SAT model of one scenario."""
 
-    def __init__(self, scenario: Scenario, settings: CpSatSettings | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, settings: CpSatSettings | None = None, snapshot: LineSnapshot | None = None
+    ) -> None:
+        """The week from its start, or the rest of it from `snapshot` (a decision point)."""
         self.scenario = scenario
         self.settings = settings or CpSatSettings()
         check_cpsat(scenario, self.settings)
-        self.model = ZeroIdleModel(scenario)
+        self.model = ZeroIdleModel(scenario, snapshot)
         self.timeline = self.model.timeline
         self.counts = self.model.counts
         self.batches = self.model.batches
@@ -342,10 +346,11 @@ class _SequenceModel:
         effort = sc.setup_effort
         terms: list[cp_model.LinearExprT] = []
         coefs: list[int] = []
-        if sc.initial_setup is not None:
+        previous = planner.model.previous
+        if previous is not None:
             for k in types:
                 terms.append(self.x[0][k])
-                coefs.append(round(effort[sc.initial_setup][k] * scale))
+                coefs.append(round(effort[previous][k] * scale))
         for i in range(1, n_pos):
             y = {(a, b): m.new_bool_var(f"y{i}_{a}_{b}") for a in types for b in types}
             for a in types:

@@ -184,6 +184,32 @@ class SequencePolicy(Policy):
         return Decision(k, entry.quantity)
 
 
+class FollowPolicy(Policy):
+    """Follows a plan made for another state, repaired as it goes: the plan's first type the action
+    mask allows (types it forbids are skipped and dropped), `fallback` once nothing in the plan is
+    valid. A current plan offered to a re-planner after the line left it."""
+
+    name = "follow"
+
+    def __init__(self, sequence: Sequence[int], fallback: Policy) -> None:
+        self.sequence = list(sequence)
+        self.fallback = fallback
+        self._left = list(sequence)
+
+    def reset(self, seed: int | None = None) -> None:
+        self._left = list(self.sequence)
+        self.fallback.reset(seed)
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        valid = set(request.valid)
+        for i, k in enumerate(self._left):
+            if k in valid:
+                del self._left[: i + 1]
+                return Decision(k)
+        self._left.clear()
+        return self.fallback(request)
+
+
 RULES: dict[str, type[Policy]] = {
     p.name: p for p in (RandomPolicy, FirstFitPolicy, EarliestRunoutPolicy, SetupAwarePolicy)
 }

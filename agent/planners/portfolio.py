@@ -29,11 +29,18 @@ from agent.planners.conversion import Hint, convert
 from agent.planners.cpsat import CpSatPlanner, CpSatSettings, bound_gap, gap_text
 from agent.planners.deadlines import ZeroIdleModel
 from agent.planners.dp import SequenceDp
-from agent.planners.policies import EarliestRunoutPolicy, Policy, SequencePolicy, SetupAwarePolicy
+from agent.planners.policies import (
+    EarliestRunoutPolicy,
+    FollowPolicy,
+    Policy,
+    SequencePolicy,
+    SetupAwarePolicy,
+)
 from agent.planners.registry import BEST
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
 from twin.results import rank_key
+from twin.snapshot import LineSnapshot
 
 Progress = Callable[[str], None]
 
@@ -151,15 +158,22 @@ def progress_line(time_s: float, idle_s: float, effort: float, bound: float | No
 class _Search:
     """The incumbent, the clock and the log of improvements."""
 
-    def __init__(self, scenario: Scenario, settings: BestSettings, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        settings: BestSettings,
+        progress: Progress | None,
+        snapshot: LineSnapshot | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.snapshot = snapshot
         self.settings = settings
         self.progress = progress
         self.start = time.perf_counter()
         self.best: PlannedRun | None = None
         self.sequence: list[int] = []
         self.plan = BestPlan(None, "", "")
-        self.model = ZeroIdleModel(scenario)
+        self.model = ZeroIdleModel(scenario, snapshot)
         self.impossible = False
         """Zero idle is proved impossible (the bound says so; set once the bound is known)."""
 
@@ -190,7 +204,11 @@ class _Search:
     def offer(self, sequence: Sequence[int], source: str) -> bool:
         """Simulate `sequence` in the twin and keep it if better."""
         policy = SequencePolicy.of_types(list(sequence), self.scenario.types, BEST)
-        return self.offer_run(run_planner(self.scenario, policy), source)
+        return self.offer_run(self.run(policy), source)
+
+    def run(self, policy: Policy) -> PlannedRun:
+        """`policy`'s week (or rest of it, from the snapshot) in the twin."""
+        return run_planner(self.scenario, policy, self.snapshot)
 
     def offer_hint(self, hint: Hint) -> None:
         """A plan made at another size, converted: moved to meet the deadlines, and as cut where
@@ -208,9 +226,20 @@ class _Search:
             self.best is not None
             and bound is not None
             and self.best.results.idle_s == 0
-            and self.best.results.completion == 1.0
+            and self.complete()
             and self.best.results.setup_effort <= bound + 1e-9
         )
+
+    def complete(self) -> bool:
+        """The incumbent builds the whole week (from the snapshot: the rest of it)."""
+        if self.best is None or self.best.results.deadlock:
+            return False
+        if self.snapshot is None:
+            return self.best.results.completion == 1.0
+        built = [0] * len(self.model.counts)
+        for k in self.sequence:
+            built[k] += 1
+        return tuple(built) == self.model.counts
 
     def zero_idle(self) -> bool:
         return self.best is not None and self.best.results.idle_s == 0 and self.model.meets(self.sequence)
@@ -221,20 +250,31 @@ def plan_best(
     settings: BestSettings | None = None,
     progress: Progress | None = None,
     hints: Sequence[Hint] = (),
+    snapshot: LineSnapshot | None = None,
+    incumbent: Sequence[int] = (),
 ) -> tuple[PlannedRun, BestPlan]:
     """The best plan the portfolio finds within the time limit, re-simulated in the twin, and its
     provenance. `hints`: plans made at other batch sizes (converted; the result is never worse
-    than any of them in the twin's ranking). Raises UsageError for bad settings or hints."""
+    than any of them in the twin's ranking). Raises UsageError for bad settings or hints.
+
+    From `snapshot` (a decision point of the live mirror or of a run) it plans the rest of the
+    week: the run's trace and KPIs begin there, and the coarse sizes and the agent are left out
+    (they play whole weeks). `incumbent`: the current plan's types from there on (re-planning
+    live: warm start), followed where the mask allows (`FollowPolicy`)."""
     settings = settings or BestSettings()
-    search = _Search(scenario, settings, progress)
+    search = _Search(scenario, settings, progress, snapshot)
+    if snapshot is not None and hints:
+        raise UsageError("whole-week hints cannot start from a snapshot", "hints", len(hints))
     for hint in hints:
         convert(hint, scenario)  # a bad hint is said before any work
     stage = "fast plans"
     stage_start = 0.0
     try:
         rules: dict[Policy, PlannedRun] = {
-            rule: run_planner(scenario, rule) for rule in (SetupAwarePolicy(), EarliestRunoutPolicy())
+            rule: search.run(rule) for rule in (SetupAwarePolicy(), EarliestRunoutPolicy())
         }
+        if incumbent:
+            search.offer_run(search.run(FollowPolicy(incumbent, SetupAwarePolicy())), "current plan")
         for rule, ran in rules.items():
             search.offer_run(ran, rule.name)
         for hint in hints:
@@ -245,12 +285,13 @@ def plan_best(
         if bound.plan is not None:
             search.offer(bound.plan.sequence, "dp (exact)")
         search.impossible = bound.method == IMPOSSIBLE
-        if settings.model is not None or search.impossible:
+        if (settings.model is not None or search.impossible) and snapshot is None:
             stage, stage_start = _next(search, stage, stage_start, "agent")
             _agent(search)
         if not search.optimal():
-            stage, stage_start = _next(search, stage, stage_start, "coarse sizes")
-            _coarse(search)
+            if snapshot is None:
+                stage, stage_start = _next(search, stage, stage_start, "coarse sizes")
+                _coarse(search)
             if not search.impossible:
                 stage, stage_start = _next(search, stage, stage_start, "beam")
                 _beam(search)
@@ -366,7 +407,7 @@ def _cpsat(search: _Search) -> None:
         return
     cpsat = CpSatSettings(budget, search.settings.workers, search.settings.seed, deterministic=fixed)
     try:
-        plan = CpSatPlanner(search.scenario, cpsat).solve(search.sequence)
+        plan = CpSatPlanner(search.scenario, cpsat, search.snapshot).solve(search.sequence)
     except UsageError as exc:  # no plan in its share: the portfolio goes on without it
         if search.progress is not None:
             search.progress(f"  CP-SAT found nothing in {budget:.1f} s: {exc.reason}")
@@ -386,7 +427,8 @@ def _rollout(search: _Search, bases: Sequence[Policy]) -> None:
         if search.left() < 1:
             return
         limit = None if search.settings.fixed_work else search.left()
-        run, _ = search_plan(search.scenario, ROLLOUT, base, SearchSettings(time_limit_s=limit))
+        settings = SearchSettings(time_limit_s=limit)
+        run, _ = search_plan(search.scenario, ROLLOUT, base, settings, snapshot=search.snapshot)
         search.offer_run(run, f"{ROLLOUT}:{base.name}")
 
 

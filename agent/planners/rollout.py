@@ -28,6 +28,7 @@ from twin.config import SequenceEntry
 from twin.errors import SimulationError
 from twin.line import Checkpoint, Engine, Line
 from twin.results import RankKey, Results, rank_key
+from twin.snapshot import LineSnapshot
 
 __all__ = ["BEAM", "ROLLOUT", "SearchSettings", "SearchStats", "preference", "search_plan"]
 
@@ -128,8 +129,10 @@ class _Search:
         name: str,
         settings: SearchSettings,
         progress: Progress | None,
+        snapshot: LineSnapshot | None = None,
     ) -> None:
         self.scenario = scenario
+        self.snapshot = snapshot
         self.base = base
         self.name = name
         self.settings = settings
@@ -212,7 +215,7 @@ class _Search:
 
 def _base_week(search: _Search) -> Checkpoint | None:
     """The base policy's own week (the first incumbent); the checkpoint of the first decision."""
-    line = Line(search.scenario, search.engine)
+    line = Line(search.scenario, search.engine, search.snapshot)
     if line.start() is None:
         search.complete(line, [])
         return None
@@ -295,20 +298,22 @@ def search_plan(
     settings: SearchSettings | None = None,
     progress: Progress | None = None,
     label: str | None = None,
+    snapshot: LineSnapshot | None = None,
 ) -> tuple[PlannedRun, SearchStats]:
     """Plan the week by `kind` (`rollout` or `beam`) over the deterministic `base` policy; the
     plan is replayed in the twin from the week start (its KPIs are the twin's), labelled `label`
-    (default `<kind>:<base name>`)."""
+    (default `<kind>:<base name>`). From `snapshot` (a decision point) on when given: the rest of
+    the week."""
     if kind not in SEARCHES:
         raise UsageError(f"unknown search {kind!r}; choose {' or '.join(SEARCHES)}", "planner", kind)
     settings = settings or SearchSettings()
     name = label or f"{kind}:{base.name}"
-    search = _Search(scenario, base, name, settings, progress)
+    search = _Search(scenario, base, name, settings, progress, snapshot)
     (_rollout if kind == ROLLOUT else _beam)(search)
     assert search.incumbent is not None
     types = scenario.types
     entries = [SequenceEntry(type=types[d.type], quantity=d.quantity) for d in search.incumbent.decisions]
-    run = run_planner(scenario, SequencePolicy(entries, types, name))
+    run = run_planner(scenario, SequencePolicy(entries, types, name), snapshot)
     if run.results.to_dict() != search.incumbent.results.to_dict():  # a checkpoint that was not exact
         raise SimulationError(f"{name}: the plan replayed from the week start differs from its search")
     search.stats.wall_s = time.perf_counter() - search._start

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.planners.policies import Policy
-from twin import Results, Scenario, Trace, simulate
+from twin import Line, Results, Scenario, Trace, simulate
 from twin.config import SequenceOrigin
 from twin.results import HEADLINE, headline, kpi_text
+from twin.snapshot import LineSnapshot
 
 
 @dataclass
@@ -22,9 +23,15 @@ class PlannedRun:
     wall_s: float
 
 
-def run_planner(scenario: Scenario, policy: Policy) -> PlannedRun:
+def run_planner(scenario: Scenario, policy: Policy, snapshot: LineSnapshot | None = None) -> PlannedRun:
+    """`policy`'s week in the twin; from `snapshot` on when given (its trace and KPIs then begin
+    there: the rest of the week)."""
     start = time.perf_counter()
-    results, trace = simulate(scenario, policy)
+    if snapshot is None:
+        results, trace = simulate(scenario, policy)
+    else:
+        line = Line(scenario, None, snapshot)
+        results, trace = line.run(policy), line.trace
     return PlannedRun(policy.name, results, trace, time.perf_counter() - start)
 
 

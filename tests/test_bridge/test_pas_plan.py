@@ -25,7 +25,7 @@ from bridge.topics import Topics
 from twin import Line, Scenario, simulate
 from twin.emission import EventTap
 from twin.mirror import Mirror
-from twin.outlook import Projection
+from twin.outlook import Expected, Projection
 from twin.results import Results
 from twin.schedule import ScheduledBatch, pas_schedule
 
@@ -69,7 +69,10 @@ def plan_at(
     )
     made = PlanProvenanceMsg(planner="best", source="lns window 3-12", reason=reason, bound=3.0, gap=0.25,
                              stopped="time limit", planning_s=0.5, from_position=done + 1)  # fmt: skip
-    return pas_plan_message(mirror, revision, schedule[done:], forecast, made, gain)
+    kpis = mirror.kpis()  # the week's totals: what `serve --planner`'s worker adds to its forecast
+    week = Expected(kpis.idle_s + forecast.idle_s, kpis.setup_effort + forecast.setup_effort,
+                    kpis.setups + forecast.setups, forecast.deadlock, forecast.end_s)  # fmt: skip
+    return pas_plan_message(mirror, revision, schedule[done:], forecast, made, gain, week)
 
 
 def test_a_plan_message_round_trips_and_the_state_without_it_still_validates(
@@ -159,7 +162,8 @@ def test_a_plan_adopted_at_the_same_instant_follows_1_ms_later_without_what_it_d
     listener.on_plan(plan_at(mirror, schedule, 1, "week start", None))
     better = plan_at(mirror, schedule, 2, "improve", 1.5)
     made = better.provenance.model_copy(update={"bound": None, "gap": None})
-    listener.on_plan(better.model_copy(update={"forecast": None, "gain": None, "provenance": made}))
+    unknown = {"forecast": None, "week": None, "gain": None, "provenance": made}
+    listener.on_plan(better.model_copy(update=unknown))
     first, second = kept[: PLAN_NEXT + 1], kept[PLAN_NEXT + 1 :]
     ns = round(scenario.calendar.epoch_of(0) * 1e9)
     assert {int(p.rsplit(" ", 1)[1]) for p in first} == {ns}

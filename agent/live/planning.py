@@ -1,0 +1,141 @@
+"""The service's live planning: when to re-plan, which dispatch came from the plan, and the timed
+PAS plan on the bus (`{root}/twin/plan/pas`, retained). The planning itself runs in the
+re-planner's worker process (`agent.live.replanner`); nothing here waits for it."""
+
+from __future__ import annotations
+
+import logging
+
+from agent.live.replanner import LivePlan, Replanner
+from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
+from bridge.outbound import pas_plan_message
+from bridge.topics import Topics
+from twin import Decision
+from twin.events import BatchStarted, LineEvent, PlanRevised, StationUp, StockCounted
+from twin.mirror import Mirror
+from twin.outlook import Call, Expected, Outlook
+
+log = logging.getLogger(__name__)
+
+
+class LivePlanning:
+    """Ties the re-planner to the mirror and the outlook of one service."""
+
+    def __init__(self, replanner: Replanner, mirror: Mirror, outlook: Outlook) -> None:
+        self.replanner = replanner
+        self.mirror = mirror
+        self.outlook = outlook
+        self.dispatched: tuple[int, Decision] | None = None
+        """The last decision dispatched: (decision index, decision)."""
+        self.message: PasPlanMsg | None = None
+        """The plan published last."""
+        replanner.want("week start")
+
+    @property
+    def planner(self) -> str:
+        return self.replanner.settings.planner
+
+    def label(self, call: Call) -> str:
+        """The dispatch's `policy`: the planner when the plan covered the decision point, else the
+        fallback's name and `(fallback)`; counted."""
+        counts = self.replanner.counts
+        if self.replanner.step(call.request, self.mirror.revision) is not None:
+            counts.from_plan += 1
+            return self.planner
+        counts.fallback += 1
+        return f"{self.replanner.fallback.name} (fallback)"
+
+    def dispatched_now(self, call: Call) -> None:
+        """A dispatch left: re-plan from the decision point after it when the plan did not cover
+        this one, drifted from it, or is not proved optimal."""
+        self.dispatched = (call.request.index, call.decision)
+        replanner = self.replanner
+        step = replanner.step(call.request, self.mirror.revision)
+        plan = replanner.plan
+        if step is None:
+            replanner.want("left the plan")
+        elif step.time_s != call.request.time_s:
+            replanner.want("off the plan's pace")
+        elif plan is not None and plan.stopped != "optimal":
+            replanner.want("improve")
+
+    def observed(self, event: LineEvent, received_at: float | None) -> None:
+        """An applied event: the line's pace, and whether the line left the plan."""
+        replanner = self.replanner
+        if received_at is not None:
+            replanner.pace.observe(received_at, self.mirror.now_s)
+        if isinstance(event, PlanRevised):
+            replanner.want("plan revision")
+        elif isinstance(event, StationUp):
+            replanner.want(f"{event.station} up again")
+        elif isinstance(event, StockCounted):
+            replanner.want("stock correction")
+        elif isinstance(event, BatchStarted) and self.dispatched is not None:
+            index, decision = self.dispatched
+            if (
+                self.mirror.pas.started == index + 1
+                and event.type != self.mirror.scenario.types[decision.type]
+            ):
+                replanner.want(f"the PAS built {event.type}")
+
+    def pump(self) -> LivePlan | None:
+        """Poll the worker (a plan adopted now is returned), then send the wanted re-plan when the
+        next decision point lies ahead: the PAS is busy, or its decision was just dispatched."""
+        replanner = self.replanner
+        mirror = self.mirror
+        adopted = replanner.poll(mirror.revision)
+        if adopted is not None:
+            self.outlook.forget()  # its projection was simulated with the plan before
+        if replanner.wanted is None or replanner.busy or not mirror.plan_known:
+            return adopted
+        first = None
+        if mirror.pas.batch is None:
+            if self.dispatched is None or self.dispatched[0] != mirror.pas.started:
+                return adopted  # a decision is pending: plan once it has left
+            first = self.dispatched[1]
+        scenario = mirror.scenario
+        pas = scenario.line.pas
+        batch_s = scenario.batch_size * pas.unit_time_s + pas.setup_time_s
+        kpis = mirror.kpis()
+        so_far = Expected(kpis.idle_s, kpis.setup_effort, kpis.setups, False, mirror.now_s)
+        replanner.submit(scenario, mirror.snapshot(), first, mirror.revision, batch_s, so_far)
+        return adopted
+
+    def plan_message(self, plan: LivePlan) -> PasPlanMsg:
+        """The retained timed plan of `plan` (remembered as the one published last)."""
+        replanner = self.replanner
+        provenance = PlanProvenanceMsg(
+            planner=plan.planner,
+            source=plan.source,
+            reason=plan.reason,
+            bound=plan.bound,
+            gap=plan.gap,
+            stopped=plan.stopped,
+            planning_s=round(plan.planning_s, 3),
+            from_position=plan.anchor + 1,
+        )
+        self.message = pas_plan_message(
+            self.mirror,
+            replanner.revision,
+            list(plan.schedule),
+            plan.expected,
+            provenance,
+            replanner.gain,
+            plan.week,
+        )
+        return self.message
+
+    def ref(self, topics: Topics) -> PlanRefMsg | None:
+        """Where `twin/state` says the current plan is (None before the first)."""
+        if self.message is None:
+            return None
+        return PlanRefMsg(topic=topics.pas_plan, revision=self.message.revision)
+
+    def summary(self) -> str:
+        """One line for the end of `serve`."""
+        c = self.replanner.counts
+        return (
+            f"planner {self.planner}: {c.jobs} re-plans ({c.adopted} adopted, {c.kept} kept the "
+            f"current plan, {c.stale} stale, {c.failed} failed), dispatches {c.from_plan} from the plan and "
+            f"{c.fallback} by fallback, planner CPU {c.cpu_s:.1f} s, wall {c.planning_s:.1f} s"
+        )

@@ -1,0 +1,546 @@
+"""Anytime re-planning for the live service: a worker process plans the rest of the week from the
+mirrored state while the bus loop dispatches from the current plan.
+
+The next decision is known a whole batch ahead. Whenever the line leaves the plan (downtime, a stock
+correction, a plan revision, a PAS that built another type, a FAS off the plan's pace) and after
+every dispatch that a plan not proved optimal answered, a job goes to the worker: the mirror's
+snapshot, the decision just dispatched, the current plan as warm start and a budget (a share of the
+current batch's expected wall duration). The worker runs the line model to the next decision point
+and plans from there with the chosen planner of the portfolio; the result is re-simulated in the
+twin, step by step, so that each predicted decision point has a key to be recognised by.
+
+A dispatch is read from the current plan when the decision point is one the plan predicted (same
+decision, stock, set-up type and FAS positions; its time within a tolerance); otherwise the fast
+fallback policy answers. A new plan replaces the current one when the current one no longer applies,
+when it keeps the next `keep` dispatches, or when it is better by more than `margin` (a plan that
+keeps changing is one nobody on the floor trusts).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.errors import UsageError
+from agent.planners.policies import FollowPolicy, Policy, SequencePolicy, SetupAwarePolicy
+from agent.planners.registry import BEST, CPSAT, RL, SEARCHES, PlannerSpec, make_policy, parse_planners
+from agent.planners.run import PlannedRun, run_planner
+from bridge.messages import PasPlanMsg
+from twin import Decision, DecisionRequest, Line, Scenario
+from twin.mirror import Mirror
+from twin.outlook import Expected
+from twin.results import rank_key
+from twin.schedule import ScheduledBatch, pas_schedule
+from twin.snapshot import LineSnapshot
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]
+"""What identifies a decision point besides its time: (decision index, stock per type, set-up type,
+(order, taken) per FAS)."""
+
+
+def key_of(request: DecisionRequest) -> Key:
+    return (request.index, request.stock, request.last_type, tuple((f.order, f.taken) for f in request.fas))
+
+
+@dataclass(frozen=True)
+class ReplanSettings:
+    """How the service re-plans and how stable its plan is."""
+
+    planner: str = BEST
+    """A planner of the portfolio (`best`, `cpsat`, `rollout:RULE`, `beam:RULE`, a rule, `rl`)."""
+    share: float = 0.5
+    """Budget of a re-plan: this share of the current batch's expected wall duration,"""
+    min_s: float = 1.0
+    max_s: float = 120.0
+    """bounded by these (wall seconds)."""
+    keep: int = 3
+    """The next `keep` dispatches of the current plan stay unless a new plan is better by more than"""
+    margin: float = 0.02
+    """this share of the current plan's setup effort to the end of the week (any less idle time is
+    always taken)."""
+    tolerance_s: int = 60
+    """A decision point this many working seconds off the plan's still is the plan's (the plan is
+    followed there, and re-planned from the real state)."""
+    seed: int = 0
+    model: Path | None = None
+    """The trained agent for `rl` (None: the shipped one)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1:
+            raise UsageError("must be above 0 and at most 1", "plan_share", f"{self.share:g}")
+        if self.min_s <= 0 or self.max_s < self.min_s:
+            raise UsageError(f"must be at least {self.min_s:g} and positive", "plan_max_s", f"{self.max_s:g}")
+        if self.keep < 0:
+            raise UsageError("must not be negative", "plan_keep", self.keep)
+        if self.margin < 0:
+            raise UsageError("must not be negative", "plan_margin", f"{self.margin:g}")
+        if self.tolerance_s < 0:
+            raise UsageError("must not be negative", "plan_tolerance", self.tolerance_s)
+
+    def spec(self) -> PlannerSpec:
+        """The planner, checked (UsageError naming `planner`)."""
+        try:
+            specs = (
+                parse_planners(self.planner)
+                if self.model is None
+                else parse_planners(self.planner, self.model)
+            )
+        except UsageError as exc:
+            raise UsageError(exc.reason, "planner", self.planner) from None
+        if len(specs) != 1:
+            raise UsageError("takes one planner", "planner", self.planner)
+        return specs[0]
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One predicted decision point of a plan and the plan's answer there."""
+
+    key: Key
+    time_s: int
+    type: int
+    quantity: int | None
+    idle_s: int
+    """Idle time from this decision point to the end of the week (the plan's forecast),"""
+    setup_effort: float
+    """setup effort and"""
+    setups: int
+    """changeovers likewise."""
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """What the worker gets (pickled to it)."""
+
+    token: int
+    scenario: Scenario
+    snapshot: LineSnapshot
+    first: Decision | None
+    """The decision dispatched at the snapshot's decision point, not started yet (None: none)."""
+    incumbent: tuple[tuple[int, int], ...]
+    """The current plan's (decision index, type) steps: the warm start."""
+    settings: ReplanSettings
+    budget_s: float
+    reason: str
+    revision: int
+    """The week plan's revision the mirror had (a plan for another revision is never used)."""
+    so_far: Expected
+    """The mirror's KPIs at the snapshot (idle, setup effort, changeovers so far)."""
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """A plan of the rest of the week from decision `anchor` on, as the twin predicts it."""
+
+    token: int
+    reason: str
+    planner: str
+    source: str
+    anchor: int
+    steps: tuple[PlanStep, ...]
+    expected: Expected
+    """The rest of the week from the plan's first decision point (`anchor`) on."""
+    week: Expected
+    """The whole week if the plan is followed (the KPIs at the job's snapshot plus the forecast
+    from it)."""
+    schedule: tuple[ScheduledBatch, ...]
+    bound: float | None
+    gap: float | None
+    stopped: str
+    planning_s: float
+    cpu_s: float
+    revision: int
+    pid: int
+
+    def step(self, request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
+        """The plan's step for `request`'s decision point, or None if it did not predict it."""
+        i = request.index - self.anchor
+        if not 0 <= i < len(self.steps):
+            return None
+        step = self.steps[i]
+        if step.key != key_of(request) or abs(step.time_s - request.time_s) > tolerance_s:
+            return None
+        return step if step.type in request.valid else None
+
+    def types_from(self, index: int) -> tuple[int, ...]:
+        return tuple(s.type for s in self.steps[max(0, index - self.anchor) :])
+
+
+# -- the worker ------------------------------------------------------------------------------
+def warm_up() -> int:
+    """Import what planning needs (the first job then starts at once); the worker's pid."""
+    import agent.planners.cpsat
+    import agent.planners.portfolio
+    import agent.planners.rollout  # noqa: F401
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
+    return os.getpid()
+
+
+def plan_rest(job: PlanJob) -> LivePlan | None:
+    """Run in the worker: from the job's snapshot to the next decision point, plan the rest of the
+    week there; None when no decision is left."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    scenario = job.scenario
+    line = Line(scenario, None, job.snapshot)
+    request = line.start()
+    if request is not None and job.first is not None and request.index == job.snapshot.decisions:
+        request = line.decide(job.first)
+    if request is None:
+        return None
+    anchor = line.snapshot()
+    incumbent = [k for index, k in job.incumbent if index >= request.index]
+    run, provenance = _plan(job, anchor, incumbent)
+    sequence = [b.type for b in run.trace.batches]
+    steps, expected = _steps(scenario, anchor, sequence)
+    week = _week(job, sequence)
+    schedule = [
+        ScheduledBatch(
+            b.position + request.index, b.type, b.quantity, b.start, b.end, b.buffer_entry, b.changeover
+        )
+        for b in pas_schedule(scenario, run.trace)
+    ]
+    source, bound, gap, stopped = provenance
+    return LivePlan(
+        token=job.token,
+        reason=job.reason,
+        planner=job.settings.planner,
+        source=source,
+        anchor=request.index,
+        steps=tuple(steps),
+        expected=expected,
+        week=week,
+        schedule=tuple(schedule),
+        bound=bound,
+        gap=gap,
+        stopped=stopped,
+        planning_s=time.perf_counter() - wall,
+        cpu_s=time.process_time() - cpu,
+        revision=job.revision,
+        pid=os.getpid(),
+    )
+
+
+def _plan(
+    job: PlanJob, anchor: LineSnapshot, incumbent: list[int]
+) -> tuple[PlannedRun, tuple[str, float | None, float | None, str]]:
+    """The planner's rest of the week from `anchor`, never worse than the current plan followed."""
+    scenario, settings = job.scenario, job.settings
+    spec = settings.spec()
+    fallback = SetupAwarePolicy()
+    current = run_planner(scenario, FollowPolicy(incumbent, fallback), anchor) if incumbent else None
+    if spec.kind == BEST:
+        from agent.planners.portfolio import BestSettings, plan_best
+
+        best = BestSettings(time_limit_s=job.budget_s, seed=settings.seed)
+        run, how = plan_best(scenario, best, snapshot=anchor, incumbent=incumbent)
+        return run, (how.source, how.bound, how.gap, how.stopped)
+    if spec.kind == CPSAT:
+        from agent.planners.cpsat import CpSatPlanner, CpSatSettings
+
+        hint = [b.type for b in (current or run_planner(scenario, fallback, anchor)).trace.batches]
+        try:
+            plan = CpSatPlanner(scenario, CpSatSettings(job.budget_s, 1, settings.seed), anchor).solve(hint)
+        except UsageError:
+            plan = None
+        if plan is not None and plan.sequence:
+            run = run_planner(scenario, SequencePolicy.of_types(plan.sequence, scenario.types, CPSAT), anchor)
+            return _better(run, current, f"cpsat ({plan.mode})", (plan.bound, None, plan.status))
+    elif spec.kind in SEARCHES:
+        from agent.planners.rollout import SearchSettings, search_plan
+
+        base = make_policy(spec.policy_label, settings.seed, spec.model)
+        run, stats = search_plan(
+            scenario, spec.kind, base, SearchSettings(time_limit_s=job.budget_s), snapshot=anchor
+        )
+        stopped = "time limit" if stats.stopped_early else "done"
+        return _better(run, current, spec.label, (None, None, stopped))
+    else:
+        policy: Policy = make_policy(
+            spec.policy_label if spec.kind == RL else spec.kind, settings.seed, spec.model
+        )
+        return _better(run_planner(scenario, policy, anchor), current, spec.label, (None, None, "done"))
+    return _better(run_planner(scenario, fallback, anchor), current, fallback.name, (None, None, "done"))
+
+
+def _better(
+    run: PlannedRun, current: PlannedRun | None, source: str, rest: tuple[float | None, float | None, str]
+) -> tuple[PlannedRun, tuple[str, float | None, float | None, str]]:
+    bound, gap, stopped = rest
+    if current is not None and rank_key(current.results) <= rank_key(run.results):
+        return current, ("current plan", bound, gap, stopped)
+    return run, (source, bound, gap, stopped)
+
+
+def _week(job: PlanJob, sequence: list[int]) -> Expected:
+    """The job's KPIs so far plus the twin's forecast from its snapshot: the decision dispatched,
+    then `sequence`."""
+    line = Line(job.scenario, None, job.snapshot)
+    decisions = ([job.first] if job.first is not None else []) + [Decision(k) for k in sequence]
+    request = line.start()
+    for decision in decisions:
+        if request is None:
+            break
+        request = line.decide(decision)
+    so_far = job.so_far
+    if request is not None or not line.finished:
+        raise AssertionError("the plan does not finish the week it was made for (a planner bug)")
+    results = line.results()
+    return Expected(
+        so_far.idle_s + results.idle_s,
+        so_far.setup_effort + results.setup_effort,
+        so_far.setups + results.setups,
+        results.deadlock,
+        line.end_s,
+    )
+
+
+def _steps(scenario: Scenario, anchor: LineSnapshot, sequence: list[int]) -> tuple[list[PlanStep], Expected]:
+    """The plan re-simulated from `anchor`: each decision point's key and what remains from it on;
+    what the rest of the week holds."""
+    line = Line(scenario, None, anchor)
+    request = line.start()
+    seen: list[tuple[DecisionRequest, int, float, int]] = []
+    effort, setups, i = 0.0, 0, 0
+    while request is not None:
+        seen.append((request, line.idle_so_far(request.time_s), effort, setups))
+        request = line.decide(Decision(sequence[i]))
+        batch = line.trace.batches[-1]
+        effort += batch.setup_effort
+        setups += batch.changeover
+        i += 1
+    idle = line.idle_so_far(line.end_s)
+    steps = [
+        PlanStep(
+            key_of(r),
+            r.time_s,
+            sequence[n],
+            None,
+            idle - idle_before,
+            effort - effort_before,
+            setups - setups_before,
+        )
+        for n, (r, idle_before, effort_before, setups_before) in enumerate(seen)
+    ]
+    return steps, Expected(idle, effort, setups, line.deadlock, line.end_s)
+
+
+# -- the service's side ----------------------------------------------------------------------
+@dataclass
+class ReplanCounts:
+    """What the re-planner did so far."""
+
+    jobs: int = 0
+    adopted: int = 0
+    kept: int = 0
+    """New plans not taken: not better, or better by less than the margin where they changed the
+    next dispatches."""
+    stale: int = 0
+    """Results for another week plan revision, dropped."""
+    failed: int = 0
+    from_plan: int = 0
+    fallback: int = 0
+    """Dispatches read from the plan, and answered by the fallback policy."""
+    cpu_s: float = 0.0
+    planning_s: float = 0.0
+
+
+@dataclass
+class Pace:
+    """Line working seconds per wall second, from the recent events (1.0 until known)."""
+
+    window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+
+    def observe(self, wall: float, line_s: int) -> None:
+        self.window.append((wall, line_s))
+
+    def per_wall_s(self) -> float:
+        if len(self.window) < 2:
+            return 1.0
+        (w0, l0), (w1, l1) = self.window[0], self.window[-1]
+        if w1 - w0 < 0.5 or l1 <= l0:
+            return 1.0
+        return (l1 - l0) / (w1 - w0)
+
+
+class Replanner:
+    """The current plan, the worker process and the stability rule (see the module docstring)."""
+
+    def __init__(self, settings: ReplanSettings, fallback: Policy | None = None) -> None:
+        settings.spec()
+        self.settings = settings
+        self.fallback = fallback or SetupAwarePolicy()
+        self.plan: LivePlan | None = None
+        self.revision = 0
+        """Revision of the last plan adopted (the plan topic's; continued from the retained one)."""
+        self.counts = ReplanCounts()
+        self.pace = Pace()
+        self.wanted: str | None = None
+        """Why a re-plan is due (None: none)."""
+        self.gain: float | None = None
+        """Setup effort the last adopted plan saves against the one it replaced."""
+        self._executor: cf.ProcessPoolExecutor | None = None
+        self._future: cf.Future[LivePlan | None] | None = None
+        self._job: PlanJob | None = None
+        self._pid: int | None = None
+        self._tokens = 0
+
+    # -- the decider -------------------------------------------------------------------------
+    def step(self, request: DecisionRequest, revision: int) -> PlanStep | None:
+        """The current plan's step for `request` under week plan `revision` (None: not covered)."""
+        plan = self.plan
+        if plan is None or plan.revision != revision:
+            return None
+        return plan.step(request, self.settings.tolerance_s)
+
+    # -- jobs --------------------------------------------------------------------------------
+    def continue_after(self, retained: bytes | None) -> None:
+        """Number plans on from the retained plan of an earlier run (its revision; ignored if bad)."""
+        if retained:
+            try:
+                self.revision = max(self.revision, PasPlanMsg.model_validate_json(retained).revision)
+            except ValueError:
+                log.warning("the retained plan on the plan topic is not one: plans are numbered from 1")
+
+    def want(self, reason: str) -> None:
+        if self.wanted is None:
+            self.wanted = reason
+
+    def start(self) -> None:
+        """Start the worker process and import the planners in it (returns at once)."""
+        if self._executor is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._executor = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            pid = self._executor.submit(warm_up)
+            pid.add_done_callback(self._note_pid)
+
+    def _note_pid(self, future: cf.Future[int]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._pid = future.result()
+
+    @property
+    def busy(self) -> bool:
+        return self._future is not None
+
+    def submit(
+        self,
+        scenario: Scenario,
+        snapshot: LineSnapshot,
+        first: Decision | None,
+        revision: int,
+        batch_s: float,
+        so_far: Expected,
+    ) -> None:
+        """Send the wanted re-plan to the worker (the caller checks `busy` and `wanted`)."""
+        self.start()
+        assert self._executor is not None
+        reason = self.wanted or "improve"
+        self.wanted = None
+        pace = self.pace.per_wall_s()
+        budget = min(self.settings.max_s, max(self.settings.min_s, self.settings.share * batch_s / pace))
+        incumbent = tuple((s.key[0], s.type) for s in self.plan.steps) if self.plan is not None else ()
+        self._tokens += 1
+        job = PlanJob(
+            self._tokens,
+            scenario,
+            snapshot,
+            first,
+            incumbent,
+            self.settings,
+            budget,
+            reason,
+            revision,
+            so_far,
+        )
+        self._job = job
+        self._future = self._executor.submit(plan_rest, job)
+        self.counts.jobs += 1
+
+    def poll(self, revision: int) -> LivePlan | None:
+        """The finished job's plan if it is adopted now; None otherwise (never waits)."""
+        future = self._future
+        if future is None or not future.done():
+            return None
+        self._future = None
+        try:
+            plan = future.result()
+        except Exception as exc:  # a planner's bug, or the worker died: the fallback goes on
+            log.error("re-planning failed: %s: %s", type(exc).__name__, exc)
+            self.counts.failed += 1
+            if isinstance(exc, cf.process.BrokenProcessPool):
+                self._executor = None
+            return None
+        if plan is None:
+            return None
+        self._pid = plan.pid
+        self.counts.cpu_s += plan.cpu_s
+        self.counts.planning_s += plan.planning_s
+        if plan.revision != revision:
+            self.counts.stale += 1
+            self.want("plan revision")
+            return None
+        if not self._adopt(plan):
+            self.counts.kept += 1
+            return None
+        self.plan = plan
+        self.revision += 1
+        self.counts.adopted += 1
+        return plan
+
+    def _adopt(self, new: LivePlan) -> bool:
+        """The stability rule; sets `gain`."""
+        current = self.plan
+        self.gain = None
+        if current is None or current.revision != new.revision or not new.steps:
+            return True
+        i = new.anchor - current.anchor
+        if not 0 <= i < len(current.steps) or current.steps[i].key != new.steps[0].key:
+            return True  # the current plan does not cover the new one's start: it no longer applies
+        old = current.steps[i]
+        mine = new.steps[0]
+        self.gain = old.setup_effort - mine.setup_effort
+        if mine.idle_s < old.idle_s:
+            return True
+        if mine.idle_s > old.idle_s or mine.setup_effort >= old.setup_effort - 1e-9:
+            self.gain = None
+            return False
+        keep = self.settings.keep
+        if current.types_from(new.anchor)[:keep] == new.types_from(new.anchor)[:keep]:
+            return True
+        return mine.setup_effort < old.setup_effort * (1 - self.settings.margin) - 1e-9
+
+    def close(self) -> None:
+        """Stop the worker (a job in progress is abandoned)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        if self._future is not None and self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGTERM)
+        self._future = None
+
+
+class PlanDecider:
+    """The service's decider: the plan's step where it predicted the decision point, else the
+    fallback policy (pure: the outlook also simulates with it)."""
+
+    def __init__(self, replanner: Replanner, mirror: Mirror) -> None:
+        self.replanner = replanner
+        self.mirror = mirror
+
+    def __call__(self, request: DecisionRequest) -> Decision:
+        step = self.replanner.step(request, self.mirror.revision)
+        if step is not None:
+            return Decision(step.type, step.quantity)
+        return self.replanner.fallback(request)
