@@ -205,14 +205,27 @@ def _planner_line(text: str) -> dict[str, Any]:
     """serve's `serve: planner ...` line, read loosely: CPU seconds and re-plans if it names them."""
     lines = [line for line in text.splitlines() if line.startswith("serve: planner")]
     if not lines:
-        return {"line": None, "cpu_s": None, "replans": None}
+        return {
+            "line": None,
+            "cpu_s": None,
+            "replans": None,
+            "adopted": None,
+            "from_plan": None,
+            "fallback": None,
+        }
     line = lines[-1]
     cpu = re.search(r"([\d.]+)\s*(?:s|CPU[- ]s)\s+(?:of\s+)?CPU|CPU[^\d]{0,20}([\d.]+)", line)
     replans = re.search(r"(\d+)\s+re-?plans?|re-?plans?[^\d]{0,10}(\d+)", line)
+    adopted = re.search(r"(\d+) adopted", line)
+    from_plan = re.search(r"(\d+) from the plan", line)
+    fallback = re.search(r"(\d+) by fallback", line)
     return {
         "line": line,
         "cpu_s": _number(next((g for g in cpu.groups() if g), None)) if cpu else None,
         "replans": _number(next((g for g in replans.groups() if g), None)) if replans else None,
+        "adopted": _number(adopted[1]) if adopted else None,
+        "from_plan": _number(from_plan[1]) if from_plan else None,
+        "fallback": _number(fallback[1]) if fallback else None,
     }
 
 
@@ -325,8 +338,8 @@ def _fmt(value: Any, spec: str = "g") -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     columns = [
         "week", "case", "live effort", "live idle s", "reference effort", "reference idle s", "ratio",
-        "target", "met", "dispatches: plan / fallback / other", "plans on bus (gains)", "planner CPU s",
-        "serve CPU s", "dispatch p50 / p99 / max ms",
+        "target", "met", "dispatches: plan / fallback / other", "re-plans / adopted / on bus (gains)",
+        "planner CPU s", "serve CPU s", "dispatch p50 / p99 / max ms",
     ]  # fmt: skip
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -341,12 +354,14 @@ def table(rows: list[dict[str, Any]]) -> str:
         planned = policies.get(r["decides"], 0) if "fallback" not in r["decides"] else 0
         other = sum(policies.values()) - fallback - planned
         ms = live_row["dispatch_ms"] or {}
+        planner = live_row["planner"]
         out.append(
             f"| {r['week']} | {r['kind']} | {_fmt(live_row['setup_effort'])} | {_fmt(live_row['idle_s'])} "
             f"| {_fmt(ref['setup_effort'])} | {_fmt(ref['idle_s'])} | {_fmt(r['ratio'], '.3f')} | {target} "
             f"| {'yes' if r['met'] else 'no'} | {planned} / {fallback} / {other} "
-            f"| {live_row['plans_published']} ({live_row['plan_gains']:g}) "
-            f"| {_fmt(live_row['planner']['cpu_s'])} | {_fmt(live_row['serve_cpu_s'])} "
+            f"| {_fmt(planner['replans'])} / {_fmt(planner['adopted'])} / {live_row['plans_published']} "
+            f"({live_row['plan_gains']:g}) "
+            f"| {_fmt(planner['cpu_s'])} | {_fmt(live_row['serve_cpu_s'])} "
             f"| {_fmt(ms.get('p50'))} / {_fmt(ms.get('p99'))} / {_fmt(ms.get('max'))} |"
         )
     return "\n".join(out)
