@@ -96,9 +96,13 @@ class MqttBus:
         birth: tuple[str, Callable[[], bytes]] | None = None,
         clean_first: bool = False,
         others_on: list[str] | None = None,
+        retain_as_published: bool = False,
     ) -> None:
+        """`retain_as_published` (MQTT v5): a message published retained arrives with its retain
+        flag also while subscribed (a recorder keeps which messages were retained)."""
         self.settings = settings
         self.subscriptions = list(subscriptions or [])
+        self._as_published = retain_as_published
         self.others_on = list(others_on or [])
         """Topics this client publishes to and also reads, without its own messages (MQTT v5 no-local):
         what arrives there was published by another client."""
@@ -302,7 +306,7 @@ class MqttBus:
         if isinstance(sock, socket.socket):  # small messages must not wait for Nagle (40 ms per round trip)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for topic in self.subscriptions:
-            client.subscribe(topic, qos=1)
+            client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=self._as_published))
         for topic in self.others_on:
             client.subscribe(topic, options=SubscribeOptions(qos=1, noLocal=True))
         if self._birth is not None:

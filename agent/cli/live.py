@@ -397,7 +397,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     _check_record_target(args.out, args.append)  # before the broker: nothing is connected or written
     settings = _settings(args)
     topics = _topics(settings)
-    bus = MqttBus(settings, "record", subscriptions=[topics.everything], persistent=False)
+    bus = MqttBus(
+        settings, "record", subscriptions=[topics.everything], persistent=False, retain_as_published=True
+    )
     stop = _until_signal()
     _start(bus)  # nothing is written while the broker cannot be reached
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from broker import Mosquitto
-from paho.mqtt import publish
+from paho.mqtt import publish, subscribe
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.cli import main
@@ -121,6 +121,12 @@ def _plan(revision: int) -> str:
     })  # fmt: skip
 
 
+def _retained_now(port: int, topic: str) -> bytes:
+    message = subscribe.simple(topic, qos=1, retained=True, hostname="127.0.0.1", port=port)
+    assert message is not None and not isinstance(message, list)
+    return bytes(message.payload)
+
+
 def test_the_plan_on_the_bus_is_recorded_and_republished(mosquitto: Mosquitto, tmp_path: Path) -> None:
     """The retained plan there when `record` starts, and the next one, are recorded with their
     payloads; `replay --to-broker --all-topics` republishes both, in order."""
@@ -133,7 +139,7 @@ def test_the_plan_on_the_bus_is_recorded_and_republished(mosquitto: Mosquitto, t
     assert process.wait(timeout=30) == 0, log.read_text()
     recorded = list(read_recording(out))
     assert [(m.topic, m.payload) for m in recorded] == [(topic, json.loads(_plan(r))) for r in (1, 2)]
-    assert recorded[0].retain  # the retained one the broker handed over at subscription
+    assert recorded[0].retain and recorded[1].retain  # the one there at subscription, and as published
 
     heard: queue.Queue[bytes] = queue.Queue()
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
@@ -150,3 +156,4 @@ def test_the_plan_on_the_bus_is_recorded_and_republished(mosquitto: Mosquitto, t
         client.loop_stop()
         client.disconnect()
     assert [json.loads(p) for p in again] == [json.loads(_plan(r)) for r in (1, 2)]
+    assert json.loads(_retained_now(port, topic)) == json.loads(_plan(2))  # replayed retained: it stands
