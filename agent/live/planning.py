@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.live.replanner import LivePlan, Replanner
+from agent.live.replanner import LivePlan, Replanner, key_of
 from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
 from bridge.outbound import pas_plan_message
 from bridge.topics import Topics
@@ -54,7 +54,7 @@ class LivePlanning:
         plan = replanner.plan
         if step is None:
             replanner.want("left the plan")
-        elif step.time_s != call.request.time_s:
+        elif step.time_s != call.request.time_s or step.key != key_of(call.request):
             replanner.want("off the plan's pace")
         elif plan is not None and plan.stopped != "optimal":
             replanner.want("improve")

@@ -7,11 +7,13 @@ every dispatch that a plan not proved optimal answered, a job goes to the worker
 snapshot, the decision just dispatched, the current plan as warm start and a budget (a share of the
 current batch's expected wall duration). The worker runs the line model to the next decision point
 and plans from there with the chosen planner of the portfolio; the result is re-simulated in the
-twin, step by step, so that each predicted decision point has a key to be recognised by.
+twin, step by step, so that each predicted decision point is known with its state.
 
-A dispatch is read from the current plan when the decision point is one the plan predicted (same
-decision, stock, set-up type and FAS positions; its time within a tolerance); otherwise the fast
-fallback policy answers. A new plan replaces the current one when the current one no longer applies,
+A dispatch is read from the current plan when the decision point is one the plan predicted: the same
+decision and set-up type (the line built the plan's batches), its time within a tolerance, the plan's
+type valid. Otherwise the fast fallback policy answers. Where the state is not exactly the predicted
+one (a FAS a little off its pace, a stock correction), the plan still answers and a re-plan from the
+real state follows. A new plan replaces the current one when the current one no longer applies,
 when it keeps the next `keep` dispatches, or when it is better by more than `margin` (a plan that
 keeps changing is one nobody on the floor trusts).
 """
@@ -44,8 +46,8 @@ from twin.snapshot import LineSnapshot
 log = logging.getLogger(__name__)
 
 Key = tuple[int, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]
-"""What identifies a decision point besides its time: (decision index, stock per type, set-up type,
-(order, taken) per FAS)."""
+"""A decision point's state besides its time: (decision index, stock per type, set-up type, (order,
+taken) per FAS)."""
 
 
 def key_of(request: DecisionRequest) -> Key:
@@ -79,7 +81,9 @@ class ReplanSettings:
         if not 0 < self.share <= 1:
             raise UsageError("must be above 0 and at most 1", "plan_share", f"{self.share:g}")
         if self.min_s <= 0 or self.max_s < self.min_s:
-            raise UsageError(f"must be at least {self.min_s:g} and positive", "plan_max_s", f"{self.max_s:g}")
+            raise UsageError(
+                f"must be at least {self.min_s:g} (the least a re-plan gets)", "plan_max", f"{self.max_s:g}"
+            )
         if self.keep < 0:
             raise UsageError("must not be negative", "plan_keep", self.keep)
         if self.margin < 0:
@@ -164,13 +168,19 @@ class LivePlan:
 
     def step(self, request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
         """The plan's step for `request`'s decision point, or None if it did not predict it."""
-        i = request.index - self.anchor
+        step = self.at(request.index, request.last_type, request.time_s, tolerance_s)
+        return step if step is not None and step.type in request.valid else None
+
+    def at(self, index: int, last_type: int | None, time_s: int, tolerance_s: int) -> PlanStep | None:
+        """The plan's step for decision `index` if the PAS is set up for the type the plan says and
+        the time is within `tolerance_s` of the plan's; else None."""
+        i = index - self.anchor
         if not 0 <= i < len(self.steps):
             return None
         step = self.steps[i]
-        if step.key != key_of(request) or abs(step.time_s - request.time_s) > tolerance_s:
+        if step.key[2] != last_type or abs(step.time_s - time_s) > tolerance_s:
             return None
-        return step if step.type in request.valid else None
+        return step
 
     def types_from(self, index: int) -> tuple[int, ...]:
         return tuple(s.type for s in self.steps[max(0, index - self.anchor) :])
@@ -503,11 +513,10 @@ class Replanner:
         self.gain = None
         if current is None or current.revision != new.revision or not new.steps:
             return True
-        i = new.anchor - current.anchor
-        if not 0 <= i < len(current.steps) or current.steps[i].key != new.steps[0].key:
-            return True  # the current plan does not cover the new one's start: it no longer applies
-        old = current.steps[i]
         mine = new.steps[0]
+        old = current.at(new.anchor, mine.key[2], mine.time_s, self.settings.tolerance_s)
+        if old is None:
+            return True  # the current plan does not reach the new one's start: it no longer applies
         self.gain = old.setup_effort - mine.setup_effort
         if mine.idle_s < old.idle_s:
             return True

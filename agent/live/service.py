@@ -234,6 +234,8 @@ class AgentService:
                     self.skipped_entries += 1
         finally:
             self._replaying = False
+        if count and self.planning is not None:
+            self.planning.replanner.wanted = "restart"  # mid-week: the plan is made anew from here
         return count
 
     def _note_decision(self, entry: DecisionEntry) -> None:

@@ -1,0 +1,163 @@
+"""The re-planner without a bus: a plan of the rest of the week from a mirrored state, its steps and
+totals against the twin, the stability rule, the plan follower, and bad settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from builders import make_line, make_scenario, make_week
+
+from agent.cli import main
+from agent.errors import UsageError
+from agent.live.replanner import PlanJob, Replanner, ReplanSettings, key_of, plan_rest
+from agent.planners.policies import FollowPolicy, SequencePolicy, SetupAwarePolicy
+from twin import Decision, Line, Scenario, simulate
+from twin.outlook import Expected
+
+MATRIX = [[0, 3, 9, 4], [5, 0, 2, 8], [7, 6, 0, 3], [2, 9, 5, 0]]
+NOTHING = Expected(0, 0.0, 0, False, 0)
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    line = make_line(types=4, fas_units=(10, 10), capacity=40, batch_size=10, matrix=MATRIX)
+    plans = [[(0, 40), (1, 40), (2, 30), (3, 40)], [(2, 30), (3, 40), (0, 40), (1, 50)]]
+    return make_scenario(line, make_week(line, plans, stock=[10, 0, 10, 0]))
+
+
+def _job(scenario: Scenario, planner: str, decisions: int, **settings: object) -> PlanJob:
+    """At decision point `decisions` of setup-aware's week, that decision dispatched (not started)."""
+    line = Line(scenario)
+    request = line.start()
+    rule = SetupAwarePolicy()
+    for _ in range(decisions):
+        assert request is not None
+        request = line.decide(rule(request))
+    assert request is not None
+    kpis = line.trace.batches
+    so_far = Expected(line.idle_so_far(request.time_s), sum(b.setup_effort for b in kpis),
+                      sum(b.changeover for b in kpis), False, request.time_s)  # fmt: skip
+    replan = ReplanSettings(planner=planner, **settings)  # type: ignore[arg-type]
+    return PlanJob(1, scenario, line.snapshot(), rule(request), (), replan, 2.0, "test", 0, so_far)
+
+
+@pytest.mark.parametrize("decisions", [0, 5])
+def test_a_plan_of_the_rest_is_what_the_twin_does_when_followed(scenario: Scenario, decisions: int) -> None:
+    """Following the plan from the job's state meets every step's predicted state and time, and
+    the week's totals (KPIs so far plus forecast) are the twin's whole week of those decisions."""
+    job = _job(scenario, "best", decisions)
+    plan = plan_rest(job)
+    assert plan is not None and plan.anchor == decisions + 1 and plan.source == "dp (exact)"
+    line = Line(scenario, None, job.snapshot)
+    request = line.start()
+    assert request is not None and job.first is not None
+    request = line.decide(job.first)
+    for step in plan.steps:
+        assert request is not None and key_of(request) == step.key and request.time_s == step.time_s
+        assert plan.step(request, 0) == step
+        request = line.decide(Decision(step.type))
+    assert request is None
+
+    rule_week = Line(scenario)
+    r = rule_week.start()
+    rule = SetupAwarePolicy()
+    for _ in range(decisions + 1):
+        assert r is not None
+        r = rule_week.decide(rule(r))
+    prefix = [b.type for b in rule_week.trace.batches]
+    whole, _ = simulate(
+        scenario, SequencePolicy.of_types(prefix + [s.type for s in plan.steps], scenario.types)
+    )
+    assert (plan.week.idle_s, plan.week.setup_effort, plan.week.setups) == (
+        whole.idle_s, whole.setup_effort, whole.setups)  # fmt: skip
+    assert [b.position for b in plan.schedule] == list(range(decisions + 2, decisions + 2 + len(plan.steps)))
+    assert plan.expected.setup_effort == plan.steps[0].setup_effort
+
+
+def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(scenario: Scenario) -> None:
+    rule = plan_rest(_job(scenario, "setup-aware", 3))
+    best = plan_rest(_job(scenario, "best", 3))
+    assert rule is not None and best is not None
+    saved = rule.expected.setup_effort - best.expected.setup_effort
+    assert saved > 0 and rule.types_from(4)[:2] != best.types_from(4)[:2]
+
+    def verdict(**settings: object) -> tuple[bool, float | None]:
+        replanner = Replanner(ReplanSettings(**settings))  # type: ignore[arg-type]
+        replanner.plan = rule
+        return replanner._adopt(best), replanner.gain
+
+    share = saved / rule.expected.setup_effort
+    assert verdict(keep=2, margin=share * 0.9) == (True, saved)  # better by more than the margin
+    assert verdict(keep=2, margin=share * 1.1) == (False, saved)  # by less: the next 2 stay
+    assert verdict(keep=0, margin=share * 1.1) == (True, saved)  # nothing kept: any gain changes it
+
+    replanner = Replanner(ReplanSettings())
+    replanner.plan = best
+    assert (replanner._adopt(rule), replanner.gain) == (False, None)  # worse: never
+    assert replanner._adopt(dataclasses.replace(rule, revision=1))  # another week plan: it applies
+    later = dataclasses.replace(
+        rule, steps=tuple(dataclasses.replace(s, time_s=s.time_s + 61) for s in rule.steps)
+    )
+    assert replanner._adopt(later)  # the current plan does not reach its start (61 s off): replaced
+
+
+def test_the_plan_answers_a_decision_point_a_little_off_its_time_and_not_another(scenario: Scenario) -> None:
+    plan = plan_rest(_job(scenario, "best", 2))
+    assert plan is not None
+    line = Line(scenario, None, _job(scenario, "best", 2).snapshot)
+    request = line.start()
+    assert request is not None
+    request = line.decide(SetupAwarePolicy()(request))
+    assert request is not None and plan.step(request, 0) == plan.steps[0]
+    off = dataclasses.replace(request, time_s=request.time_s + 60)
+    assert plan.step(off, 60) == plan.steps[0] and plan.step(off, 59) is None
+    other = next(k for k in range(4) if k != request.last_type)
+    assert plan.step(dataclasses.replace(request, last_type=other), 60) is None  # another type was built
+    assert plan.step(dataclasses.replace(request, index=request.index + 1), 60) != plan.steps[0]
+
+
+def test_the_follower_takes_the_plan_s_next_valid_type_then_the_fallback(scenario: Scenario) -> None:
+    line = Line(scenario)
+    request = line.start()
+    assert request is not None and request.valid == (0, 1, 2, 3)
+    follow = FollowPolicy([0, 2], SetupAwarePolicy())
+    assert follow(request) == Decision(0)
+    narrowed = dataclasses.replace(request, valid=(1, 3))
+    assert follow(narrowed) == SetupAwarePolicy()(narrowed)  # 2 is not valid: dropped, the rule decides
+    follow.reset()
+    assert follow(request) == Decision(0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"share": 0.0}, "plan_share 0: must be above 0"),
+        ({"share": 1.5}, "plan_share 1.5: must be above 0 and at most 1"),
+        ({"max_s": 0.5}, "plan_max 0.5: must be at least 1"),
+        ({"keep": -1}, "plan_keep -1"),
+        ({"margin": -0.1}, "plan_margin -0.1"),
+        ({"planner": "nope"}, "planner nope: unknown planner"),
+        ({"planner": "best,cpsat"}, "planner best,cpsat: takes one planner"),
+    ],
+)
+def test_bad_settings_name_their_parameter(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        ReplanSettings(**settings).spec()  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--planner", "nope"], "--planner nope: unknown planner 'nope'"),
+        (["--planner", "best", "--plan-share", "2"], "--plan-share 2: must be above 0 and at most 1"),
+        (["--planner", "best", "--plan-max", "0.5"], "--plan-max 0.5: must be at least 1"),
+    ],
+)
+def test_serve_says_a_bad_planner_setting_in_one_line_before_it_connects(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["serve", "--policy", "setup-aware", "--port", "1", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linetwin: error:") and message in err and len(err.splitlines()) == 1
