@@ -135,7 +135,8 @@ class LivePlanning:
         """One line for the end of `serve`."""
         c = self.replanner.counts
         return (
-            f"planner {self.planner}: {c.jobs} re-plans ({c.adopted} adopted, {c.kept} kept the "
-            f"current plan, {c.stale} stale, {c.failed} failed), dispatches {c.from_plan} from the plan and "
-            f"{c.fallback} by fallback, planner CPU {c.cpu_s:.1f} s, wall {c.planning_s:.1f} s"
+            f"planner {self.planner}: {c.jobs} re-plan{'' if c.jobs == 1 else 's'} ({c.adopted} adopted, "
+            f"{c.kept} kept the current plan, {c.stale} stale, {c.failed} failed), "
+            f"dispatches {c.from_plan} from the plan and {c.fallback} by fallback, "
+            f"planner CPU {c.cpu_s:.1f} s, wall {c.planning_s:.1f} s"
         )
