@@ -17,6 +17,9 @@ port): decision latency, event ingestion and the replay of a recorded week.
    commit), one sync per message (`fsync-each`), written without sync (`no-fsync`), or none.
 3. Replay: `linetwin replay` of that recording, wall time of the whole command (start-up included),
    without and with the agent's shadow decisions.
+
+With `--planner NAME` only 1. at `--speed` with the journal as shipped, while `serve --planner NAME
+--policy POLICY` dispatches from its plan and its worker process re-plans (issue 17).
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def decision_latency(
     serve = subprocess.Popen(
         [*linetwin, "serve", "--port", str(broker.port), "--root", ROOT, "--policy", args.policy,
          "--week", str(args.week_dir), "--batch-size", str(scenario.batch_size),
-         "--journal", str(broker.folder / f"journal-{name}.jsonl"), "--exit-after-idle", "3"],
+         "--journal", str(broker.folder / f"journal-{name}.jsonl"), "--exit-after-idle", "3",
+         *(["--planner", args.planner] if args.planner else [])],
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     settings = load_bus_settings(port=broker.port, root=ROOT)
@@ -132,7 +136,9 @@ def decision_latency(
     if serve.wait(timeout=60) != 0:
         raise RuntimeError(f"serve failed:\n{log.read_text()}")
     waits = emulator.dispatch_waits_s[1:]  # the first answers the week start, not a batch_stored
+    planner = [line for line in log.read_text().splitlines() if line.startswith("serve: planner")]
     return {
+        "planner": planner[0].removeprefix("serve: ") if planner else None,
         "speed": speed,
         "fsync": fsync,
         "events": emulator.published,
@@ -238,6 +244,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--policy", default="rl")
     parser.add_argument("--speed", type=float, default=6000.0, help="working seconds per wall second")
+    parser.add_argument(
+        "--planner",
+        default=None,
+        help="serve --planner NAME (--policy the fallback): only the decision latency at --speed, with "
+        "the sync, while the planner's worker re-plans",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench-live"))
     args = parser.parse_args()
     config = default_config_dir()
@@ -248,10 +260,18 @@ def main() -> None:
     expected = {k: getattr(offline, k) for k in KPI_KEYS}
     print(f"offline twin, {args.week} b={args.batch_size} {args.policy}: {expected}")
     report: dict[str, Any] = {"week": args.week, "batch_size": args.batch_size, "offline": expected}
+    if args.planner:
+        print(f"serve --planner {args.planner}: its KPIs are its own (the offline line is {args.policy}'s)")
     with tempfile.TemporaryDirectory() as folder:
         broker = Mosquitto(Path(folder) / "mosquitto")
         broker.start()
         try:
+            if args.planner:
+                report["latency"] = [decision_latency(broker, scenario, args, args.speed, True)]
+                print(f"decision latency at speed {args.speed:g} while planning: {report['latency'][0]}")
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "bench_live_planner.json").write_text(json.dumps(report, indent=2))
+                return
             report["latency"] = [
                 decision_latency(broker, scenario, args, s, fsync)
                 for s in (args.speed, 0.0)
