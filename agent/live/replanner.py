@@ -187,13 +187,16 @@ class LivePlan:
 
 
 # -- the worker ------------------------------------------------------------------------------
+def _worker_started() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's: it stops the worker
+
+
 def warm_up() -> int:
     """Import what planning needs (the first job then starts at once); the worker's pid."""
     import agent.planners.cpsat
     import agent.planners.portfolio
     import agent.planners.rollout  # noqa: F401
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
     return os.getpid()
 
 
@@ -430,7 +433,9 @@ class Replanner:
         """Start the worker process and import the planners in it (returns at once)."""
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")
-            self._executor = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+            self._executor = cf.ProcessPoolExecutor(
+                max_workers=1, mp_context=ctx, initializer=_worker_started
+            )
             pid = self._executor.submit(warm_up)
             pid.add_done_callback(self._note_pid)
 
