@@ -161,6 +161,11 @@ class Mirror:
             decisions=self.pas.started,
         )
 
+    @property
+    def any_down(self) -> bool:
+        """Whether the PAS or a FAS is down (a snapshot does not carry it)."""
+        return self.pas.down or any(f.down for f in self.fas)
+
     def fas_state(self, f: int) -> str:
         fas = self.fas[f]
         if fas.down:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.live.replanner import LivePlan, Replanner, key_of
+from agent.live.replanner import IMPROVE, LivePlan, Replanner, key_of
 from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
 from bridge.outbound import pas_plan_message
 from bridge.topics import Topics
@@ -57,7 +57,7 @@ class LivePlanning:
         elif step.time_s != call.request.time_s or step.key != key_of(call.request):
             replanner.want("off the plan's pace")
         elif plan is not None and plan.stopped != "optimal":
-            replanner.want("improve")
+            replanner.want(IMPROVE)
 
     def observed(self, event: LineEvent, received_at: float | None) -> None:
         """An applied event: the line's pace, and whether the line left the plan."""
@@ -86,8 +86,8 @@ class LivePlanning:
         adopted = replanner.poll(mirror.revision)
         if adopted is not None:
             self.outlook.forget()  # its projection was simulated with the plan before
-        if replanner.wanted is None or replanner.busy or not mirror.plan_known:
-            return adopted
+        if replanner.wanted is None or replanner.busy or not mirror.plan_known or mirror.any_down:
+            return adopted  # (a snapshot knows no downtime: the plan is made when all are up again)
         first = None
         if mirror.pas.batch is None:
             if self.dispatched is None or self.dispatched[0] != mirror.pas.started:

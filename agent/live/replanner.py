@@ -45,6 +45,13 @@ from twin.snapshot import LineSnapshot
 
 log = logging.getLogger(__name__)
 
+IMPROVE = "improve"
+"""The reason of a re-plan that no deviation asked for."""
+LEAD = 1.5
+"""A job plans from the first decision point after this many times the line time it is expected
+to take (its budget, or what the last jobs took if less: the plan must be in before its first
+decision)."""
+
 Key = tuple[int, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]
 """A decision point's state besides its time: (decision index, stock per type, set-up type, (order,
 taken) per FAS)."""
@@ -131,8 +138,14 @@ class PlanJob:
     snapshot: LineSnapshot
     first: Decision | None
     """The decision dispatched at the snapshot's decision point, not started yet (None: none)."""
-    incumbent: tuple[tuple[int, int], ...]
-    """The current plan's (decision index, type) steps: the warm start."""
+    incumbent: tuple[PlanStep, ...]
+    """The current plan's steps: the warm start, and the service's decisions until the new plan
+    is in (with `fallback` where they do not apply)."""
+    fallback: str
+    """The service's fallback policy (`make_policy` name)."""
+    lead_s: int
+    """Working seconds the job will take on the line: the plan starts at the first decision point
+    after them (decided meanwhile as the service will)."""
     settings: ReplanSettings
     budget_s: float
     reason: str
@@ -209,14 +222,19 @@ def plan_rest(job: PlanJob) -> LivePlan | None:
     request = line.start()
     if request is not None and job.first is not None and request.index == job.snapshot.decisions:
         request = line.decide(job.first)
+    meanwhile: list[Decision] = []  # what the service will dispatch while the worker plans
+    service = _ServiceDecider(job)
+    while request is not None and request.time_s < job.snapshot.time_s + job.lead_s:
+        meanwhile.append(service(request))
+        request = line.decide(meanwhile[-1])
     if request is None:
         return None
     anchor = line.snapshot()
-    incumbent = [k for index, k in job.incumbent if index >= request.index]
+    incumbent = [s.type for s in job.incumbent if s.key[0] >= request.index]
     run, provenance = _plan(job, anchor, incumbent)
     sequence = [b.type for b in run.trace.batches]
     steps, expected = _steps(scenario, anchor, sequence)
-    week = _week(job, sequence)
+    week = _week(job, meanwhile + [Decision(k) for k in sequence])
     schedule = [
         ScheduledBatch(
             b.position + request.index, b.type, b.quantity, b.start, b.end, b.buffer_entry, b.changeover
@@ -295,11 +313,39 @@ def _better(
     return run, (source, bound, gap, stopped)
 
 
-def _week(job: PlanJob, sequence: list[int]) -> Expected:
+_POLICIES: dict[tuple[str, int, Path | None], Policy] = {}
+"""The fallback policies the worker loaded (the agent's model once)."""
+
+
+class _ServiceDecider:
+    """The service's decider as the worker predicts it: the current plan's step where it applies
+    (`LivePlan.at`), else the fallback policy."""
+
+    def __init__(self, job: PlanJob) -> None:
+        self.steps = {s.key[0]: s for s in job.incumbent}
+        self.tolerance_s = job.settings.tolerance_s
+        key = (job.fallback, job.settings.seed, job.settings.model)
+        if key not in _POLICIES:
+            _POLICIES[key] = make_policy(*key)
+        self.fallback = _POLICIES[key]
+
+    def __call__(self, request: DecisionRequest) -> Decision:
+        step = self.steps.get(request.index)
+        if (
+            step is not None
+            and step.key[2] == request.last_type
+            and abs(step.time_s - request.time_s) <= self.tolerance_s
+            and step.type in request.valid
+        ):
+            return Decision(step.type, step.quantity)
+        return self.fallback(request)
+
+
+def _week(job: PlanJob, decisions: list[Decision]) -> Expected:
     """The job's KPIs so far plus the twin's forecast from its snapshot: the decision dispatched,
-    then `sequence`."""
+    then `decisions`."""
     line = Line(job.scenario, None, job.snapshot)
-    decisions = ([job.first] if job.first is not None else []) + [Decision(k) for k in sequence]
+    decisions = ([job.first] if job.first is not None else []) + decisions
     request = line.start()
     for decision in decisions:
         if request is None:
@@ -407,6 +453,8 @@ class Replanner:
         self._job: PlanJob | None = None
         self._pid: int | None = None
         self._tokens = 0
+        self._took: deque[float] = deque(maxlen=3)  # wall seconds of the last jobs, submit to result
+        self._submitted = 0.0
 
     # -- the decider -------------------------------------------------------------------------
     def step(self, request: DecisionRequest, revision: int) -> PlanStep | None:
@@ -426,7 +474,9 @@ class Replanner:
                 log.warning("the retained plan on the plan topic is not one: plans are numbered from 1")
 
     def want(self, reason: str) -> None:
-        if self.wanted is None:
+        """A re-plan is due for `reason` (the first reason stands, but a deviation outranks
+        `improve`)."""
+        if self.wanted is None or self.wanted == IMPROVE:
             self.wanted = reason
 
     def start(self) -> None:
@@ -459,11 +509,13 @@ class Replanner:
         """Send the wanted re-plan to the worker (the caller checks `busy` and `wanted`)."""
         self.start()
         assert self._executor is not None
-        reason = self.wanted or "improve"
+        reason = self.wanted or IMPROVE
         self.wanted = None
         pace = self.pace.per_wall_s()
         budget = min(self.settings.max_s, max(self.settings.min_s, self.settings.share * batch_s / pace))
-        incumbent = tuple((s.key[0], s.type) for s in self.plan.steps) if self.plan is not None else ()
+        incumbent = self.plan.steps if self.plan is not None and self.plan.revision == revision else ()
+        took = max(self._took, default=budget)  # jobs end early when the plan is proved optimal
+        lead_s = int(min(budget, took + 0.1) * pace * LEAD)
         self._tokens += 1
         job = PlanJob(
             self._tokens,
@@ -471,6 +523,8 @@ class Replanner:
             snapshot,
             first,
             incumbent,
+            self.fallback.name,
+            lead_s,
             self.settings,
             budget,
             reason,
@@ -479,6 +533,7 @@ class Replanner:
         )
         self._job = job
         self._future = self._executor.submit(plan_rest, job)
+        self._submitted = time.perf_counter()
         self.counts.jobs += 1
 
     def poll(self, revision: int) -> LivePlan | None:
@@ -487,6 +542,7 @@ class Replanner:
         if future is None or not future.done():
             return None
         self._future = None
+        self._took.append(time.perf_counter() - self._submitted)
         try:
             plan = future.result()
         except Exception as exc:  # a planner's bug, or the worker died: the fallback goes on
@@ -513,10 +569,11 @@ class Replanner:
         return plan
 
     def _adopt(self, new: LivePlan) -> bool:
-        """The stability rule; sets `gain`."""
+        """The stability rule; sets `gain`. A plan made after a deviation replaces the current one
+        (made before it: its forecast no longer holds); an improvement must be better."""
         current = self.plan
         self.gain = None
-        if current is None or current.revision != new.revision or not new.steps:
+        if current is None or current.revision != new.revision or not new.steps or new.reason != IMPROVE:
             return True
         mine = new.steps[0]
         old = current.at(new.anchor, mine.key[2], mine.time_s, self.settings.tolerance_s)

@@ -39,7 +39,9 @@ def _job(scenario: Scenario, planner: str, decisions: int, **settings: object) -
     so_far = Expected(line.idle_so_far(request.time_s), sum(b.setup_effort for b in kpis),
                       sum(b.changeover for b in kpis), False, request.time_s)  # fmt: skip
     replan = ReplanSettings(planner=planner, **settings)  # type: ignore[arg-type]
-    return PlanJob(1, scenario, line.snapshot(), rule(request), (), replan, 2.0, "test", 0, so_far)
+    return PlanJob(
+        1, scenario, line.snapshot(), rule(request), (), "setup-aware", 0, replan, 2.0, "test", 0, so_far
+    )
 
 
 @pytest.mark.parametrize("decisions", [0, 5])
@@ -100,6 +102,33 @@ def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(
         rule, steps=tuple(dataclasses.replace(s, time_s=s.time_s + 61) for s in rule.steps)
     )
     assert replanner._adopt(later)  # the current plan does not reach its start (61 s off): replaced
+
+
+def test_a_job_that_takes_line_time_plans_from_a_later_decision_point(scenario: Scenario) -> None:
+    """While the worker plans, the service dispatches from the current plan (here setup-aware's
+    rest, so the same decisions as the fallback's): the plan starts after the job's line time, its
+    first step is what the line meets there, and its week totals include the decisions meanwhile."""
+    current = plan_rest(_job(scenario, "setup-aware", 3))
+    assert current is not None
+    job = dataclasses.replace(_job(scenario, "best", 3), incumbent=current.steps, lead_s=200)
+    plan = plan_rest(job)
+    assert plan is not None and plan.anchor > current.anchor + 1
+    ahead = current.steps[plan.anchor - current.anchor]
+    assert (
+        plan.steps[0].key == ahead.key and plan.steps[0].time_s == ahead.time_s >= job.snapshot.time_s + 200
+    )
+    meanwhile = [s.type for s in current.steps[: plan.anchor - current.anchor]]
+    line = Line(scenario)
+    request = line.start()
+    rule = SetupAwarePolicy()
+    for _ in range(4):
+        assert request is not None
+        request = line.decide(rule(request))
+    prefix = [b.type for b in line.trace.batches]
+    whole, _ = simulate(
+        scenario, SequencePolicy.of_types(prefix + meanwhile + [s.type for s in plan.steps], scenario.types)
+    )
+    assert (plan.week.idle_s, plan.week.setup_effort) == (whole.idle_s, whole.setup_effort)
 
 
 def test_the_plan_answers_a_decision_point_a_little_off_its_time_and_not_another(scenario: Scenario) -> None:
