@@ -83,7 +83,10 @@ class LivePlanning:
         next decision point lies ahead: the PAS is busy, or its decision was just dispatched."""
         replanner = self.replanner
         mirror = self.mirror
-        adopted = replanner.poll(mirror.revision)
+        answered = self.dispatched is not None and self.dispatched[0] == mirror.pas.started
+        adopted = replanner.poll(
+            mirror.revision, mirror.pas.started + (mirror.pas.batch is None and answered)
+        )
         if adopted is not None:
             self.outlook.forget()  # its projection was simulated with the plan before
         if replanner.wanted is None or replanner.busy or not mirror.plan_known or mirror.any_down:
@@ -136,7 +139,7 @@ class LivePlanning:
         c = self.replanner.counts
         return (
             f"planner {self.planner}: {c.jobs} re-plan{'' if c.jobs == 1 else 's'} ({c.adopted} adopted, "
-            f"{c.kept} kept the current plan, {c.stale} stale, {c.failed} failed), "
+            f"{c.kept} kept the current plan, {c.late} late, {c.stale} stale, {c.failed} failed), "
             f"dispatches {c.from_plan} from the plan and {c.fallback} by fallback, "
             f"planner CPU {c.cpu_s:.1f} s, wall {c.planning_s:.1f} s"
         )

@@ -49,7 +49,7 @@ IMPROVE = "improve"
 """The reason of a re-plan that no deviation asked for."""
 LEAD = 1.5
 """A job plans from the first decision point after this many times the line time it is expected
-to take (its budget, or what the last jobs took if less: the plan must be in before its first
+to take (what the last jobs took, the budget for the first: the plan must be in before its first
 decision)."""
 
 Key = tuple[int, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]
@@ -59,6 +59,20 @@ taken) per FAS)."""
 
 def key_of(request: DecisionRequest) -> Key:
     return (request.index, request.stock, request.last_type, tuple((f.order, f.taken) for f in request.fas))
+
+
+def meets(step: PlanStep, last_type: int | None, time_s: int, tolerance_s: int) -> bool:
+    """Whether a decision point (the PAS set up for `last_type`, at working second `time_s`) is the
+    one `step` predicted: the same set-up type, the time within `tolerance_s`."""
+    return step.key[2] == last_type and abs(step.time_s - time_s) <= tolerance_s
+
+
+def answer(steps: dict[int, PlanStep], request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
+    """The step of `steps` (by decision index) that answers `request`, valid there; else None."""
+    step = steps.get(request.index)
+    if step is None or not meets(step, request.last_type, request.time_s, tolerance_s):
+        return None
+    return step if step.type in request.valid else None
 
 
 @dataclass(frozen=True)
@@ -185,15 +199,12 @@ class LivePlan:
         return step if step is not None and step.type in request.valid else None
 
     def at(self, index: int, last_type: int | None, time_s: int, tolerance_s: int) -> PlanStep | None:
-        """The plan's step for decision `index` if the PAS is set up for the type the plan says and
-        the time is within `tolerance_s` of the plan's; else None."""
+        """The plan's step for decision `index` if it `meets` that decision point; else None."""
         i = index - self.anchor
         if not 0 <= i < len(self.steps):
             return None
         step = self.steps[i]
-        if step.key[2] != last_type or abs(step.time_s - time_s) > tolerance_s:
-            return None
-        return step
+        return step if meets(step, last_type, time_s, tolerance_s) else None
 
     def types_from(self, index: int) -> tuple[int, ...]:
         return tuple(s.type for s in self.steps[max(0, index - self.anchor) :])
@@ -330,15 +341,8 @@ class _ServiceDecider:
         self.fallback = _POLICIES[key]
 
     def __call__(self, request: DecisionRequest) -> Decision:
-        step = self.steps.get(request.index)
-        if (
-            step is not None
-            and step.key[2] == request.last_type
-            and abs(step.time_s - request.time_s) <= self.tolerance_s
-            and step.type in request.valid
-        ):
-            return Decision(step.type, step.quantity)
-        return self.fallback(request)
+        step = answer(self.steps, request, self.tolerance_s)
+        return Decision(step.type, step.quantity) if step is not None else self.fallback(request)
 
 
 def _week(job: PlanJob, decisions: list[Decision]) -> Expected:
@@ -406,6 +410,8 @@ class ReplanCounts:
     next dispatches."""
     stale: int = 0
     """Results for another week plan revision, dropped."""
+    late: int = 0
+    """Plans that came after their first decision point (the line emulated faster than planned)."""
     failed: int = 0
     from_plan: int = 0
     fallback: int = 0
@@ -440,6 +446,9 @@ class Replanner:
         self.settings = settings
         self.fallback = fallback or SetupAwarePolicy()
         self.plan: LivePlan | None = None
+        self.steps: dict[int, PlanStep] = {}
+        """The steps in force by decision index: the last plan's, and before its first decision the
+        plan's it replaced (adopted before its first decision, it takes over from there)."""
         self.revision = 0
         """Revision of the last plan adopted (the plan topic's; continued from the retained one)."""
         self.counts = ReplanCounts()
@@ -458,11 +467,10 @@ class Replanner:
 
     # -- the decider -------------------------------------------------------------------------
     def step(self, request: DecisionRequest, revision: int) -> PlanStep | None:
-        """The current plan's step for `request` under week plan `revision` (None: not covered)."""
-        plan = self.plan
-        if plan is None or plan.revision != revision:
+        """The step in force for `request` under week plan `revision` (None: not covered)."""
+        if self.plan is None or self.plan.revision != revision:
             return None
-        return plan.step(request, self.settings.tolerance_s)
+        return answer(self.steps, request, self.settings.tolerance_s)
 
     # -- jobs --------------------------------------------------------------------------------
     def continue_after(self, retained: bytes | None) -> None:
@@ -513,9 +521,12 @@ class Replanner:
         self.wanted = None
         pace = self.pace.per_wall_s()
         budget = min(self.settings.max_s, max(self.settings.min_s, self.settings.share * batch_s / pace))
-        incumbent = self.plan.steps if self.plan is not None and self.plan.revision == revision else ()
-        took = max(self._took, default=budget)  # jobs end early when the plan is proved optimal
-        lead_s = int(min(budget, took + 0.1) * pace * LEAD)
+        in_force = self.plan is not None and self.plan.revision == revision
+        incumbent = (
+            tuple(s for i, s in sorted(self.steps.items()) if i >= snapshot.decisions) if in_force else ()
+        )
+        took = max(self._took, default=budget)  # early when the plan is proved optimal, else later
+        lead_s = int((took + 0.1) * pace * LEAD)
         self._tokens += 1
         job = PlanJob(
             self._tokens,
@@ -536,7 +547,7 @@ class Replanner:
         self._submitted = time.perf_counter()
         self.counts.jobs += 1
 
-    def poll(self, revision: int) -> LivePlan | None:
+    def poll(self, revision: int, next_decision: int) -> LivePlan | None:
         """The finished job's plan if it is adopted now; None otherwise (never waits)."""
         future = self._future
         if future is None or not future.done():
@@ -553,6 +564,13 @@ class Replanner:
             return None
         if plan is None:
             return None
+        if plan.anchor < next_decision:
+            self.counts.late += 1
+        log.info(
+            "plan of job %d (%s) from decision %d in %.2f s, the line at decision %d: %s, effort %g",
+            plan.token, plan.reason, plan.anchor, self._took[-1], next_decision, plan.source,
+            plan.expected.setup_effort,
+        )  # fmt: skip
         self._pid = plan.pid
         self.counts.cpu_s += plan.cpu_s
         self.counts.planning_s += plan.planning_s
@@ -563,10 +581,17 @@ class Replanner:
         if not self._adopt(plan):
             self.counts.kept += 1
             return None
-        self.plan = plan
+        self.take(plan)
         self.revision += 1
         self.counts.adopted += 1
         return plan
+
+    def take(self, plan: LivePlan) -> None:
+        """Put `plan` in force (its steps; before its first decision, those of the plan in force)."""
+        same = self.plan is not None and self.plan.revision == plan.revision
+        before = {i: s for i, s in self.steps.items() if i < plan.anchor} if same else {}
+        self.steps = before | {s.key[0]: s for s in plan.steps}
+        self.plan = plan
 
     def _adopt(self, new: LivePlan) -> bool:
         """The stability rule; sets `gain`. A plan made after a deviation replaces the current one
@@ -576,8 +601,8 @@ class Replanner:
         if current is None or current.revision != new.revision or not new.steps or new.reason != IMPROVE:
             return True
         mine = new.steps[0]
-        old = current.at(new.anchor, mine.key[2], mine.time_s, self.settings.tolerance_s)
-        if old is None:
+        old = self.steps.get(new.anchor)
+        if old is None or not meets(old, mine.key[2], mine.time_s, self.settings.tolerance_s):
             return True  # the current plan does not reach the new one's start: it no longer applies
         self.gain = old.setup_effort - mine.setup_effort
         if mine.idle_s < old.idle_s:
@@ -586,7 +611,8 @@ class Replanner:
             self.gain = None
             return False
         keep = self.settings.keep
-        if current.types_from(new.anchor)[:keep] == new.types_from(new.anchor)[:keep]:
+        kept = tuple(self.steps[i].type for i in range(new.anchor, new.anchor + keep) if i in self.steps)
+        if kept == new.types_from(new.anchor)[:keep]:
             return True
         return mine.setup_effort < old.setup_effort * (1 - self.settings.margin) - 1e-9
 

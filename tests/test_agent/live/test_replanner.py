@@ -10,7 +10,7 @@ from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
 from agent.errors import UsageError
-from agent.live.replanner import PlanJob, Replanner, ReplanSettings, key_of, plan_rest
+from agent.live.replanner import IMPROVE, PlanJob, Replanner, ReplanSettings, key_of, plan_rest
 from agent.planners.policies import FollowPolicy, SequencePolicy, SetupAwarePolicy
 from twin import Decision, Line, Scenario, simulate
 from twin.outlook import Expected
@@ -40,7 +40,7 @@ def _job(scenario: Scenario, planner: str, decisions: int, **settings: object) -
                       sum(b.changeover for b in kpis), False, request.time_s)  # fmt: skip
     replan = ReplanSettings(planner=planner, **settings)  # type: ignore[arg-type]
     return PlanJob(
-        1, scenario, line.snapshot(), rule(request), (), "setup-aware", 0, replan, 2.0, "test", 0, so_far
+        1, scenario, line.snapshot(), rule(request), (), "setup-aware", 0, replan, 2.0, IMPROVE, 0, so_far
     )
 
 
@@ -86,7 +86,7 @@ def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(
 
     def verdict(**settings: object) -> tuple[bool, float | None]:
         replanner = Replanner(ReplanSettings(**settings))  # type: ignore[arg-type]
-        replanner.plan = rule
+        replanner.take(rule)
         return replanner._adopt(best), replanner.gain
 
     share = saved / rule.expected.setup_effort
@@ -95,9 +95,10 @@ def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(
     assert verdict(keep=0, margin=share * 1.1) == (True, saved)  # nothing kept: any gain changes it
 
     replanner = Replanner(ReplanSettings())
-    replanner.plan = best
+    replanner.take(best)
     assert (replanner._adopt(rule), replanner.gain) == (False, None)  # worse: never
     assert replanner._adopt(dataclasses.replace(rule, revision=1))  # another week plan: it applies
+    assert replanner._adopt(dataclasses.replace(rule, reason="PAS up again"))  # after a deviation: taken
     later = dataclasses.replace(
         rule, steps=tuple(dataclasses.replace(s, time_s=s.time_s + 61) for s in rule.steps)
     )
@@ -129,6 +130,24 @@ def test_a_job_that_takes_line_time_plans_from_a_later_decision_point(scenario: 
         scenario, SequencePolicy.of_types(prefix + meanwhile + [s.type for s in plan.steps], scenario.types)
     )
     assert (plan.week.idle_s, plan.week.setup_effort) == (whole.idle_s, whole.setup_effort)
+
+
+def test_a_plan_adopted_before_its_first_decision_takes_over_there(scenario: Scenario) -> None:
+    """Until the new plan's first decision the plan in force answers (the worker planned the rest
+    from there assuming just that)."""
+    current = plan_rest(_job(scenario, "setup-aware", 3))
+    assert current is not None
+    new = plan_rest(dataclasses.replace(_job(scenario, "best", 3), incumbent=current.steps, lead_s=200))
+    assert new is not None and new.anchor > current.anchor
+    replanner = Replanner(ReplanSettings())
+    replanner.take(current)
+    replanner.take(new)
+    assert [replanner.steps[i] for i in range(current.anchor, new.anchor)] == list(
+        current.steps[: new.anchor - current.anchor]
+    )
+    assert [replanner.steps[i] for i in range(new.anchor, new.anchor + len(new.steps))] == list(new.steps)
+    replanner.take(dataclasses.replace(new, revision=1))  # another week plan: nothing of the old one
+    assert min(replanner.steps) == new.anchor
 
 
 def test_the_plan_answers_a_decision_point_a_little_off_its_time_and_not_another(scenario: Scenario) -> None:
