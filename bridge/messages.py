@@ -139,6 +139,8 @@ class DispatchMsg(Message):
     based_on: int | None
     """`seq` of the `batch_stored` it answers (None: the first decision of the week)."""
     forecast: ForecastMsg | None
+    position: int | None = None
+    """1-based position of the batch in the week's PAS sequence (as in the timed plan)."""
 
 
 class PlannedBatchMsg(BaseModel):
@@ -201,6 +203,8 @@ class PlanRefMsg(BaseModel):
 
     topic: str
     revision: int
+    next_position: int | None = None
+    """The position of the next batch not dispatched yet: the plan's batches before it are done."""
 
 
 class KpiMsg(BaseModel):

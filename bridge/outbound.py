@@ -55,6 +55,7 @@ def dispatch_message(
         policy=policy,
         based_on=based_on,
         forecast=forecast_message(scenario.calendar, call.expected),
+        position=call.request.index + 1,
     )
 
 

@@ -275,10 +275,19 @@ class LinePoints:
         if plan.week is not None:
             fields |= {"idle_s_end": plan.week.idle_s, "setup_effort_end": float(plan.week.setup_effort)}
         self._point(PLAN, {"planner": made.planner}, fields, time_ns)
+        self._plan_batches(plan, 0, time_ns)
+
+    def plan_batches(self, plan: PasPlanMsg, at_s: int, dispatched: int) -> None:
+        """The plan's next `PLAN_NEXT` batches after position `dispatched` (a dispatch at working
+        second `at_s` moved the plan on: the panel of the next batches follows it)."""
+        self._plan_batches(plan, dispatched, self.ns(at_s))
+
+    def _plan_batches(self, plan: PasPlanMsg, dispatched: int, time_ns: int) -> None:
+        upcoming = [b for b in plan.batches if b.position > dispatched]
         for rank in range(1, PLAN_NEXT + 1):
             batch_fields: dict[str, FieldValue] = {"revision": plan.revision}
-            if rank <= len(plan.batches):
-                b = plan.batches[rank - 1]
+            if rank <= len(upcoming):
+                b = upcoming[rank - 1]
                 batch_fields |= {
                     "position": b.position,
                     "type": b.type,

@@ -32,7 +32,7 @@ from agent.live.listeners import JournalListener, PointsListener, ServiceListene
 from agent.live.replanner import Replanner, ReplanSettings
 from agent.live.service import AgentService, Mode
 from agent.planners.policies import Policy
-from agent.planners.registry import BEST, CPSAT, make_policy
+from agent.planners.registry import BEST, CPSAT, SEARCHES, make_policy
 from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -174,6 +174,13 @@ def _default_journal(topics: Topics, scenario: Scenario) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
     scenario = load_scenario(args.line, args.week, args.batch_size)
+    if args.policy.partition(":")[0] in (*SEARCHES, BEST, CPSAT):
+        raise UsageError(
+            f"plans the rest of the week, it is no policy: dispatch from its plan with --planner "
+            f"{args.policy} (--policy answers where the plan does not cover the line's state)",
+            "policy",
+            args.policy,
+        )
     policy = make_policy(args.policy, args.seed, args.model)
     replanner = _replanner(args, policy)
     settings = _settings(args)
@@ -278,20 +285,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _replanner(args: argparse.Namespace, fallback: Policy) -> Replanner | None:
-    """`--planner NAME` and its settings (None without it)."""
+    """`--planner NAME` and its settings (None without it; a `--plan-*` flag then is an error)."""
+    given = {name: getattr(args, f"plan_{name}") for name in PLAN_FLAGS}
     if args.planner is None:
+        for name, value in given.items():
+            if value is not None:
+                raise UsageError("only with --planner", f"plan_{name}", f"{value:g}")
         return None
-    settings = ReplanSettings(
-        planner=args.planner,
-        share=args.plan_share,
-        max_s=args.plan_max,
-        keep=args.plan_keep,
-        margin=args.plan_margin,
-        tolerance_s=args.plan_tolerance,
-        seed=args.seed,
-        model=args.model,
-    )
+    chosen = {PLAN_FLAGS[name]: value for name, value in given.items() if value is not None}
+    settings = ReplanSettings(planner=args.planner, seed=args.seed, model=args.model, **chosen)
     return Replanner(settings, fallback)
+
+
+PLAN_FLAGS = {
+    "share": "share",
+    "max": "max_s",
+    "keep": "keep",
+    "margin": "margin",
+    "tolerance": "tolerance_s",
+}
+"""`--plan-<flag>` -> the `ReplanSettings` field it sets."""
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -637,7 +650,12 @@ def add_live_commands(sub: Any) -> None:
         )
 
     serve = sub.add_parser("serve", help="live mirror + agent service on the MQTT bus")
-    line_options(serve, "rl", "policy that decides (default rl, the shipped agent)")
+    line_options(
+        serve,
+        "rl",
+        "policy that decides; with --planner, that answers where the plan does not cover the line's "
+        "state (default rl, the shipped agent)",
+    )
     serve.add_argument(
         "--mode",
         choices=[m.value for m in Mode],
@@ -677,36 +695,36 @@ def add_live_commands(sub: Any) -> None:
     serve.add_argument(
         "--plan-share",
         type=positive,
-        default=planning.share,
+        default=None,
         help="with --planner: a re-plan's budget as a share of the current batch's expected wall "
-        "duration (default %(default)g)",
+        f"duration (default {planning.share:g})",
     )
     serve.add_argument(
         "--plan-max",
         type=positive,
-        default=planning.max_s,
-        help="with --planner: at most this many wall seconds per re-plan (default %(default)g)",
+        default=None,
+        help=f"with --planner: at most this many wall seconds per re-plan (default {planning.max_s:g})",
     )
     serve.add_argument(
         "--plan-keep",
         type=natural,
-        default=planning.keep,
-        help="with --planner: the plan's next dispatches that a new plan changes only when it is better "
-        "by more than --plan-margin (default %(default)d)",
+        default=None,
+        help="with --planner: the plan's next dispatches that a better plan changes only when it saves "
+        f"more than --plan-margin (default {planning.keep})",
     )
     serve.add_argument(
         "--plan-margin",
         type=not_negative,
-        default=planning.margin,
-        help="with --planner: share of the setup effort a new plan must save to change the next "
-        "--plan-keep dispatches (default %(default)g)",
+        default=None,
+        help="with --planner: the share of the current plan's setup effort to the week's end that a "
+        f"better plan must save to change the next --plan-keep dispatches (default {planning.margin:g})",
     )
     serve.add_argument(
         "--plan-tolerance",
         type=natural,
-        default=planning.tolerance_s,
-        help="with --planner: working seconds a decision point may be off the plan's and still be "
-        "answered from it (default %(default)d)",
+        default=None,
+        help="with --planner: working seconds (line time) a decision point may be off the plan's and "
+        f"still be answered from it (default {planning.tolerance_s})",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -151,6 +151,7 @@ class PointsListener(ServiceListener):
 
     def bind(self, mirror: Mirror, mode: str) -> None:
         self.points = LinePoints(mirror.scenario.line.name, mirror)
+        self._plan: PasPlanMsg | None = None
         self.mode = mode
 
     def before_event(self, event: LineEvent, received_at: float | None) -> None:
@@ -172,6 +173,11 @@ class PointsListener(ServiceListener):
         if dispatch.forecast is not None:
             forecast = dispatch.forecast
             points.forecast(at_s, dispatch.policy, forecast.idle_s, forecast.setup_effort)
+        plan = self._plan
+        if plan is not None and latency_ms is not None and dispatch.position is not None:
+            mark = points.mark()  # the next batches move on (live only: the plan is not journaled)
+            points.plan_batches(plan, at_s, dispatch.position)
+            self.keep(points.take(mark))
 
     def on_renewal(self, dispatch: DispatchMsg, renewal: Renewal) -> None:
         points = self.points
@@ -185,6 +191,7 @@ class PointsListener(ServiceListener):
 
     def on_plan(self, plan: PasPlanMsg) -> None:
         """The adopted plan's points (`LinePoints.plan`), kept: no journal replay regenerates them."""
+        self._plan = plan
         points = self.points
         mark = points.mark()
         points.plan(plan)

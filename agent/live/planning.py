@@ -4,6 +4,7 @@ re-planner's worker process (`agent.live.replanner`); nothing here waits for it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from agent.live.replanner import IMPROVE, LivePlan, Replanner, key_of
@@ -27,6 +28,8 @@ class LivePlanning:
         self.outlook = outlook
         self.dispatched: tuple[int, Decision] | None = None
         """The last decision dispatched: (decision index, decision)."""
+        self.decided: dict[int, int] = {}
+        """The type of each batch by decision index: as built, or dispatched and not started yet."""
         self.message: PasPlanMsg | None = None
         """The plan published last."""
         replanner.want("week start")
@@ -34,6 +37,17 @@ class LivePlanning:
     @property
     def planner(self) -> str:
         return self.replanner.settings.planner
+
+    def forecast(self, call: Call) -> Call:
+        """`call` with the plan's forecast from its decision point where the outlook has none yet
+        (a plan adopted since the last decision)."""
+        step = self.replanner.step(call.request, self.mirror.revision)
+        plan = self.replanner.plan
+        if call.expected is not None or step is None or plan is None:
+            return call
+        total = plan.expected
+        expected = Expected(step.idle_s, step.setup_effort, step.setups, total.deadlock, total.end_s)
+        return dataclasses.replace(call, expected=expected)
 
     def label(self, call: Call) -> str:
         """The dispatch's `policy`: the planner when the plan covered the decision point, else the
@@ -49,6 +63,7 @@ class LivePlanning:
         """A dispatch left: re-plan from the decision point after it when the plan did not cover
         this one, drifted from it, or is not proved optimal."""
         self.dispatched = (call.request.index, call.decision)
+        self.decided[call.request.index] = call.decision.type
         replanner = self.replanner
         step = replanner.step(call.request, self.mirror.revision)
         plan = replanner.plan
@@ -56,7 +71,7 @@ class LivePlanning:
             replanner.want("left the plan")
         elif step.time_s != call.request.time_s or step.key != key_of(call.request):
             replanner.want("off the plan's pace")
-        elif plan is not None and plan.stopped != "optimal":
+        elif plan is not None and plan.stopped == "time limit":  # more time may find a better one
             replanner.want(IMPROVE)
 
     def observed(self, event: LineEvent, received_at: float | None) -> None:
@@ -70,7 +85,9 @@ class LivePlanning:
             replanner.want(f"{event.station} up again")
         elif isinstance(event, StockCounted):
             replanner.want("stock correction")
-        elif isinstance(event, BatchStarted) and self.dispatched is not None:
+        elif isinstance(event, BatchStarted):
+            self.decided[self.mirror.pas.started - 1] = self.mirror.scenario.types.index(event.type)
+        if isinstance(event, BatchStarted) and self.dispatched is not None:
             index, decision = self.dispatched
             if (
                 self.mirror.pas.started == index + 1
@@ -83,10 +100,7 @@ class LivePlanning:
         next decision point lies ahead: the PAS is busy, or its decision was just dispatched."""
         replanner = self.replanner
         mirror = self.mirror
-        answered = self.dispatched is not None and self.dispatched[0] == mirror.pas.started
-        adopted = replanner.poll(
-            mirror.revision, mirror.pas.started + (mirror.pas.batch is None and answered)
-        )
+        adopted = replanner.poll(mirror.revision, self.next_decision, self.decided)
         if adopted is not None:
             self.outlook.forget()  # its projection was simulated with the plan before
         if replanner.wanted is None or replanner.busy or not mirror.plan_known or mirror.any_down:
@@ -104,6 +118,13 @@ class LivePlanning:
         replanner.submit(scenario, mirror.snapshot(), first, mirror.revision, batch_s, so_far)
         return adopted
 
+    @property
+    def next_decision(self) -> int:
+        """The index of the next decision point not answered yet."""
+        pas = self.mirror.pas
+        answered = pas.batch is None and self.dispatched is not None and self.dispatched[0] == pas.started
+        return pas.started + answered
+
     def plan_message(self, plan: LivePlan) -> PasPlanMsg:
         """The retained timed plan of `plan` (remembered as the one published last)."""
         replanner = self.replanner
@@ -117,10 +138,11 @@ class LivePlanning:
             planning_s=round(plan.planning_s, 3),
             from_position=plan.anchor + 1,
         )
+        upcoming = [b for b in plan.schedule if b.position > self.next_decision]  # not dispatched yet
         self.message = pas_plan_message(
             self.mirror,
             replanner.revision,
-            list(plan.schedule),
+            upcoming,
             plan.expected,
             provenance,
             replanner.gain,
@@ -132,7 +154,9 @@ class LivePlanning:
         """Where `twin/state` says the current plan is (None before the first)."""
         if self.message is None:
             return None
-        return PlanRefMsg(topic=topics.pas_plan, revision=self.message.revision)
+        return PlanRefMsg(
+            topic=topics.pas_plan, revision=self.message.revision, next_position=self.next_decision + 1
+        )
 
     def summary(self) -> str:
         """One line for the end of `serve`."""

@@ -28,10 +28,11 @@ import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from agent.errors import UsageError
+from agent.errors import ModelError, UsageError
 from agent.planners.policies import FollowPolicy, Policy, SequencePolicy, SetupAwarePolicy
 from agent.planners.registry import BEST, CPSAT, RL, SEARCHES, PlannerSpec, make_policy, parse_planners
 from agent.planners.run import PlannedRun, run_planner
@@ -45,6 +46,10 @@ from twin.snapshot import LineSnapshot
 
 log = logging.getLogger(__name__)
 
+REVISION_MAX = 2**31
+"""A retained plan's revision above this is not this service's (plans are numbered from 1 then)."""
+WORKER_NICE = 10
+"""How much lower the worker's CPU priority is than the service's."""
 IMPROVE = "improve"
 """The reason of a re-plan that no deviation asked for."""
 LEAD = 1.5
@@ -123,7 +128,7 @@ class ReplanSettings:
         except UsageError as exc:
             raise UsageError(exc.reason, "planner", self.planner) from None
         if len(specs) != 1:
-            raise UsageError("takes one planner", "planner", self.planner)
+            raise UsageError("takes one planner (`rules` stands for every rule)", "planner", self.planner)
         return specs[0]
 
 
@@ -184,6 +189,9 @@ class LivePlan:
     week: Expected
     """The whole week if the plan is followed (the KPIs at the job's snapshot plus the forecast
     from it)."""
+    kept: tuple[int, float, tuple[int, ...]] | None
+    """The rest of the week from `anchor` if the service kept the plan in force (its steps where
+    they apply, else the fallback): idle seconds, setup effort, types (None: no plan was in force)."""
     schedule: tuple[ScheduledBatch, ...]
     bound: float | None
     gap: float | None
@@ -213,6 +221,7 @@ class LivePlan:
 # -- the worker ------------------------------------------------------------------------------
 def _worker_started() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's: it stops the worker
+    os.nice(WORKER_NICE)  # the bus loop's dispatches come first
 
 
 def warm_up() -> int:
@@ -243,6 +252,11 @@ def plan_rest(job: PlanJob) -> LivePlan | None:
     anchor = line.snapshot()
     incumbent = [s.type for s in job.incumbent if s.key[0] >= request.index]
     run, provenance = _plan(job, anchor, incumbent)
+    kept = None
+    if job.incumbent:
+        staying = Line(scenario, None, anchor)
+        rest = staying.run(service)
+        kept = (rest.idle_s, rest.setup_effort, tuple(b.type for b in staying.trace.batches))
     sequence = [b.type for b in run.trace.batches]
     steps, expected = _steps(scenario, anchor, sequence)
     week = _week(job, meanwhile + [Decision(k) for k in sequence])
@@ -262,6 +276,7 @@ def plan_rest(job: PlanJob) -> LivePlan | None:
         steps=tuple(steps),
         expected=expected,
         week=week,
+        kept=kept,
         schedule=tuple(schedule),
         bound=bound,
         gap=gap,
@@ -296,8 +311,9 @@ def _plan(
         except UsageError:
             plan = None
         if plan is not None and plan.sequence:
+            stopped = "optimal" if plan.status == "OPTIMAL" else "time limit"
             run = run_planner(scenario, SequencePolicy.of_types(plan.sequence, scenario.types, CPSAT), anchor)
-            return _better(run, current, f"cpsat ({plan.mode})", (plan.bound, None, plan.status))
+            return _better(run, current, f"cpsat ({plan.mode})", (plan.bound, None, stopped))
     elif spec.kind in SEARCHES:
         from agent.planners.rollout import SearchSettings, search_plan
 
@@ -311,7 +327,8 @@ def _plan(
         policy: Policy = make_policy(
             spec.policy_label if spec.kind == RL else spec.kind, settings.seed, spec.model
         )
-        return _better(run_planner(scenario, policy, anchor), current, spec.label, (None, None, "done"))
+        name = RL if spec.kind == RL else spec.label  # the contract's name, not the model's path
+        return _better(run_planner(scenario, policy, anchor), current, name, (None, None, "done"))
     return _better(run_planner(scenario, fallback, anchor), current, fallback.name, (None, None, "done"))
 
 
@@ -411,7 +428,7 @@ class ReplanCounts:
     stale: int = 0
     """Results for another week plan revision, dropped."""
     late: int = 0
-    """Plans that came after their first decision point (the line emulated faster than planned)."""
+    """Plans that came after their first decision point, which went another way: dropped."""
     failed: int = 0
     from_plan: int = 0
     fallback: int = 0
@@ -422,19 +439,19 @@ class ReplanCounts:
 
 @dataclass
 class Pace:
-    """Line working seconds per wall second, from the recent events (1.0 until known)."""
+    """Line working seconds per wall second, from the recent events (None until known)."""
 
-    window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=1024))
 
     def observe(self, wall: float, line_s: int) -> None:
         self.window.append((wall, line_s))
 
-    def per_wall_s(self) -> float:
+    def per_wall_s(self) -> float | None:
         if len(self.window) < 2:
-            return 1.0
+            return None
         (w0, l0), (w1, l1) = self.window[0], self.window[-1]
-        if w1 - w0 < 0.5 or l1 <= l0:
-            return 1.0
+        if w1 - w0 < 0.05 or l1 <= l0:
+            return None
         return (l1 - l0) / (w1 - w0)
 
 
@@ -442,8 +459,14 @@ class Replanner:
     """The current plan, the worker process and the stability rule (see the module docstring)."""
 
     def __init__(self, settings: ReplanSettings, fallback: Policy | None = None) -> None:
-        settings.spec()
-        self.settings = settings
+        """Raises UsageError for a planner that cannot plan (e.g. an agent's model not found)."""
+        spec = settings.spec()
+        if RL in (spec.kind, spec.base):  # the worker would fail at every job: say so now
+            try:
+                make_policy(spec.policy_label, settings.seed, spec.model)
+            except (UsageError, ModelError) as exc:
+                raise UsageError(str(exc), "planner", settings.planner) from None
+        self.settings = replace(settings, planner=settings.planner.strip())
         self.fallback = fallback or SetupAwarePolicy()
         self.plan: LivePlan | None = None
         self.steps: dict[int, PlanStep] = {}
@@ -477,9 +500,16 @@ class Replanner:
         """Number plans on from the retained plan of an earlier run (its revision; ignored if bad)."""
         if retained:
             try:
-                self.revision = max(self.revision, PasPlanMsg.model_validate_json(retained).revision)
+                revision = PasPlanMsg.model_validate_json(retained).revision
             except ValueError:
                 log.warning("the retained plan on the plan topic is not one: plans are numbered from 1")
+                return
+            if not 0 <= revision < REVISION_MAX:
+                log.warning(
+                    "the retained plan's revision %d is out of range: plans are numbered from 1", revision
+                )
+                return
+            self.revision = max(self.revision, revision)
 
     def want(self, reason: str) -> None:
         """A re-plan is due for `reason` (the first reason stands, but a deviation outranks
@@ -520,7 +550,10 @@ class Replanner:
         reason = self.wanted or IMPROVE
         self.wanted = None
         pace = self.pace.per_wall_s()
-        budget = min(self.settings.max_s, max(self.settings.min_s, self.settings.share * batch_s / pace))
+        if pace is None:  # not known yet (week start, a restart): a short plan, improved later
+            budget, pace = self.settings.min_s, 1.0
+        else:
+            budget = min(self.settings.max_s, max(self.settings.min_s, self.settings.share * batch_s / pace))
         in_force = self.plan is not None and self.plan.revision == revision
         incumbent = (
             tuple(s for i, s in sorted(self.steps.items()) if i >= snapshot.decisions) if in_force else ()
@@ -547,8 +580,10 @@ class Replanner:
         self._submitted = time.perf_counter()
         self.counts.jobs += 1
 
-    def poll(self, revision: int, next_decision: int) -> LivePlan | None:
-        """The finished job's plan if it is adopted now; None otherwise (never waits)."""
+    def poll(self, revision: int, next_decision: int, decided: Mapping[int, int]) -> LivePlan | None:
+        """The finished job's plan if it is adopted now; None otherwise (never waits). A plan whose
+        first decisions were made meanwhile (`decided`: type by decision index) is taken only if
+        they are the plan's (its rest then still holds); else it is late: a re-plan follows."""
         future = self._future
         if future is None or not future.done():
             return None
@@ -557,15 +592,14 @@ class Replanner:
         try:
             plan = future.result()
         except Exception as exc:  # a planner's bug, or the worker died: the fallback goes on
-            log.error("re-planning failed: %s: %s", type(exc).__name__, exc)
+            cause = f"\n{exc.__cause__}" if exc.__cause__ is not None else ""  # the worker's traceback
+            log.error("re-planning failed: %s: %s%s", type(exc).__name__, exc, cause)
             self.counts.failed += 1
             if isinstance(exc, cf.process.BrokenProcessPool):
                 self._executor = None
             return None
         if plan is None:
             return None
-        if plan.anchor < next_decision:
-            self.counts.late += 1
         log.info(
             "plan of job %d (%s) from decision %d in %.2f s, the line at decision %d: %s, effort %g",
             plan.token, plan.reason, plan.anchor, self._took[-1], next_decision, plan.source,
@@ -577,6 +611,11 @@ class Replanner:
         if plan.revision != revision:
             self.counts.stale += 1
             self.want("plan revision")
+            return None
+        passed = plan.steps[: max(0, next_decision - plan.anchor)]
+        if any(decided.get(s.key[0]) != s.type for s in passed):
+            self.counts.late += 1
+            self.want("left the plan")
             return None
         if not self._adopt(plan):
             self.counts.kept += 1
@@ -598,23 +637,20 @@ class Replanner:
         (made before it: its forecast no longer holds); an improvement must be better."""
         current = self.plan
         self.gain = None
-        if current is None or current.revision != new.revision or not new.steps or new.reason != IMPROVE:
+        if current is None or current.revision != new.revision or new.kept is None or new.reason != IMPROVE:
             return True
-        mine = new.steps[0]
-        old = self.steps.get(new.anchor)
-        if old is None or not meets(old, mine.key[2], mine.time_s, self.settings.tolerance_s):
-            return True  # the current plan does not reach the new one's start: it no longer applies
-        self.gain = old.setup_effort - mine.setup_effort
-        if mine.idle_s < old.idle_s:
+        idle, effort, types = new.kept  # the plan in force from the same state, simulated as the new one
+        mine = new.expected
+        self.gain = effort - mine.setup_effort
+        if mine.idle_s < idle:
             return True
-        if mine.idle_s > old.idle_s or mine.setup_effort >= old.setup_effort - 1e-9:
+        if mine.idle_s > idle or mine.setup_effort >= effort - 1e-9:
             self.gain = None
             return False
         keep = self.settings.keep
-        kept = tuple(self.steps[i].type for i in range(new.anchor, new.anchor + keep) if i in self.steps)
-        if kept == new.types_from(new.anchor)[:keep]:
+        if types[:keep] == new.types_from(new.anchor)[:keep]:
             return True
-        return mine.setup_effort < old.setup_effort * (1 - self.settings.margin) - 1e-9
+        return mine.setup_effort < effort * (1 - self.settings.margin) - 1e-9
 
     def close(self) -> None:
         """Stop the worker (a job in progress is abandoned)."""

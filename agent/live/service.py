@@ -405,7 +405,10 @@ class AgentService:
             return  # nothing valid is left: the PAS stops for the week
         seq = self.dispatches.seq = self.dispatches.seq + 1
         based_on = self.last_stored_seq if index > 0 else None
-        policy = self.planning.label(call) if self.planning is not None else self.policy_name
+        policy = self.policy_name
+        if self.planning is not None:
+            call = self.planning.forecast(call)
+            policy = self.planning.label(call)
         dispatch = dispatch_message(self.mirror, call, seq, policy, based_on)
         payload = dispatch.dump()
         entry = DecisionEntry(index, seq, dispatch.type, payload)

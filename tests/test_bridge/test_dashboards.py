@@ -29,7 +29,7 @@ from bridge.topics import Topics
 from twin import LineConfig, Scenario, WeekConfig, simulate
 from twin.mirror import Mirror
 from twin.names import name_problem
-from twin.outlook import Projection
+from twin.outlook import Expected, Projection
 from twin.schedule import pas_schedule
 
 GRAFANA = REPO / "grafana"
@@ -97,7 +97,10 @@ def plan_of(mirror: Mirror, revision: int, reason: str, rule: str, gain: float |
     forecast = Projection.simulate(scenario, mirror.snapshot(), policy).expected_from(0)
     made = PlanProvenanceMsg(planner="best", source=rule, reason=reason, bound=None, gap=None, stopped="done",
                              planning_s=0.25 * revision, from_position=done + 1)  # fmt: skip
-    return pas_plan_message(mirror, revision, schedule, forecast, made, gain)
+    kpis = mirror.kpis()  # the week's totals: what `serve --planner`'s worker adds to its forecast
+    week = Expected(kpis.idle_s + forecast.idle_s, kpis.setup_effort + forecast.setup_effort,
+                    kpis.setups + forecast.setups, forecast.deadlock, forecast.end_s)  # fmt: skip
+    return pas_plan_message(mirror, revision, schedule, forecast, made, gain, week)
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +217,9 @@ def _panel_queries(title: str) -> list[str]:
 def test_the_plan_panels_show_the_newest_plan_s_batches_and_the_plans_against_the_week(
     loaded: Loaded, week: Scenario
 ) -> None:
-    """The table holds the newest plan's four batches in order and nothing of the plans before it (its
-    other ranks are empty, and dropped); the week's setup effort of the first plan (earliest-runout's), of
+    """The table holds the newest plan's four batches in order right after it was adopted and nothing
+    of the plans before it (its other ranks are empty, and dropped), and nothing at the week's end
+    (each dispatch moved it on); the week's setup effort of the first plan (earliest-runout's), of
     the current one and so far are the offline weeks' of those rules; the re-plans table lists the
     four, newest first."""
     db, _, plans = loaded
@@ -231,9 +235,13 @@ def test_the_plan_panels_show_the_newest_plan_s_batches_and_the_plans_against_th
     assert steps[0][1]["filters"][0] == {"fieldName": "position", "config": {"id": "isNull", "options": {}}}
     assert steps[1][1]["sort"] == [{"field": "position"}]
     assert steps[2][1]["excludeByName"] == {"Time": True, "next": True}
+    assert all(r["position"] is None for r in rows)  # at the week's end every batch was dispatched
+    newest = plans[-1]
+    until = int(newest.ts.timestamp() * 1000)  # the table right after the newest plan was adopted
+    at_adoption = db.query(_substitute(table, week).replace("time <= ", f"time <= {until}ms and time <= "))
+    rows = [dict(zip(s["columns"], s["values"][0], strict=True)) for s in at_adoption]
     shown = sorted((r["position"], r["type"], r["quantity"], r["start"], r["end"]) for r in rows
                    if r["position"] is not None)  # fmt: skip
-    newest = plans[-1]
     assert shown == [(b.position, b.type, b.quantity, b.start.isoformat(), b.end and b.end.isoformat())
                      for b in newest.batches]  # fmt: skip
     assert newest.batches[0].position == newest.provenance.from_position

@@ -17,7 +17,7 @@ from agent.live.listeners import PointsListener
 from agent.live.service import AgentService
 from agent.planners.registry import make_policy
 from bridge.bus import MemoryBus
-from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg, StateMsg
+from bridge.messages import DispatchMsg, PasPlanMsg, PlanProvenanceMsg, PlanRefMsg, StateMsg
 from bridge.metrics import PLAN_NEXT
 from bridge.outbound import pas_plan_message
 from bridge.points import RESTATE_NS
@@ -90,7 +90,8 @@ def test_a_plan_message_round_trips_and_the_state_without_it_still_validates(
     assert StateMsg.model_validate(before) == state and state.pas_plan is None
     pointing = state.model_copy(update={"pas_plan": PlanRefMsg(topic=Topics(ROOT).pas_plan, revision=7)})
     assert StateMsg.model_validate_json(pointing.dump()) == pointing
-    assert json.loads(pointing.dump())["pas_plan"] == {"topic": f"{ROOT}/twin/plan/pas", "revision": 7}
+    assert json.loads(pointing.dump())["pas_plan"] == {
+        "topic": f"{ROOT}/twin/plan/pas", "revision": 7, "next_position": None}  # fmt: skip
 
 
 def test_the_contract_s_example_is_a_plan_message_and_its_state_points_to_it() -> None:
@@ -176,3 +177,26 @@ def test_a_plan_adopted_at_the_same_instant_follows_1_ms_later_without_what_it_d
         f"{ns + RESTATE_NS}"
     )
     assert "gain=" not in first[0] and "setup_effort_end=" in first[0]
+
+
+def test_a_dispatch_moves_the_next_batches_on_live_and_not_on_a_journal_replay(
+    week: tuple[Scenario, Results, list[ScheduledBatch]],
+) -> None:
+    """After the dispatch of the plan's first batch the ranks hold its batches from the second on
+    (at the dispatch's time); a dispatch replayed from the journal (no latency) writes none."""
+    scenario, _, schedule = week
+    mirror = at_decision(scenario, 3)
+    plan = plan_at(mirror, schedule, 2, "improve", 1.0)
+    listener, _, kept = _listener(mirror)
+    listener.on_plan(plan)
+    first = plan.batches[0]
+    dispatch = DispatchMsg(ts=first.start, decision_seq=4, decision_id="d", type=first.type,
+                           quantity=first.quantity, policy="best", based_on=3, forecast=None,
+                           position=first.position)  # fmt: skip
+    kept.clear()
+    listener.on_dispatched(dispatch, None)
+    assert kept == []
+    listener.on_dispatched(dispatch, 5.0)
+    ranked = [p for p in kept if p.startswith("linetwin_plan_batch")]
+    assert len(ranked) == PLAN_NEXT
+    assert f"position={plan.batches[1].position}i" in ranked[0] and ",next=01 " in ranked[0]

@@ -3,6 +3,7 @@ totals against the twin, the stability rule, the plan follower, and bad settings
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 
 import pytest
@@ -78,9 +79,13 @@ def test_a_plan_of_the_rest_is_what_the_twin_does_when_followed(scenario: Scenar
 
 
 def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(scenario: Scenario) -> None:
+    """An improvement is compared with the plan in force simulated from the same state (the worker
+    does both), and taken if better: by more than the margin where it changes the next dispatches."""
     rule = plan_rest(_job(scenario, "setup-aware", 3))
-    best = plan_rest(_job(scenario, "best", 3))
-    assert rule is not None and best is not None
+    assert rule is not None and rule.kept is None  # no plan was in force
+    best = plan_rest(dataclasses.replace(_job(scenario, "best", 3), incumbent=rule.steps))
+    assert best is not None and best.kept is not None and best.anchor == rule.anchor
+    assert best.kept == (rule.expected.idle_s, rule.expected.setup_effort, rule.types_from(rule.anchor))
     saved = rule.expected.setup_effort - best.expected.setup_effort
     assert saved > 0 and rule.types_from(4)[:2] != best.types_from(4)[:2]
 
@@ -96,13 +101,11 @@ def test_a_better_plan_changes_the_next_dispatches_only_by_more_than_the_margin(
 
     replanner = Replanner(ReplanSettings())
     replanner.take(best)
-    assert (replanner._adopt(rule), replanner.gain) == (False, None)  # worse: never
-    assert replanner._adopt(dataclasses.replace(rule, revision=1))  # another week plan: it applies
-    assert replanner._adopt(dataclasses.replace(rule, reason="PAS up again"))  # after a deviation: taken
-    later = dataclasses.replace(
-        rule, steps=tuple(dataclasses.replace(s, time_s=s.time_s + 61) for s in rule.steps)
-    )
-    assert replanner._adopt(later)  # the current plan does not reach its start (61 s off): replaced
+    again = plan_rest(dataclasses.replace(_job(scenario, "setup-aware", 3), incumbent=best.steps))
+    assert again is not None and again.source == "current plan"  # the rule is worse: the plan stays
+    assert (replanner._adopt(again), replanner.gain) == (False, None)  # no better: not taken
+    assert replanner._adopt(dataclasses.replace(again, revision=1))  # another week plan: it applies
+    assert replanner._adopt(dataclasses.replace(again, reason="PAS up again"))  # after a deviation: taken
 
 
 def test_a_job_that_takes_line_time_plans_from_a_later_decision_point(scenario: Scenario) -> None:
@@ -148,6 +151,29 @@ def test_a_plan_adopted_before_its_first_decision_takes_over_there(scenario: Sce
     assert [replanner.steps[i] for i in range(new.anchor, new.anchor + len(new.steps))] == list(new.steps)
     replanner.take(dataclasses.replace(new, revision=1))  # another week plan: nothing of the old one
     assert min(replanner.steps) == new.anchor
+
+
+def _finished(replanner: Replanner, plan: object) -> None:
+    """As if the worker had just returned `plan`."""
+    done: cf.Future[object] = cf.Future()
+    done.set_result(plan)
+    replanner._future = done  # type: ignore[assignment]
+
+
+def test_a_plan_that_comes_after_its_first_decision_is_taken_only_if_that_went_its_way(
+    scenario: Scenario,
+) -> None:
+    plan = plan_rest(_job(scenario, "best", 3))
+    assert plan is not None
+    first = plan.steps[0]
+    replanner = Replanner(ReplanSettings())
+    _finished(replanner, plan)
+    other = next(k for k in range(4) if k != first.type)
+    assert replanner.poll(0, plan.anchor + 1, {plan.anchor: other}) is None  # it went another way
+    assert (replanner.counts.late, replanner.wanted, replanner.plan) == (1, "left the plan", None)
+    _finished(replanner, plan)
+    assert replanner.poll(0, plan.anchor + 1, {plan.anchor: first.type}) is plan  # its rest holds
+    assert replanner.counts.adopted == 1 and replanner.revision == 1
 
 
 def test_the_plan_answers_a_decision_point_a_little_off_its_time_and_not_another(scenario: Scenario) -> None:
@@ -201,6 +227,14 @@ def test_bad_settings_name_their_parameter(settings: dict[str, object], message:
         (["--planner", "nope"], "--planner nope: unknown planner 'nope'"),
         (["--planner", "best", "--plan-share", "2"], "--plan-share 2: must be above 0 and at most 1"),
         (["--planner", "best", "--plan-max", "0.5"], "--plan-max 0.5: must be at least 1"),
+        (["--plan-share", "0.3"], "--plan-share 0.3: only with --planner"),
+        (["--plan-keep", "2"], "--plan-keep 2: only with --planner"),
+        (
+            ["--policy", "best"],
+            "--policy best: plans the rest of the week, it is no policy: dispatch from its plan "
+            "with --planner best",
+        ),
+        (["--planner", "rules"], "--planner rules: takes one planner (`rules` stands for every rule)"),
     ],
 )
 def test_serve_says_a_bad_planner_setting_in_one_line_before_it_connects(
