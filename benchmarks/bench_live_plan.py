@@ -378,7 +378,9 @@ def main() -> None:
     parser.add_argument("--reference-limit", type=float, default=300.0, help="plan_best's seconds")
     parser.add_argument("--cases", nargs="+", choices=["undisturbed", "disturbed"],
                         default=["undisturbed", "disturbed"])  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, help="live weeks (and references) at a time")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="live weeks at a time (and references, at most one per core)"
+    )
     parser.add_argument("--quick", action="store_true", help="w1 at speed 10,000, 30 s references")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-live-plan"))
     args = parser.parse_args()
@@ -431,7 +433,8 @@ def main() -> None:
                 print(f"{week} disturbed: {'; '.join(said)}", flush=True)
                 cases.append(Case(week, "disturbed", week_dir, line_dir))
         references: dict[str, dict[str, Any]] = {}
-        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        cores = min(args.jobs, os.cpu_count() or 1)  # a reference is CPU-bound: one per core
+        with concurrent.futures.ProcessPoolExecutor(max_workers=cores) as pool:
             futures = {
                 c.name: pool.submit(reference, c.line_dir, args.batch_size, args.reference_limit)
                 for c in cases
