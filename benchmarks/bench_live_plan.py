@@ -215,7 +215,7 @@ def _planner_line(text: str) -> dict[str, Any]:
         }
     line = lines[-1]
     cpu = re.search(r"([\d.]+)\s*(?:s|CPU[- ]s)\s+(?:of\s+)?CPU|CPU[^\d]{0,20}([\d.]+)", line)
-    replans = re.search(r"(\d+)\s+re-?plans?|re-?plans?[^\d]{0,10}(\d+)", line)
+    replans = re.search(r"(\d+)\s+(?:re-?plans?|plans? made)|re-?plans?[^\d]{0,10}(\d+)", line)
     adopted = re.search(r"(\d+) adopted", line)
     from_plan = re.search(r"(\d+) from the plan", line)
     fallback = re.search(r"(\d+) by fallback", line)

@@ -162,7 +162,7 @@ class LivePlanning:
         """One line for the end of `serve`."""
         c = self.replanner.counts
         return (
-            f"planner {self.planner}: {c.jobs} re-plan{'' if c.jobs == 1 else 's'} ({c.adopted} adopted, "
+            f"planner {self.planner}: {c.jobs} plan{'' if c.jobs == 1 else 's'} made ({c.adopted} adopted, "
             f"{c.kept} kept the current plan, {c.late} late, {c.stale} stale, {c.failed} failed), "
             f"dispatches {c.from_plan} from the plan and {c.fallback} by fallback, "
             f"planner CPU {c.cpu_s:.1f} s, wall {c.planning_s:.1f} s"
