@@ -818,7 +818,7 @@ def add_live_commands(sub: Any) -> None:
     rep.add_argument(
         "--all-topics",
         action="store_true",
-        help="with --to-broker: also the twin's own recorded messages (dispatches, state, status)",
+        help="with --to-broker: also the twin's own recorded messages (dispatches, state, status, plans)",
     )
     rep.add_argument(
         "--speed",
