@@ -260,7 +260,7 @@ def _wait_tree(process: subprocess.Popen[bytes], timeout_s: float) -> float | No
 def live(broker: Mosquitto, case: Case, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """One week: serve and the emulator, each its own process; their figures."""
     root = f"bench/live-plan/{os.getpid()}-{case.name}"
-    journal = broker.folder / f"journal-{case.name}.jsonl"
+    journal = logs / f"{case.name}-journal.jsonl"  # kept: the dispatches and events of the week
     decides = ["--policy", args.policy] if args.policy else ["--planner", args.planner]
     serve_log, emulate_log = logs / f"{case.name}-serve.log", logs / f"{case.name}-emulate.log"
     watch = PlanWatch(broker.port, root)
