@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from agent.live.replanner import IMPROVE, LivePlan, Replanner, key_of
+from agent.live.liveplan import LivePlan, key_of
+from agent.live.replanner import IMPROVE, Replanner
 from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
 from bridge.outbound import pas_plan_message
 from bridge.topics import Topics

@@ -11,7 +11,8 @@ from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
 from agent.errors import UsageError
-from agent.live.replanner import IMPROVE, PlanJob, Replanner, ReplanSettings, key_of, plan_rest
+from agent.live.liveplan import PlanJob, key_of, plan_rest
+from agent.live.replanner import IMPROVE, Replanner, ReplanSettings
 from agent.planners.policies import FollowPolicy, SequencePolicy, SetupAwarePolicy
 from twin import Decision, Line, Scenario, simulate
 from twin.outlook import Expected
@@ -27,7 +28,7 @@ def scenario() -> Scenario:
     return make_scenario(line, make_week(line, plans, stock=[10, 0, 10, 0]))
 
 
-def _job(scenario: Scenario, planner: str, decisions: int, **settings: object) -> PlanJob:
+def _job(scenario: Scenario, planner: str, decisions: int) -> PlanJob:
     """At decision point `decisions` of setup-aware's week, that decision dispatched (not started)."""
     line = Line(scenario)
     request = line.start()
@@ -39,9 +40,9 @@ def _job(scenario: Scenario, planner: str, decisions: int, **settings: object) -
     kpis = line.trace.batches
     so_far = Expected(line.idle_so_far(request.time_s), sum(b.setup_effort for b in kpis),
                       sum(b.changeover for b in kpis), False, request.time_s)  # fmt: skip
-    replan = ReplanSettings(planner=planner, **settings)  # type: ignore[arg-type]
+    snapshot, first = line.snapshot(), rule(request)
     return PlanJob(
-        1, scenario, line.snapshot(), rule(request), (), "setup-aware", 0, replan, 2.0, IMPROVE, 0, so_far
+        1, scenario, snapshot, first, (), "setup-aware", 0, planner, 0, None, 60, 2.0, IMPROVE, 0, so_far
     )
 
 
