@@ -133,6 +133,8 @@ class _Search:
     ) -> None:
         self.scenario = scenario
         self.snapshot = snapshot
+        self.first = snapshot.decisions if snapshot is not None else 0
+        """The index of the first decision planned (the snapshot's)."""
         self.base = base
         self.name = name
         self.settings = settings
@@ -231,14 +233,15 @@ def _rollout(search: _Search) -> None:
     while checkpoint is not None:
         assert search.incumbent is not None
         request = checkpoint.request
-        follow = search.incumbent.decisions[request.index]
+        position = request.index - search.first  # the incumbent's decisions begin at the first one
+        follow = search.incumbent.decisions[position]
         tried = preference(search.base, request)[:width]
         for k in tried:
             if search.out_of_time():
                 return
             if k != follow.type:  # the incumbent's own choice: its week is known
                 search.trial(checkpoint, chosen, Decision(k))
-        follow = search.incumbent.decisions[request.index]
+        follow = search.incumbent.decisions[position]
         chosen.append(follow)
         line = Line.restore(checkpoint, search.engine)
         checkpoint = line.checkpoint() if line.decide(follow) is not None else None

@@ -16,6 +16,7 @@ from agent.cli.main import main
 from agent.cli.offline import _plan_settings, run_meta
 from agent.errors import UsageError
 from agent.planners.compare import run_planners
+from agent.planners.deadlines import ZeroIdleModel
 from agent.planners.policies import make_rule
 from agent.planners.registry import make_policy, parse_planners
 from agent.planners.rollout import BEAM, ROLLOUT, SearchSettings, preference, search_plan
@@ -53,6 +54,23 @@ def test_a_search_beats_a_base_that_leaves_idle_time(kind: str) -> None:
     assert run.results.idle_s < base.idle_s and run.results.completion == base.completion == 1.0
     assert run.planner == f"{kind}:setup-aware"
     assert len(lines) == stats.improvements > 0 and "setup effort" in lines[-1]
+
+
+@pytest.mark.parametrize("kind", [ROLLOUT, BEAM])
+def test_a_search_from_a_state_mid_week_plans_the_rest_never_worse_than_its_base(kind: str) -> None:
+    """From decision 2 of setup-aware's week (as `serve --planner` plans live): the plan's decisions
+    begin there, and its rest is no worse than the base's rest from the same state."""
+    scenario = _idle_week()
+    line = Line(scenario)
+    request = line.start()
+    for _ in range(2):
+        assert request is not None
+        request = line.decide(make_rule("setup-aware", 0)(request))
+    snapshot = line.snapshot()
+    base = run_planner(scenario, make_rule("setup-aware", 0), snapshot).results
+    run, _ = search_plan(scenario, kind, make_rule("setup-aware", 0), snapshot=snapshot)
+    assert run.results.rank_key() <= base.rank_key() and base.idle_s > 0
+    assert len(run.trace.batches) == sum(ZeroIdleModel(scenario, snapshot).counts)
 
 
 @pytest.mark.parametrize("seed", range(3))
