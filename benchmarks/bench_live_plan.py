@@ -379,6 +379,12 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=["undisturbed", "disturbed"],
                         default=["undisturbed", "disturbed"])  # fmt: skip
     parser.add_argument(
+        "--references-from",
+        type=Path,
+        default=None,
+        help="take the offline references from an earlier run's JSON (same weeks, size and limit)",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=1, help="live weeks at a time (and references, at most one per core)"
     )
     parser.add_argument("--quick", action="store_true", help="w1 at speed 10,000, 30 s references")
@@ -433,11 +439,16 @@ def main() -> None:
                 print(f"{week} disturbed: {'; '.join(said)}", flush=True)
                 cases.append(Case(week, "disturbed", week_dir, line_dir))
         references: dict[str, dict[str, Any]] = {}
+        if args.references_from is not None:  # the offline references of an earlier run of these weeks
+            earlier = json.loads(args.references_from.read_text())
+            references = {f"{r['week']}-{r['kind']}": r["reference"] for r in earlier["rows"]}
+            report["references_from"] = str(args.references_from)
         cores = min(args.jobs, os.cpu_count() or 1)  # a reference is CPU-bound: one per core
         with concurrent.futures.ProcessPoolExecutor(max_workers=cores) as pool:
             futures = {
                 c.name: pool.submit(reference, c.line_dir, args.batch_size, args.reference_limit)
                 for c in cases
+                if c.name not in references
             }
             for name, future in futures.items():
                 references[name] = future.result()

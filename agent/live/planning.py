@@ -106,6 +106,8 @@ class LivePlanning:
             self.outlook.forget()  # its projection was simulated with the plan before
         if replanner.wanted is None or replanner.busy or not mirror.plan_known or mirror.any_down:
             return adopted  # (a snapshot knows no downtime: the plan is made when all are up again)
+        if replanner.pace.per_wall_s() is None:
+            return adopted  # the line's pace sets the budget and how far ahead to plan: wait for it
         first = None
         if mirror.pas.batch is None:
             if self.dispatched is None or self.dispatched[0] != mirror.pas.started:

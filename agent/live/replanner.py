@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 REVISION_MAX = 2**31
 """A retained plan's revision above this is not this service's (plans are numbered from 1 then)."""
+WARM_UP_S = 5.0
+"""Wall seconds a job may wait for the worker to import the planners (the first job of a start)."""
 IMPROVE = "improve"
 """The reason of a re-plan that no deviation asked for."""
 LEAD = 1.5
@@ -244,7 +246,8 @@ class Replanner:
         incumbent = (
             tuple(s for i, s in sorted(self.steps.items()) if i >= snapshot.decisions) if in_force else ()
         )
-        took = max(self._took, default=budget)  # early when the plan is proved optimal, else later
+        warming = WARM_UP_S if self._pid is None else 0.0  # the worker is still importing the planners
+        took = max(self._took, default=budget + warming)  # early when the plan is proved optimal, else later
         lead_s = int((took + 0.1) * pace * LEAD)
         self._tokens += 1
         job = PlanJob(
