@@ -15,13 +15,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from agent.errors import UsageError
 from agent.planners.policies import FollowPolicy, Policy, SequencePolicy, SetupAwarePolicy
 from agent.planners.registry import BEST, CPSAT, RL, SEARCHES, PlannerSpec, make_policy, parse_planners
 from agent.planners.run import PlannedRun, run_planner
 from twin import Decision, DecisionRequest, Line, Scenario
-from twin.outlook import Expected
+from twin.outlook import Expected, Projection, StateKey
 from twin.results import rank_key
 from twin.schedule import ScheduledBatch, pas_schedule
 from twin.snapshot import LineSnapshot
@@ -29,19 +30,11 @@ from twin.snapshot import LineSnapshot
 WORKER_NICE = 10
 """How much lower the worker's CPU priority is than the service's."""
 
-Key = tuple[int, tuple[int, ...], int | None, tuple[tuple[int, int], ...]]
-"""A decision point's state besides its time: (decision index, stock per type, set-up type, (order,
-taken) per FAS)."""
-
-
-def key_of(request: DecisionRequest) -> Key:
-    return (request.index, request.stock, request.last_type, tuple((f.order, f.taken) for f in request.fas))
-
 
 def meets(step: PlanStep, last_type: int | None, time_s: int, tolerance_s: int) -> bool:
     """Whether a decision point (the PAS set up for `last_type`, at working second `time_s`) is the
     one `step` predicted: the same set-up type, the time within `tolerance_s`."""
-    return step.key[2] == last_type and abs(step.time_s - time_s) <= tolerance_s
+    return step.last_type == last_type and abs(step.time_s - time_s) <= tolerance_s
 
 
 def answer(steps: dict[int, PlanStep], request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
@@ -68,8 +61,10 @@ def planner_spec(planner: str, model: Path | None = None) -> PlannerSpec:
 class PlanStep:
     """One predicted decision point of a plan and the plan's answer there."""
 
-    key: Key
-    time_s: int
+    index: int
+    """The decision's index in the week."""
+    key: StateKey
+    """Its state as the twin predicts it (`twin.outlook.state_key`: time, stock, set-up type, FAS)."""
     type: int
     quantity: int | None
     idle_s: int
@@ -78,6 +73,14 @@ class PlanStep:
     """setup effort and"""
     setups: int
     """changeovers likewise."""
+
+    @property
+    def time_s(self) -> int:
+        return cast(int, self.key[0])
+
+    @property
+    def last_type(self) -> int | None:
+        return cast(int | None, self.key[2])
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,6 @@ class LivePlan:
     revision: int
     pid: int
 
-    def step(self, request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
-        """The plan's step for `request`'s decision point, or None if it did not predict it."""
-        step = self.at(request.index, request.last_type, request.time_s, tolerance_s)
-        return step if step is not None and step.type in request.valid else None
-
-    def at(self, index: int, last_type: int | None, time_s: int, tolerance_s: int) -> PlanStep | None:
-        """The plan's step for decision `index` if it `meets` that decision point; else None."""
-        i = index - self.anchor
-        if not 0 <= i < len(self.steps):
-            return None
-        step = self.steps[i]
-        return step if meets(step, last_type, time_s, tolerance_s) else None
-
     def types_from(self, index: int) -> tuple[int, ...]:
         return tuple(s.type for s in self.steps[max(0, index - self.anchor) :])
 
@@ -188,16 +178,27 @@ def plan_rest(job: PlanJob) -> LivePlan | None:
     if request is None:
         return None
     anchor = line.snapshot()
-    incumbent = [s.type for s in job.incumbent if s.key[0] >= request.index]
+    before = line.idle_so_far(request.time_s), line.trace.batches  # from the job's snapshot to `anchor`
+    incumbent = [s.type for s in job.incumbent if s.index >= request.index]
     run, provenance = _plan(job, anchor, incumbent)
     kept = None
     if job.incumbent:
         staying = Line(scenario, None, anchor)
         rest = staying.run(service)
         kept = (rest.idle_s, rest.setup_effort, tuple(b.type for b in staying.trace.batches))
-    sequence = [b.type for b in run.trace.batches]
-    steps, expected = _steps(scenario, anchor, sequence)
-    week = _week(job, meanwhile + [Decision(k) for k in sequence])
+    policy = SequencePolicy.of_types([b.type for b in run.trace.batches], scenario.types, job.planner)
+    projection = Projection.simulate(scenario, anchor, policy)
+    steps = [_step(projection, n, anchor.decisions + n) for n in range(len(projection.steps))]
+    expected = projection.total
+    idle, batches = before
+    so_far = job.so_far
+    week = Expected(
+        so_far.idle_s + idle + expected.idle_s,
+        so_far.setup_effort + sum(b.setup_effort for b in batches) + expected.setup_effort,
+        so_far.setups + sum(b.changeover for b in batches) + expected.setups,
+        expected.deadlock,
+        expected.end_s,
+    )
     schedule = [
         ScheduledBatch(
             b.position + request.index, b.type, b.quantity, b.start, b.end, b.buffer_entry, b.changeover
@@ -232,14 +233,14 @@ def _plan(
     """The planner's rest of the week from `anchor`, never worse than the current plan followed."""
     scenario = job.scenario
     spec = planner_spec(job.planner, job.model)
-    fallback = SetupAwarePolicy()
-    current = run_planner(scenario, FollowPolicy(incumbent, fallback), anchor) if incumbent else None
-    if spec.kind == BEST:
+    if spec.kind == BEST:  # it offers the incumbent itself
         from agent.planners.portfolio import BestSettings, plan_best
 
         best = BestSettings(time_limit_s=job.budget_s, seed=job.seed)
         run, how = plan_best(scenario, best, snapshot=anchor, incumbent=incumbent)
         return run, (how.source, how.bound, how.gap, how.stopped)
+    fallback = SetupAwarePolicy()
+    current = run_planner(scenario, FollowPolicy(incumbent, fallback), anchor) if incumbent else None
     if spec.kind == CPSAT:
         from agent.planners.cpsat import CpSatPlanner, CpSatSettings
 
@@ -288,7 +289,7 @@ class _ServiceDecider:
     (`LivePlan.at`), else the fallback policy."""
 
     def __init__(self, job: PlanJob) -> None:
-        self.steps = {s.key[0]: s for s in job.incumbent}
+        self.steps = {s.index: s for s in job.incumbent}
         self.tolerance_s = job.tolerance_s
         key = (job.fallback, job.seed, job.model)
         if key not in _POLICIES:
@@ -300,54 +301,9 @@ class _ServiceDecider:
         return Decision(step.type, step.quantity) if step is not None else self.fallback(request)
 
 
-def _week(job: PlanJob, decisions: list[Decision]) -> Expected:
-    """The job's KPIs so far plus the twin's forecast from its snapshot: the decision dispatched,
-    then `decisions`."""
-    line = Line(job.scenario, None, job.snapshot)
-    decisions = ([job.first] if job.first is not None else []) + decisions
-    request = line.start()
-    for decision in decisions:
-        if request is None:
-            break
-        request = line.decide(decision)
-    so_far = job.so_far
-    if request is not None or not line.finished:
-        raise AssertionError("the plan does not finish the week it was made for (a planner bug)")
-    results = line.results()
-    return Expected(
-        so_far.idle_s + results.idle_s,
-        so_far.setup_effort + results.setup_effort,
-        so_far.setups + results.setups,
-        results.deadlock,
-        line.end_s,
-    )
-
-
-def _steps(scenario: Scenario, anchor: LineSnapshot, sequence: list[int]) -> tuple[list[PlanStep], Expected]:
-    """The plan re-simulated from `anchor`: each decision point's key and what remains from it on;
-    what the rest of the week holds."""
-    line = Line(scenario, None, anchor)
-    request = line.start()
-    seen: list[tuple[DecisionRequest, int, float, int]] = []
-    effort, setups, i = 0.0, 0, 0
-    while request is not None:
-        seen.append((request, line.idle_so_far(request.time_s), effort, setups))
-        request = line.decide(Decision(sequence[i]))
-        batch = line.trace.batches[-1]
-        effort += batch.setup_effort
-        setups += batch.changeover
-        i += 1
-    idle = line.idle_so_far(line.end_s)
-    steps = [
-        PlanStep(
-            key_of(r),
-            r.time_s,
-            sequence[n],
-            None,
-            idle - idle_before,
-            effort - effort_before,
-            setups - setups_before,
-        )
-        for n, (r, idle_before, effort_before, setups_before) in enumerate(seen)
-    ]
-    return steps, Expected(idle, effort, setups, line.deadlock, line.end_s)
+def _step(projection: Projection, n: int, index: int) -> PlanStep:
+    """The projection's `n`th decision point (the week's decision `index`) and what remains from it."""
+    rest = projection.expected_from(n)
+    step = projection.steps[n]
+    return PlanStep(index, step.key, step.decision.type, step.decision.quantity, rest.idle_s,
+                    rest.setup_effort, rest.setups)  # fmt: skip

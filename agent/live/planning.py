@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from agent.live.liveplan import LivePlan, key_of
+from agent.live.liveplan import LivePlan
 from agent.live.replanner import IMPROVE, Replanner
 from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
 from bridge.outbound import pas_plan_message
@@ -15,7 +15,7 @@ from bridge.topics import Topics
 from twin import Decision
 from twin.events import BatchStarted, LineEvent, PlanRevised, StationUp, StockCounted
 from twin.mirror import Mirror
-from twin.outlook import Call, Expected, Outlook
+from twin.outlook import Call, Expected, Outlook, state_key
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +39,21 @@ class LivePlanning:
     def planner(self) -> str:
         return self.replanner.settings.planner
 
-    def forecast(self, call: Call) -> Call:
-        """`call` with the plan's forecast from its decision point where the outlook has none yet
-        (a plan adopted since the last decision)."""
-        step = self.replanner.step(call.request, self.mirror.revision)
-        plan = self.replanner.plan
-        if call.expected is not None or step is None or plan is None:
-            return call
-        total = plan.expected
-        expected = Expected(step.idle_s, step.setup_effort, step.setups, total.deadlock, total.end_s)
-        return dataclasses.replace(call, expected=expected)
-
-    def label(self, call: Call) -> str:
-        """The dispatch's `policy`: the planner when the plan covered the decision point, else the
-        fallback's name and `(fallback)`; counted."""
-        counts = self.replanner.counts
-        if self.replanner.step(call.request, self.mirror.revision) is not None:
-            counts.from_plan += 1
-            return self.planner
-        counts.fallback += 1
-        return f"{self.replanner.fallback.name} (fallback)"
+    def read(self, call: Call) -> tuple[Call, str]:
+        """`call` as dispatched and its `policy`: read from the plan (the planner's name; the plan's
+        forecast from there where the outlook has none yet, as after a plan adopted since the last
+        decision), else the fallback's name and `(fallback)`; counted."""
+        replanner = self.replanner
+        step = replanner.step(call.request, self.mirror.revision)
+        if step is None or replanner.plan is None:
+            replanner.counts.fallback += 1
+            return call, f"{replanner.fallback.name} (fallback)"
+        replanner.counts.from_plan += 1
+        if call.expected is None:
+            total = replanner.plan.expected
+            expected = Expected(step.idle_s, step.setup_effort, step.setups, total.deadlock, total.end_s)
+            call = dataclasses.replace(call, expected=expected)
+        return call, self.planner
 
     def dispatched_now(self, call: Call) -> None:
         """A dispatch left: re-plan from the decision point after it when the plan did not cover
@@ -70,7 +65,7 @@ class LivePlanning:
         plan = replanner.plan
         if step is None:
             replanner.want("left the plan")
-        elif step.time_s != call.request.time_s or step.key != key_of(call.request):
+        elif step.key != state_key(call.request):  # the time or the state is off the plan's
             replanner.want("off the plan's pace")
         elif plan is not None and plan.stopped == "time limit":  # more time may find a better one
             replanner.want(IMPROVE)
@@ -87,14 +82,11 @@ class LivePlanning:
         elif isinstance(event, StockCounted):
             replanner.want("stock correction")
         elif isinstance(event, BatchStarted):
-            self.decided[self.mirror.pas.started - 1] = self.mirror.scenario.types.index(event.type)
-        if isinstance(event, BatchStarted) and self.dispatched is not None:
-            index, decision = self.dispatched
-            if (
-                self.mirror.pas.started == index + 1
-                and event.type != self.mirror.scenario.types[decision.type]
-            ):
+            index = self.mirror.pas.started - 1
+            built = self.mirror.scenario.types.index(event.type)
+            if self.decided.get(index, built) != built:  # it had been dispatched as another type
                 replanner.want(f"the PAS built {event.type}")
+            self.decided[index] = built
 
     def pump(self) -> LivePlan | None:
         """Poll the worker (a plan adopted now is returned), then send the wanted re-plan when the

@@ -172,7 +172,6 @@ class Replanner:
         """Setup effort the last adopted plan saves against the one it replaced."""
         self._executor: cf.ProcessPoolExecutor | None = None
         self._future: cf.Future[LivePlan | None] | None = None
-        self._job: PlanJob | None = None
         self._pid: int | None = None
         self._tokens = 0
         self._took: deque[float] = deque(maxlen=3)  # wall seconds of the last jobs, submit to result
@@ -267,7 +266,6 @@ class Replanner:
             revision,
             so_far,
         )
-        self._job = job
         self._future = self._executor.submit(plan_rest, job)
         self._submitted = time.perf_counter()
         self.counts.jobs += 1
@@ -305,7 +303,7 @@ class Replanner:
             self.want("plan revision")
             return None
         passed = plan.steps[: max(0, next_decision - plan.anchor)]
-        if any(decided.get(s.key[0]) != s.type for s in passed):
+        if any(decided.get(s.index) != s.type for s in passed):
             self.counts.late += 1
             self.want("left the plan")
             return None
@@ -321,7 +319,7 @@ class Replanner:
         """Put `plan` in force (its steps; before its first decision, those of the plan in force)."""
         same = self.plan is not None and self.plan.revision == plan.revision
         before = {i: s for i, s in self.steps.items() if i < plan.anchor} if same else {}
-        self.steps = before | {s.key[0]: s for s in plan.steps}
+        self.steps = before | {s.index: s for s in plan.steps}
         self.plan = plan
 
     def _adopt(self, new: LivePlan) -> bool:

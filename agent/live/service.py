@@ -407,8 +407,7 @@ class AgentService:
         based_on = self.last_stored_seq if index > 0 else None
         policy = self.policy_name
         if self.planning is not None:
-            call = self.planning.forecast(call)
-            policy = self.planning.label(call)
+            call, policy = self.planning.read(call)
         dispatch = dispatch_message(self.mirror, call, seq, policy, based_on)
         payload = dispatch.dump()
         entry = DecisionEntry(index, seq, dispatch.type, payload)

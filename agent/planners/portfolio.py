@@ -236,10 +236,7 @@ class _Search:
             return False
         if self.snapshot is None:
             return self.best.results.completion == 1.0
-        built = [0] * len(self.model.counts)
-        for k in self.sequence:
-            built[k] += 1
-        return tuple(built) == self.model.counts
+        return self.model.is_complete(self.sequence)
 
     def zero_idle(self) -> bool:
         return self.best is not None and self.best.results.idle_s == 0 and self.model.meets(self.sequence)

@@ -11,11 +11,11 @@ from builders import make_line, make_scenario, make_week
 
 from agent.cli import main
 from agent.errors import UsageError
-from agent.live.liveplan import PlanJob, key_of, plan_rest
+from agent.live.liveplan import LivePlan, PlanJob, PlanStep, plan_rest
 from agent.live.replanner import IMPROVE, Replanner, ReplanSettings
 from agent.planners.policies import FollowPolicy, SequencePolicy, SetupAwarePolicy
-from twin import Decision, Line, Scenario, simulate
-from twin.outlook import Expected
+from twin import Decision, DecisionRequest, Line, Scenario, simulate
+from twin.outlook import Expected, state_key
 
 MATRIX = [[0, 3, 9, 4], [5, 0, 2, 8], [7, 6, 0, 3], [2, 9, 5, 0]]
 NOTHING = Expected(0, 0.0, 0, False, 0)
@@ -46,6 +46,13 @@ def _job(scenario: Scenario, planner: str, decisions: int) -> PlanJob:
     )
 
 
+def _answer(plan: LivePlan, request: DecisionRequest, tolerance_s: int) -> PlanStep | None:
+    """What the service's re-planner answers at `request` with `plan` in force."""
+    replanner = Replanner(ReplanSettings(tolerance_s=tolerance_s))
+    replanner.take(plan)
+    return replanner.step(request, plan.revision)
+
+
 @pytest.mark.parametrize("decisions", [0, 5])
 def test_a_plan_of_the_rest_is_what_the_twin_does_when_followed(scenario: Scenario, decisions: int) -> None:
     """Following the plan from the job's state meets every step's predicted state and time, and
@@ -58,8 +65,8 @@ def test_a_plan_of_the_rest_is_what_the_twin_does_when_followed(scenario: Scenar
     assert request is not None and job.first is not None
     request = line.decide(job.first)
     for step in plan.steps:
-        assert request is not None and key_of(request) == step.key and request.time_s == step.time_s
-        assert plan.step(request, 0) == step
+        assert request is not None and (request.index, state_key(request)) == (step.index, step.key)
+        assert request.time_s == step.time_s and _answer(plan, request, 0) == step
         request = line.decide(Decision(step.type))
     assert request is None
 
@@ -184,12 +191,12 @@ def test_the_plan_answers_a_decision_point_a_little_off_its_time_and_not_another
     request = line.start()
     assert request is not None
     request = line.decide(SetupAwarePolicy()(request))
-    assert request is not None and plan.step(request, 0) == plan.steps[0]
+    assert request is not None and _answer(plan, request, 0) == plan.steps[0]
     off = dataclasses.replace(request, time_s=request.time_s + 60)
-    assert plan.step(off, 60) == plan.steps[0] and plan.step(off, 59) is None
+    assert _answer(plan, off, 60) == plan.steps[0] and _answer(plan, off, 59) is None
     other = next(k for k in range(4) if k != request.last_type)
-    assert plan.step(dataclasses.replace(request, last_type=other), 60) is None  # another type was built
-    assert plan.step(dataclasses.replace(request, index=request.index + 1), 60) != plan.steps[0]
+    assert _answer(plan, dataclasses.replace(request, last_type=other), 60) is None  # another type was built
+    assert _answer(plan, dataclasses.replace(request, index=request.index + 1), 60) != plan.steps[0]
 
 
 def test_the_follower_takes_the_plan_s_next_valid_type_then_the_fallback(scenario: Scenario) -> None:
