@@ -19,10 +19,12 @@ from agent.cli.flags import (
     envs,
     flag_problem,
     jobs,
+    natural,
     not_negative,
     path_arg,
     steps,
 )
+from agent.cli.imitation import add_imitation_commands
 from agent.cli.inputs import DEFAULT_WEEK, common_options
 from agent.cli.outputs import check_run_folder
 from agent.errors import UsageError
@@ -77,9 +79,27 @@ def _train_config(args: argparse.Namespace, out: Path) -> TrainConfig:
             checkpoint_steps=args.checkpoint_steps,
             progress=not args.no_progress,
             command="linetwin " + shlex.join(args.argv),
+            **_start_options(args),
         )
     except ValidationError as exc:  # a flag the config refuses: one line naming it, never a dump
         raise UsageError(flag_problem(exc)) from None
+
+
+def _start_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--init-from, the expert term (--bc-*) and the best model (--best-*), as TrainConfig's fields."""
+    if args.bc_data is None:
+        given = [f for f in ("--bc-weight", "--bc-steps") if any(a.split("=")[0] == f for a in args.argv)]
+        if given:
+            raise UsageError(f"{', '.join(given)} weighs the expert term: give --bc-data DIR too")
+    options: dict[str, Any] = {
+        "init_from": args.init_from,
+        "bc_data": args.bc_data,
+        "bc_weight": args.bc_weight,
+        "bc_steps": args.bc_steps,
+        "best_every": args.best_every,
+        "best_weeks": args.best_weeks,
+    }
+    return options
 
 
 def _print_summary(summary: TrainSummary) -> None:
@@ -210,6 +230,39 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml with MaskablePPO settings")
     p.add_argument("--checkpoint-steps", type=count, default=50_000, help="checkpoint interval")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--init-from",
+        type=path_arg,
+        default=None,
+        help="start from this model's weights (e.g. behaviour cloning's; its card's types and env "
+        "settings must be the run's); PPO settings stay the run's",
+    )
+    p.add_argument(
+        "--bc-data",
+        type=path_arg,
+        default=None,
+        help="expert data (folder of .npz from `linetwin expert`) kept in by behaviour cloning "
+        "after every PPO update",
+    )
+    p.add_argument(
+        "--bc-weight", type=not_negative, default=1.0, help="weight of the expert term (default 1)"
+    )
+    p.add_argument(
+        "--bc-steps",
+        type=count,
+        default=4,
+        help="behaviour-cloning minibatch steps after every PPO update (default 4)",
+    )
+    p.add_argument(
+        "--best-every",
+        type=natural,
+        default=0,
+        help="steps between evaluations on held-out generated weeks; the best model is kept as "
+        "best.zip (default 0: none)",
+    )
+    p.add_argument(
+        "--best-weeks", type=count, default=5, help="held-out generated weeks of an evaluation (default 5)"
+    )
 
 
 def add_training_commands(sub: Any) -> None:
@@ -249,3 +302,4 @@ def add_training_commands(sub: Any) -> None:
         help="seconds of the best plan of any planner per batch size, beside Table II (default 30; 0: none)",
     )
     st.set_defaults(func=cmd_study)
+    add_imitation_commands(sub)

@@ -2,7 +2,10 @@
 
 A run folder holds `config.json` (what was asked), `checkpoints/` (model + curriculum state every
 `checkpoint_steps`), `tb/` (TensorBoard), `model.zip` + `model.json` (the final agent and its card)
-and `summary.json` (`TrainSummary`: steps at which each task was learned, final KPIs, wall time)."""
+and `summary.json` (`TrainSummary`: steps at which each task was learned, final KPIs, wall time).
+A run may start from a model's weights (`init_from`, e.g. behaviour cloning's), keep the expert in
+with a behaviour-cloning term (`bc_data`, `bc_weight`: `agent.training.anchor`) and keep its best
+model by evaluation on held-out generated weeks (`best_every`: `best.zip`, `agent.training.best`)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.evaluate import PlayedPlan, evaluate
 from agent.planners.rl import ModelCard, save_model
+from agent.training.anchor import ExpertAnchor, ExpertSteps, check_expert_steps, load_expert_steps
+from agent.training.best import BestKeeper, held_out_weeks
 from agent.training.curriculum import Curriculum, CurriculumCallback, load_curriculum
 from agent.training.summary import EvaluationSummary, PlanSummary, TaskSummary, TrainSummary, read_summary
 from twin import (
@@ -84,6 +89,17 @@ class TrainConfig(BaseModel):
     eval_plans: Annotated[int, Field(ge=1)] = 20
     progress: bool = True
     command: str = ""
+    init_from: Path | None = None
+    """A model (.zip with its card) whose weights the run starts from; PPO settings stay the run's."""
+    bc_data: Path | None = None
+    """Expert data (a folder of .npz: obs, masks, actions) kept in by a behaviour-cloning term."""
+    bc_weight: Annotated[float, Field(ge=0)] = 1.0
+    bc_steps: Annotated[int, Field(gt=0)] = 4
+    """Behaviour-cloning minibatch steps after each PPO update."""
+    bc_batch_size: Annotated[int, Field(gt=1)] = 256
+    best_every: Annotated[int, Field(ge=0)] = 0
+    """Steps between evaluations on held-out generated weeks keeping `best.zip` (0: none)."""
+    best_weeks: Annotated[int, Field(gt=0)] = 5
 
 
 def load_ppo_settings(path: Path | str) -> PPOSettings:
@@ -160,7 +176,7 @@ def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO
     tb = str(config.out / "tb")
     if resume is not None:
         return MaskablePPO.load(resume, env=env, device="cpu", tensorboard_log=tb)
-    return MaskablePPO(
+    model = MaskablePPO(
         "MlpPolicy",
         env,
         **config.ppo.model_dump(exclude={"net_arch"}),  # stable-baselines3's names
@@ -169,6 +185,45 @@ def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO
         device="cpu",
         tensorboard_log=tb,
     )
+    if config.init_from is not None:  # the weights only: the run's PPO settings stay
+        try:
+            model.set_parameters(str(config.init_from), exact_match=True, device="cpu")
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"its network does not fit the run's ({config.ppo.net_arch}): {first}",
+                "init_from",
+                config.init_from,
+            ) from None
+    return model
+
+
+def obs_size(line: LineConfig, week: WeekConfig, settings: EnvSettings) -> int:
+    """The length of the run's observation vector (as its env builds it)."""
+    space: Any = LineEnv(line, [week], None, settings).observation_space
+    return int(space.shape[0])
+
+
+def check_init_from(path: Path, line: LineConfig, week: WeekConfig, settings: EnvSettings) -> None:
+    """The model a run starts from must have been trained for the line's types with the run's env
+    settings (else its observations mean something else): UsageError naming the model."""
+    from agent.errors import ModelError
+    from agent.planners.rl import load_model
+
+    try:
+        model, card = load_model(path)
+    except ModelError as exc:
+        raise UsageError(str(exc), "init_from") from None
+    if card.types != line.types:
+        raise UsageError(f"its card's types {card.types} are not the line's {line.types}", "init_from", path)
+    if card.env_settings != settings:
+        theirs, ours = card.env_settings.model_dump(), settings.model_dump()
+        differ = ", ".join(f"{k} {theirs[k]!r} (run: {ours[k]!r})" for k in ours if theirs.get(k) != ours[k])
+        raise UsageError(f"its card's env settings differ: {differ}", "init_from", path)
+    space: Any = model.observation_space
+    expected = (obs_size(line, week, settings),)
+    if space.shape != expected:
+        raise UsageError(f"it observes {space.shape}, the run's env {expected}", "init_from", path)
 
 
 def check(config: TrainConfig) -> tuple[LineConfig, Curriculum, EnvSettings]:
@@ -188,7 +243,20 @@ def check(config: TrainConfig) -> tuple[LineConfig, Curriculum, EnvSettings]:
             Scenario.build(line, week, task.batch_size or config.batch_size)
         except ValueError as exc:
             raise UsageError(f"curriculum {curriculum.name}, task {i}: {exc}") from None
+    if config.init_from is not None:
+        check_init_from(config.init_from, line, week, settings)
+    if config.bc_data is not None:
+        _expert(config, line, settings)
     return line, curriculum, settings
+
+
+def _expert(config: TrainConfig, line: LineConfig, settings: EnvSettings) -> ExpertSteps:
+    """The run's expert data, checked against its env."""
+    assert config.bc_data is not None
+    steps = load_expert_steps(config.bc_data)
+    size = obs_size(line, load_week(config.template_week, line), settings)
+    check_expert_steps(steps, size, len(line.types), config.bc_data)
+    return steps
 
 
 def holds_run(out: Path) -> bool:
@@ -237,10 +305,23 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
         tracker = CurriculumCallback(curriculum, state, verbose=1)
         if steps_left > 0 and not tracker.finished:
             saver = RunSaver(checkpoints, config.checkpoint_steps, tracker)
+            callbacks: list[BaseCallback] = [tracker, saver]
+            if config.bc_data is not None:
+                expert = _expert(config, line, settings)
+                callbacks.append(
+                    ExpertAnchor(expert, config.bc_weight, config.bc_steps, config.bc_batch_size, config.seed)
+                )
+            if config.best_every > 0:
+                held_out = held_out_weeks(line, load_week(config.template_week, line), config.best_weeks)
+                callbacks.append(
+                    BestKeeper(
+                        out, config.best_every, line, held_out, _card(config, line, curriculum, settings)
+                    )
+                )
             start = time.perf_counter()
             model.learn(
                 total_timesteps=steps_left,
-                callback=CallbackList([tracker, saver]),
+                callback=CallbackList(callbacks),
                 progress_bar=config.progress,
                 reset_num_timesteps=not resume,
                 tb_log_name="ppo",
@@ -251,13 +332,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
     finally:
         env.close()
 
-    card = ModelCard(
-        types=line.types,
-        env_settings=settings,
-        batch_size=curriculum.tasks[-1].batch_size or config.batch_size,
-        curriculum=curriculum.name,
-        command=config.command,
-    )
+    card = _card(config, line, curriculum, settings)
     save_model(model, out / "model.zip", card)
     summary = TrainSummary(
         run=str(config.out),
@@ -279,6 +354,18 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
     )
     summary.write(out)
     return summary
+
+
+def _card(config: TrainConfig, line: LineConfig, curriculum: Curriculum, settings: EnvSettings) -> ModelCard:
+    """The card of the run's models (its final batch size; the command names --init-from and
+    the expert data where given)."""
+    return ModelCard(
+        types=line.types,
+        env_settings=settings,
+        batch_size=curriculum.tasks[-1].batch_size or config.batch_size,
+        curriculum=curriculum.name,
+        command=config.command,
+    )
 
 
 def _evaluate(
