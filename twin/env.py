@@ -40,12 +40,15 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Action Space
     `Discrete(n)`: the index of the next batch's type in the line's `types`. `action_masks()`
-    returns the allowed types: those with a positive remaining requirement, or, with
-    `Task.mask_top_k = k`, the k most urgent of them (earliest range, then largest requirement).
+    returns the allowed types: those with a positive remaining requirement; with
+    `EnvSettings.mask = "deadlines"` only those after which every zero-idle deadline can still be
+    met (`twin.slack`; all of them when none can); with `Task.mask_top_k = k` the k most urgent of
+    these (earliest range, then largest requirement).
     An action outside the mask raises `InvalidDecision`; it is never repaired.
 
     ## Observation Space
-    `Box(-1, 2, (4n + 3,), float32)`, n = number of types:
+    `Box(-1, 2, (4n + 3,), float32)`, n = number of types (`(6n + 3,)` with
+    `EnvSettings.observation = "deadlines"`):
 
     | index      | feature                                                     | scale             |
     |------------|-------------------------------------------------------------|-------------------|
@@ -56,6 +59,10 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
     | 4n         | buffer fill                                                 | / capacity        |
     | 4n+1       | working time elapsed                                        | / working week    |
     | 4n+2       | batch size                                                  | / capacity        |
+    | 4n+3..5n+2 | `deadlines` only: positions of freedom left in the demand   | × batch size      |
+    |            | window if the type is built now (< 0: a deadline is missed) | / capacity        |
+    | 5n+3..6n+2 | `deadlines` only: position of the type's next deadline      | × batch size      |
+    |            |                                                             | / capacity, ≤ 2   |
 
     Window capacity = units all FAS can take in the window at their unit times. Values are
     clipped to [-1, 2].
@@ -108,7 +115,7 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
         self._next_task = self.task
         n = len(self.line.types)
         self.action_space = spaces.Discrete(n)
-        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, (Observer.size(n),), np.float32)
+        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, (Observer.size(n, self.settings),), np.float32)
         self._scenarios: dict[tuple[int, int], Scenario] = {}
         self._engine = Engine()
         self._line: Line | None = None

@@ -6,7 +6,7 @@ changes between its stages (mask, setup-penalty weight, batch size)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,14 @@ class EnvSettings(_Settings):
     deadlock_penalty: Annotated[float, Field(le=0)] = -1000.0
     """Reward when an episode ends in deadlock, times the share of planned units never built; 0 gives
     the paper's env, in which filling the buffer until deadlock shortens the episode and pays."""
+    observation: Literal["basic", "deadlines"] = "basic"
+    """`basic`: the paper's features (4n + 3); `deadlines` adds per type the freedom left in the
+    demand window if it is built now and the position of its next deadline (6n + 3;
+    `twin.slack`)."""
+    mask: Literal["remaining", "deadlines"] = "remaining"
+    """`remaining`: every type with a positive remaining requirement (`problem.md`); `deadlines`:
+    of those, the types after which every zero-idle deadline can still be met (all of them when
+    none can; `twin.slack`)."""
 
 
 class Task(_Settings):

@@ -58,3 +58,13 @@ class Forecast:
     def demand_between(self, k: int, start_s: int, end_s: int) -> int:
         """Planned takes of type k in [start_s, end_s)."""
         return int(self.demand(start_s, end_s)[k])
+
+    def takes(self, k: int) -> np.ndarray:
+        """Working seconds of every planned take of type k from now on, sorted (shape (m,), int64)."""
+        times = [
+            start + (self._units.positions[f][k][int(self._units.cumulative[f][first, k]) :] - first) * unit
+            for f, first, start, unit, _ in self._fas
+        ]
+        if not times:
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(np.concatenate(times)).astype(np.int64)

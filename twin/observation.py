@@ -11,6 +11,7 @@ from twin.decision import DecisionRequest
 from twin.env_settings import EnvSettings
 from twin.forecast import Forecast
 from twin.scenario import Scenario
+from twin.slack import PositionSlack
 
 OBS_LOW, OBS_HIGH = -1.0, 2.0
 """Bounds of every observation feature."""
@@ -28,6 +29,11 @@ class Assessment:
     """Working time until the stock of each type runs out; inf when it lasts the whole window."""
     candidates: tuple[int, ...]
     """The types the agent may choose (the action mask)."""
+    freedom: np.ndarray | None = None
+    """Per type the positions of freedom left in the demand window if it is built now (negative:
+    a deadline will be missed); None unless the settings observe or mask deadlines."""
+    first_due: np.ndarray | None = None
+    """Per type the position by which its next batch must enter (inf: none due); None likewise."""
 
 
 class Observer:
@@ -43,9 +49,10 @@ class Observer:
         self.capacity = scenario.line.buffer.capacity
 
     @staticmethod
-    def size(n_types: int) -> int:
+    def size(n_types: int, settings: EnvSettings | None = None) -> int:
         """Length of the observation vector for a line with `n_types` types."""
-        return 4 * n_types + 3
+        extra = 2 * n_types if settings is not None and settings.observation == "deadlines" else 0
+        return 4 * n_types + 3 + extra
 
     def assess(self, request: DecisionRequest, mask_top_k: int | None = None) -> Assessment:
         forecast = Forecast(request)
@@ -59,10 +66,17 @@ class Observer:
             range_s[k] = runout - now
         remaining = np.asarray(request.remaining, dtype=np.int64)
         candidates = request.valid
+        freedom = first_due = None
+        if self.settings.observation == "deadlines" or self.settings.mask == "deadlines":
+            slack = PositionSlack(request, forecast)
+            freedom, first_due = slack.freedom(self.window_s), slack.first_due
+            if self.settings.mask == "deadlines" and slack.possible:
+                meets = slack.freedom() >= 0
+                candidates = tuple(k for k in candidates if meets[k]) or candidates
         if mask_top_k is not None and len(candidates) > mask_top_k:
             urgency = sorted(candidates, key=lambda k: (range_s[k], -required[k], -remaining[k], k))
             candidates = tuple(sorted(urgency[:mask_top_k]))
-        return Assessment(required, remaining, range_s, candidates)
+        return Assessment(required, remaining, range_s, candidates, freedom, first_due)
 
     def mask(self, assessment: Assessment) -> np.ndarray:
         mask = np.zeros(self.n_types, dtype=bool)
@@ -72,7 +86,7 @@ class Observer:
     def observe(self, request: DecisionRequest, assessment: Assessment) -> np.ndarray:
         """The observation vector (see `LineEnv` for its table)."""
         n = self.n_types
-        obs = np.zeros(self.size(n), dtype=np.float32)
+        obs = np.zeros(self.size(n, self.settings), dtype=np.float32)
         obs[:n] = assessment.required_window / self.capacity
         obs[n : 2 * n] = assessment.remaining / self.window_units
         obs[2 * n : 3 * n] = np.minimum(assessment.range_s / self.settings.range_scale_s, 1.0)
@@ -81,4 +95,9 @@ class Observer:
         obs[4 * n] = sum(request.stock) / self.capacity
         obs[4 * n + 1] = request.time_s / self.week_s
         obs[4 * n + 2] = request.batch_size / self.capacity
+        if self.settings.observation == "deadlines":
+            assert assessment.freedom is not None and assessment.first_due is not None
+            units = request.batch_size / self.capacity  # positions as buffer shares: b-invariant
+            obs[4 * n + 3 : 5 * n + 3] = assessment.freedom * units
+            obs[5 * n + 3 : 6 * n + 3] = np.minimum(assessment.first_due * units, OBS_HIGH)
         return np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)

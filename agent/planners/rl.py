@@ -89,7 +89,7 @@ class RLPolicy(Policy):
             raise ModelError(
                 f"the model was trained for types {self.card.types}, the line has {scenario.types}"
             )
-        expected = (Observer.size(len(scenario.types)),)
+        expected = (Observer.size(len(scenario.types), self.card.env_settings),)
         space: Any = self.model.observation_space
         if space.shape != expected:
             raise ModelError(f"the model observes {space.shape}, this line needs {expected}")

@@ -1,0 +1,123 @@
+"""Slack of the zero-idle deadlines at a decision point: how many PAS positions of freedom remain,
+per type the agent might choose now. The observation's `deadlines` features and the `deadlines`
+action mask read it.
+
+From the decision point on, the FAS take at nominal pace (the forecast), so batch `j` of type `k`
+must enter by the take it is the first to cover, and the PAS batch at position `i` (0: the one
+chosen now) enters no earlier than `max(finish_i, release_i)` (`twin.timeline`: production end,
+and the take that frees room for it). Each batch thus has a deadline position, and with one batch
+per position the rest of the week can still run without idle time exactly when, for every
+position `i`, the batches due at `0..i` number at most `i + 1` (Hall's condition for unit jobs
+with deadlines; earliest-deadline-first then meets them all; Jackson 1955). Choosing type `k` now
+fills position 0 with `k`, so the freedom left is `min_i (i - due_i(k))` with `due_i(k)` the batches
+other than this one due at `1..i`; negative means some deadline will be missed.
+
+An approximation of the twin where it matters little: the forecast ignores planned FAS downtime,
+and an entry at exactly the instant the same take releases room is counted as in time.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+import numpy as np
+
+from twin.decision import DecisionRequest
+from twin.forecast import Forecast
+from twin.timeline import _advance, _up_at
+
+
+class PositionSlack:
+    """Deadline positions of one decision point's remaining batches, and the freedom per choice."""
+
+    def __init__(self, request: DecisionRequest, forecast: Forecast) -> None:
+        b = request.batch_size
+        n = len(request.stock)
+        stock = request.stock
+        counts = [-(-r // b) if r > 0 else 0 for r in request.remaining]
+        self.positions = sum(counts)
+        """PAS batches the rest of the week builds."""
+        takes = [forecast.takes(k) for k in range(n)]
+        everything = np.sort(np.concatenate(takes)) if n else np.zeros(0, dtype=np.int64)
+        self._free = sum(stock) - request.scenario.line.buffer.capacity
+        self._b = b
+        self._takes = everything
+        entries = self._entries(request, everything)
+        self.entries = entries
+        """Earliest entry time (working s) of the batch at each position."""
+        self.time_s = request.time_s
+        self.first_due = np.full(n, np.inf)
+        """Per type the deadline position of its next batch (inf: none due)."""
+        required = np.zeros((max(self.positions, 1), n), dtype=np.int64)
+        self.possible = True
+        """False when some batch cannot meet its deadline at any position."""
+        for k in range(n):
+            for j in range(1, counts[k] + 1):
+                c = stock[k] + (j - 1) * b
+                if c >= len(takes[k]):
+                    break
+                due = int(takes[k][c])
+                p = bisect_right(entries, due) - 1
+                if p >= 0 and entries[p] == due and self._release(p) == due:
+                    # the takes waiting for this very batch free no room for it (`Timeline.entry_allows`)
+                    same = int(np.searchsorted(takes[k], due, side="right")) - c
+                    if int(np.searchsorted(everything, due, side="right")) - same < self._room(p):
+                        p -= 1
+                if p < 0:
+                    self.possible = False
+                    p = 0
+                if j == 1:
+                    self.first_due[k] = p
+                required[min(p, len(required) - 1), k] = j
+        self.required = np.maximum.accumulate(required, axis=0)
+        """`required[i, k]`: batches of type k that positions 0..i must hold, shape (positions, n)."""
+
+    def _room(self, position: int) -> int:
+        """Takes that must have happened before the batch at `position` fits in the buffer."""
+        return self._free + (position + 1) * self._b
+
+    def _release(self, position: int) -> int:
+        """The take that frees room for the batch at `position`, 0 if none is needed."""
+        need = self._room(position)
+        return int(self._takes[need - 1]) if need > 0 else 0
+
+    @staticmethod
+    def _entries(request: DecisionRequest, takes: np.ndarray) -> list[int]:
+        """Earliest entry time of the batch at each position (until the buffer never has room)."""
+        sc = request.scenario
+        b = request.batch_size
+        work = b * sc.line.pas.unit_time_s + sc.line.pas.setup_time_s
+        down = sc.downtime[-1]
+        free = sum(request.stock) - sc.line.buffer.capacity
+        batches = sum(-(-r // b) for r in request.remaining if r > 0)
+        out: list[int] = []
+        entered = request.time_s
+        for position in range(batches):
+            need = free + (position + 1) * b
+            if need > len(takes):
+                break
+            release = int(takes[need - 1]) if need > 0 else 0
+            entered = _up_at(max(_advance(entered, work, down), release), down)
+            out.append(entered)
+        return out
+
+    def freedom(self, horizon_s: int | None = None) -> np.ndarray:
+        """Per type, the positions of freedom left if it is built now: `min_i (i - due_i)` over the
+        positions `i >= 1` that enter within `horizon_s` of now (all of them when None), shape
+        (n,), int. Negative: some deadline will be missed (also when position 0 was due to hold
+        another type). At the week's last position the freedom is 0 by counting, so a horizon
+        shorter than the week shows how much room the near term leaves."""
+        req = self.required
+        n = req.shape[1]
+        last = len(req) if horizon_s is None else bisect_right(self.entries, self.time_s + horizon_s)
+        last = max(1, min(last, len(req)))
+        due = req[:last].sum(axis=1, keepdims=True) - (req[:last] >= 1)  # (last, n): this batch at 0
+        slack = np.arange(last)[:, None] - due
+        out = np.full(n, len(req), dtype=np.int64) if last == 1 else slack[1:].min(axis=0)
+        blocked = due[0] > 0  # position 0 was due to hold another type
+        out[blocked] = -due[0][blocked]
+        return out
+
+    def meets(self) -> np.ndarray:
+        """Per type, whether building it now leaves every deadline reachable (shape (n,), bool)."""
+        return bool(self.possible) & (self.freedom() >= 0)
