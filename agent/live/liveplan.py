@@ -258,7 +258,11 @@ def _plan(
 
         base = make_policy(spec.policy_label, job.seed, spec.model)
         run, stats = search_plan(
-            scenario, spec.kind, base, SearchSettings(time_limit_s=job.budget_s), snapshot=anchor
+            scenario,
+            spec.kind,
+            base,
+            SearchSettings(time_limit_s=job.budget_s, decision_time_s=spec.decision_time_s),
+            snapshot=anchor,
         )
         stopped = "time limit" if stats.stopped_early else "done"
         return _better(run, current, spec.label, (None, None, stopped))

@@ -231,7 +231,7 @@ def _search(
     else:
         assert spec.base is not None
         base = make_rule(spec.base, settings.seed)
-    search = SearchSettings(settings.width, settings.depth, settings.cpsat.time_limit_s)
+    search = SearchSettings(settings.width, settings.depth, settings.cpsat.time_limit_s, spec.decision_time_s)
     return search_plan(scenario, spec.kind, base, search, progress, spec.label)
 
 

@@ -3,8 +3,9 @@
 Names: a rule (`random`, `first-fit`, `earliest-runout`, `setup-aware`), `rules` (all of them,
 for comparisons), `cpsat` (the exact planner), `rl` or `rl:MODEL` (a trained agent; `rl` alone
 is the shipped one), `rollout:BASE` and `beam:BASE` (searches with the twin over a base policy:
-`rollout:setup-aware`, `rollout:rl`, `beam:rl:MODEL`) and `best` (the planning portfolio).
-`ppo`/`ppo:MODEL` are the old spelling of `rl`, still accepted.
+`rollout:setup-aware`, `rollout:rl`, `beam:rl:MODEL`), `rl+rollout` or `rl+rollout:MODEL` (search at
+decision time: a rollout over the trained agent with a budget per decision, `DECISION_TIME_S`) and
+`best` (the planning portfolio). `ppo`/`ppo:MODEL` are the old spelling of `rl`, still accepted.
 
 `make_policy` builds a decision policy (what `simulate` and `serve` run); `parse_planners` reads
 a list of planners for a comparison (`plan`, `compare`). Errors name the parameter, not a flag.
@@ -29,6 +30,10 @@ ROLLOUT = "rollout"
 BEAM = "beam"
 SEARCHES = (ROLLOUT, BEAM)
 """Searches with the twin over a base policy (`agent.planners.rollout`): `rollout:BASE`, `beam:BASE`."""
+RL_ROLLOUT = "rl+rollout"
+"""Search at decision time, `rl+rollout[:MODEL]`: a rollout over the agent, `DECISION_TIME_S` a decision."""
+DECISION_TIME_S = 0.5
+"""The per-decision budget of `rl+rollout` (measured: benchmarks/bench_rl_rollout.py)."""
 BEST = "best"
 """The planning portfolio's name (`agent.planners.portfolio`): the best plan any planner finds in time."""
 RULES_ALIAS = "rules"
@@ -87,7 +92,7 @@ def make_policy(name: str, seed: int, model: Path | None = None) -> Policy:
 
         return RLPolicy.from_file(named_model or model or DEFAULT_MODEL, deterministic=True, seed=seed)
     if kind not in RULES:
-        if kind.partition(":")[0] in (*SEARCHES, BEST, CPSAT):
+        if kind.partition(":")[0] in (*SEARCHES, BEST, CPSAT, RL_ROLLOUT):
             raise UsageError(
                 f"{name!r} plans a whole week, it is no policy: plan with it (linetwin plan)", "policy"
             )
@@ -106,6 +111,8 @@ class PlannerSpec:
     kind: str
     model: Path | None = None
     base: str | None = None
+    decision_time_s: float | None = None
+    """A rollout's budget per decision (`rl+rollout`); None: none."""
 
     @property
     def policy_label(self) -> str:
@@ -115,7 +122,19 @@ class PlannerSpec:
 
     @property
     def label(self) -> str:
+        if self.decision_time_s is not None and self.kind == ROLLOUT and self.base == RL:
+            return f"{RL_ROLLOUT}:{self.model}"
         return f"{self.kind}:{self.policy_label}" if self.kind in SEARCHES else self.policy_label
+
+
+def _rl_rollout(name: str, param: str, value: str) -> tuple[Path | None] | None:
+    """`rl+rollout` / `rl+rollout:MODEL` -> (MODEL or None,); None for any other name."""
+    kind, sep, path = name.partition(":")
+    if kind != RL_ROLLOUT:
+        return None
+    if sep and not path:
+        raise UsageError(f"{name!r}: name the model after the colon, e.g. rl+rollout:agent.zip", param, value)
+    return (Path(path) if path else None,)
 
 
 def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[PlannerSpec]:
@@ -125,6 +144,10 @@ def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[Plann
         raise UsageError("name at least one planner", "planners")
     specs: list[PlannerSpec] = []
     for item in (s.strip() for s in text.split(",")):
+        at_decisions = _rl_rollout(item, "planners", text)
+        if at_decisions is not None:
+            specs.append(PlannerSpec(ROLLOUT, at_decisions[0] or default_model, RL, DECISION_TIME_S))
+            continue
         search = _split_search(item, "planners", text)
         if search is not None:
             kind, base, model = search
@@ -138,9 +161,11 @@ def parse_planners(text: str, default_model: Path = DEFAULT_MODEL) -> list[Plann
         elif kind == RL:
             specs.append(PlannerSpec(RL, model or default_model))
         else:
-            names = [RULES_ALIAS, *RULES, CPSAT, BEST, RL]
+            names = [RULES_ALIAS, *RULES, CPSAT, BEST, RL, RL_ROLLOUT]
             searches = ", ".join(f"{s}:POLICY" for s in SEARCHES)
-            hint = suggest(item, names) or f"; choose from {', '.join(names[:-1])}, {RL}[:MODEL], {searches}"
+            hint = suggest(item, names) or (
+                f"; choose from {', '.join(names[:-2])}, {RL}[:MODEL], {RL_ROLLOUT}[:MODEL], {searches}"
+            )
             raise UsageError(f"unknown planner {item!r}{hint}", "planners", text)
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):

@@ -11,13 +11,17 @@ Each trial resumes the line from a checkpoint of the decision point (`twin.line.
 on one reused engine: a decision costs the rest of the week, not all of it. Anytime: when the time
 limit is reached the search stops and the incumbent is the plan. Deterministic with a deterministic
 base (the same seed and no time limit reached give the same plan).
+
+Search at decision time (`rl+rollout`: the trained agent as base): a rollout with a budget per
+decision (`decision_time_s`): the types the agent prefers most are tried first, and no further
+trial starts that would end after the decision's budget; then the incumbent's decision is taken.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.errors import UsageError
 from agent.planners.policies import Policy, SequencePolicy
@@ -46,6 +50,9 @@ class SearchSettings:
     """Beam: decisions tried before the base completes the week (1: none beyond the new one)."""
     time_limit_s: float | None = None
     """Seconds of search (None: to the end); then the incumbent is the plan."""
+    decision_time_s: float | None = None
+    """Rollout: seconds of trials per decision (None: every type is tried); a trial that would end
+    after it (by the longest trial of the decision so far) does not start."""
 
     def __post_init__(self) -> None:
         if self.width is not None and self.width < 1:
@@ -54,6 +61,8 @@ class SearchSettings:
             raise UsageError("must be at least 1", "depth", self.depth)
         if self.time_limit_s is not None and self.time_limit_s < 0:
             raise UsageError("must not be negative", "time_limit", self.time_limit_s)
+        if self.decision_time_s is not None and self.decision_time_s <= 0:
+            raise UsageError("must be positive", "decision_time", self.decision_time_s)
 
 
 BEAM_WIDTH = 3
@@ -73,6 +82,10 @@ class SearchStats:
     stopped_early: bool = False
     """The time limit ended the search: the plan is the incumbent at that moment."""
     wall_s: float = 0.0
+    base_week_s: float = 0.0
+    """Rollout: seconds of the base policy's own week (before the first decision's trials)."""
+    decision_s: list[float] = field(default_factory=list)
+    """Rollout: seconds of trials of each decision planned."""
 
     def summary(self) -> dict[str, object]:
         return {
@@ -227,20 +240,31 @@ def _base_week(search: _Search) -> Checkpoint | None:
 
 
 def _rollout(search: _Search) -> None:
+    start = time.perf_counter()
     checkpoint = _base_week(search)
+    search.stats.base_week_s = time.perf_counter() - start
     width = search.settings.width
+    budget = search.settings.decision_time_s
     chosen: list[Decision] = []
     while checkpoint is not None:
         assert search.incumbent is not None
         request = checkpoint.request
         position = request.index - search.first  # the incumbent's decisions begin at the first one
         follow = search.incumbent.decisions[position]
+        start, longest = time.perf_counter(), 0.0
         tried = preference(search.base, request)[:width]
         for k in tried:
             if search.out_of_time():
+                search.stats.decision_s.append(time.perf_counter() - start)
                 return
-            if k != follow.type:  # the incumbent's own choice: its week is known
-                search.trial(checkpoint, chosen, Decision(k))
+            if k == follow.type:  # the incumbent's own choice: its week is known
+                continue
+            began = time.perf_counter()
+            if budget is not None and began - start + longest > budget:
+                break
+            search.trial(checkpoint, chosen, Decision(k))
+            longest = max(longest, time.perf_counter() - began)
+        search.stats.decision_s.append(time.perf_counter() - start)
         follow = search.incumbent.decisions[position]
         chosen.append(follow)
         line = Line.restore(checkpoint, search.engine)
