@@ -184,6 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(config)
     _print_summary(summary)
     print(f"wrote {args.resume or args.out}/summary.json and model.zip")
+    if config.best_every > 0:
+        print(f"best model on held-out weeks: {config.out}/best.zip (each evaluation: evaluations.jsonl)")
     return 0
 
 

@@ -52,7 +52,8 @@ class SearchSettings:
     """Seconds of search (None: to the end); then the incumbent is the plan."""
     decision_time_s: float | None = None
     """Rollout: seconds of trials per decision (None: every type is tried); a trial that would end
-    after it (by the longest trial of the decision so far) does not start."""
+    after it does not start (its length estimated by the longest trial of this decision and of the
+    one before: most trials give up early, when they cannot beat the incumbent)."""
 
     def __post_init__(self) -> None:
         if self.width is not None and self.width < 1:
@@ -245,6 +246,7 @@ def _rollout(search: _Search) -> None:
     search.stats.base_week_s = time.perf_counter() - start
     width = search.settings.width
     budget = search.settings.decision_time_s
+    previous_s = 0.0  # the previous decision's longest trial (0: it ran none)
     chosen: list[Decision] = []
     while checkpoint is not None:
         assert search.incumbent is not None
@@ -260,10 +262,11 @@ def _rollout(search: _Search) -> None:
             if k == follow.type:  # the incumbent's own choice: its week is known
                 continue
             began = time.perf_counter()
-            if budget is not None and began - start + longest > budget:
+            if budget is not None and began - start + max(longest, previous_s) > budget:
                 break
             search.trial(checkpoint, chosen, Decision(k))
             longest = max(longest, time.perf_counter() - began)
+        previous_s = longest
         search.stats.decision_s.append(time.perf_counter() - start)
         follow = search.incumbent.decisions[position]
         chosen.append(follow)

@@ -2,7 +2,9 @@
 parallel processes, then write its Table II (CSV and Markdown) and its figures.
 
 Each run lives in `<out>/b<size>_s<seed>/` and is an ordinary `linetwin train` run: a restarted
-study skips finished runs and resumes interrupted ones from their last checkpoint."""
+study skips finished runs and resumes interrupted ones from their last checkpoint. With
+`--init-from MODEL` every run starts from that model's weights (e.g. the imitation agent's), so the
+paper's questions can be asked of it as of a fresh start; its card is checked before any run."""
 
 from __future__ import annotations
 
