@@ -1,0 +1,133 @@
+"""The imitation commands: `expert` (best plans of generated weeks, replayed as training data) and
+`imitate` (behaviour cloning of that data into a MaskablePPO agent). torch loads only once the
+flags are right."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+from agent.cli.flags import JOBS_MAX, SEED_MAX, count, jobs, natural, not_negative, path_arg, positive, seed
+from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK
+from agent.errors import UsageError
+
+
+def cmd_expert(args: argparse.Namespace) -> int:
+    from agent.planners.sweep import parse_batch_sizes
+    from agent.training.expert import ExpertSettings, make_expert_data
+    from twin import EnvSettings, load_env_settings, load_line
+
+    sizes = parse_batch_sizes(args.batch_sizes)
+    last = args.first_seed + args.weeks - 1
+    if last > SEED_MAX:
+        raise UsageError(
+            f"--first-seed {args.first_seed} --weeks {args.weeks}: the last week's seed {last} is above "
+            f"{SEED_MAX} (seeds are 0 ... 2**32-1)"
+        )
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: a file, not a folder")
+    line = load_line(args.line)
+    settings = ExpertSettings(
+        line=args.line.resolve(),
+        template_week=args.week.resolve(),
+        types=line.types,
+        env_settings=load_env_settings(args.env_settings) if args.env_settings else EnvSettings(),
+        time_limit_s=args.time_limit,
+        windows=args.windows,
+        cpsat_s=args.cpsat_time or None,
+    )
+    seeds = list(range(args.first_seed, last + 1))
+    manifest = make_expert_data(settings, seeds, sizes, args.out, args.jobs)
+    wanted = {(s, b) for s in seeds for b in sizes}
+    plans = [p for p in manifest.plans if (p.seed, p.batch_size) in wanted]
+    for size in sizes:
+        mine = [p for p in plans if p.batch_size == size]
+        zero = sum(p.idle_s == 0 for p in mine)
+        effort = sum(p.setup_effort for p in mine) / len(mine)
+        wall = sum(p.wall_s for p in mine) / len(mine)
+        outside = sum(p.outside_mask for p in mine)
+        print(
+            f"b={size}: {len(mine)} plans, {sum(p.steps for p in mine)} decisions, zero idle "
+            f"{zero}/{len(mine)}, mean effort {effort:.1f}, {wall:.2f} s per plan, "
+            f"{outside} actions outside the mask"
+        )
+    print(f"wrote {args.out}/manifest.json and {len(manifest.plans)} plan files")
+    return 0
+
+
+def cmd_imitate(args: argparse.Namespace) -> int:
+    from agent.training.train import PPOSettings, load_ppo_settings
+
+    data = [Path(p) for p in args.data.split(",") if p.strip()]
+    if not data:
+        raise UsageError(f"--data {args.data!r}: no folder; give DIR or DIR,DIR,...")
+    ppo = load_ppo_settings(args.ppo) if args.ppo else PPOSettings()
+    from agent.training.imitation import ImitationConfig, imitate
+
+    config = ImitationConfig(
+        data=data,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        init_from=args.init_from,
+        ppo=ppo,
+        learning_rate=args.learning_rate,
+        command="linetwin " + shlex.join(args.argv),
+    )
+    summary = imitate(config)
+    print(
+        f"imitation: {summary.train_steps} decisions to learn from, {summary.validation_steps} held out; "
+        f"validation NLL {summary.validation_nll[0]:.3f} -> {summary.validation_nll[-1]:.3f}, "
+        f"accuracy {summary.validation_accuracy[-1]:.3f}, {summary.wall_s:.1f} s"
+    )
+    print(f"wrote {args.out}/model.zip, model.json and imitation.json")
+    return 0
+
+
+def add_imitation_commands(sub: Any) -> None:
+    """expert and imitate, on the subparsers `sub` of `linetwin`."""
+    ex = sub.add_parser("expert", help="best plans of generated weeks, replayed as imitation data")
+    ex.add_argument("--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)")
+    ex.add_argument(
+        "--week",
+        type=path_arg,
+        default=DEFAULT_WEEK,
+        help="template week of the generated weeks (default w1)",
+    )
+    ex.add_argument("--weeks", type=count, required=True, help="generated weeks (seeds --first-seed ...)")
+    ex.add_argument("--first-seed", type=seed, default=1000, help="the first week's seed (default 1000)")
+    ex.add_argument("--batch-sizes", default="50", help="comma-separated batch sizes (default 50)")
+    ex.add_argument(
+        "--windows", type=natural, default=20, help="neighbourhood windows per plan (fixed work; default 20)"
+    )
+    ex.add_argument("--time-limit", type=positive, default=60.0, help="seconds per plan at most (default 60)")
+    ex.add_argument(
+        "--cpsat-time",
+        type=not_negative,
+        default=1.0,
+        help="CP-SAT's deterministic seconds per plan (default 1; 0: the portfolio's share of --time-limit)",
+    )
+    ex.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
+    ex.add_argument(
+        "--jobs", type=jobs, default=2, help=f"parallel processes (default 2, at most {JOBS_MAX}; 1: no pool)"
+    )
+    ex.add_argument(
+        "--out", type=path_arg, default=Path("runs/expert"), help="data folder (default runs/expert)"
+    )
+    ex.set_defaults(func=cmd_expert)
+
+    im = sub.add_parser("imitate", help="behaviour cloning of expert data into a MaskablePPO agent")
+    im.add_argument("--data", required=True, help="expert data folders: DIR or DIR,DIR,...")
+    im.add_argument(
+        "--out", type=path_arg, default=Path("runs/imitate"), help="model folder (default runs/imitate)"
+    )
+    im.add_argument("--epochs", type=count, default=30, help="passes over the data (default 30)")
+    im.add_argument("--seed", type=seed, default=0, help="seed of the network, split and batches (default 0)")
+    im.add_argument(
+        "--init-from", type=path_arg, default=None, help="start from this model .zip (with its card)"
+    )
+    im.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml: the network of a new agent")
+    im.add_argument("--learning-rate", type=positive, default=1e-3, help="Adam's step size (default 0.001)")
+    im.set_defaults(func=cmd_imitate)

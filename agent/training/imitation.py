@@ -1,0 +1,222 @@
+"""Behaviour cloning: the MaskablePPO policy learns the expert's action at each recorded decision.
+
+The loss per minibatch is the negative log-probability of the expert's action under the masked
+action distribution, minus a small entropy bonus, plus the value head's squared error against the
+expert trajectory's discounted env return (so PPO fine-tuning starts with a warm critic). About a
+tenth of the weeks (all their batch sizes) are held out: their NLL and accuracy are said per epoch.
+The model is saved with its card (`curriculum = "imitation"`) like a trained one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from sb3_contrib import MaskablePPO
+
+from agent.errors import UsageError
+from agent.folders import make_folder
+from agent.planners.rl import ModelCard, load_model, save_model
+from agent.training.expert import ExpertData, load_expert
+from agent.training.train import PPOSettings
+from twin import LineEnv, load_line, load_week
+
+
+class ImitationConfig(BaseModel):
+    """One behaviour-cloning run, as `linetwin imitate` takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[Path]
+    out: Path
+    epochs: Annotated[int, Field(gt=0)] = 30
+    seed: int = 0
+    init_from: Path | None = None
+    """Start from this model (its card must match the data's types and env settings)."""
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    """A new model's settings (network, gamma of the returns the critic learns)."""
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    minibatch: Annotated[int, Field(gt=0)] = 256
+    entropy_coef: Annotated[float, Field(ge=0)] = 1e-3
+    value_coef: Annotated[float, Field(ge=0)] = 0.5
+    holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """Share of the weeks held out for validation (at least one when there are two or more)."""
+    command: str = ""
+
+
+class ImitationSummary(BaseModel):
+    """What a run learned, per epoch (index 0: before the first epoch)."""
+
+    train_steps: int
+    validation_steps: int
+    validation_seeds: list[int]
+    train_nll: list[float]
+    validation_nll: list[float]
+    validation_accuracy: list[float]
+    value_rmse: list[float]
+    wall_s: float
+    command: str
+
+
+def discounted_returns(rewards: np.ndarray, episodes: np.ndarray, gamma: float) -> np.ndarray:
+    """Per row the discounted sum of its episode's rewards from there to the episode's end."""
+    returns = np.zeros(len(rewards), dtype=np.float32)
+    following = 0.0
+    for i in range(len(rewards) - 1, -1, -1):
+        if i == len(rewards) - 1 or episodes[i + 1] != episodes[i]:
+            following = 0.0
+        following = float(rewards[i]) + gamma * following
+        returns[i] = following
+    return returns
+
+
+def split_weeks(seeds: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Rows whose week is held out (True): a seeded share of the distinct week seeds."""
+    weeks = np.unique(seeds)
+    held = round(len(weeks) * share) if share > 0 else 0
+    if share > 0 and len(weeks) > 1:
+        held = min(max(held, 1), len(weeks) - 1)
+    chosen = np.random.default_rng(seed).choice(weeks, size=held, replace=False)
+    return np.isin(seeds, chosen)
+
+
+def _model(config: ImitationConfig, data: ExpertData) -> tuple[MaskablePPO, int]:
+    """A new model (or `init_from`'s) for the data's observation; and its card's batch size."""
+    settings = data.settings
+    sizes, counts = np.unique(data.batch_sizes, return_counts=True)
+    line = load_line(settings.line)
+    size = line.pas.batch_size if line.pas.batch_size in sizes else int(sizes[np.argmax(counts)])
+    if config.init_from is not None:
+        model, card = load_model(config.init_from)
+        if card.types != settings.types or card.env_settings != settings.env_settings:
+            raise UsageError(
+                "the model's card has other types or env settings than the expert data",
+                "init_from",
+                config.init_from,
+            )
+        return model, size
+    env = LineEnv(line, [load_week(settings.template_week, line)], size, settings.env_settings)
+    if env.observation_space.shape != data.obs.shape[1:]:
+        raise UsageError(
+            f"observations of {data.obs.shape[1]} features, the env's have {env.observation_space.shape}",
+            "data",
+            config.data[0],
+        )
+    model = MaskablePPO(
+        "MlpPolicy",
+        env,
+        **config.ppo.model_dump(exclude={"net_arch"}),
+        policy_kwargs={"net_arch": list(config.ppo.net_arch)},
+        seed=config.seed,
+        device="cpu",
+    )
+    return model, size
+
+
+def _measure(
+    model: MaskablePPO, obs: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor
+) -> tuple[float, float, float]:
+    """Mean NLL of the expert's actions, the share the deterministic policy takes, value RMSE."""
+    if len(actions) == 0:
+        return float("nan"), float("nan"), float("nan")
+    policy = model.policy
+    nll = correct = squared = 0.0
+    with torch.no_grad():
+        for start in range(0, len(actions), 4096):
+            part = slice(start, start + 4096)
+            values, log_prob, _ = policy.evaluate_actions(obs[part], actions[part], action_masks=masks[part])
+            dist = policy.get_distribution(obs[part], action_masks=masks[part].numpy())
+            chosen = dist.get_actions(deterministic=True)
+            nll -= float(log_prob.sum())
+            correct += float((chosen == actions[part]).sum())
+            squared += float(((values.flatten() - returns[part]) ** 2).sum())
+    n = len(actions)
+    return nll / n, correct / n, (squared / n) ** 0.5
+
+
+def imitate(config: ImitationConfig) -> ImitationSummary:
+    """Clone the data's plans into a MaskablePPO policy; save `out/model.zip`, its card and
+    `out/imitation.json`."""
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    data = load_expert(config.data)
+    make_folder(config.out)
+    torch.manual_seed(config.seed)
+    model, batch_size = _model(config, data)
+    gamma = float(model.gamma)
+    returns_all = discounted_returns(data.rewards, data.episodes, gamma)
+    held = split_weeks(data.seeds, config.holdout, config.seed)
+    obs = torch.as_tensor(data.obs)
+    actions = torch.as_tensor(data.actions)
+    masks = torch.as_tensor(data.masks)
+    returns = torch.as_tensor(returns_all)
+    train_rows = np.flatnonzero(~held)
+    val_rows = np.flatnonzero(held)
+    policy = model.policy
+    if config.init_from is None and len(train_rows):  # the critic starts at the mean return
+        with torch.no_grad():
+            policy.value_net.bias.fill_(float(returns[train_rows].mean()))
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
+    rng = np.random.default_rng(config.seed)
+
+    def measure(rows: np.ndarray) -> tuple[float, float, float]:
+        return _measure(model, obs[rows], masks[rows], actions[rows], returns[rows])
+
+    train_nll, val_nll, val_acc, rmse = [], [], [], []
+
+    def record(epoch: int) -> None:
+        policy.set_training_mode(False)
+        t_nll, _, _ = measure(train_rows)
+        v_nll, v_acc, v_rmse = measure(val_rows if len(val_rows) else train_rows)
+        train_nll.append(round(t_nll, 5))
+        val_nll.append(round(v_nll, 5))
+        val_acc.append(round(v_acc, 5))
+        rmse.append(round(v_rmse, 3))
+        print(
+            f"imitation: epoch {epoch}/{config.epochs}: train NLL {t_nll:.3f}, validation NLL {v_nll:.3f}, "
+            f"accuracy {v_acc:.3f}, value RMSE {v_rmse:.1f}, {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+
+    record(0)
+    for epoch in range(1, config.epochs + 1):
+        policy.set_training_mode(True)
+        order = rng.permutation(train_rows)
+        for first in range(0, len(order), config.minibatch):
+            rows = order[first : first + config.minibatch]
+            values, log_prob, entropy = policy.evaluate_actions(
+                obs[rows], actions[rows], action_masks=masks[rows]
+            )
+            assert entropy is not None
+            value_loss = torch.nn.functional.mse_loss(values.flatten(), returns[rows])
+            loss = -log_prob.mean() - config.entropy_coef * entropy.mean() + config.value_coef * value_loss
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            optimizer.step()
+        record(epoch)
+
+    card = ModelCard(
+        types=data.settings.types,
+        env_settings=data.settings.env_settings,
+        batch_size=batch_size,
+        curriculum="imitation",
+        command=config.command,
+    )
+    save_model(model, config.out / "model.zip", card)
+    summary = ImitationSummary(
+        train_steps=len(train_rows),
+        validation_steps=len(val_rows),
+        validation_seeds=sorted(int(s) for s in np.unique(data.seeds[held])),
+        train_nll=train_nll,
+        validation_nll=val_nll,
+        validation_accuracy=val_acc,
+        value_rmse=rmse,
+        wall_s=round(time.perf_counter() - start, 1),
+        command=config.command,
+    )
+    (config.out / "imitation.json").write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return summary
