@@ -32,7 +32,7 @@ from agent.live.listeners import JournalListener, PointsListener, ServiceListene
 from agent.live.replanner import Replanner, ReplanSettings
 from agent.live.service import AgentService, Mode
 from agent.planners.policies import Policy
-from agent.planners.registry import BEST, CPSAT, SEARCHES, make_policy
+from agent.planners.registry import BEST, CPSAT, RL_ROLLOUT, SEARCHES, make_policy
 from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -174,7 +174,7 @@ def _default_journal(topics: Topics, scenario: Scenario) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
     scenario = load_scenario(args.line, args.week, args.batch_size)
-    if args.policy.partition(":")[0] in (*SEARCHES, BEST, CPSAT):
+    if args.policy.partition(":")[0] in (*SEARCHES, BEST, CPSAT, RL_ROLLOUT):
         raise UsageError(
             f"plans the rest of the week, it is no policy: dispatch from its plan with --planner "
             f"{args.policy} (--policy answers where the plan does not cover the line's state)",
@@ -689,8 +689,8 @@ def add_live_commands(sub: Any) -> None:
         "--planner",
         default=None,
         help="dispatch from a plan of the rest of the week that a background worker keeps improving: "
-        f"a planner of the portfolio ({BEST}, {CPSAT}, rollout:RULE, beam:RULE; see `plan`); --policy "
-        "answers where the plan does not cover the state (default: --policy decides alone)",
+        f"a planner of the portfolio ({BEST}, {CPSAT}, rollout:RULE, beam:RULE, {RL_ROLLOUT}; see `plan`); "
+        "--policy answers where the plan does not cover the state (default: --policy decides alone)",
     )
     serve.add_argument(
         "--plan-share",

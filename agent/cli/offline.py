@@ -17,8 +17,10 @@ from agent.planners.policies import RULES, Policy, SequencePolicy
 from agent.planners.registry import (
     BEST,
     CPSAT,
+    DECISION_TIME_S,
     DEFAULT_MODEL,
     RL,
+    RL_ROLLOUT,
     SEARCHES,
     PlannerSpec,
     make_policy,
@@ -287,7 +289,9 @@ def add_offline_commands(sub: Any) -> None:
     planners = (
         f"{', '.join(RULES)}, cpsat (also cp-sat), {RL}[:MODEL] (the trained agent), "
         f"rollout:POLICY or beam:POLICY (searches with the twin over a policy, e.g. rollout:setup-aware, "
-        f"rollout:{RL}) or {BEST} (the portfolio: the best plan any planner finds in --time-limit)"
+        f"rollout:{RL}), {RL_ROLLOUT}[:MODEL] (search at decision time: a rollout over the agent, "
+        f"{DECISION_TIME_S:g} s a decision) or {BEST} (the portfolio: the best plan any planner finds "
+        "in --time-limit)"
     )
     plan = sub.add_parser(
         "plan", help="plan a week with one planner (e.g. cpsat) and simulate it in the twin"
