@@ -214,14 +214,43 @@ def make_plan(settings: ExpertSettings, seed: int, batch_size: int, out: Path) -
         outside_mask=int(trajectory.outside.sum()),
         file=name,
     )
+    _write_plan(out, record, trajectory, sequence)
+    return record
+
+
+def _write_plan(out: Path, record: PlanRecord, trajectory: Trajectory, sequence: Sequence[int]) -> None:
+    """The plan's file, under a temporary name until it is whole."""
     arrays = {key: getattr(trajectory, key) for key in ARRAYS}
-    tmp = out / f".{name}.tmp"
+    tmp = out / f".{record.file}.tmp"
     with tmp.open("wb") as fh:
         np.savez_compressed(
             fh, **arrays, sequence=np.array(sequence, dtype=np.int64), meta=np.array(record.model_dump_json())
         )
-    os.replace(tmp, out / name)
-    return record
+    os.replace(tmp, out / record.file)
+
+
+def rerecord(source: Path, env_settings: EnvSettings, out: Path) -> Manifest:
+    """The plans of `source` replayed under other env settings (an observation or mask to compare)
+    into `out`: the same weeks and sequences, the observations and masks of `env_settings`."""
+    manifest = read_manifest(source)
+    settings = manifest.settings.model_copy(update={"env_settings": env_settings})
+    if out.resolve() == source.resolve():
+        raise UsageError("is the data replayed: give another folder", "out", out)
+    make_folder(out)
+    line = load_line(settings.line)
+    made = Manifest(settings=settings, seeds=manifest.seeds, batch_sizes=manifest.batch_sizes)
+    for record in manifest.plans:
+        found = read_plan(source / record.file)
+        if found is None:
+            raise UsageError(f"{record.file} is missing or unreadable", "data", source)
+        sequence = found[1]["sequence"].tolist()
+        week = expert_week(settings, record.seed)
+        trajectory = replay(sequence, week, line, record.batch_size, env_settings)
+        again = record.model_copy(update={"outside_mask": int(trajectory.outside.sum())})
+        _write_plan(out, again, trajectory, sequence)
+        made.plans.append(again)
+    _write_manifest(out, made)
+    return made
 
 
 def read_plan(path: Path) -> tuple[PlanRecord, dict[str, np.ndarray]] | None:

@@ -13,8 +13,16 @@ import pytest
 from agent.cli import main
 from agent.planners.rl import RLPolicy
 from agent.planners.run import run_planner
-from agent.training.expert import expert_week, load_expert, read_manifest, read_plan, replay
-from twin import Scenario, load_line, load_week
+from agent.training.expert import (
+    MANIFEST,
+    expert_week,
+    load_expert,
+    read_manifest,
+    read_plan,
+    replay,
+    rerecord,
+)
+from twin import EnvSettings, LineEnv, Observer, Scenario, load_line, load_week
 
 WEEKS = ["--weeks", "2", "--first-seed", "7", "--batch-sizes", "50", "--jobs", "1", "--time-limit", "20"]
 
@@ -46,6 +54,33 @@ def test_expert_files_replay_to_their_plans_kpis(expert: Path) -> None:
     data = load_expert(expert)
     assert len(data.actions) == sum(p.steps for p in manifest.plans)
     assert sorted(set(data.seeds.tolist())) == [7, 8]
+
+
+def test_plans_rerecorded_under_the_deadline_observation_and_mask(expert: Path, tmp_path: Path) -> None:
+    settings = EnvSettings(observation="deadlines", mask="deadlines")
+    source = read_manifest(expert)
+    source.plans = source.plans[:1]  # one week: the deadline features cost ~1 s a week
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / MANIFEST).write_text(source.model_dump_json(), encoding="utf-8")
+    (tmp_path / "one" / "s7_b50.npz").write_bytes((expert / "s7_b50.npz").read_bytes())
+    made = rerecord(tmp_path / "one", settings, tmp_path / "deadlines")
+    line = load_line(source.settings.line)
+    assert made.settings.env_settings == settings and len(made.plans) == len(source.plans)
+    for plan, before in zip(made.plans, source.plans, strict=True):
+        found = read_plan(tmp_path / "deadlines" / plan.file)
+        assert found is not None
+        _, arrays = found
+        assert arrays["obs"].shape == (before.steps, Observer.size(len(line.types), settings))
+        assert arrays["masks"][np.arange(before.steps), arrays["actions"]].all()
+        assert plan.outside_mask == int(arrays["outside"].sum())
+        env = LineEnv(line, [expert_week(made.settings, plan.seed)], 50, settings)  # the env's own view
+        obs, _ = env.reset(options={"week": 0})
+        for i, k in enumerate(arrays["sequence"].tolist()[:40]):
+            np.testing.assert_array_equal(arrays["obs"][i], obs)
+            if arrays["outside"][i]:
+                break
+            np.testing.assert_array_equal(arrays["masks"][i], env.action_masks())
+            obs, *_ = env.step(k)
 
 
 def test_expert_resumes_and_remakes_only_a_broken_file(
