@@ -13,12 +13,27 @@ from agent.cli.flags import JOBS_MAX, SEED_MAX, count, jobs, natural, not_negati
 from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK
 from agent.errors import UsageError
 
+PLAN_FLAGS = (
+    "--weeks",
+    "--first-seed",
+    "--batch-sizes",
+    "--windows",
+    "--time-limit",
+    "--cpsat-time",
+    "--jobs",
+)
+"""What makes plans: `expert --replay-from` takes none of them (it replays plans made before)."""
+
 
 def cmd_expert(args: argparse.Namespace) -> int:
     from agent.planners.sweep import parse_batch_sizes
     from agent.training.expert import ExpertSettings, make_expert_data
     from twin import EnvSettings, load_env_settings, load_line
 
+    if args.replay_from is not None:
+        return _replay_expert(args)
+    if args.weeks is None:
+        raise UsageError("expert: give --weeks N (or --replay-from DIR)")
     sizes = parse_batch_sizes(args.batch_sizes)
     last = args.first_seed + args.weeks - 1
     if last > SEED_MAX:
@@ -53,6 +68,25 @@ def cmd_expert(args: argparse.Namespace) -> int:
             f"{zero}/{len(mine)}, mean effort {effort:.1f}, {wall:.2f} s per plan, "
             f"{outside} actions outside the mask"
         )
+    print(f"wrote {args.out}/manifest.json and {len(manifest.plans)} plan files")
+    return 0
+
+
+def _replay_expert(args: argparse.Namespace) -> int:
+    """`expert --replay-from DIR --env-settings FILE --out DIR2`: the same plans, other observations."""
+    from agent.training.expert import rerecord
+    from twin import EnvSettings, load_env_settings
+
+    typed = [a.split("=")[0] for a in args.argv if a.split("=")[0] in PLAN_FLAGS]
+    if typed:
+        raise UsageError(
+            f"--replay-from {args.replay_from}: {', '.join(typed)} would make plans; it replays those made"
+        )
+    settings = load_env_settings(args.env_settings) if args.env_settings else EnvSettings()
+    manifest = rerecord(args.replay_from, settings, args.out)
+    outside = sum(p.outside_mask for p in manifest.plans)
+    steps = sum(p.steps for p in manifest.plans)
+    print(f"replayed {len(manifest.plans)} plans ({steps} decisions, {outside} actions outside the mask)")
     print(f"wrote {args.out}/manifest.json and {len(manifest.plans)} plan files")
     return 0
 
@@ -96,7 +130,7 @@ def add_imitation_commands(sub: Any) -> None:
         default=DEFAULT_WEEK,
         help="template week of the generated weeks (default w1)",
     )
-    ex.add_argument("--weeks", type=count, required=True, help="generated weeks (seeds --first-seed ...)")
+    ex.add_argument("--weeks", type=count, default=None, help="generated weeks (seeds --first-seed ...)")
     ex.add_argument("--first-seed", type=seed, default=1000, help="the first week's seed (default 1000)")
     ex.add_argument("--batch-sizes", default="50", help="comma-separated batch sizes (default 50)")
     ex.add_argument(
@@ -115,6 +149,12 @@ def add_imitation_commands(sub: Any) -> None:
     )
     ex.add_argument(
         "--out", type=path_arg, default=Path("runs/expert"), help="data folder (default runs/expert)"
+    )
+    ex.add_argument(
+        "--replay-from",
+        type=path_arg,
+        default=None,
+        help="replay the plans of this expert data under --env-settings into --out (no planning)",
     )
     ex.set_defaults(func=cmd_expert)
 

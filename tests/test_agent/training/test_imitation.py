@@ -20,7 +20,6 @@ from agent.training.expert import (
     read_manifest,
     read_plan,
     replay,
-    rerecord,
 )
 from twin import EnvSettings, LineEnv, Observer, Scenario, load_line, load_week
 
@@ -63,7 +62,11 @@ def test_plans_rerecorded_under_the_deadline_observation_and_mask(expert: Path, 
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / MANIFEST).write_text(source.model_dump_json(), encoding="utf-8")
     (tmp_path / "one" / "s7_b50.npz").write_bytes((expert / "s7_b50.npz").read_bytes())
-    made = rerecord(tmp_path / "one", settings, tmp_path / "deadlines")
+    env_toml = tmp_path / "env.toml"
+    env_toml.write_text('observation = "deadlines"\nmask = "deadlines"\n', encoding="utf-8")
+    argv = ["expert", "--replay-from", str(tmp_path / "one"), "--env-settings", str(env_toml)]
+    assert main([*argv, "--out", str(tmp_path / "deadlines")]) == 0
+    made = read_manifest(tmp_path / "deadlines")
     line = load_line(source.settings.line)
     assert made.settings.env_settings == settings and len(made.plans) == len(source.plans)
     for plan, before in zip(made.plans, source.plans, strict=True):
@@ -113,6 +116,8 @@ def test_expert_resumes_and_remakes_only_a_broken_file(
         (["expert", "--weeks", "1", "--batch-sizes", "100000"], "--batch-sizes 100000: "),
         (["expert", "--weeks", "2", "--first-seed", str(2**32 - 1)], "is above 4294967295"),
         (["expert", "--weeks", "1", "--windows", "-1"], "--windows -1: must be at least 0"),
+        (["expert"], "expert: give --weeks N (or --replay-from DIR)"),
+        (["expert", "--replay-from", "x", "--weeks", "2"], "--weeks would make plans"),
         (["imitate", "--data", "MISSING"], "--data MISSING: no expert data"),
     ],
 )
