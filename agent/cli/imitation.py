@@ -108,6 +108,9 @@ def cmd_imitate(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         ppo=ppo,
         learning_rate=args.learning_rate,
+        dagger_rounds=args.dagger_rounds,
+        dagger_weeks=args.dagger_weeks,
+        dagger_labels=args.dagger_labels,
         command="linetwin " + shlex.join(args.argv),
     )
     summary = imitate(config)
@@ -170,4 +173,15 @@ def add_imitation_commands(sub: Any) -> None:
     )
     im.add_argument("--ppo", type=path_arg, default=None, help="ppo.toml: the network of a new agent")
     im.add_argument("--learning-rate", type=positive, default=1e-3, help="Adam's step size (default 0.001)")
+    im.add_argument(
+        "--dagger-rounds",
+        type=natural,
+        default=0,
+        help="DAgger rounds after cloning: the agent plays new generated weeks (b=50), the exact "
+        "programme labels states it reaches, --epochs more epochs on all (default 0)",
+    )
+    im.add_argument("--dagger-weeks", type=count, default=20, help="weeks per DAgger round (default 20)")
+    im.add_argument(
+        "--dagger-labels", type=count, default=5, help="labelled states per DAgger week, about (default 5)"
+    )
     im.set_defaults(func=cmd_imitate)

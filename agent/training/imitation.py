@@ -20,6 +20,7 @@ from sb3_contrib import MaskablePPO
 from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.rl import ModelCard, load_model, save_model
+from agent.training.dagger import dagger_labels
 from agent.training.expert import ExpertData, load_expert
 from agent.training.train import PPOSettings
 from twin import LineEnv, load_line, load_week
@@ -44,6 +45,15 @@ class ImitationConfig(BaseModel):
     value_coef: Annotated[float, Field(ge=0)] = 0.5
     holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of the weeks held out for validation (at least one when there are two or more)."""
+    dagger_rounds: Annotated[int, Field(ge=0)] = 0
+    """Rounds of DAgger after cloning: the agent plays new weeks, the programme labels a sample of
+    the states it reaches, and `epochs` more epochs learn from all the data."""
+    dagger_weeks: Annotated[int, Field(gt=0)] = 20
+    """Generated weeks per round (seeds from `dagger_first_seed` on, new ones every round)."""
+    dagger_labels: Annotated[int, Field(gt=0)] = 5
+    """Labelled states per week, about (each ~0.2-0.7 s of the exact programme at b = 50)."""
+    dagger_first_seed: int = 1_000_000
+    dagger_batch_size: Annotated[int, Field(gt=0)] = 50
     command: str = ""
 
 
@@ -57,6 +67,8 @@ class ImitationSummary(BaseModel):
     validation_nll: list[float]
     validation_accuracy: list[float]
     value_rmse: list[float]
+    dagger_labels: list[int] = Field(default_factory=list)
+    """Labels added per DAgger round."""
     wall_s: float
     command: str
 
@@ -117,7 +129,12 @@ def _model(config: ImitationConfig, data: ExpertData) -> tuple[MaskablePPO, int]
 
 
 def _measure(
-    model: MaskablePPO, obs: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor
+    model: MaskablePPO,
+    obs: torch.Tensor,
+    masks: torch.Tensor,
+    actions: torch.Tensor,
+    returns: torch.Tensor,
+    known: torch.Tensor,
 ) -> tuple[float, float, float]:
     """Mean NLL of the expert's actions, the share the deterministic policy takes, value RMSE."""
     if len(actions) == 0:
@@ -132,9 +149,9 @@ def _measure(
             chosen = dist.get_actions(deterministic=True)
             nll -= float(log_prob.sum())
             correct += float((chosen == actions[part]).sum())
-            squared += float(((values.flatten() - returns[part]) ** 2).sum())
+            squared += float(((values.flatten() - returns[part])[known[part]] ** 2).sum())
     n = len(actions)
-    return nll / n, correct / n, (squared / n) ** 0.5
+    return nll / n, correct / n, (squared / max(1, int(known.sum()))) ** 0.5
 
 
 def imitate(config: ImitationConfig) -> ImitationSummary:
@@ -163,9 +180,10 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     rng = np.random.default_rng(config.seed)
 
     def measure(rows: np.ndarray) -> tuple[float, float, float]:
-        return _measure(model, obs[rows], masks[rows], actions[rows], returns[rows])
+        return _measure(model, obs[rows], masks[rows], actions[rows], returns[rows], has_return[rows])
 
     train_nll, val_nll, val_acc, rmse = [], [], [], []
+    total_epochs = config.epochs * (1 + config.dagger_rounds)
 
     def record(epoch: int) -> None:
         policy.set_training_mode(False)
@@ -176,28 +194,62 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
         val_acc.append(round(v_acc, 5))
         rmse.append(round(v_rmse, 3))
         print(
-            f"imitation: epoch {epoch}/{config.epochs}: train NLL {t_nll:.3f}, validation NLL {v_nll:.3f}, "
+            f"imitation: epoch {epoch}/{total_epochs}: train NLL {t_nll:.3f}, validation NLL {v_nll:.3f}, "
             f"accuracy {v_acc:.3f}, value RMSE {v_rmse:.1f}, {time.perf_counter() - start:.1f} s",
             flush=True,
         )
 
+    has_return = torch.ones(len(actions), dtype=torch.bool)  # DAgger's labels have none
+
+    def epochs(first_epoch: int) -> None:
+        for epoch in range(first_epoch, first_epoch + config.epochs):
+            policy.set_training_mode(True)
+            order = rng.permutation(train_rows)
+            for first in range(0, len(order), config.minibatch):
+                rows = order[first : first + config.minibatch]
+                values, log_prob, entropy = policy.evaluate_actions(
+                    obs[rows], actions[rows], action_masks=masks[rows]
+                )
+                assert entropy is not None
+                known = has_return[rows]
+                value_loss = (
+                    torch.nn.functional.mse_loss(values.flatten()[known], returns[rows][known])
+                    if bool(known.any())
+                    else torch.zeros(())
+                )
+                loss = (
+                    -log_prob.mean() - config.entropy_coef * entropy.mean() + config.value_coef * value_loss
+                )
+                optimizer.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+                optimizer.step()
+            record(epoch)
+
     record(0)
-    for epoch in range(1, config.epochs + 1):
-        policy.set_training_mode(True)
-        order = rng.permutation(train_rows)
-        for first in range(0, len(order), config.minibatch):
-            rows = order[first : first + config.minibatch]
-            values, log_prob, entropy = policy.evaluate_actions(
-                obs[rows], actions[rows], action_masks=masks[rows]
-            )
-            assert entropy is not None
-            value_loss = torch.nn.functional.mse_loss(values.flatten(), returns[rows])
-            loss = -log_prob.mean() - config.entropy_coef * entropy.mean() + config.value_coef * value_loss
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
-            optimizer.step()
-        record(epoch)
+    epochs(1)
+    added: list[int] = []
+    for round_ in range(config.dagger_rounds):
+        policy.set_training_mode(False)
+        first_seed = config.dagger_first_seed + round_ * config.dagger_weeks
+        seeds = list(range(first_seed, first_seed + config.dagger_weeks))
+        labels = dagger_labels(
+            model, data.settings, seeds, config.dagger_batch_size, config.dagger_labels, rng
+        )
+        added.append(len(labels.actions))
+        print(
+            f"imitation: DAgger round {round_ + 1}/{config.dagger_rounds}: {len(labels.actions)} labels of "
+            f"{labels.asked} states asked ({len(seeds)} weeks), {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
+        fresh = np.arange(len(actions), len(actions) + len(labels.actions))
+        obs = torch.cat([obs, torch.as_tensor(labels.obs)])
+        masks = torch.cat([masks, torch.as_tensor(labels.masks)])
+        actions = torch.cat([actions, torch.as_tensor(labels.actions)])
+        returns = torch.cat([returns, torch.zeros(len(fresh))])
+        has_return = torch.cat([has_return, torch.zeros(len(fresh), dtype=torch.bool)])
+        train_rows = np.concatenate([train_rows, fresh])
+        epochs(1 + (round_ + 1) * config.epochs)
 
     card = ModelCard(
         types=data.settings.types,
@@ -215,6 +267,7 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
         validation_nll=val_nll,
         validation_accuracy=val_acc,
         value_rmse=rmse,
+        dagger_labels=added,
         wall_s=round(time.perf_counter() - start, 1),
         command=config.command,
     )

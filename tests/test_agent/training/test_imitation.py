@@ -146,12 +146,14 @@ def test_cloning_lowers_the_nll_and_the_model_plans_a_week(
     expert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bc"
-    assert main(["imitate", "--data", str(expert), "--out", str(out), "--epochs", "3", "--seed", "1"]) == 0
+    argv = ["imitate", "--data", str(expert), "--out", str(out), "--epochs", "2", "--seed", "1"]
+    assert main([*argv, "--dagger-rounds", "1", "--dagger-weeks", "1", "--dagger-labels", "2"]) == 0
     said = capsys.readouterr().out
-    assert "imitation: epoch 3/3" in said
+    assert "imitation: DAgger round 1/1: " in said and "imitation: epoch 4/4" in said
     summary = json.loads((out / "imitation.json").read_text())
-    assert summary["train_nll"][-1] < summary["train_nll"][0]
+    assert summary["train_nll"][2] < summary["train_nll"][0]  # cloning, before DAgger's labels
     assert summary["validation_nll"][-1] < summary["validation_nll"][0]
+    assert len(summary["dagger_labels"]) == 1
     assert summary["validation_steps"] > 0 and len(summary["validation_seeds"]) == 1
     policy = RLPolicy.from_file(out / "model.zip")
     assert policy.card.curriculum == "imitation" and policy.card.batch_size == 50
