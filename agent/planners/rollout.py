@@ -52,8 +52,8 @@ class SearchSettings:
     """Seconds of search (None: to the end); then the incumbent is the plan."""
     decision_time_s: float | None = None
     """Rollout: seconds of trials per decision (None: every type is tried); a trial that would end
-    after it does not start (its length estimated by the longest trial of this decision and of the
-    one before: most trials give up early, when they cannot beat the incumbent)."""
+    after it does not start (its length estimated by the longest trial of this decision, else of the
+    last decision that tried any, else by the base's own week, scaled to the share of the week left)."""
 
     def __post_init__(self) -> None:
         if self.width is not None and self.width < 1:
@@ -246,7 +246,9 @@ def _rollout(search: _Search) -> None:
     search.stats.base_week_s = time.perf_counter() - start
     width = search.settings.width
     budget = search.settings.decision_time_s
-    previous_s = 0.0  # the previous decision's longest trial (0: it ran none)
+    assert search.incumbent is not None
+    week = max(1, len(search.incumbent.decisions))
+    trial_s, trial_left = search.stats.base_week_s, week  # the last trial measured, at decisions left
     chosen: list[Decision] = []
     while checkpoint is not None:
         assert search.incumbent is not None
@@ -254,6 +256,8 @@ def _rollout(search: _Search) -> None:
         position = request.index - search.first  # the incumbent's decisions begin at the first one
         follow = search.incumbent.decisions[position]
         start, longest = time.perf_counter(), 0.0
+        left = week - position  # a trial simulates the rest of the week: shorter as the week goes on
+        estimate = trial_s * left / max(1, trial_left)
         tried = preference(search.base, request)[:width]
         for k in tried:
             if search.out_of_time():
@@ -262,11 +266,12 @@ def _rollout(search: _Search) -> None:
             if k == follow.type:  # the incumbent's own choice: its week is known
                 continue
             began = time.perf_counter()
-            if budget is not None and began - start + max(longest, previous_s) > budget:
+            if budget is not None and began - start + max(longest, estimate) > budget:
                 break
             search.trial(checkpoint, chosen, Decision(k))
             longest = max(longest, time.perf_counter() - began)
-        previous_s = longest
+        if longest > 0:
+            trial_s, trial_left = longest, left
         search.stats.decision_s.append(time.perf_counter() - start)
         follow = search.incumbent.decisions[position]
         chosen.append(follow)
