@@ -137,14 +137,14 @@ def add_imitation_commands(sub: Any) -> None:
     ex.add_argument("--first-seed", type=seed, default=1000, help="the first week's seed (default 1000)")
     ex.add_argument("--batch-sizes", default="50", help="comma-separated batch sizes (default 50)")
     ex.add_argument(
-        "--windows", type=natural, default=20, help="neighbourhood windows per plan (fixed work; default 20)"
+        "--windows", type=natural, default=10, help="neighbourhood windows per plan (fixed work; default 10)"
     )
-    ex.add_argument("--time-limit", type=positive, default=60.0, help="seconds per plan at most (default 60)")
+    ex.add_argument("--time-limit", type=positive, default=120.0, help="wall seconds per plan (default 120)")
     ex.add_argument(
         "--cpsat-time",
         type=not_negative,
-        default=1.0,
-        help="CP-SAT's deterministic seconds per plan (default 1; 0: the portfolio's share of --time-limit)",
+        default=0.5,
+        help="CP-SAT's deterministic seconds per plan (default 0.5; 0: a share of --time-limit)",
     )
     ex.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
     ex.add_argument(

@@ -139,7 +139,7 @@ def test_expert_refuses_a_folder_made_with_other_settings(
     expert: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["expert", *WEEKS, "--windows", "3", "--out", str(expert)]) == 2
-    assert "holds expert data made with windows = 20, not 3" in capsys.readouterr().err
+    assert "holds expert data made with windows = 10, not 3" in capsys.readouterr().err
 
 
 def test_cloning_lowers_the_nll_and_the_model_plans_a_week(
