@@ -13,6 +13,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agent.errors import UsageError
+from twin import EnvSettings
 
 
 @dataclass(frozen=True)
@@ -27,22 +28,27 @@ class ExpertSteps:
         return len(self.actions)
 
 
-def load_expert_steps(folder: Path) -> ExpertSteps:
-    """Every `*.npz` of `folder` (keys `obs`, `masks`, `actions`, as `linetwin expert` writes them),
-    concatenated. Raises UsageError naming the folder or file."""
-    files = sorted(folder.glob("*.npz")) if folder.is_dir() else []
-    if not files:
-        raise UsageError("no expert data (*.npz) in it", "bc_data", folder)
-    obs, masks, actions = [], [], []
-    for file in files:
-        with np.load(file) as data:
-            missing = [k for k in ("obs", "masks", "actions") if k not in data]
-            if missing:
-                raise UsageError(f"{file.name} lacks {', '.join(missing)}", "bc_data", folder)
-            obs.append(np.asarray(data["obs"], dtype=np.float32))
-            masks.append(np.asarray(data["masks"], dtype=bool))
-            actions.append(np.asarray(data["actions"], dtype=np.int64))
-    return ExpertSteps(np.concatenate(obs), np.concatenate(masks), np.concatenate(actions))
+def load_expert_steps(folder: Path, types: list[str], settings: EnvSettings) -> ExpertSteps:
+    """The decisions of every plan of an expert data folder (`linetwin expert`), which must have been
+    recorded for the run's types and env settings. Raises UsageError naming the folder."""
+    from agent.training.expert import load_expert
+
+    try:
+        data = load_expert(folder)
+    except UsageError as exc:
+        raise UsageError(exc.reason, "bc_data", folder) from None
+    made = data.settings
+    if made.types != types:
+        raise UsageError(f"recorded for types {made.types}, the run's line has {types}", "bc_data", folder)
+    if made.env_settings != settings:
+        theirs, ours = made.env_settings.model_dump(), settings.model_dump()
+        differ = ", ".join(f"{k} {theirs[k]!r} (run: {ours[k]!r})" for k in ours if theirs.get(k) != ours[k])
+        raise UsageError(f"recorded under other env settings: {differ}", "bc_data", folder)
+    return ExpertSteps(
+        np.asarray(data.obs, dtype=np.float32),
+        np.asarray(data.masks, dtype=bool),
+        data.actions.astype(np.int64),
+    )
 
 
 def check_expert_steps(steps: ExpertSteps, obs_size: int, n_types: int, folder: Path) -> None:

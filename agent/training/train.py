@@ -253,7 +253,7 @@ def check(config: TrainConfig) -> tuple[LineConfig, Curriculum, EnvSettings]:
 def _expert(config: TrainConfig, line: LineConfig, settings: EnvSettings) -> ExpertSteps:
     """The run's expert data, checked against its env."""
     assert config.bc_data is not None
-    steps = load_expert_steps(config.bc_data)
+    steps = load_expert_steps(config.bc_data, line.types, settings)
     size = obs_size(line, load_week(config.template_week, line), settings)
     check_expert_steps(steps, size, len(line.types), config.bc_data)
     return steps

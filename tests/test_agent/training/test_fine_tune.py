@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from builders import make_week
@@ -16,10 +15,9 @@ from sb3_contrib import MaskablePPO
 from stable_baselines3.common.logger import configure
 
 from agent.cli import main
-from agent.planners.policies import SetupAwarePolicy
 from agent.planners.registry import DEFAULT_MODEL
-from agent.training.anchor import ExpertAnchor, ExpertSteps, load_expert_steps
-from twin import LineConfig, LineEnv
+from agent.training.anchor import ExpertAnchor, load_expert_steps
+from twin import EnvSettings, LineConfig, LineEnv
 from twin.config import write_week
 
 TINY_PPO = "n_steps = 32\nbatch_size = 32\nn_epochs = 1\nlearning_rate = 0.0001\n"
@@ -27,24 +25,15 @@ TINY_PPO = "n_steps = 32\nbatch_size = 32\nn_epochs = 1\nlearning_rate = 0.0001\
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, ref_line: LineConfig) -> Path:
-    """A folder with a tiny week of the reference line (500 units, b=50), ppo.toml and a curriculum
-    of one task, and expert data: the setup-aware rule's week replayed through the env."""
+    """A folder with a tiny week of the reference line (500 units, b=50), ppo.toml, a curriculum of
+    one task, and expert data (`linetwin expert`: the best plan of one generated week)."""
     root = tmp_path_factory.mktemp("tiny")
     week = make_week(ref_line, [[(0, 100), (1, 50)], [(2, 100)], [(1, 50)], [(3, 100)]])
     write_week(root / "week", week, ref_line.types)
     (root / "ppo.toml").write_text(TINY_PPO, encoding="utf-8")
     (root / "one.toml").write_text('name = "one"\n[[task]]\nsetup_weight_scale = 1.0\n', encoding="utf-8")
-    env, rule = LineEnv(ref_line, [week], 50), SetupAwarePolicy()
-    obs, masks, actions = [], [], []
-    ob, _ = env.reset(options={"week": 0})
-    while (request := env.request) is not None:
-        action = rule(request).type
-        obs.append(ob)
-        masks.append(env.action_masks())
-        actions.append(action)
-        ob, *_ = env.step(action)
-    (root / "expert").mkdir()
-    np.savez(root / "expert" / "w.npz", obs=np.array(obs), masks=np.array(masks), actions=np.array(actions))
+    expert = ["expert", "--weeks", "1", "--first-seed", "7", "--batch-sizes", "50", "--jobs", "1"]
+    assert main([*expert, "--time-limit", "20", "--out", str(root / "expert")]) == 0
     return root
 
 
@@ -151,8 +140,8 @@ def test_init_from_starts_from_the_models_weights_with_the_runs_ppo_settings(
     assert f"--init-from {DEFAULT_MODEL}" in json.loads((tuned / "model.json").read_text())["command"]
 
 
-def test_the_expert_term_raises_the_expert_actions_probability(tiny: Path) -> None:
-    data = load_expert_steps(tiny / "expert")
+def test_the_expert_term_raises_the_expert_actions_probability(tiny: Path, ref_line: LineConfig) -> None:
+    data = load_expert_steps(tiny / "expert", ref_line.types, EnvSettings())
     env = LineEnv(None, [str(tiny / "week")], 50)
     model = MaskablePPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu")
     model.set_logger(configure(None, []))
@@ -183,11 +172,14 @@ def test_the_expert_term_and_the_best_model_in_a_run(tiny: Path, tmp_path: Path)
     assert (config["bc_data"], config["bc_weight"], config["best_every"]) == (str(tiny / "expert"), 0.5, 32)
 
 
-def test_expert_data_of_another_observation_is_one_line(
+def test_expert_data_of_other_env_settings_is_one_line(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = ExpertSteps(np.zeros((2, 5), np.float32), np.ones((2, 8), bool), np.zeros(2, np.int64))
-    (tmp_path / "bad").mkdir()
-    np.savez(tmp_path / "bad" / "x.npz", obs=data.obs, masks=data.masks, actions=data.actions)
-    assert main(_train(tiny, tmp_path / "run", "--bc-data", str(tmp_path / "bad"))) == 2
-    assert _one_line(capsys).startswith(f"--bc-data {tmp_path / 'bad'}: the expert data observes (5,)")
+    env = tmp_path / "env.toml"
+    env.write_text('observation = "deadlines"\n', encoding="utf-8")
+    flags = ["--env-settings", str(env), "--bc-data", str(tiny / "expert")]
+    assert main(_train(tiny, tmp_path / "run", *flags)) == 2
+    said = _one_line(capsys)
+    differ = "observation 'basic' (run: 'deadlines')"
+    assert said == f"--bc-data {tiny / 'expert'}: recorded under other env settings: {differ}"
+    assert not (tmp_path / "run").exists()
