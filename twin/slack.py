@@ -51,35 +51,35 @@ class PositionSlack:
         required = np.zeros((max(self.positions, 1), n), dtype=np.int64)
         self.possible = True
         """False when some batch cannot meet its deadline at any position."""
+        entry = np.asarray(entries, dtype=np.int64)
         for k in range(n):
-            for j in range(1, counts[k] + 1):
-                c = stock[k] + (j - 1) * b
-                if c >= len(takes[k]):
-                    break
-                due = int(takes[k][c])
-                p = bisect_right(entries, due) - 1
-                if p >= 0 and entries[p] == due and self._release(p) == due:
-                    # the takes waiting for this very batch free no room for it (`Timeline.entry_allows`)
-                    same = int(np.searchsorted(takes[k], due, side="right")) - c
-                    if int(np.searchsorted(everything, due, side="right")) - same < self._room(p):
-                        p -= 1
-                if p < 0:
-                    self.possible = False
-                    p = 0
-                if j == 1:
-                    self.first_due[k] = p
-                required[min(p, len(required) - 1), k] = j
+            covered = stock[k] + b * np.arange(counts[k], dtype=np.int64)  # takes before batch j
+            covered = covered[covered < len(takes[k])]
+            if not len(covered):
+                continue
+            due = takes[k][covered]
+            p = np.searchsorted(entry, due, side="right") - 1
+            # the takes waiting for this very batch free no room for it (`Timeline.entry_allows`)
+            at = np.flatnonzero((p >= 0) & (entry[np.maximum(p, 0)] == due))
+            if len(at):
+                room = self._free + (p[at] + 1) * b
+                release = np.where(room > 0, everything[np.clip(room - 1, 0, None)], 0)
+                same = np.searchsorted(takes[k], due[at], side="right") - covered[at]
+                waits = (release == due[at]) & (
+                    np.searchsorted(everything, due[at], side="right") - same < room
+                )
+                p[at[waits]] -= 1
+            if (p < 0).any():
+                self.possible = False
+                p = np.maximum(p, 0)
+            self.first_due[k] = p[0]
+            np.maximum.at(required[:, k], np.minimum(p, len(required) - 1), np.arange(1, len(p) + 1))
         self.required = np.maximum.accumulate(required, axis=0)
         """`required[i, k]`: batches of type k that positions 0..i must hold, shape (positions, n)."""
-
-    def _room(self, position: int) -> int:
-        """Takes that must have happened before the batch at `position` fits in the buffer."""
-        return self._free + (position + 1) * self._b
-
-    def _release(self, position: int) -> int:
-        """The take that frees room for the batch at `position`, 0 if none is needed."""
-        need = self._room(position)
-        return int(self._takes[need - 1]) if need > 0 else 0
+        due_now = self.required.sum(axis=1, keepdims=True) - (self.required >= 1)
+        self._slack = np.arange(len(self.required))[:, None] - due_now
+        """`_slack[i, k]`: positions 1..i left over if type k is built now (row 0: minus the
+        batches other than k due at position 0)."""
 
     @staticmethod
     def _entries(request: DecisionRequest, takes: np.ndarray) -> list[int]:
@@ -90,14 +90,17 @@ class PositionSlack:
         down = sc.downtime[-1]
         free = sum(request.stock) - sc.line.buffer.capacity
         batches = sum(-(-r // b) for r in request.remaining if r > 0)
+        need = free + b * np.arange(1, batches + 1, dtype=np.int64)
+        need = need[need <= len(takes)]
+        release = np.where(need > 0, takes[np.clip(need - 1, 0, None)], 0)
+        if not down:  # entered_i = max(entered_(i-1) + work, release_i): a running maximum
+            steps = work * np.arange(len(need), dtype=np.int64)
+            start = np.maximum(release - steps, request.time_s + work)
+            return list(map(int, np.maximum.accumulate(start) + steps))
         out: list[int] = []
         entered = request.time_s
-        for position in range(batches):
-            need = free + (position + 1) * b
-            if need > len(takes):
-                break
-            release = int(takes[need - 1]) if need > 0 else 0
-            entered = _up_at(max(_advance(entered, work, down), release), down)
+        for r in release.tolist():
+            entered = _up_at(max(_advance(entered, work, down), r), down)
             out.append(entered)
         return out
 
@@ -107,15 +110,13 @@ class PositionSlack:
         (n,), int. Negative: some deadline will be missed (also when position 0 was due to hold
         another type). At the week's last position the freedom is 0 by counting, so a horizon
         shorter than the week shows how much room the near term leaves."""
-        req = self.required
-        n = req.shape[1]
-        last = len(req) if horizon_s is None else bisect_right(self.entries, self.time_s + horizon_s)
-        last = max(1, min(last, len(req)))
-        due = req[:last].sum(axis=1, keepdims=True) - (req[:last] >= 1)  # (last, n): this batch at 0
-        slack = np.arange(last)[:, None] - due
-        out = np.full(n, len(req), dtype=np.int64) if last == 1 else slack[1:].min(axis=0)
-        blocked = due[0] > 0  # position 0 was due to hold another type
-        out[blocked] = -due[0][blocked]
+        slack = self._slack
+        n = slack.shape[1]
+        last = len(slack) if horizon_s is None else bisect_right(self.entries, self.time_s + horizon_s)
+        last = max(1, min(last, len(slack)))
+        out: np.ndarray = np.full(n, len(slack), dtype=np.int64) if last == 1 else slack[1:last].min(axis=0)
+        blocked = slack[0] < 0  # position 0 was due to hold another type
+        out[blocked] = slack[0][blocked]
         return out
 
     def meets(self) -> np.ndarray:
