@@ -110,7 +110,7 @@ def cmd_imitate(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         dagger_rounds=args.dagger_rounds,
         dagger_weeks=args.dagger_weeks,
-        dagger_labels=args.dagger_labels,
+        dagger_plays=args.dagger_plays,
         command="linetwin " + shlex.join(args.argv),
     )
     summary = imitate(config)
@@ -178,10 +178,13 @@ def add_imitation_commands(sub: Any) -> None:
         type=natural,
         default=0,
         help="DAgger rounds after cloning: the agent plays new generated weeks (b=50), the exact "
-        "programme labels states it reaches, --epochs more epochs on all (default 0)",
+        "cost-to-go labels every zero-idle state it reaches, --epochs more epochs on all (default 0)",
     )
     im.add_argument("--dagger-weeks", type=count, default=20, help="weeks per DAgger round (default 20)")
     im.add_argument(
-        "--dagger-labels", type=count, default=5, help="labelled states per DAgger week, about (default 5)"
+        "--dagger-plays",
+        type=count,
+        default=2,
+        help="plays of each DAgger week: the deterministic one, then stochastic ones (default 2)",
     )
     im.set_defaults(func=cmd_imitate)

@@ -1,18 +1,19 @@
-"""DAgger labels: the agent plays generated weeks, and at a sample of the decisions it reaches the
-exact programme from that state (`SequenceDp` on `ZeroIdleModel(scenario, snapshot)`) says which
-type the least-effort zero-idle rest of the week starts with. States from which zero idle is out
-of reach (or the programme's states do not fit) get no label."""
+"""DAgger labels (Ross, Gordon & Bagnell 2011): the agent plays generated weeks, and every decision
+it reaches on a zero-idle path is labelled with the type the least-effort zero-idle rest of the
+week starts with, read from the week's cost-to-go table (`agent.planners.cost_to_go`: one backward
+programme per week answers every state). Decisions off a zero-idle path, and weeks whose states do
+not fit the table, get no label."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sb3_contrib import MaskablePPO
 
+from agent.planners.cost_to_go import CostToGo
 from agent.planners.deadlines import ZeroIdleModel
-from agent.planners.dp import SequenceDp
 from agent.training.expert import ExpertSettings, expert_week
 from twin import Decision, Observer, Scenario, load_line
 from twin.line import Engine, Line
@@ -20,13 +21,15 @@ from twin.line import Engine, Line
 
 @dataclass(frozen=True)
 class Labels:
-    """Visited states with the programme's first type: one row each."""
+    """Visited states with the programme's best type: one row each."""
 
     obs: np.ndarray
     masks: np.ndarray
     actions: np.ndarray
     asked: int
-    """States sampled (some got no label)."""
+    """Decisions reached (those off a zero-idle path got no label)."""
+    agreed: int
+    """Labels equal to the agent's own choice."""
 
 
 def dagger_labels(
@@ -34,41 +37,51 @@ def dagger_labels(
     settings: ExpertSettings,
     seeds: list[int],
     batch_size: int,
-    per_week: int,
+    plays: int,
     rng: np.random.Generator,
-    exact_states: int = 60_000,
+    max_states: int = 60_000,
 ) -> Labels:
-    """The deterministic agent plays each week of `seeds`; about `per_week` of its decisions per
-    week are labelled by the exact programme from the state it reached."""
+    """The agent plays each week of `seeds` `plays` times (deterministically first, then with its
+    stochastic policy, seeded from `rng`); every decision it reaches is labelled."""
     line = load_line(settings.line)
     n = len(line.types)
     width = Observer.size(n, settings.env_settings)
     obs: list[np.ndarray] = []
     masks: list[np.ndarray] = []
     actions: list[int] = []
-    asked = 0
+    asked = agreed = 0
     for seed in seeds:
         scenario = Scenario.build(line, expert_week(settings, seed), batch_size)
+        try:
+            table = CostToGo(ZeroIdleModel(scenario), max_states)
+        except ValueError:
+            continue
         observer = Observer(scenario, settings.env_settings)
-        twin = Line(scenario, Engine())
-        request = twin.start()
-        share = per_week / max(1, math.ceil(sum(request.remaining) / batch_size)) if request else 0.0
-        while request is not None:
-            assessment = observer.assess(request)
-            seen, mask = observer.observe(request, assessment), observer.mask(assessment)
-            if rng.random() < share:
+        engine = Engine()
+        for play in range(plays):
+            torch.manual_seed(int(rng.integers(2**31)))
+            twin = Line(scenario, engine)
+            request = twin.start()
+            built = np.zeros(n, dtype=np.int64)
+            while request is not None:
+                assessment = observer.assess(request)
+                seen, mask = observer.observe(request, assessment), observer.mask(assessment)
+                action, _ = model.predict(seen, action_masks=mask, deterministic=play == 0)
+                chosen = int(np.asarray(action).item())
                 asked += 1
-                rest = SequenceDp(ZeroIdleModel(scenario, twin.snapshot()))
-                plan = rest.solve(exact_states, exact_only=True)
-                if plan is not None and plan.sequence and mask[plan.sequence[0]]:
+                values = np.where(mask, table.choices(built, request.last_type), np.inf)
+                if np.isfinite(values).any() and twin.idle_so_far(request.time_s) == 0:
+                    label = int(values.argmin())
                     obs.append(seen.copy())
                     masks.append(mask.copy())
-                    actions.append(int(plan.sequence[0]))
-            action, _ = model.predict(seen, action_masks=mask, deterministic=True)
-            request = twin.decide(Decision(int(np.asarray(action).item())))
+                    actions.append(label)
+                    agreed += label == chosen
+                built[chosen] += 1
+                request = twin.decide(Decision(chosen))
     return Labels(
         obs=np.array(obs, dtype=np.float32).reshape(len(actions), width),
         masks=np.array(masks, dtype=bool).reshape(len(actions), n),
         actions=np.array(actions, dtype=np.int64),
         asked=asked,
+        agreed=agreed,
     )

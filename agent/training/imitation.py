@@ -46,12 +46,13 @@ class ImitationConfig(BaseModel):
     holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of the weeks held out for validation (at least one when there are two or more)."""
     dagger_rounds: Annotated[int, Field(ge=0)] = 0
-    """Rounds of DAgger after cloning: the agent plays new weeks, the programme labels a sample of
-    the states it reaches, and `epochs` more epochs learn from all the data."""
+    """Rounds of DAgger after cloning: the agent plays new weeks, the cost-to-go table labels every
+    zero-idle state it reaches, and `epochs` more epochs learn from all the data."""
     dagger_weeks: Annotated[int, Field(gt=0)] = 20
     """Generated weeks per round (seeds from `dagger_first_seed` on, new ones every round)."""
-    dagger_labels: Annotated[int, Field(gt=0)] = 5
-    """Labelled states per week, about (each ~0.2-0.7 s of the exact programme at b = 50)."""
+    dagger_plays: Annotated[int, Field(gt=0)] = 2
+    """Plays of each DAgger week: the deterministic one, then stochastic ones (each labelled in
+    full; one table of ~0.3 s per week at b = 50)."""
     dagger_first_seed: int = 1_000_000
     dagger_batch_size: Annotated[int, Field(gt=0)] = 50
     command: str = ""
@@ -234,12 +235,13 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
         first_seed = config.dagger_first_seed + round_ * config.dagger_weeks
         seeds = list(range(first_seed, first_seed + config.dagger_weeks))
         labels = dagger_labels(
-            model, data.settings, seeds, config.dagger_batch_size, config.dagger_labels, rng
+            model, data.settings, seeds, config.dagger_batch_size, config.dagger_plays, rng
         )
         added.append(len(labels.actions))
         print(
             f"imitation: DAgger round {round_ + 1}/{config.dagger_rounds}: {len(labels.actions)} labels of "
-            f"{labels.asked} states asked ({len(seeds)} weeks), {time.perf_counter() - start:.1f} s",
+            f"{labels.asked} decisions ({len(seeds)} weeks; the agent chose the label at "
+            f"{labels.agreed / max(1, len(labels.actions)):.1%}), {time.perf_counter() - start:.1f} s",
             flush=True,
         )
         fresh = np.arange(len(actions), len(actions) + len(labels.actions))

@@ -147,7 +147,7 @@ def test_cloning_lowers_the_nll_and_the_model_plans_a_week(
 ) -> None:
     out = tmp_path / "bc"
     argv = ["imitate", "--data", str(expert), "--out", str(out), "--epochs", "2", "--seed", "1"]
-    assert main([*argv, "--dagger-rounds", "1", "--dagger-weeks", "1", "--dagger-labels", "2"]) == 0
+    assert main([*argv, "--dagger-rounds", "1", "--dagger-weeks", "1", "--dagger-plays", "1"]) == 0
     said = capsys.readouterr().out
     assert "imitation: DAgger round 1/1: " in said and "imitation: epoch 4/4" in said
     summary = json.loads((out / "imitation.json").read_text())
