@@ -42,5 +42,5 @@ def test_following_the_table_runs_the_brute_force_optimum(seed: int) -> None:
 
 
 def test_a_position_with_too_many_states_is_refused() -> None:
-    with pytest.raises(ValueError, match="holds .* states"):
+    with pytest.raises(ValueError, match=r"holds .* states"):
         CostToGo(ZeroIdleModel(tiny_week(0)), max_states=1)
