@@ -48,7 +48,7 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Observation Space
     `Box(-1, 2, (4n + 3,), float32)`, n = number of types (`(6n + 3,)` with
-    `EnvSettings.observation = "deadlines"`):
+    `EnvSettings.observation = "deadlines"`, `(7n + 3,)` with `"runs"`):
 
     | index      | feature                                                     | scale             |
     |------------|-------------------------------------------------------------|-------------------|
@@ -59,10 +59,12 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
     | 4n         | buffer fill                                                 | / capacity        |
     | 4n+1       | working time elapsed                                        | / working week    |
     | 4n+2       | batch size                                                  | / capacity        |
-    | 4n+3..5n+2 | `deadlines` only: positions of freedom left in the demand   | × batch size      |
+    | 4n+3..5n+2 | `deadlines`, `runs`: positions of freedom left in the demand   | × batch size      |
     |            | window if the type is built now (< 0: a deadline is missed) | / capacity        |
-    | 5n+3..6n+2 | `deadlines` only: position of the type's next deadline      | × batch size      |
+    | 5n+3..6n+2 | `deadlines`, `runs`: position of the type's next deadline      | × batch size      |
     |            |                                                             | / capacity, ≤ 2   |
+    | 6n+3..7n+2 | `runs` only: batches of the type the PAS can build in a row | × batch size      |
+    |            | from now and still meet every deadline                      | / capacity, ≤ 2   |
 
     Window capacity = units all FAS can take in the window at their unit times. Values are
     clipped to [-1, 2].

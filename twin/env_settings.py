@@ -40,9 +40,10 @@ class EnvSettings(_Settings):
     deadlock_penalty: Annotated[float, Field(le=0)] = -1000.0
     """Reward when an episode ends in deadlock, times the share of planned units never built; 0 gives
     the paper's env, in which filling the buffer until deadlock shortens the episode and pays."""
-    observation: Literal["basic", "deadlines"] = "basic"
+    observation: Literal["basic", "deadlines", "runs"] = "basic"
     """`basic`: the paper's features (4n + 3); `deadlines` adds per type the freedom left in the
-    demand window if it is built now and the position of its next deadline (6n + 3;
+    demand window if it is built now and the position of its next deadline (6n + 3); `runs` also
+    how many batches of it the PAS can build in a row and still meet every deadline (7n + 3;
     `twin.slack`)."""
     mask: Literal["remaining", "deadlines"] = "remaining"
     """`remaining`: every type with a positive remaining requirement (`problem.md`); `deadlines`:

@@ -34,6 +34,8 @@ class Assessment:
     a deadline will be missed); None unless the settings observe or mask deadlines."""
     first_due: np.ndarray | None = None
     """Per type the position by which its next batch must enter (inf: none due); None likewise."""
+    runs: np.ndarray | None = None
+    """Per type the batches it can be built in a row meeting every deadline (observation `runs`)."""
 
 
 class Observer:
@@ -51,8 +53,8 @@ class Observer:
     @staticmethod
     def size(n_types: int, settings: EnvSettings | None = None) -> int:
         """Length of the observation vector for a line with `n_types` types."""
-        extra = 2 * n_types if settings is not None and settings.observation == "deadlines" else 0
-        return 4 * n_types + 3 + extra
+        extra = {"basic": 0, "deadlines": 2, "runs": 3}[settings.observation if settings else "basic"]
+        return (4 + extra) * n_types + 3
 
     def assess(self, request: DecisionRequest, mask_top_k: int | None = None) -> Assessment:
         forecast = Forecast(request)
@@ -66,17 +68,19 @@ class Observer:
             range_s[k] = runout - now
         remaining = np.asarray(request.remaining, dtype=np.int64)
         candidates = request.valid
-        freedom = first_due = None
-        if self.settings.observation == "deadlines" or self.settings.mask == "deadlines":
+        freedom = first_due = runs = None
+        if self.settings.observation != "basic" or self.settings.mask == "deadlines":
             slack = PositionSlack(request, forecast)
             freedom, first_due = slack.freedom(self.window_s), slack.first_due
+            if self.settings.observation == "runs":  # longer runs than 2 buffers' worth show as 2
+                runs = slack.runs(int(OBS_HIGH * self.capacity / request.batch_size) + 1)
             if self.settings.mask == "deadlines" and slack.possible:
                 meets = slack.freedom() >= 0
                 candidates = tuple(k for k in candidates if meets[k]) or candidates
         if mask_top_k is not None and len(candidates) > mask_top_k:
             urgency = sorted(candidates, key=lambda k: (range_s[k], -required[k], -remaining[k], k))
             candidates = tuple(sorted(urgency[:mask_top_k]))
-        return Assessment(required, remaining, range_s, candidates, freedom, first_due)
+        return Assessment(required, remaining, range_s, candidates, freedom, first_due, runs)
 
     def mask(self, assessment: Assessment) -> np.ndarray:
         mask = np.zeros(self.n_types, dtype=bool)
@@ -95,9 +99,12 @@ class Observer:
         obs[4 * n] = sum(request.stock) / self.capacity
         obs[4 * n + 1] = request.time_s / self.week_s
         obs[4 * n + 2] = request.batch_size / self.capacity
-        if self.settings.observation == "deadlines":
+        if self.settings.observation != "basic":
             assert assessment.freedom is not None and assessment.first_due is not None
             units = request.batch_size / self.capacity  # positions as buffer shares: b-invariant
             obs[4 * n + 3 : 5 * n + 3] = assessment.freedom * units
             obs[5 * n + 3 : 6 * n + 3] = np.minimum(assessment.first_due * units, OBS_HIGH)
+        if self.settings.observation == "runs":
+            assert assessment.runs is not None
+            obs[6 * n + 3 : 7 * n + 3] = assessment.runs * units
         return np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)

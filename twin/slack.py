@@ -119,6 +119,28 @@ class PositionSlack:
         out[blocked] = slack[0][blocked]
         return out
 
+    def runs(self, longest: int) -> np.ndarray:
+        """Per type, the most batches of it (at most `longest`) the PAS can build one after another
+        from now on and still meet every deadline (shape (n,), int; 0: not even one): how far
+        it can build ahead without a changeover."""
+        req = self.required
+        total = req.sum(axis=1)
+        counts = req[-1]
+        filled = np.arange(1, len(req) + 1)  # positions 0..i
+        out = np.zeros(req.shape[1], dtype=np.int64)
+        if not self.possible:
+            return out
+        for k in range(req.shape[1]):
+            m = np.arange(1, min(longest, int(counts[k])) + 1)
+            if not len(m):
+                continue
+            mine = np.minimum(req[:, k][None, :], m[:, None])  # (runs, positions)
+            others_due = total[None, :] - mine
+            room = filled[None, :] - np.minimum(filled[None, :], m[:, None])
+            ok = np.logical_and.accumulate((others_due <= room).all(axis=1))
+            out[k] = int(ok.sum())
+        return out
+
     def meets(self) -> np.ndarray:
         """Per type, whether building it now leaves every deadline reachable (shape (n,), bool)."""
         return bool(self.possible) & (self.freedom() >= 0)

@@ -73,13 +73,14 @@ def test_random_choices_idle_without_the_deadline_mask() -> None:
     assert info["kpis"]["idle_s"] > 0 or info["kpis"]["deadlock"]
 
 
-def test_the_deadline_observation_shows_freedom_and_next_deadline() -> None:
-    settings = EnvSettings(observation="deadlines", mask="deadlines")
+@pytest.mark.parametrize(("observation", "per_type"), [("deadlines", 6), ("runs", 7)])
+def test_the_deadline_observation_shows_freedom_and_next_deadline(observation: str, per_type: int) -> None:
+    settings = EnvSettings.model_validate({"observation": observation, "mask": "deadlines"})
     env = LineEnv(settings=settings)
     n = len(env.line.types)
-    assert env.observation_space.shape == (Observer.size(n, settings),) == (6 * n + 3,)
+    assert env.observation_space.shape == (Observer.size(n, settings),) == (per_type * n + 3,)
     obs, _ = env.reset(options={"week": 0})
-    assert obs.shape == (6 * n + 3,)
+    assert obs.shape == (per_type * n + 3,)
     mask = env.action_masks()
     freedom = obs[4 * n + 3 : 5 * n + 3]
     valid = np.zeros(n, dtype=bool)
@@ -87,3 +88,19 @@ def test_the_deadline_observation_shows_freedom_and_next_deadline() -> None:
     valid[list(env.request.valid)] = True
     assert (mask == (valid & (freedom >= 0))).all()
     assert (obs[5 * n + 3 :] >= 0).all()
+    if observation == "runs":  # a type can be built ahead exactly when the mask allows it
+        assert ((obs[6 * n + 3 :] > 0) == mask).all()
+
+
+@pytest.mark.parametrize("seed", range(16), ids=lambda s: f"tiny-{s}")
+def test_a_run_is_as_long_as_the_zero_idle_orders_that_begin_with_it(seed: int) -> None:
+    scenario = tiny_week(seed)
+    if _fas_down(scenario):
+        pytest.skip("the forecast ignores planned FAS downtime (an approximation, documented)")
+    zero = {s for s, o in tiny_best(seed).outcomes.items() if not o.deadlock and o.idle_s == 0}
+    request = Line(scenario).start()
+    assert request is not None
+    runs = PositionSlack(request, Forecast(request)).runs(longest=99)
+    for k in range(len(scenario.types)):
+        longest = max((next((i for i, t in enumerate(s) if t != k), len(s)) for s in zero), default=0)
+        assert runs[k] == longest, f"type {k}"
