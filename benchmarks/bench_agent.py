@@ -33,7 +33,8 @@ import torch
 from agent.planners.evaluate import evaluate, play
 from agent.planners.portfolio import BestSettings, plan_best
 from agent.planners.registry import DEFAULT_MODEL
-from agent.planners.rl import load_model
+from agent.planners.rl import RLPolicy, load_model
+from agent.planners.rollout import ROLLOUT, SearchSettings, search_plan
 from twin import LineEnv, Scenario, load_line, load_week
 from twin.config import default_config_dir
 from twin.weekgen import WeekGenerator
@@ -54,10 +55,11 @@ def _start(models: dict[str, str]) -> None:
         _models[name] = load_model(path)
 
 
-def _week(task: tuple[int, tuple[int, ...], int, bool]) -> dict[str, Any]:
-    """One test week: the best plan at b = 50, each model's best of 21 per batch size (or only its
-    deterministic plan at b = 50, for the zero-idle share)."""
-    index, sizes, plans, full = task
+def _week(task: tuple[int, tuple[int, ...], int, bool, float]) -> dict[str, Any]:
+    """One test week: the best plan at b = 50, each model's best of 21 per batch size and, with a
+    budget, its rl+rollout plan at b = 50 (or only its deterministic plan at b = 50, for the
+    zero-idle share)."""
+    index, sizes, plans, full, rollout_s = task
     assert _generator is not None
     week = _generator.generate(TEST_SEED + index)
     out: dict[str, Any] = {"week": index}
@@ -83,6 +85,18 @@ def _week(task: tuple[int, tuple[int, ...], int, bool]) -> dict[str, Any]:
                 "det_idle": det.idle_s,
                 "s": time.perf_counter() - began,
             }
+        if rollout_s > 0:
+            scenario = Scenario.build(_generator.line, week, 50)
+            searched, stats = search_plan(
+                scenario, ROLLOUT, RLPolicy(model, card), SearchSettings(decision_time_s=rollout_s)
+            )
+            times = sorted(stats.decision_s)
+            out[f"{name}/rollout"] = {
+                "effort": searched.results.setup_effort,
+                "idle": searched.results.idle_s,
+                "max_s": times[-1] if times else 0.0,
+                "p95_s": times[int(0.95 * (len(times) - 1))] if times else 0.0,
+            }
         out[name] = rows
     return out
 
@@ -95,6 +109,12 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="50,20,10")
     parser.add_argument("--plans", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--rollout",
+        type=float,
+        default=0.0,
+        help="rl+rollout's seconds per decision on the --weeks at b=50 (0: none)",
+    )
     args = parser.parse_args()
     models = dict(item.split("=", 1) for item in args.models.split(","))
     for path in models.values():
@@ -104,8 +124,8 @@ def main() -> None:
     if 50 not in sizes:
         parser.error("--batch-sizes: the ratios are taken at b = 50, include it")
     began = time.perf_counter()
-    tasks = [(i, sizes, args.plans, True) for i in range(args.weeks)]
-    tasks += [(i, sizes, args.plans, False) for i in range(args.zero_idle_weeks)]
+    tasks = [(i, sizes, args.plans, True, args.rollout) for i in range(args.weeks)]
+    tasks += [(i, sizes, args.plans, False, 0.0) for i in range(args.zero_idle_weeks)]
     context = get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=_start, initargs=(models,)) as pool:
         results = list(pool.map(_week, tasks))
@@ -114,12 +134,22 @@ def main() -> None:
     last = max(args.weeks, args.zero_idle_weeks) - 1
     print(f"test weeks: seeds {TEST_SEED} + 0..{last}, best of {args.plans + 1} plans")
     header = "model        b  effort(mean)  idle>0  ratio(mean)  ratio(max)  det effort  det ratio  s/week"
+    print("(ratios to the best plan over the weeks planned without idle time only)")
     print(header)
     for name in models:
         for b in sizes:
             rows = [r[name][b] for r in full]
-            ratios = [r[name][b]["effort"] / r["best"] for r in full if r["best"] and b == 50]
-            det = [r[name][b]["det_effort"] / r["best"] for r in full if r["best"] and b == 50]
+            # a ratio only where the plan has zero idle (effort bought with idle time compares nothing)
+            ratios = [
+                r[name][b]["effort"] / r["best"]
+                for r in full
+                if r["best"] and b == 50 and not r[name][b]["idle"]
+            ]
+            det = [
+                r[name][b]["det_effort"] / r["best"]
+                for r in full
+                if r["best"] and b == 50 and not r[name][b]["det_idle"]
+            ]
             print(
                 f"{name:<12} {b:>2} {statistics.mean(x['effort'] for x in rows):>13.1f} "
                 f"{sum(x['idle'] > 0 for x in rows):>7} "
@@ -134,6 +164,21 @@ def main() -> None:
                 continue
             ok = sum(r[name][b]["effort"] <= r[name][50]["effort"] for r in full)
             print(f"{name:<12} b={b}: effort <= its own b=50 effort on {ok}/{len(full)} weeks")
+        if args.rollout > 0:
+            done = [r[f"{name}/rollout"] for r in full]
+            ratios = [
+                x["effort"] / r["best"]
+                for x, r in zip(done, full, strict=True)
+                if r["best"] and not x["idle"]
+            ]
+            mean = statistics.mean(x["effort"] for x in done)
+            idle = sum(x["idle"] > 0 for x in done)
+            p95, slowest = max(x["p95_s"] for x in done), max(x["max_s"] for x in done)
+            print(
+                f"{name:<12} rl+rollout {args.rollout:g} s/decision, b=50: effort {mean:.1f}, weeks with idle"
+                f" {idle}, ratio mean {statistics.mean(ratios):.3f} max {max(ratios):.3f}, "
+                f"decision p95 {p95:.2f} s max {slowest:.2f} s"
+            )
         zero = sum(r[name]["zero_idle"] for r in quick)
         if quick:
             share = f"{zero}/{len(quick)} weeks ({zero / len(quick):.0%})"

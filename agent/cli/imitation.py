@@ -111,6 +111,7 @@ def cmd_imitate(args: argparse.Namespace) -> int:
         dagger_rounds=args.dagger_rounds,
         dagger_weeks=args.dagger_weeks,
         dagger_plays=args.dagger_plays,
+        best_sets=not args.expert_choice_only,
         command="linetwin " + shlex.join(args.argv),
     )
     summary = imitate(config)
@@ -186,5 +187,10 @@ def add_imitation_commands(sub: Any) -> None:
         type=count,
         default=2,
         help="plays of each DAgger week: the deterministic one, then stochastic ones (default 2)",
+    )
+    im.add_argument(
+        "--expert-choice-only",
+        action="store_true",
+        help="learn the expert's own choice, not every type as good (the cost-to-go's ties)",
     )
     im.set_defaults(func=cmd_imitate)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from sb3_contrib import MaskablePPO
 from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.rl import ModelCard, load_model, save_model
-from agent.training.dagger import dagger_labels
+from agent.training.dagger import best_sets, dagger_labels
 from agent.training.expert import ExpertData, load_expert
 from agent.training.train import PPOSettings
 from twin import LineEnv, load_line, load_week
@@ -50,6 +50,9 @@ class ImitationConfig(BaseModel):
     zero-idle state it reaches, and `epochs` more epochs learn from all the data."""
     dagger_weeks: Annotated[int, Field(gt=0)] = 20
     """Generated weeks per round (seeds from `dagger_first_seed` on, new ones every round)."""
+    best_sets: bool = True
+    """Learn every type as good as the expert's (the cost-to-go tables' ties, where they fit) rather
+    than the expert's own choice: the loss is -log of their total probability."""
     dagger_plays: Annotated[int, Field(gt=0)] = 2
     """Plays of each DAgger week: the deterministic one, then stochastic ones (each labelled in
     full; one table of ~0.3 s per week at b = 50)."""
@@ -129,29 +132,42 @@ def _model(config: ImitationConfig, data: ExpertData) -> tuple[MaskablePPO, int]
     return model, size
 
 
+def _set_nll(
+    model: MaskablePPO, obs: torch.Tensor, masks: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, Any]:
+    """Per row -log of the probability the policy gives the target types (any of them is as good
+    as the expert's choice), and the distribution."""
+    dist = model.policy.get_distribution(obs, action_masks=masks.numpy())
+    categorical = dist.distribution  # one Categorical: the action is one type
+    assert isinstance(categorical, torch.distributions.Categorical)
+    log_probs = categorical.logits  # normalised log-probabilities; masked types ~ -1e8
+    return -torch.logsumexp(log_probs.masked_fill(~targets, -torch.inf), dim=1), dist
+
+
 def _measure(
     model: MaskablePPO,
     obs: torch.Tensor,
     masks: torch.Tensor,
-    actions: torch.Tensor,
+    targets: torch.Tensor,
     returns: torch.Tensor,
     known: torch.Tensor,
 ) -> tuple[float, float, float]:
-    """Mean NLL of the expert's actions, the share the deterministic policy takes, value RMSE."""
-    if len(actions) == 0:
+    """Mean NLL of the target sets, the share of rows the deterministic policy chooses a target
+    type in, value RMSE."""
+    if len(targets) == 0:
         return float("nan"), float("nan"), float("nan")
     policy = model.policy
     nll = correct = squared = 0.0
     with torch.no_grad():
-        for start in range(0, len(actions), 4096):
+        for start in range(0, len(targets), 4096):
             part = slice(start, start + 4096)
-            values, log_prob, _ = policy.evaluate_actions(obs[part], actions[part], action_masks=masks[part])
-            dist = policy.get_distribution(obs[part], action_masks=masks[part].numpy())
+            loss, dist = _set_nll(model, obs[part], masks[part], targets[part])
             chosen = dist.get_actions(deterministic=True)
-            nll -= float(log_prob.sum())
-            correct += float((chosen == actions[part]).sum())
+            values = policy.predict_values(obs[part])
+            nll += float(loss.sum())
+            correct += float(targets[part][torch.arange(len(chosen)), chosen].sum())
             squared += float(((values.flatten() - returns[part])[known[part]] ** 2).sum())
-    n = len(actions)
+    n = len(targets)
     return nll / n, correct / n, (squared / max(1, int(known.sum()))) ** 0.5
 
 
@@ -168,8 +184,12 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     returns_all = discounted_returns(data.rewards, data.episodes, gamma)
     held = split_weeks(data.seeds, config.holdout, config.seed)
     obs = torch.as_tensor(data.obs)
-    actions = torch.as_tensor(data.actions)
     masks = torch.as_tensor(data.masks)
+    if config.best_sets:
+        print("imitation: looking up the types as good as the expert's (cost-to-go tables)", flush=True)
+        targets = torch.as_tensor(best_sets(data))
+    else:
+        targets = torch.nn.functional.one_hot(torch.as_tensor(data.actions), data.masks.shape[1]).bool()
     returns = torch.as_tensor(returns_all)
     train_rows = np.flatnonzero(~held)
     val_rows = np.flatnonzero(held)
@@ -181,7 +201,7 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     rng = np.random.default_rng(config.seed)
 
     def measure(rows: np.ndarray) -> tuple[float, float, float]:
-        return _measure(model, obs[rows], masks[rows], actions[rows], returns[rows], has_return[rows])
+        return _measure(model, obs[rows], masks[rows], targets[rows], returns[rows], has_return[rows])
 
     train_nll, val_nll, val_acc, rmse = [], [], [], []
     total_epochs = config.epochs * (1 + config.dagger_rounds)
@@ -200,7 +220,7 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
             flush=True,
         )
 
-    has_return = torch.ones(len(actions), dtype=torch.bool)  # DAgger's labels have none
+    has_return = torch.ones(len(targets), dtype=torch.bool)  # DAgger's labels have none
 
     def epochs(first_epoch: int) -> None:
         for epoch in range(first_epoch, first_epoch + config.epochs):
@@ -208,21 +228,19 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
             order = rng.permutation(train_rows)
             for first in range(0, len(order), config.minibatch):
                 rows = order[first : first + config.minibatch]
-                values, log_prob, entropy = policy.evaluate_actions(
-                    obs[rows], actions[rows], action_masks=masks[rows]
-                )
+                nll, dist = _set_nll(model, obs[rows], masks[rows], targets[rows])
+                entropy = dist.entropy()
                 assert entropy is not None
+                values = policy.predict_values(obs[rows])
                 known = has_return[rows]
                 value_loss = (
                     torch.nn.functional.mse_loss(values.flatten()[known], returns[rows][known])
                     if bool(known.any())
                     else torch.zeros(())
                 )
-                loss = (
-                    -log_prob.mean() - config.entropy_coef * entropy.mean() + config.value_coef * value_loss
-                )
+                loss = nll.mean() - config.entropy_coef * entropy.mean() + config.value_coef * value_loss
                 optimizer.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
                 optimizer.step()
             record(epoch)
@@ -240,14 +258,14 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
         added.append(len(labels.actions))
         print(
             f"imitation: DAgger round {round_ + 1}/{config.dagger_rounds}: {len(labels.actions)} labels of "
-            f"{labels.asked} decisions ({len(seeds)} weeks; the agent chose the label at "
+            f"{labels.asked} decisions ({len(seeds)} weeks; the agent chose a best type at "
             f"{labels.agreed / max(1, len(labels.actions)):.1%}), {time.perf_counter() - start:.1f} s",
             flush=True,
         )
-        fresh = np.arange(len(actions), len(actions) + len(labels.actions))
+        fresh = np.arange(len(targets), len(targets) + len(labels.actions))
         obs = torch.cat([obs, torch.as_tensor(labels.obs)])
         masks = torch.cat([masks, torch.as_tensor(labels.masks)])
-        actions = torch.cat([actions, torch.as_tensor(labels.actions)])
+        targets = torch.cat([targets, torch.as_tensor(labels.best)])
         returns = torch.cat([returns, torch.zeros(len(fresh))])
         has_return = torch.cat([has_return, torch.zeros(len(fresh), dtype=torch.bool)])
         train_rows = np.concatenate([train_rows, fresh])
