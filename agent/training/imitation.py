@@ -22,7 +22,7 @@ from agent.folders import make_folder
 from agent.planners.rl import ModelCard, load_model, save_model
 from agent.training.dagger import best_sets, dagger_labels
 from agent.training.expert import ExpertData, load_expert
-from agent.training.train import PPOSettings
+from agent.training.train import PPOSettings, new_model
 from twin import LineEnv, load_line, load_week
 
 
@@ -121,15 +121,7 @@ def _model(config: ImitationConfig, data: ExpertData) -> tuple[MaskablePPO, int]
             "data",
             config.data[0],
         )
-    model = MaskablePPO(
-        "MlpPolicy",
-        env,
-        **config.ppo.model_dump(exclude={"net_arch"}),
-        policy_kwargs={"net_arch": list(config.ppo.net_arch)},
-        seed=config.seed,
-        device="cpu",
-    )
-    return model, size
+    return new_model(config.ppo, env, config.seed), size
 
 
 def _set_nll(

@@ -172,19 +172,25 @@ def latest_checkpoint(folder: Path) -> tuple[Path, dict[str, Any]] | None:
     return path, json.loads(state.read_text(encoding="utf-8"))
 
 
+def new_model(ppo: PPOSettings, env: Any, seed: int, tensorboard_log: str | None = None) -> MaskablePPO:
+    """A fresh MaskablePPO agent (MLP policy, CPU) with `ppo`'s settings on `env` (a gym env or a
+    VecEnv)."""
+    return MaskablePPO(
+        "MlpPolicy",
+        env,
+        **ppo.model_dump(exclude={"net_arch"}),  # stable-baselines3's names
+        policy_kwargs={"net_arch": list(ppo.net_arch)},
+        seed=seed,
+        device="cpu",
+        tensorboard_log=tensorboard_log,
+    )
+
+
 def _model(config: TrainConfig, env: VecEnv, resume: Path | None) -> MaskablePPO:
     tb = str(config.out / "tb")
     if resume is not None:
         return MaskablePPO.load(resume, env=env, device="cpu", tensorboard_log=tb)
-    model = MaskablePPO(
-        "MlpPolicy",
-        env,
-        **config.ppo.model_dump(exclude={"net_arch"}),  # stable-baselines3's names
-        policy_kwargs={"net_arch": list(config.ppo.net_arch)},
-        seed=config.seed,
-        device="cpu",
-        tensorboard_log=tb,
-    )
+    model = new_model(config.ppo, env, config.seed, tb)
     if config.init_from is not None:  # the weights only: the run's PPO settings stay
         try:
             model.set_parameters(str(config.init_from), exact_match=True, device="cpu")
