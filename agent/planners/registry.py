@@ -22,8 +22,11 @@ from twin.config import default_config_dir
 
 CPSAT = "cpsat"
 """The exact planner's name (`agent.planners.cpsat`, loaded only when it plans: OR-Tools is heavy)."""
-DEFAULT_MODEL = default_config_dir() / "agents" / "reference.zip"
-"""The shipped agent (override the folder with $LINETWIN_CONFIG)."""
+DEFAULT_MODEL = default_config_dir() / "agents" / "imitation.zip"
+"""The shipped agent, `rl` (override the folder with $LINETWIN_CONFIG): imitation of the best plans
+then PPO, on the deadline observation and mask (docs/training.md#the-shipped-agent)."""
+REFERENCE_MODEL = default_config_dir() / "agents" / "reference.zip"
+"""The paper's agent (MaskablePPO, curriculum A, the basic observation): `rl:` this path."""
 RL = "rl"
 """The trained agent's name, `rl` or `rl:MODEL`."""
 ROLLOUT = "rollout"

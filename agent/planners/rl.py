@@ -31,6 +31,11 @@ class ModelCard(BaseModel):
     batch_size: int
     curriculum: str
     command: str = ""
+    made_by: list[str] = []
+    """Every command that made the model, in order (data, imitation, fine-tune), when more than
+    `command` did."""
+    figures: dict[str, str] = {}
+    """Measured figures of the model, each with the command that measured it."""
 
 
 def card_path(model_path: Path) -> Path:

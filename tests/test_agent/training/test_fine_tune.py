@@ -15,7 +15,7 @@ from sb3_contrib import MaskablePPO
 from stable_baselines3.common.logger import configure
 
 from agent.cli import main
-from agent.planners.registry import DEFAULT_MODEL
+from agent.planners.registry import REFERENCE_MODEL as DEFAULT_MODEL
 from agent.training.anchor import ExpertAnchor, load_expert_steps
 from twin import EnvSettings, LineConfig, LineEnv
 from twin.config import write_week
