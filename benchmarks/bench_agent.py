@@ -116,13 +116,26 @@ def main() -> None:
         help="rl+rollout's seconds per decision on the --weeks at b=50 (0: none)",
     )
     args = parser.parse_args()
-    models = dict(item.split("=", 1) for item in args.models.split(","))
+    items = [item.split("=", 1) for item in args.models.split(",")]
+    if any(len(item) != 2 or not all(item) for item in items):
+        parser.error(f"--models {args.models!r}: give NAME=MODEL[,NAME=MODEL...]")
+    models = dict(items)
     for path in models.values():
         if not Path(path).is_file():
             parser.error(f"--models: {path}: no such model")
-    sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    try:
+        sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        parser.error(f"--batch-sizes {args.batch_sizes!r}: give sizes like 50,20,10")
     if 50 not in sizes:
         parser.error("--batch-sizes: the ratios are taken at b = 50, include it")
+    line = load_line(default_config_dir() / "line.toml")
+    if any(not 0 < b <= line.buffer.capacity for b in sizes):
+        parser.error(
+            f"--batch-sizes {args.batch_sizes}: each between 1 and the buffer's {line.buffer.capacity}"
+        )
+    if args.weeks < 1 or args.zero_idle_weeks < 0 or args.plans < 0 or args.jobs < 1:
+        parser.error("--weeks and --jobs at least 1, --zero-idle-weeks and --plans at least 0")
     began = time.perf_counter()
     tasks = [(i, sizes, args.plans, True, args.rollout) for i in range(args.weeks)]
     tasks += [(i, sizes, args.plans, False, 0.0) for i in range(args.zero_idle_weeks)]
@@ -171,6 +184,7 @@ def main() -> None:
                 for x, r in zip(done, full, strict=True)
                 if r["best"] and not x["idle"]
             ]
+            ratios = ratios or [float("nan")]  # no rollout plan without idle time
             mean = statistics.mean(x["effort"] for x in done)
             idle = sum(x["idle"] > 0 for x in done)
             p95, slowest = max(x["p95_s"] for x in done), max(x["max_s"] for x in done)

@@ -12,8 +12,11 @@ with deadlines; earliest-deadline-first then meets them all; Jackson 1955). Choo
 fills position 0 with `k`, so the freedom left is `min_i (i - due_i(k))` with `due_i(k)` the batches
 other than this one due at `1..i`; negative means some deadline will be missed.
 
-An approximation of the twin where it matters little: the forecast ignores planned FAS downtime,
-and an entry at exactly the instant the same take releases room is counted as in time.
+Exact (tested against brute force) on lines without setup time and without planned FAS downtime.
+With a setup time the entry times assume a changeover before every batch, as the exact planners'
+model does (stricter than the line: zero idle may look impossible, or a fine type be refused); with
+planned FAS downtime the forecast takes at nominal pace through it (a type may be let through that
+later starves a FAS, or one refused that would not).
 """
 
 from __future__ import annotations
@@ -128,17 +131,19 @@ class PositionSlack:
         counts = req[-1]
         filled = np.arange(1, len(req) + 1)  # positions 0..i
         out = np.zeros(req.shape[1], dtype=np.int64)
-        if not self.possible:
+        if not self.possible or (total > filled).any():  # no zero-idle rest at all (Hall)
             return out
-        for k in range(req.shape[1]):
-            m = np.arange(1, min(longest, int(counts[k])) + 1)
-            if not len(m):
-                continue
-            mine = np.minimum(req[:, k][None, :], m[:, None])  # (runs, positions)
-            others_due = total[None, :] - mine
-            room = filled[None, :] - np.minimum(filled[None, :], m[:, None])
-            ok = np.logical_and.accumulate((others_due <= room).all(axis=1))
-            out[k] = int(ok.sum())
+
+        def feasible(k: int, m: int) -> bool:
+            others_due = total - np.minimum(req[:, k], m)
+            return bool((others_due <= filled - np.minimum(filled, m)).all())
+
+        for k in range(req.shape[1]):  # a run of m feasible => one of m - 1 is: binary search
+            lo, hi = 0, min(longest, int(counts[k]))
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if feasible(k, mid) else (lo, mid - 1)
+            out[k] = lo
         return out
 
     def meets(self) -> np.ndarray:

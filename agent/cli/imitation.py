@@ -98,6 +98,12 @@ def cmd_imitate(args: argparse.Namespace) -> int:
     if not data:
         raise UsageError(f"--data {args.data!r}: no folder; give DIR or DIR,DIR,...")
     ppo = load_ppo_settings(args.ppo) if args.ppo else PPOSettings()
+    for flag, value, most in (
+        ("--dagger-rounds", args.dagger_rounds, 100),
+        ("--dagger-weeks", args.dagger_weeks, 100_000),
+    ):
+        if value > most:  # more would pass the seeds of other uses (the test weeks from 3e9)
+            raise UsageError(f"{flag} {value}: at most {most}")
     from agent.training.imitation import ImitationConfig, imitate
 
     config = ImitationConfig(

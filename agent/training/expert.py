@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.errors import UsageError
 from agent.folders import make_folder
@@ -232,10 +232,12 @@ def _write_plan(out: Path, record: PlanRecord, trajectory: Trajectory, sequence:
 def rerecord(source: Path, env_settings: EnvSettings, out: Path) -> Manifest:
     """The plans of `source` replayed under other env settings (an observation or mask to compare)
     into `out`: the same weeks and sequences, the observations and masks of `env_settings`."""
-    manifest = read_manifest(source)
+    manifest = read_manifest(source, "replay_from")
     settings = manifest.settings.model_copy(update={"env_settings": env_settings})
     if out.resolve() == source.resolve():
         raise UsageError("is the data replayed: give another folder", "out", out)
+    if (out / MANIFEST).exists():
+        raise UsageError("already holds expert data: give a new folder (nothing was replayed)", "out", out)
     make_folder(out)
     line = load_line(settings.line)
     made = Manifest(settings=settings, seeds=manifest.seeds, batch_sizes=manifest.batch_sizes)
@@ -264,16 +266,19 @@ def read_plan(path: Path) -> tuple[PlanRecord, dict[str, np.ndarray]] | None:
     return record, arrays
 
 
-def read_manifest(folder: Path) -> Manifest:
-    """A folder's manifest; UsageError naming `data` when the folder holds no expert data."""
+def read_manifest(folder: Path, flag: str = "data") -> Manifest:
+    """A folder's manifest; UsageError naming `flag` when the folder holds no expert data (the
+    first field that is wrong, with its value, when the manifest is broken)."""
     path = folder / MANIFEST
     try:
         return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UsageError(f"no expert data ({MANIFEST}: {exc.strerror})", "data", folder) from None
-    except ValueError as exc:
-        reason = str(exc).splitlines()[0]
-        raise UsageError(f"{MANIFEST} is not an expert manifest ({reason})", "data", folder) from None
+        raise UsageError(f"no expert data ({MANIFEST}: {exc.strerror})", flag, folder) from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "(the file)"
+        reason = f"{where}: {error['msg']} (value {str(error.get('input'))[:60]!r})"
+        raise UsageError(f"{MANIFEST} is not an expert manifest: {reason}", flag, folder) from None
 
 
 def _write_manifest(folder: Path, manifest: Manifest) -> None:
@@ -327,7 +332,7 @@ def make_expert_data(
     make_folder(out)
     manifest = Manifest(settings=settings)
     if (out / MANIFEST).exists():
-        manifest = read_manifest(out)
+        manifest = read_manifest(out, "out")
         if manifest.settings != settings:
             old, new = manifest.settings.model_dump(), settings.model_dump()
             key = next(k for k in new if old.get(k) != new[k])

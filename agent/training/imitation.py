@@ -45,10 +45,10 @@ class ImitationConfig(BaseModel):
     value_coef: Annotated[float, Field(ge=0)] = 0.5
     holdout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     """Share of the weeks held out for validation (at least one when there are two or more)."""
-    dagger_rounds: Annotated[int, Field(ge=0)] = 0
+    dagger_rounds: Annotated[int, Field(ge=0, le=100)] = 0
     """Rounds of DAgger after cloning: the agent plays new weeks, the cost-to-go table labels every
     zero-idle state it reaches, and `epochs` more epochs learn from all the data."""
-    dagger_weeks: Annotated[int, Field(gt=0)] = 20
+    dagger_weeks: Annotated[int, Field(gt=0, le=100_000)] = 20
     """Generated weeks per round (seeds from `dagger_first_seed` on, new ones every round)."""
     best_sets: bool = True
     """Learn every type as good as the expert's (the cost-to-go tables' ties, where they fit) rather
@@ -169,9 +169,9 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     torch.set_num_threads(1)
     start = time.perf_counter()
     data = load_expert(config.data)
-    make_folder(config.out)
     torch.manual_seed(config.seed)
     model, batch_size = _model(config, data)
+    make_folder(config.out)  # after every check: a refused run writes nothing
     gamma = float(model.gamma)
     returns_all = discounted_returns(data.rewards, data.episodes, gamma)
     held = split_weeks(data.seeds, config.holdout, config.seed)

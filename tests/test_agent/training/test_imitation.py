@@ -84,6 +84,28 @@ def test_plans_rerecorded_under_the_deadline_observation_and_mask(expert: Path, 
                 break
             np.testing.assert_array_equal(arrays["masks"][i], env.action_masks())
             obs, *_ = env.step(k)
+    # replaying into a folder that holds expert data would orphan its plans: refused, nothing lost
+    kept = (tmp_path / "deadlines" / MANIFEST).read_text(encoding="utf-8")
+    assert main([*argv, "--out", str(tmp_path / "deadlines")]) == 2
+    assert (tmp_path / "deadlines" / MANIFEST).read_text(encoding="utf-8") == kept
+
+
+def test_refused_runs_name_their_flag_and_write_nothing(
+    expert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["expert", "--replay-from", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
+    assert "--replay-from" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    out = tmp_path / "bc"
+    missing = str(tmp_path / "m.zip")
+    assert main(["imitate", "--data", str(expert), "--out", str(out), "--init-from", missing]) == 2
+    assert "m.zip" in capsys.readouterr().err and not out.exists()
+    assert main(["imitate", "--data", str(expert), "--out", str(out), "--dagger-rounds", "101"]) == 2
+    assert "--dagger-rounds 101: at most 100" in capsys.readouterr().err and not out.exists()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / MANIFEST).write_text('{"settings": 3}', encoding="utf-8")
+    assert main(["imitate", "--data", str(tmp_path / "broken"), "--out", str(out)]) == 2
+    said = capsys.readouterr().err
+    assert "--data" in said and "settings" in said and said.count("\n") == 1
 
 
 def test_expert_resumes_and_remakes_only_a_broken_file(
