@@ -32,7 +32,7 @@ from agent.live.listeners import JournalListener, PointsListener, ServiceListene
 from agent.live.replanner import Replanner, ReplanSettings
 from agent.live.service import AgentService, Mode
 from agent.planners.policies import Policy
-from agent.planners.registry import BEST, CPSAT, RL_ROLLOUT, SEARCHES, make_policy
+from agent.planners.registry import BEST, CPSAT, DEFAULT_MODEL, RL, RL_ROLLOUT, SEARCHES, make_policy
 from agent.planners.run import PlannedRun
 from bridge.admission import ClockRules
 from bridge.bus import MemoryBus
@@ -182,7 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.policy,
         )
     policy = make_policy(args.policy, args.seed, args.model)
-    replanner = _replanner(args, policy)
+    replanner = _replanner(args, policy, scenario)
     settings = _settings(args)
     topics = _topics(settings)
     clock = _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
@@ -284,8 +284,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replanner(args: argparse.Namespace, fallback: Policy) -> Replanner | None:
-    """`--planner NAME` and its settings (None without it; a `--plan-*` flag then is an error)."""
+def _replanner(args: argparse.Namespace, fallback: Policy, scenario: Scenario) -> Replanner | None:
+    """`--planner NAME` and its settings (None without it; a `--plan-*` flag then is an error). An
+    agent the planner searches with is loaded and checked against the line now, not at its first
+    plan (ModelError naming the model)."""
     given = {name: getattr(args, f"plan_{name}") for name in PLAN_FLAGS}
     if args.planner is None:
         for name, value in given.items():
@@ -294,6 +296,11 @@ def _replanner(args: argparse.Namespace, fallback: Policy) -> Replanner | None:
         return None
     chosen = {PLAN_FLAGS[name]: value for name, value in given.items() if value is not None}
     settings = ReplanSettings(planner=args.planner, seed=args.seed, model=args.model, **chosen)
+    spec = settings.spec()
+    if RL in (spec.kind, spec.base):
+        from agent.planners.rl import RLPolicy
+
+        RLPolicy.from_file(spec.model or DEFAULT_MODEL).check(scenario)
     return Replanner(settings, fallback)
 
 

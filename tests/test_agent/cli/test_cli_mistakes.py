@@ -595,3 +595,13 @@ def test_training_refuses_an_out_that_is_a_file_a_week_or_cannot_be_made(
         p.name for p in (config_dir / "weeks" / "w1").iterdir()
     )
     assert taken.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_serve_checks_the_agent_its_planner_searches_with_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "journal.jsonl"
+    planner = f"rl+rollout:{tmp_path / 'm.zip'}"
+    argv = ["serve", "--port", "1", "--journal", str(journal), "--planner", planner]
+    assert main(argv) == 2
+    assert "m.zip: model file not found" in _one_line(capsys) and not journal.exists()
