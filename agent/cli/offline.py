@@ -332,7 +332,12 @@ def add_offline_commands(sub: Any) -> None:
 
     ev = sub.add_parser("evaluate", help="best of 20 stochastic plans and the deterministic plan of an agent")
     common_options(ev, "runs/evaluate", batch_default="the model's")
-    ev.add_argument("--model", type=path_arg, required=True, help="model.zip (or a run folder)")
+    ev.add_argument(
+        "--model",
+        type=path_arg,
+        default=DEFAULT_MODEL,
+        help="model.zip or a run folder (default: the shipped one)",
+    )
     ev.add_argument("--plans", type=count, default=20, help="stochastic plans (default 20)")
     force_option(ev)
     ev.set_defaults(func=cmd_evaluate)

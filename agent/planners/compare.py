@@ -34,7 +34,7 @@ from agent.planners.cpsat import (
     stages_text,
 )
 from agent.planners.policies import make_rule
-from agent.planners.registry import BEST, CPSAT, RL, SEARCHES, PlannerSpec
+from agent.planners.registry import BEST, CPSAT, DEFAULT_MODEL, RL, SEARCHES, PlannerSpec
 from agent.planners.run import PlannedRun, made_for, run_planner
 from twin import Results, Scenario, write_sequence
 from twin.results import HEADLINE, failure, headline, kpi_text, rank_key
@@ -187,6 +187,8 @@ def run_planners(
             policy, loaded_s = agents[spec.label]
             start = time.perf_counter()
             run = agent_plans(scenario, policy, settings.plans, settings.seed)[0]
+            if spec.model is not None and spec.model != DEFAULT_MODEL:  # two agents: tell them apart
+                run = replace(run, planner=f"{spec.label}{run.planner[len(RL) :]}")
             run.wall_s = time.perf_counter() - start + loaded_s  # every plan counts, and the loading
         else:
             run = run_planner(scenario, make_rule(spec.kind, settings.seed))

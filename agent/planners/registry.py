@@ -126,7 +126,7 @@ class PlannerSpec:
     @property
     def label(self) -> str:
         if self.decision_time_s is not None and self.kind == ROLLOUT and self.base == RL:
-            return f"{RL_ROLLOUT}:{self.model}"
+            return RL_ROLLOUT if self.model == DEFAULT_MODEL else f"{RL_ROLLOUT}:{self.model}"
         return f"{self.kind}:{self.policy_label}" if self.kind in SEARCHES else self.policy_label
 
 

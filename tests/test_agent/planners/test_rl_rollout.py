@@ -12,7 +12,14 @@ from builders import make_week
 from agent.errors import UsageError
 from agent.planners.compare import PlanSettings, run_planners
 from agent.planners.cpsat import CpSatSettings
-from agent.planners.registry import DECISION_TIME_S, DEFAULT_MODEL, RL, RL_ROLLOUT, parse_planners
+from agent.planners.registry import (
+    DECISION_TIME_S,
+    DEFAULT_MODEL,
+    REFERENCE_MODEL,
+    RL,
+    RL_ROLLOUT,
+    parse_planners,
+)
 from agent.planners.rl import RLPolicy
 from agent.planners.rollout import ROLLOUT, SearchSettings, search_plan
 from agent.planners.run import run_planner
@@ -40,9 +47,10 @@ def test_rl_rollout_is_a_rollout_over_the_agent_with_a_budget_per_decision() -> 
 
 def test_compare_plans_with_rl_rollout_never_worse_than_the_agent(tiny: Scenario) -> None:
     settings = PlanSettings(CpSatSettings(time_limit_s=5), plans=1)
-    comparison = run_planners(tiny, parse_planners(f"{RL_ROLLOUT},{RL}"), settings)
-    searched, alone = comparison.runs
-    assert searched.planner == f"{RL_ROLLOUT}:{DEFAULT_MODEL}"
+    comparison = run_planners(tiny, parse_planners(f"{RL_ROLLOUT},{RL},{RL}:{REFERENCE_MODEL}"), settings)
+    searched, alone, other = comparison.runs
+    assert searched.planner == RL_ROLLOUT  # the shipped agent's: no path
+    assert alone.planner.startswith(f"{RL} (") and other.planner.startswith(f"{RL}:{REFERENCE_MODEL} (")
     assert set(comparison.searches) == {searched.planner}
     assert rank_key(searched.results) <= rank_key(alone.results)
 
