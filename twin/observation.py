@@ -74,8 +74,8 @@ class Observer:
             freedom, first_due = slack.freedom(self.window_s), slack.first_due
             if self.settings.observation == "runs":  # longer runs than 2 buffers' worth show as 2
                 runs = slack.runs(int(OBS_HIGH * self.capacity / request.batch_size) + 1)
-            if self.settings.mask == "deadlines" and slack.possible:
-                meets = slack.freedom() >= 0
+            if self.settings.mask == "deadlines":
+                meets = slack.meets()
                 candidates = tuple(k for k in candidates if meets[k]) or candidates
         if mask_top_k is not None and len(candidates) > mask_top_k:
             urgency = sorted(candidates, key=lambda k: (range_s[k], -required[k], -remaining[k], k))

@@ -42,10 +42,8 @@ class PositionSlack:
         """PAS batches the rest of the week builds."""
         takes = [forecast.takes(k) for k in range(n)]
         everything = np.sort(np.concatenate(takes)) if n else np.zeros(0, dtype=np.int64)
-        self._free = sum(stock) - request.scenario.line.buffer.capacity
-        self._b = b
-        self._takes = everything
-        entries = self._entries(request, everything)
+        free = sum(stock) - request.scenario.line.buffer.capacity  # room taken beyond the buffer
+        entries, release = self._entries(request, everything, free, self.positions)
         self.entries = entries
         """Earliest entry time (working s) of the batch at each position."""
         self.time_s = request.time_s
@@ -65,10 +63,9 @@ class PositionSlack:
             # the takes waiting for this very batch free no room for it (`Timeline.entry_allows`)
             at = np.flatnonzero((p >= 0) & (entry[np.maximum(p, 0)] == due))
             if len(at):
-                room = self._free + (p[at] + 1) * b
-                release = np.where(room > 0, everything[np.clip(room - 1, 0, None)], 0)
+                room = free + (p[at] + 1) * b
                 same = np.searchsorted(takes[k], due[at], side="right") - covered[at]
-                waits = (release == due[at]) & (
+                waits = (release[p[at]] == due[at]) & (
                     np.searchsorted(everything, due[at], side="right") - same < room
                 )
                 p[at[waits]] -= 1
@@ -85,27 +82,28 @@ class PositionSlack:
         batches other than k due at position 0)."""
 
     @staticmethod
-    def _entries(request: DecisionRequest, takes: np.ndarray) -> list[int]:
-        """Earliest entry time of the batch at each position (until the buffer never has room)."""
+    def _entries(
+        request: DecisionRequest, takes: np.ndarray, free: int, batches: int
+    ) -> tuple[list[int], np.ndarray]:
+        """Earliest entry time of the batch at each position (until the buffer never has room), and
+        the take that frees room for it (0: none needed); `free`: stock beyond the buffer's room."""
         sc = request.scenario
         b = request.batch_size
         work = b * sc.line.pas.unit_time_s + sc.line.pas.setup_time_s
         down = sc.downtime[-1]
-        free = sum(request.stock) - sc.line.buffer.capacity
-        batches = sum(-(-r // b) for r in request.remaining if r > 0)
         need = free + b * np.arange(1, batches + 1, dtype=np.int64)
         need = need[need <= len(takes)]
         release = np.where(need > 0, takes[np.clip(need - 1, 0, None)], 0)
         if not down:  # entered_i = max(entered_(i-1) + work, release_i): a running maximum
             steps = work * np.arange(len(need), dtype=np.int64)
             start = np.maximum(release - steps, request.time_s + work)
-            return list(map(int, np.maximum.accumulate(start) + steps))
+            return list(map(int, np.maximum.accumulate(start) + steps)), release
         out: list[int] = []
         entered = request.time_s
         for r in release.tolist():
             entered = _up_at(max(_advance(entered, work, down), r), down)
             out.append(entered)
-        return out
+        return out, release
 
     def freedom(self, horizon_s: int | None = None) -> np.ndarray:
         """Per type, the positions of freedom left if it is built now: `min_i (i - due_i)` over the

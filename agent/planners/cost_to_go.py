@@ -16,23 +16,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from agent.planners.deadlines import ZeroIdleModel
+from agent.planners.dp import SequenceDp
 
 
 class CostToGo:
     """Values of one week's zero-idle states, from its start. Raises ValueError when a position
-    holds more than `max_states` count vectors (b = 10 and 20 weeks may; b = 50 fits)."""
+    holds more than `max_states` count vectors (b = 10 and 20 weeks may; b = 50 fits) or the
+    count vectors do not fit the programme's integer codes."""
 
     def __init__(self, model: ZeroIdleModel, max_states: int = 60_000) -> None:
         self.model = model
         n = self.n = len(model.counts)
+        forward = SequenceDp(model)  # the same state codes and changeover rows as the programme
+        if model.batches and not forward.applies:
+            raise ValueError("the week's count vectors do not fit the programme's integer codes")
         target = np.asarray(model.counts, dtype=np.int64)
-        radix = target + 1
-        self.mult = np.concatenate([[1], np.cumprod(radix)[:-1]]).astype(np.int64)
-        effort = np.zeros((n + 1, n))  # row n: the first batch's changeover from the initial setup
-        effort[:n] = model.effort_matrix
-        if model.previous is not None:
-            effort[n] = model.effort_matrix[model.previous]
-        self.effort = effort
+        radix = forward.radix
+        self.mult = forward.mult
+        self.effort = forward.extended
+        """Rows 0..n-1: changeover from that type; row n: the first batch's (from the initial setup)."""
         req = model.required
         layers = [np.zeros(1, dtype=np.int64)]  # codes of the states after i batches, sorted
         for i in range(model.batches):

@@ -19,16 +19,19 @@ from twin.scenario import Scenario
 from twin.slack import PositionSlack
 
 
-def _fas_down(scenario: Scenario) -> bool:
-    return any(scenario.downtime[:-1])
+def _zero_idle_orders(seed: int) -> tuple[Scenario, set[tuple[int, ...]]]:
+    """Tiny week `seed` and every order of its batches the twin runs without idle time (brute
+    force); skipped for a week with planned FAS downtime, which the forecast ignores."""
+    scenario = tiny_week(seed)
+    if any(scenario.downtime[:-1]):
+        pytest.skip("the forecast ignores planned FAS downtime (an approximation, documented)")
+    outcomes = tiny_best(seed).outcomes
+    return scenario, {s for s, o in outcomes.items() if not o.deadlock and o.idle_s == 0}
 
 
 @pytest.mark.parametrize("seed", range(16), ids=lambda s: f"tiny-{s}")
 def test_the_slack_allows_exactly_the_types_that_begin_a_zero_idle_rest(seed: int) -> None:
-    scenario = tiny_week(seed)
-    if _fas_down(scenario):
-        pytest.skip("the forecast ignores planned FAS downtime (an approximation, documented)")
-    zero = {s for s, o in tiny_best(seed).outcomes.items() if not o.deadlock and o.idle_s == 0}
+    scenario, zero = _zero_idle_orders(seed)
     prefixes = {s[:i] for s in zero for i in range(len(s))}
     for prefix in sorted(prefixes):
         line = Line(scenario)
@@ -94,10 +97,7 @@ def test_the_deadline_observation_shows_freedom_and_next_deadline(observation: s
 
 @pytest.mark.parametrize("seed", range(16), ids=lambda s: f"tiny-{s}")
 def test_a_run_is_as_long_as_the_zero_idle_orders_that_begin_with_it(seed: int) -> None:
-    scenario = tiny_week(seed)
-    if _fas_down(scenario):
-        pytest.skip("the forecast ignores planned FAS downtime (an approximation, documented)")
-    zero = {s for s, o in tiny_best(seed).outcomes.items() if not o.deadlock and o.idle_s == 0}
+    scenario, zero = _zero_idle_orders(seed)
     request = Line(scenario).start()
     assert request is not None
     runs = PositionSlack(request, Forecast(request)).runs(longest=99)
