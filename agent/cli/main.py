@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from agent.cli.flags import CommandParser, stdout_closed
+from agent.cli.lines import add_line_command
 from agent.cli.live import add_live_commands
 from agent.cli.offline import add_offline_commands
 from agent.cli.sweep import add_sweep_command
@@ -27,6 +28,7 @@ def build_parser() -> CommandParser:
     add_sweep_command(sub)
     add_training_commands(sub)
     add_week_commands(sub)
+    add_line_command(sub)
     add_live_commands(sub)
     return parser
 
