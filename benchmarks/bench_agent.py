@@ -35,7 +35,7 @@ from agent.planners.portfolio import BestSettings, plan_best
 from agent.planners.registry import DEFAULT_MODEL
 from agent.planners.rl import RLPolicy, load_model
 from agent.planners.rollout import ROLLOUT, SearchSettings, search_plan
-from twin import LineEnv, Scenario, load_line, load_week
+from twin import LineEnv, Scenario, load_calendar, load_line
 from twin.config import default_config_dir
 from twin.weekgen import WeekGenerator
 
@@ -50,7 +50,7 @@ def _start(models: dict[str, str]) -> None:
     torch.set_num_threads(1)
     config = default_config_dir()
     line = load_line(config / "line.toml")
-    _generator = WeekGenerator(line, load_week(config / "weeks" / "w1", line))
+    _generator = WeekGenerator(line, load_calendar(config / "weeks" / "w1", line))
     for name, path in models.items():
         _models[name] = load_model(path)
 

@@ -927,7 +927,23 @@ def load_plan(
 
 def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
     """Read a week folder (`week.toml` + `plan.csv`) and check it against the line."""
-    folder = Path(folder)
+    return _load_week(Path(folder), line_cfg, calendar_only=False)
+
+
+NOT_CALENDAR = ("initial_stock", "initial_setup")
+"""What of `week.toml` is not its calendar (`load_calendar` leaves it unread; an unknown key is
+still an error)."""
+
+
+def load_calendar(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
+    """The calendar of a week folder (its week start, time zone, holidays and downtime) as a week
+    without plans, stock or setup, checked against the line: the template of generated weeks.
+    Its `initial_stock`, `initial_setup` and `plan.csv` are not read, so a week of one line gives
+    the calendar of any line with the same stations down."""
+    return _load_week(Path(folder), line_cfg, calendar_only=True)
+
+
+def _load_week(folder: Path, line_cfg: LineConfig, calendar_only: bool) -> WeekConfig:
     if not folder.is_dir():
         raise ConfigError(folder, "", None, f"week folder not found{_from_env(folder)}")
     toml_path = folder / "week.toml"
@@ -935,6 +951,8 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
     if "plans" in data:
         reason = "unknown key (plans live in plan.csv)"
         raise ConfigError(toml_path, "plans", None, reason, line=_line_in(toml_path, ("plans",)))
+    if calendar_only:
+        data = {k: v for k, v in data.items() if k not in NOT_CALENDAR}
     try:
         week = WeekConfig.model_validate(data)
     except ValidationError as exc:
@@ -949,6 +967,8 @@ def load_week(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
         raise ConfigError(toml_path, key, value, str(exc), line=_line_in(toml_path, (key,))) from None
     _check_downtime_span(toml_path, week, OVERTIME_WEEKS)
     down_s = _downtime_work_s(toml_path, week, calendar, OVERTIME_WEEKS)
+    if calendar_only:
+        return week
     horizon_s = calendar.horizon_work_s
     buildable = (horizon_s - down_s.get(PAS_STATION, 0)) // line_cfg.pas.unit_time_s
     plans = load_plan(folder / "plan.csv", line_cfg, buildable, horizon_s, down_s)

@@ -10,10 +10,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from twin.config import LineConfig, WeekConfig, default_config_dir, load_line, load_week
+from twin.config import LineConfig, WeekConfig, default_config_dir, load_calendar, load_line, load_week
 from twin.decision import Decision, DecisionRequest
 from twin.env_settings import EnvSettings, Task
-from twin.errors import InvalidDecision, SimulationError
+from twin.errors import ConfigError, InvalidDecision, SimulationError
 from twin.line import Engine, Line
 from twin.observation import OBS_HIGH, OBS_LOW, Assessment, Observer
 from twin.registration import register
@@ -89,7 +89,8 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Arguments
     `line` (LineConfig or path; default the embedded reference line), `weeks` (weeks, week
-    folders, or a `WeekGenerator`; default the embedded week w1), `batch_size` (default the
+    folders, or a `WeekGenerator`; default the embedded week w1, or for a line it is no week of,
+    weeks generated on its calendar), `batch_size` (default the
     line's), `settings` (`EnvSettings`), `task` (`Task`; change it with `set_task`, effective at
     the next reset). `reset(options={"week": i})` picks week i of the list.
 
@@ -128,7 +129,11 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
 
     def _week_source(self, weeks: WeekSource | Sequence[Path | str] | None, config: Path) -> WeekSource:
         if weeks is None:
-            return [load_week(config / "weeks" / "w1", self.line)]
+            w1 = config / "weeks" / "w1"
+            try:
+                return [load_week(w1, self.line)]
+            except ConfigError:  # a week of another line: its calendar is this line's too
+                return WeekGenerator(self.line, load_calendar(w1, self.line))
         if isinstance(weeks, WeekGenerator):
             return weeks
         loaded = [w if isinstance(w, WeekConfig) else load_week(w, self.line) for w in weeks]

@@ -12,7 +12,8 @@ A generated line has the reference calendar (Mon-Fri, two shifts, 75 working hou
   the FAS times are then scaled by the rounding ratio, which keeps the load within about 1 %;
 - the reference batch size (50 units: orders keep their sizes, so a batch stays the same share of
   an order) and a buffer that covers the reference's time of FAS consumption (500 units at 4 FAS of
-  90 s: 11,250 s), in whole batches, at least two.
+  90 s: 11,250 s), in whole batches, at least one per type and one more (room for the type a
+  FAS waits for: a smaller buffer deadlocks on small lines).
 
 Same spec and seed, same line."""
 
@@ -75,7 +76,7 @@ class LineSpec(BaseModel):
     @model_validator(mode="after")
     def _families_fit(self) -> LineSpec:
         if self.families is not None and self.families > self.types:
-            raise ValueError(f"families {self.families} exceeds types {self.types}")
+            raise ValueError(f"families {self.families}: more than the {self.types} types")
         return self
 
     @property
@@ -125,7 +126,7 @@ class LineGenerator:
                     low, high = WITHIN if family[i] == family[j] else ACROSS
                     matrix[i][j] = int(rng.integers(low, high + 1))
         rate = float(np.sum(1 / fas_times))  # units per second the FAS take together
-        batches = max(2, round(COVER_S * rate / spec.batch_size))
+        batches = max(spec.types + 1, round(COVER_S * rate / spec.batch_size))
         capacity = batches * spec.batch_size
         if capacity * pas_time > MAX_TIME_S:
             raise ValueError(

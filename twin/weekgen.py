@@ -1,7 +1,8 @@
-"""Random weeks like the reference ones: every FAS plan fills a share of the working week with
-orders of random type and size (no two consecutive orders of one type), and the buffer starts
-with what the first hours need. The calendar (week start, time zone, holidays, downtime) comes
-from a template week. Same seed, same week."""
+"""Random weeks like the reference ones, for any line: every FAS plan fills a share of the working
+week with orders of random type and size (no two consecutive orders of one type), and the buffer
+starts with what the first hours need. The calendar (week start, time zone, holidays, downtime)
+comes from a template week: its calendar only (`twin.config.load_calendar`), so a week of one
+line is the template of any line. Same seed, same week."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ class WeekSpec(BaseModel):
     """Demand share per type (normalised); None draws new shares per week."""
     share_concentration: Annotated[float, Field(gt=0)] = 3.0
     """Dirichlet concentration of drawn shares: large = even shares, small = a few dominant types."""
-    initial_stock: Annotated[int, Field(ge=0)] = 250
-    """Units in the buffer at week start: the types the first planned takes need."""
+    initial_stock: Annotated[int, Field(ge=0)] | None = None
+    """Units in the buffer at week start: the types the first planned takes need. None: half the
+    buffer's capacity (the reference line's 250)."""
 
     @model_validator(mode="after")
     def _orders_ordered(self) -> WeekSpec:
@@ -64,9 +66,12 @@ class WeekGenerator:
             total = sum(self.spec.shares.values())
             if total <= 0:
                 raise ValueError("shares must not all be zero")
-        if self.spec.initial_stock > line.buffer.capacity:
+        given = self.spec.initial_stock
+        self.initial_stock = line.buffer.capacity // 2 if given is None else given
+        """Units in the buffer at week start (the spec's, or half the buffer's capacity)."""
+        if self.initial_stock > line.buffer.capacity:
             raise ValueError(
-                f"initial_stock {self.spec.initial_stock} exceeds the buffer capacity {line.buffer.capacity}"
+                f"initial_stock {self.initial_stock} exceeds the buffer capacity {line.buffer.capacity}"
             )
         self.n_types = n
         self.week_s = WorkCalendar(line.calendar, template).week_work_s
@@ -94,10 +99,10 @@ class WeekGenerator:
                 f"larger than the whole plan of {name} ({units} units at fill {spec.fill:g})",
             )
         total = sum(self.targets)
-        if spec.initial_stock > total:
+        if self.initial_stock > total:
             raise SpecError(
                 "initial_stock",
-                spec.initial_stock,
+                self.initial_stock,
                 f"more than the {total} units the plans take at fill {spec.fill:g} (give at most {total})",
             )
 
@@ -134,10 +139,10 @@ class WeekGenerator:
         for f, fas in enumerate(self.line.fas):
             n = 0
             for order in plans[fas.id]:
-                for _ in range(min(order.quantity, self.spec.initial_stock - n)):
+                for _ in range(min(order.quantity, self.initial_stock - n)):
                     takes.append((n * fas.unit_time_s, f, order.type))
                     n += 1
         stock = dict.fromkeys(self.line.types, 0)
-        for _, _, name in sorted(takes)[: self.spec.initial_stock]:
+        for _, _, name in sorted(takes)[: self.initial_stock]:
             stock[name] += 1
         return stock

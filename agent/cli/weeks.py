@@ -13,7 +13,7 @@ from agent.cli.flags import as_flags, count, flag_problem, natural, path_arg, po
 from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK, load_scenario
 from agent.cli.outputs import force_option
 from agent.errors import UsageError
-from twin import WeekGenerator, WeekSpec, load_line, load_week, write_week
+from twin import WeekGenerator, WeekSpec, load_calendar, load_line, write_week
 from twin.weekgen import SpecError
 
 WEEK_FILES = ("week.toml", "plan.csv")
@@ -33,7 +33,7 @@ def _check_week_out(out: Path, force: bool) -> None:
 def cmd_generate_week(args: argparse.Namespace) -> int:
     _check_week_out(args.out, args.force)
     line = load_line(args.line)
-    template = load_week(args.like, line)
+    template = load_calendar(args.like, line)
     shares = None
     if args.shares:
         try:
@@ -84,7 +84,10 @@ def add_week_commands(sub: Any) -> None:
         "--line", type=path_arg, default=DEFAULT_LINE, help="line.toml (default: reference line)"
     )
     gen.add_argument(
-        "--like", type=path_arg, default=DEFAULT_WEEK, help="week whose calendar to use (default w1)"
+        "--like",
+        type=path_arg,
+        default=DEFAULT_WEEK,
+        help="a week (of any line) whose calendar to use (default w1)",
     )
     gen.add_argument("--seed", type=seed, required=True, help="same seed, same week")
     gen.add_argument("--out", type=path_arg, required=True, help="week folder to write")
@@ -95,7 +98,7 @@ def add_week_commands(sub: Any) -> None:
     gen.add_argument("--shares", default=None, help="demand shares T1=0.2,T2=0.1,... (default: drawn)")
     gen.add_argument("--share-concentration", type=positive, default=defaults.share_concentration)
     gen.add_argument(
-        "--initial-stock", type=natural, default=defaults.initial_stock, help="units at week start"
+        "--initial-stock", type=natural, default=None, help="units at week start (default: half the buffer)"
     )
     force_option(gen, "(overwrite) a folder that already holds week.toml or plan.csv")
     gen.set_defaults(func=cmd_generate_week)

@@ -37,8 +37,8 @@ from twin import (
     WeekConfig,
     WeekGenerator,
     WeekSpec,
+    load_calendar,
     load_line,
-    load_week,
 )
 
 MANIFEST = "manifest.json"
@@ -115,7 +115,7 @@ def plan_file(seed: int, batch_size: int) -> str:
 
 def generator(settings: ExpertSettings) -> WeekGenerator:
     line = load_line(settings.line)
-    return WeekGenerator(line, load_week(settings.template_week, line), settings.week_spec)
+    return WeekGenerator(line, load_calendar(settings.template_week, line), settings.week_spec)
 
 
 def expert_week(settings: ExpertSettings, seed: int) -> WeekConfig:

@@ -23,7 +23,7 @@ from agent.planners.rl import ModelCard, load_model, save_model
 from agent.training.dagger import best_sets, dagger_labels
 from agent.training.expert import ExpertData, load_expert
 from agent.training.train import PPOSettings, new_model
-from twin import LineEnv, load_line, load_week
+from twin import LineEnv, load_calendar, load_line
 
 
 class ImitationConfig(BaseModel):
@@ -114,7 +114,7 @@ def _model(config: ImitationConfig, data: ExpertData) -> tuple[MaskablePPO, int]
                 config.init_from,
             )
         return model, size
-    env = LineEnv(line, [load_week(settings.template_week, line)], size, settings.env_settings)
+    env = LineEnv(line, [load_calendar(settings.template_week, line)], size, settings.env_settings)
     if env.observation_space.shape != data.obs.shape[1:]:
         raise UsageError(
             f"observations of {data.obs.shape[1]} features, the env's have {env.observation_space.shape}",

@@ -38,6 +38,7 @@ from twin import (
     Scenario,
     WeekConfig,
     WeekGenerator,
+    load_calendar,
     load_env_settings,
     load_line,
     load_week,
@@ -108,7 +109,7 @@ def load_ppo_settings(path: Path | str) -> PPOSettings:
 
 def _weeks(config: TrainConfig, line: LineConfig) -> list[WeekConfig] | WeekGenerator:
     if config.weeks is None:
-        return WeekGenerator(line, load_week(config.template_week, line))
+        return WeekGenerator(line, load_calendar(config.template_week, line))
     return [load_week(w, line) for w in config.weeks]
 
 
@@ -239,7 +240,7 @@ def check(config: TrainConfig) -> tuple[LineConfig, Curriculum, EnvSettings]:
     curriculum: Curriculum = load_curriculum(config.curriculum)
     settings = load_env_settings(config.env_settings) if config.env_settings else EnvSettings()
     weeks = _weeks(config, line)
-    week = weeks.template if isinstance(weeks, WeekGenerator) else weeks[0]
+    week = load_week(config.template_week, line) if isinstance(weeks, WeekGenerator) else weeks[0]
     try:
         Scenario.build(line, week, config.batch_size)
     except ValueError as exc:
@@ -260,7 +261,7 @@ def _expert(config: TrainConfig, line: LineConfig, settings: EnvSettings) -> Exp
     """The run's expert data, checked against its env."""
     assert config.bc_data is not None
     steps = load_expert_steps(config.bc_data, line.types, settings)
-    size = obs_size(line, load_week(config.template_week, line), settings)
+    size = obs_size(line, load_calendar(config.template_week, line), settings)
     check_expert_steps(steps, size, len(line.types), config.bc_data)
     return steps
 
@@ -318,7 +319,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainSummary:
                     ExpertAnchor(expert, config.bc_weight, config.bc_steps, config.bc_batch_size, config.seed)
                 )
             if config.best_every > 0:
-                held_out = held_out_weeks(line, load_week(config.template_week, line), config.best_weeks)
+                held_out = held_out_weeks(line, load_calendar(config.template_week, line), config.best_weeks)
                 callbacks.append(
                     BestKeeper(
                         out, config.best_every, line, held_out, _card(config, line, curriculum, settings)
