@@ -16,4 +16,6 @@ EXTRAS=dev bash scripts/setup.sh
 ruff check .
 ruff format --check .
 mypy
-exec python3 -m pytest "$@"
+# The tests run in one pytest worker per core (pytest-xdist, -n auto); the tests of one xdist_group
+# (the Ray cluster's module) share one worker. `bash scripts/test.sh -n 0` runs them in this process.
+exec python3 -m pytest -n auto --dist loadgroup "$@"
