@@ -1,9 +1,9 @@
-"""The Grafana dashboards "Line" and "Agent", built with Grafana's Foundation SDK from the metric names
-of `bridge.metrics` (so a renamed field cannot leave a panel behind). Their InfluxQL runs on InfluxDB
-1.8, 2.x (v1 compatibility) and 3.x. The shipped `grafana/dashboards/*.json` are its output; regenerate
-them after a change (a test compares them):
+"""The Grafana dashboards "Line", "Agent" and "Plant", built with Grafana's Foundation SDK from the
+metric names of `bridge.metrics` (so a renamed field cannot leave a panel behind). Their InfluxQL runs
+on InfluxDB 1.8, 2.x (v1 compatibility) and 3.x. The shipped `grafana/dashboards/*.json` are its
+output; regenerate them after a change (a test compares them):
 
-    python -m bridge.dashboards [grafana/dashboards]     # writes line.json and agent.json
+    python -m bridge.dashboards [grafana/dashboards]     # writes line.json, agent.json and plant.json
 """
 
 from __future__ import annotations
@@ -176,8 +176,9 @@ def _panel(
 
 
 def _dashboard(
-    uid: str, title: str, panels: list[Panel], annotations: list[InfluxAnnotation]
+    uid: str, title: str, panels: list[Panel], annotations: list[InfluxAnnotation], one_line: bool = True
 ) -> dashboard.Dashboard:
+    """`one_line`: with the variable `line` that every query selects its line by."""
     line = (
         dashboard.QueryVariable("line")
         .label("Line")
@@ -195,9 +196,10 @@ def _dashboard(
         .editable()
         .refresh("10s")
         .time("now-7d", "now")
-        .with_variable(line)
         .annotations(list(annotations))
     )
+    if one_line:
+        board.with_variable(line)
     for number, panel in enumerate(panels, 1):
         board.with_panel(panel.id(number))
     return board
@@ -340,7 +342,94 @@ def agent_dashboard() -> dashboard.Dashboard:
     )
 
 
-DASHBOARDS = {"line.json": line_dashboard, "agent.json": agent_dashboard}
+PLANT_FILTER = "$timeFilter"
+"""The plant dashboard's queries take every line."""
+PER_LINE = '"line", "mode"'
+"""One row (series) per line, with its arm."""
+
+
+def per_line(metric: Metric, *fields: tuple[str, str], how: str = "last") -> str:
+    """Per line (and its arm), `how` of each field in the time range (`(field, alias)` pairs)."""
+    columns = ", ".join(f'{how}({_field(metric, f)}) AS "{alias}"' for f, alias in fields)
+    return f'SELECT {columns} FROM "{metric.name}" WHERE {PLANT_FILTER} GROUP BY {PER_LINE}'
+
+
+def each_line(metric: Metric, field: str) -> str:
+    """The step series of a field, one per line (with its arm)."""
+    return (
+        f'SELECT last({_field(metric, field)}) FROM "{metric.name}" WHERE {PLANT_FILTER} '
+        f"GROUP BY time($__interval), {PER_LINE} fill(previous)"
+    )
+
+
+def per_arm(metric: Metric, *fields: tuple[str, str], lines: bool = False) -> str:
+    """Per arm (active, shadow), the mean over its lines of each line's last value of each field in
+    the time range (`(field, alias)` pairs); `lines`: also how many lines the arm has. The KPIs of
+    the lines the agent steers next to those it only advises."""
+    inner = ", ".join(f'last({_field(metric, f)}) AS "{f}"' for f, _ in fields)
+    columns = ", ".join(f'mean("{f}") AS "{alias}"' for f, alias in fields)
+    if lines:
+        columns = f'count("{fields[0][0]}") AS "lines", {columns}'
+    return (
+        f'SELECT {columns} FROM (SELECT {inner} FROM "{metric.name}" WHERE {PLANT_FILTER} '
+        f'GROUP BY {PER_LINE}) WHERE {PLANT_FILTER} GROUP BY "mode"'
+    )
+
+
+def _merged_rows(by: str) -> list[DataTransformerConfig]:
+    """The table's queries (one row per `by` each) joined into one row per `by`."""
+    return [DataTransformerConfig(id_val="merge", options={}), _sort(by), _hide("Time")]
+
+
+def plant_dashboard() -> dashboard.Dashboard:
+    """Every line of the plant: a table of their KPIs (buffer fill, idle time, setups and effort,
+    decisions) with each line's arm, the same per arm (the mean of its lines), and each line's
+    buffer fill, idle time and setup effort over time."""
+    kpi_fields = (("idle_s", "idle (s)"), ("setup_effort", "setup effort"), ("setups", "setups"),
+                  ("completion", "completion"))  # fmt: skip
+    buffer_fields = (("fill", "buffer fill"), ("fill_ratio", "buffer fill ratio"))
+    latency_ms = _field(DECISION, "latency_ms")
+    decisions = (
+        f'SELECT count({_field(DECISION, "decision_seq")}) AS "decisions", '
+        f'percentile({latency_ms}, 99) AS "latency p99 (ms)" FROM "{DECISION.name}" '
+        f"WHERE {PLANT_FILTER} GROUP BY {PER_LINE}"
+    )
+    return _dashboard(
+        "linetwin-plant",
+        "Plant",
+        [
+            _panel(
+                Table().transformations(_merged_rows("line")),
+                "Lines (each one's last values in the time range)",
+                [per_line(KPI, *kpi_fields), per_line(BUFFER, *buffer_fields), decisions],
+                w=24,
+                fmt="table",
+            ),
+            _panel(
+                Table().transformations(_merged_rows("mode")),
+                "Arms: active (the agent dispatches) and shadow (it only recommends), mean per line",
+                [per_arm(KPI, *kpi_fields, lines=True), per_arm(BUFFER, *buffer_fields)],
+                w=24,
+                fmt="table",
+            ),
+            _panel(
+                TimeSeries(), "Idle time per line (cumulative)", [each_line(KPI, "idle_s")], w=8, unit="s"
+            ),
+            _panel(TimeSeries(), "Setup effort per line (cumulative)", [each_line(KPI, "setup_effort")], w=8),
+            _panel(
+                TimeSeries(),
+                "Buffer fill per line",
+                [each_line(BUFFER, "fill_ratio")],
+                w=8,
+                unit="percentunit",
+            ),
+        ],
+        [],
+        one_line=False,
+    )
+
+
+DASHBOARDS = {"line.json": line_dashboard, "agent.json": agent_dashboard, "plant.json": plant_dashboard}
 
 
 def write_dashboards(folder: Path) -> list[Path]:

@@ -20,7 +20,12 @@ class Metric:
     doc: str
 
 
-BUFFER = Metric("linetwin_buffer", ("line",), ("fill", "capacity", "fill_ratio"), "buffer fill, all types")
+BUFFER = Metric(
+    "linetwin_buffer",
+    ("line", "mode"),
+    ("fill", "capacity", "fill_ratio"),
+    "buffer fill, all types (mode: the line's arm, active or shadow; simulated for a simulated week)",
+)
 STOCK = Metric("linetwin_stock", ("line", "type"), ("units",), "buffer stock of one type")
 FAS = Metric(
     "linetwin_fas",
@@ -36,9 +41,9 @@ PAS = Metric(
 )
 KPI = Metric(
     "linetwin_kpi",
-    ("line",),
+    ("line", "mode"),
     ("idle_s", "setup_effort", "setups", "completion"),
-    "the week so far, as the offline twin defines its KPIs",
+    "the week so far, as the offline twin defines its KPIs (mode: the line's arm, as for the buffer)",
 )
 DECISION = Metric(
     "linetwin_decision",

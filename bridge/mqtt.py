@@ -78,6 +78,28 @@ def read_retained(settings: BusSettings, role: str, topic: str, timeout_s: float
         bus.stop()
 
 
+def read_retained_many(
+    settings: BusSettings, role: str, topics: list[str], timeout_s: float
+) -> dict[str, bytes]:
+    """The retained messages of `topics` (those that have one), read on one clean one-shot
+    connection: waits until each has arrived or `timeout_s` passed, once for all of them."""
+    bus = MqttBus(settings, role, subscriptions=topics, persistent=False)
+    bus.start()
+    found: dict[str, bytes] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < len(set(topics)) and (left := deadline - time.monotonic()) > 0:
+            try:
+                message = bus.inbox.get(timeout=left)
+            except queue.Empty:
+                break
+            bus.ack(message)  # a broker sends a client only so many unacknowledged messages at once
+            found[message.topic] = message.payload
+    finally:
+        bus.stop()
+    return found
+
+
 class MqttBus:
     """One MQTT connection. `inbox` receives every message of `subscriptions`.
 

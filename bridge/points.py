@@ -74,8 +74,11 @@ class LinePoints:
     applies; a rejected event needs nothing. `heard_at` is the receipt time (epoch seconds) of a
     message from the line, None in simulations."""
 
-    def __init__(self, line: str, mirror: Mirror) -> None:
+    def __init__(self, line: str, mirror: Mirror, arm: str = "") -> None:
+        """`arm`: the `mode` tag of the buffer and KPI points (`active`, `shadow`; none if empty), so
+        dashboards compare the lines the agent steers with those it only advises."""
         self.line = line
+        self.arm = {"mode": arm} if arm else {}
         self.mirror = mirror
         self._calendar = mirror.scenario.calendar
         self._instant = mirror.now_s
@@ -144,7 +147,7 @@ class LinePoints:
         fill = sum(m.stock)
         capacity = scenario.line.buffer.capacity
         series: list[Series] = [
-            (BUFFER, {}, {"fill": fill, "capacity": capacity, "fill_ratio": fill / capacity})
+            (BUFFER, self.arm, {"fill": fill, "capacity": capacity, "fill_ratio": fill / capacity})
         ]
         series += [(STOCK, {"type": name}, {"units": m.stock[k]}) for k, name in enumerate(scenario.types)]
         kpis = m.kpis()
@@ -176,7 +179,7 @@ class LinePoints:
             "setups": kpis.setups,
             "completion": kpis.completion,
         }
-        series.append((KPI, {}, kpi_fields))
+        series.append((KPI, self.arm, kpi_fields))
         left = pas.batch.work.remaining(m.now_s) if pas.batch is not None and state == "producing" else None
         return _Instant(m.now_s, series, pas_fields, left)
 
@@ -314,12 +317,13 @@ class LinePoints:
         return ready
 
 
-def simulated_points(scenario: Scenario, decide: Decider, policy: str, line: str) -> list[str]:
-    """The points of a simulated week, as the mirror of its events would write them live."""
+def simulated_points(scenario: Scenario, decide: Decider, policy: str, line: str, arm: str = "") -> list[str]:
+    """The points of a simulated week, as the mirror of its events would write them live (`arm`:
+    their `mode` tag, as `serve` writes it; none by default, as `replay` writes them)."""
     run = Line(scenario)
     tap = EventTap(run)
     mirror = Mirror(scenario)
-    points = LinePoints(line, mirror)
+    points = LinePoints(line, mirror, arm)
     request = run.start()
     while True:
         for event in tap.collect():

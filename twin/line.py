@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import threading
 from dataclasses import dataclass
 from math import inf
 from typing import Self
@@ -43,6 +44,10 @@ from twin.stock import (
 )
 
 _PHASE_WEIGHT = 1000
+_BUILDING = threading.Lock()
+"""salabim builds an Environment through its global default environment (set before the new one
+is complete): two threads building one at once break each other's (`serve --plant` mirrors many
+lines in one process). Built one at a time; running them concurrently is safe."""
 
 
 class _Actor(sim.Component):  # type: ignore[misc]
@@ -66,7 +71,10 @@ class Engine:
     decision. `Line(scenario, engine)` rewinds the clock to 0 and rebinds the actors."""
 
     def __init__(self) -> None:
-        self.env = sim.Environment(trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False)
+        with _BUILDING:
+            self.env = sim.Environment(
+                trace=False, random_seed="", set_numpy_random_seed=False, yieldless=False
+            )
         # The run is driven with env.step()/env.peek() (salabim's API for external event loops):
         # env.run() costs an inspect.stack() per call, far more than a decision. peek() reads the
         # flag that run() would set.

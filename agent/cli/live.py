@@ -11,15 +11,16 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.cli.flags import count, natural, not_negative, path_arg, positive
-from agent.cli.inputs import common_options, load_scenario, policy_options
+from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK, common_options, load_scenario, policy_options
 from agent.cli.outputs import check_out, force_option, plot_window, run_header, write_run, zoom_options
-from agent.errors import UsageError
+from agent.errors import ModelError, UsageError
 from agent.live.emulator import (
     DISPATCH_TIMEOUT_S,
     PROGRESS_EVERY_S,
@@ -27,8 +28,9 @@ from agent.live.emulator import (
     EmulatorTimeout,
     LineEmulator,
 )
-from agent.live.journal import Journal
+from agent.live.journal import Journal, JournalError
 from agent.live.listeners import JournalListener, PointsListener, ServiceListener, TapeListener
+from agent.live.plant import load_plant
 from agent.live.replanner import Replanner, ReplanSettings
 from agent.live.service import AgentService, Mode
 from agent.planners.policies import Policy
@@ -46,11 +48,12 @@ from bridge.influx import (
     load_influx_settings,
 )
 from bridge.messages import StatusMsg
-from bridge.mqtt import MqttBus, read_retained
+from bridge.mqtt import MqttBus, read_retained, read_retained_many
 from bridge.recording import Recorder, SeqGaps, read_recording
 from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics, inbound_root
 from twin import Scenario
+from twin.errors import TwinError
 from twin.files import not_regular
 from twin.results import HEADLINE, headline, kpi_text
 from twin.tape import Tape
@@ -126,7 +129,7 @@ def write_points(lines: list[str], line: str, settings: InfluxSettings) -> int:
     return 0 if delivered and not writer.stats.rejected else 1
 
 
-def _serve_writer(journal_path: Path, line: str) -> InfluxWriter:
+def _serve_writer(journal_path: Path, line: str, who: str = "serve") -> InfluxWriter:
     """`serve`'s writer: it retries while access is refused, and its ledger next to the journal
     keeps what it delivered across restarts (a ledger without its journal is stale: removed)."""
     settings = load_influx_settings()
@@ -135,7 +138,7 @@ def _serve_writer(journal_path: Path, line: str) -> InfluxWriter:
     if ledger_exists and not journal_path.exists():
         path.unlink(missing_ok=True)
         path.with_suffix(".kept.lp").unlink(missing_ok=True)
-        print(f"serve: --influx: removed the metrics ledger {path} of a journal that is gone", flush=True)
+        print(f"{who}: --influx: removed the metrics ledger {path} of a journal that is gone", flush=True)
     ledger = Ledger(path, settings.url, settings.bucket)
     return InfluxWriter(settings, line=line, ledger=ledger, retry_refused=True)
 
@@ -171,29 +174,101 @@ def _default_journal(topics: Topics, scenario: Scenario) -> Path:
     return Path("runs") / "serve" / f"{root}-{scenario.week.week_start:%Y%m%d}.jsonl"
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
-    scenario = load_scenario(args.line, args.week, args.batch_size)
-    if args.policy.partition(":")[0] in (*SEARCHES, BEST, CPSAT, RL_ROLLOUT):
+def _no_plan_policy(policy: str) -> None:
+    """A planner given as `--policy`: it plans, it does not decide."""
+    if policy.partition(":")[0] in (*SEARCHES, BEST, CPSAT, RL_ROLLOUT):
         raise UsageError(
             f"plans the rest of the week, it is no policy: dispatch from its plan with --planner "
-            f"{args.policy} (--policy answers where the plan does not cover the line's state)",
+            f"{policy} (--policy answers where the plan does not cover the line's state)",
             "policy",
-            args.policy,
+            policy,
         )
-    policy = make_policy(args.policy, args.seed, args.model)
-    replanner = _replanner(args, policy, scenario)
-    settings = _settings(args)
-    topics = _topics(settings)
-    clock = _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
-    journal_path = args.journal or _default_journal(topics, scenario)
+
+
+@dataclass
+class _Served:
+    """One line that `serve` serves: its service and what it holds open."""
+
+    who: str
+    """How its lines begin: `serve`, or `serve NAME` for a line of a plant."""
+    service: AgentService
+    bus: MqttBus
+    journal: Journal
+    topics: Topics
+    writer: InfluxWriter | None
+    replanner: Replanner | None
+    failure: BaseException | None = None
+    """What ended its loop, if not a stop (a journal that cannot be written: JournalError)."""
+
+    def run(self, stop: threading.Event, idle_timeout_s: float | None) -> None:
+        """Serve until `stop` (or idle, or another client took the session), then say goodbye."""
+        service, bus = self.service, self.bus
+        service.run(stop, idle_timeout_s=idle_timeout_s)
+        service.finish_points()
+        if not bus.taken_over.is_set():  # no connection to say goodbye on
+            service.publish_state()
+            if not bus.flush(timeout_s=FLUSH_TIMEOUT_S):
+                print(f"{self.who}: warning: the broker did not acknowledge the last messages", flush=True)
+
+    def run_in_thread(self, stop: threading.Event, idle_timeout_s: float | None) -> threading.Thread:
+        """`run` in a thread of its own; an exception ends this line and sets `stop` for the others."""
+
+        def target() -> None:
+            try:
+                self.run(stop, idle_timeout_s)
+            except BaseException as exc:  # reported by the plant once every line stopped
+                self.failure = exc
+                stop.set()
+
+        thread = threading.Thread(target=target, name=f"serve-{self.topics.root}", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        if self.replanner is not None:
+            self.replanner.close()
+        self.bus.stop(last=(self.topics.status, _status("offline")))
+        self.journal.close()
+        if self.writer is not None:
+            self.writer.close()
+
+    def taken_over(self) -> bool:
+        """Say so (exit code 1) if another client took over this line's MQTT session."""
+        if not self.bus.taken_over.is_set():
+            return False
+        print(
+            f"{self.who}: error: another client connected with this service's client id "
+            f"{self.bus.client_id!r} and took over its MQTT session; stopped rather than take it back "
+            "(give every service its own LINETWIN_MQTT_CLIENT_ID)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
+
+
+def _open_line(
+    args: argparse.Namespace,
+    who: str,
+    scenario: Scenario,
+    policy: Policy,
+    settings: BusSettings,
+    mode: Mode,
+    journal_path: Path,
+    current: bytes | None,
+    replanner: Replanner | None = None,
+    name: str | None = None,
+) -> _Served:
+    """Lock and resume the line's journal, connect nothing yet: the service ready to start.
+    `current`: the retained last dispatch (its decision_seq is the floor); `name`: the line's `line`
+    tag in the metrics (default: the line file's name)."""
+    topics = Topics(settings.root)
     journal = Journal(journal_path)
     journal.lock()  # before anything touches the file: another serve may be using it
     if args.fresh and journal_path.exists():
         kept = journal_path.with_suffix(f".{dt.datetime.now():%Y%m%dT%H%M%S}.jsonl")
         journal_path.rename(kept)
-        print(f"serve: --fresh: the previous journal is kept as {kept}", flush=True)
-    writer = _serve_writer(journal_path, scenario.line.name) if args.influx else None
+        print(f"{who}: --fresh: the previous journal is kept as {kept}", flush=True)
+    writer = _serve_writer(journal_path, name or scenario.line.name, who) if args.influx else None
     bus = MqttBus(
         settings,
         "serve",
@@ -201,30 +276,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         will=(topics.status, _status("offline")),
         birth=(topics.status, _online),  # online again after every reconnect
         clean_first=args.fresh,  # starting over: nothing the broker queued for the old run
-        others_on=[topics.dispatch] if args.mode == Mode.ACTIVE else [],  # a second agent on the line
+        others_on=[topics.dispatch] if mode == Mode.ACTIVE else [],  # a second agent on the line
     )
     listeners: list[ServiceListener] = [JournalListener(journal)]
     if writer is not None:
-        listeners.append(PointsListener(writer.write, keep=writer.keep))
+        listeners.append(PointsListener(writer.write, keep=writer.keep, name=name, arm=True))
     service = AgentService(
         scenario,
         policy,
         policy.name,  # `rl`, not the model's path: the contract's `policy` names the policy
         topics,
         bus,
-        mode=Mode(args.mode),
+        mode=mode,
         plan_known=not args.plan_from_bus,
-        clock=clock,
+        clock=_clock(args),
         listeners=listeners,
         replanner=replanner,
     )
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
-        print(f"serve: {cut}", flush=True)
+        print(f"{who}: {cut}", flush=True)
     resumed = service.resume(journal.entries())
     service.deliver_points()  # the replay's points: the writer skips what it delivered before
-    planner = f"planner {args.planner} (fallback {args.policy})" if replanner else f"policy {args.policy}"
+    planner = f"planner {args.planner} (fallback {args.policy})" if replanner else f"policy {policy.name}"
     print(
-        f"serve: {args.mode} mode, {planner}, root {topics.root}, journal {journal_path}"
+        f"{who}: {mode.value} mode, {planner}, root {topics.root}, journal {journal_path}"
         + (f" (resumed {resumed} entries)" if resumed else ""),
         flush=True,
     )
@@ -235,53 +310,132 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if service.skipped_entries:
         print(
-            f"serve: warning: {service.skipped_entries} journal entries could not be applied and were "
+            f"{who}: warning: {service.skipped_entries} journal entries could not be applied and were "
             "skipped (see the log above)",
             flush=True,
         )
     if service.mirror.kpis().completion >= 1.0:
         print(
-            "serve: the journal holds a finished week: events of a new run of it would be rejected "
+            f"{who}: the journal holds a finished week: events of a new run of it would be rejected "
             "as out of order; start over with --fresh",
             flush=True,
         )
-    current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
     if current is not None:  # before any decision: queued events may reach the session before it
         service.note_current(current)
     if replanner is not None:
         retained = _retained(settings, "serve-plan", topics.pas_plan, RETAINED_WAIT_S)
         replanner.continue_after(retained)
         replanner.start()  # the worker imports the planners while the service starts
-    _start(bus)
+    return _Served(who, service, bus, journal, topics, writer, replanner)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    stop = _until_signal()  # first: a SIGTERM during start-up ends serve as cleanly as later
+    if args.plant is not None:
+        return _serve_plant(args, stop)
+    scenario = load_scenario(args.line, args.week, args.batch_size)
+    _no_plan_policy(args.policy)
+    policy = make_policy(args.policy, args.seed, args.model)
+    replanner = _replanner(args, policy, scenario)
+    settings = _settings(args)
+    topics = _topics(settings)
+    _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
+    journal_path = args.journal or _default_journal(topics, scenario)
+    mode = Mode(args.mode or Mode.ACTIVE)
+    current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
+    served = _open_line(args, "serve", scenario, policy, settings, mode, journal_path, current, replanner)
+    _start(served.bus)
     try:
-        service.run(stop, idle_timeout_s=args.exit_after_idle)
-        service.finish_points()
-        if not bus.taken_over.is_set():  # no connection to say goodbye on
-            service.publish_state()
-            if not bus.flush(timeout_s=FLUSH_TIMEOUT_S):
-                print("serve: warning: the broker did not acknowledge the last messages", flush=True)
+        served.run(stop, args.exit_after_idle)
     finally:
-        if replanner is not None:
-            replanner.close()
-        bus.stop(last=(topics.status, _status("offline")))
-        journal.close()
-        if writer is not None:
-            writer.close()
+        served.close()
+    service = served.service
     _print_kpis("KPIs of the mirrored week so far:", service.state().kpis.model_dump())
     if service.planning is not None:
         print(f"serve: {service.planning.summary()}", flush=True)
-    if writer is not None:
-        _print_writer(writer)
-    if bus.taken_over.is_set():
+    if served.writer is not None:
+        _print_writer(served.writer)
+    return 1 if served.taken_over() else 0
+
+
+PLANT_FIXED = {"root": "--root", "journal": "--journal", "mode": "--mode", "planner": "--planner"}
+"""Flags a plant file sets per line (or that a plant does not take): refused with --plant."""
+
+
+def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
+    """`serve --plant FILE`: every line of the plant file in this process, one service (and MQTT
+    connection, journal, metrics writer) per line, each in its own thread."""
+    given = [flag for key, flag in PLANT_FIXED.items() if getattr(args, key) is not None]
+    given += [flag for flag, default in (("--line", DEFAULT_LINE), ("--week", DEFAULT_WEEK))
+              if getattr(args, flag[2:]) != default]  # fmt: skip
+    given += [f"--plan-{name}" for name in PLAN_FLAGS if getattr(args, f"plan_{name}") is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: the plant file {args.plant} names each line's root, week, line, "
+            "mode and journal (one `serve --planner` per line plans)"
+        )
+    plant = load_plant(args.plant)
+    _no_plan_policy(args.policy)
+    _clock(args)
+    base = load_bus_settings(host=args.host, port=args.port)
+    lines = []
+    for line in plant.lines:  # every line is checked before any journal is touched
+        try:
+            scenario = load_scenario(line.line or DEFAULT_LINE, line.week, line.batch_size)
+        except (TwinError, UsageError) as exc:
+            key = "batch_size" if isinstance(exc, UsageError) else "week"
+            shown = line.batch_size if isinstance(exc, UsageError) else str(line.week)
+            raise plant.problem(line, key, shown, str(exc)) from None
+        name = line.policy or args.policy
+        try:
+            _no_plan_policy(name)
+            policy = make_policy(name, args.seed, None if line.policy else args.model)
+        except (UsageError, ModelError) as exc:
+            reason = exc.reason if isinstance(exc, UsageError) else str(exc)
+            raise plant.problem(line, "policy", name, reason) from None
+        client_id = base.client_id and f"{base.client_id}-{hashlib.sha1(line.root.encode()).hexdigest()[:8]}"
+        settings = base.model_copy(update={"root": line.root, "client_id": client_id})
+        journal = line.journal or _default_journal(Topics(line.root), scenario)
+        lines.append((line, scenario, policy, settings, journal))
+    print(f"serve: plant {args.plant}: {plant.summary()}", flush=True)
+    wanted = [Topics(line.root).dispatch_current for line in plant.lines]
+    try:  # every line's retained last dispatch, read at once
+        retained = read_retained_many(base, "serve-start", wanted, RETAINED_WAIT_S)
+    except BridgeError as exc:
+        raise UsageError(str(exc)) from None
+    served: list[_Served] = []
+    try:
+        for (line, scenario, policy, settings, journal), topic in zip(lines, wanted, strict=True):
+            who, mode, current = f"serve {line.name}", Mode(line.mode), retained.get(topic)
+            served.append(
+                _open_line(args, who, scenario, policy, settings, mode, journal, current, name=line.name)
+            )
+        for one in served:
+            _start(one.bus)
+        threads = [one.run_in_thread(stop, args.exit_after_idle) for one in served]
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    finally:
+        for one in served:
+            one.close()
+    for one in served:
+        kpis = one.service.state().kpis
         print(
-            f"serve: error: another client connected with this service's client id {bus.client_id!r} "
-            "and took over its MQTT session; stopped rather than take it back (give every service "
-            "its own LINETWIN_MQTT_CLIENT_ID)",
-            file=sys.stderr,
+            f"{one.who}: {one.service.mode.value}: idle {kpis.idle_s} s, setup effort {kpis.setup_effort:g}, "
+            f"{kpis.setups} setups, {kpis.completion:.1%} of the week, {one.service.accepted} events "
+            f"accepted, {one.service.rejected} rejected",
             flush=True,
         )
-        return 1
-    return 0
+        if one.writer is not None:
+            _print_writer(one.writer)
+    for one in served:
+        if isinstance(one.failure, JournalError):  # the first line that failed ends the plant
+            raise JournalError(f"{one.who}: {one.failure}") from one.failure
+        if one.failure is not None:
+            raise one.failure
+    taken = [one.taken_over() for one in served]
+    return 1 if any(taken) else 0
 
 
 def _replanner(args: argparse.Namespace, fallback: Policy, scenario: Scenario) -> Replanner | None:
@@ -666,8 +820,15 @@ def add_live_commands(sub: Any) -> None:
     serve.add_argument(
         "--mode",
         choices=[m.value for m in Mode],
-        default="active",
-        help="active dispatches; shadow only recommends",
+        default=None,
+        help="active (default) dispatches; shadow only recommends",
+    )
+    serve.add_argument(
+        "--plant",
+        type=path_arg,
+        default=None,
+        help="serve every line of this plant file (root, week, line, mode per line; see docs/live.md) "
+        "in this one process",
     )
     serve.add_argument(
         "--journal",

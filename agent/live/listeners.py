@@ -145,12 +145,19 @@ class PointsListener(ServiceListener):
     mode: str
     """Both set by `bind`."""
 
-    def __init__(self, write: Points, keep: Points | None = None) -> None:
+    def __init__(
+        self, write: Points, keep: Points | None = None, name: str | None = None, arm: bool = False
+    ) -> None:
+        """`name`: the points' `line` tag (default: the line file's name; a plant names each line);
+        `arm`: the buffer and KPI points carry the service's mode as their `mode` tag (`serve`: the
+        line's arm; a replay or a simulation has none)."""
         self.write = write
         self.keep = keep or write
+        self.name = name
+        self.arm = arm
 
     def bind(self, mirror: Mirror, mode: str) -> None:
-        self.points = LinePoints(mirror.scenario.line.name, mirror)
+        self.points = LinePoints(self.name or mirror.scenario.line.name, mirror, mode if self.arm else "")
         self._plan: PasPlanMsg | None = None
         self.mode = mode
 

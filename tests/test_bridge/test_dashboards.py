@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from builders import make_week
 from paths import REPO
+from streams import week_messages
 from tsdb import InfluxDB1
 
 from agent.live.emulator import LineEmulator
@@ -114,7 +116,7 @@ def loaded(week: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     points: list[str] = []
     service = AgentService(
         week, make_policy("first-fit", 0), "first-fit", Topics(ROOT), MemoryBus(), Mode.SHADOW,
-        listeners=[PointsListener(points.extend)],
+        listeners=[PointsListener(points.extend, arm=True)],
     )  # fmt: skip
     plans: list[PasPlanMsg] = []
 
@@ -180,7 +182,7 @@ def test_every_dashboard_query_returns_its_series(
     series = loaded.db.query(_substitute(query, week))
     by_tag = re.search(r'GROUP BY (?:time\(\$__interval\), )?"(\w+)"', query)
     expected = (
-        {"type": len(week.types), "station": len(week.stations), "next": PLAN_NEXT}[by_tag[1]]
+        {"type": len(week.types), "station": len(week.stations), "next": PLAN_NEXT, "line": 1}[by_tag[1]]
         if by_tag
         else 1
     )
@@ -296,8 +298,59 @@ def test_every_panel_selects_exactly_its_line_whatever_its_name(week: Scenario, 
         db.write(points)
         for value, line in enumerate(names, 1):
             for board, title, query in _queries():
+                if board == "plant.json":
+                    continue  # every line at once: test_the_plant_dashboard_lists_every_line_in_its_arm
                 series = db.query(_substitute(query, week, line))
                 found = {v for s in series for row in s["values"] for v in row[1:] if v not in (None, "tag")}
                 assert found and found <= {value, line}, f"{board} / {title} for line {line!r}: {found}"
+    finally:
+        db.stop()
+
+
+@pytest.mark.tsdb
+def test_the_plant_dashboard_lists_every_line_in_its_arm(ref_line: LineConfig, tmp_path: Path) -> None:
+    """Three lines of a tiny week, two active (the line built what setup-aware and earliest-runout
+    chose) and one shadow (first-fit): the table has one row per line with its arm and its week's
+    KPIs, buffer fill and decisions; the panels per arm end at the mean of their lines."""
+    plans = [[(0, 100), (5, 50)], [(2, 50), (7, 100)], [(4, 50), (1, 50)], [(6, 50), (3, 50)]]
+    week = make_week(ref_line, plans, stock=[10] * 8)
+    scenario = Scenario.build(ref_line, week)
+    lines = {"l1": ("setup-aware", Mode.ACTIVE), "l2": ("earliest-runout", Mode.ACTIVE),
+             "l3": ("first-fit", Mode.SHADOW)}  # fmt: skip
+    points: list[str] = []
+    decisions = {}
+    for name, (rule, mode) in lines.items():
+        topics = Topics(f"test/plant/{name}")
+        listener = PointsListener(points.extend, name=name, arm=True)
+        service = AgentService(scenario, make_policy("setup-aware", 0), "setup-aware", topics, MemoryBus(),
+                               mode, listeners=[listener])  # fmt: skip
+        for message in week_messages(scenario, topics.root, rule):
+            service.handle(message)
+        service.deliver_points(final=True)
+        decisions[name] = service.shadow.decisions
+    results = {name: simulate(scenario, make_policy(rule, 0))[0] for name, (rule, _) in lines.items()}
+    db = InfluxDB1(tmp_path / "influxdb")
+    db.start()
+    try:
+        db.write(points)
+        (panel,) = [p for p in _dashboards()["plant.json"]["panels"] if p["title"].startswith("Lines")]
+        assert [t["id"] for t in panel["transformations"]] == ["merge", "sortBy", "organize"]
+        kpis, buffer, counted = (db.query(_substitute(t["query"], scenario)) for t in panel["targets"])
+        rows = {s["tags"]["line"]: (s["tags"]["mode"], dict(zip(s["columns"], s["values"][0], strict=True)))
+                for s in kpis}  # fmt: skip
+        assert {name: mode for name, (mode, _) in rows.items()} == {n: m.value for n, (_, m) in lines.items()}
+        for name, (_, row) in rows.items():
+            assert (row["idle (s)"], row["setup effort"], row["setups"], row["completion"]) == (
+                results[name].idle_s, results[name].setup_effort, results[name].setups, 1.0)  # fmt: skip
+        assert {s["tags"]["line"] for s in buffer} == set(lines)
+        assert {s["tags"]["line"]: s["values"][0][1] for s in counted} == decisions
+        (arms,) = [p for p in _dashboards()["plant.json"]["panels"] if p["title"].startswith("Arms")]
+        kpis_by_arm, buffer_by_arm = (db.query(_substitute(t["query"], scenario)) for t in arms["targets"])
+        rows = {s["tags"]["mode"]: dict(zip(s["columns"], s["values"][0], strict=True)) for s in kpis_by_arm}
+        both = (results["l1"].setup_effort + results["l2"].setup_effort) / 2
+        assert {arm: (r["lines"], r["setup effort"]) for arm, r in rows.items()} == {
+            "active": (2, pytest.approx(both)), "shadow": (1, results["l3"].setup_effort)}  # fmt: skip
+        assert results["l1"].setup_effort != results["l2"].setup_effort  # a mean, not one line's
+        assert {s["tags"]["mode"] for s in buffer_by_arm} == {"active", "shadow"}
     finally:
         db.stop()

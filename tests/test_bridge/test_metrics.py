@@ -75,9 +75,10 @@ def past_week(ref_week: WeekConfig) -> WeekConfig:
     return ref_week.model_copy(update={"week_start": dt.date(2026, 1, 5)})
 
 
-def _points(ref_line: LineConfig, week: WeekConfig, line: str) -> list[str]:
+def _points(ref_line: LineConfig, week: WeekConfig, line: str, arm: str = "") -> list[str]:
+    """The simulated week's points; `arm`: tagged as `serve` in that mode writes them."""
     return simulated_points(
-        Scenario.build(ref_line, week), make_policy("setup-aware", 0), "setup-aware", line
+        Scenario.build(ref_line, week), make_policy("setup-aware", 0), "setup-aware", line, arm
     )
 
 
@@ -420,7 +421,7 @@ def _journal_points(scenario: Scenario, journal: Path) -> list[str]:
     (its decisions without the latency, which is not kept)."""
     points: list[str] = []
     service = AgentService(scenario, None, "setup-aware", Topics(ROOT), MemoryBus(),
-                           listeners=[PointsListener(points.extend)])  # fmt: skip
+                           listeners=[PointsListener(points.extend, arm=True)])  # fmt: skip
     service.resume(Journal(journal).entries())
     service.deliver_points(final=True)
     kept = journal.with_suffix(".influx.kept.lp")
@@ -515,7 +516,7 @@ def test_serve_killed_and_restarted_writes_every_point_once(
     state = ("linetwin_buffer", "linetwin_stock", "linetwin_fas", "linetwin_pas", "linetwin_kpi")
     live = expected_samples([p for p in written if p.startswith(state)])
     offline = expected_samples(
-        [p for p in _points(ref_line, past_week, ref_line.name) if p.startswith(state)]
+        [p for p in _points(ref_line, past_week, ref_line.name, "active") if p.startswith(state)]
     )
     differ = {
         t
