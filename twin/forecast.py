@@ -1,11 +1,113 @@
 """Planned consumption from a decision point on: every FAS works through its plan at nominal pace
-from its next take, without starving and without downtime. Rules, observations and rewards read it."""
+from its next take, without starving and without downtime. Rules, observations and rewards read it.
+
+The FAS are arrays (per FAS its next unit, the time of its take, its unit time), so demand and
+run-outs are a few array operations over all FAS and types at once: the count of planned takes of
+every type up to a time is one gather from the stacked cumulative counts of the plans, and a
+run-out is the least time where that count exceeds the stock (a binary search on time, all types
+together).
+
+Run-outs are mostly lookups: while every FAS keeps its nominal pace, its schedule (`anchor` = time
+of its next take - next unit x unit time) stays put, and the planned takes of type k over the whole
+week, merged over the FAS and sorted (`Schedule`), give the run-out of a supply S (stock + units the
+FAS have taken) as entry S: the takes so far all lie at or before now, the planned ones at or after
+it. A scenario keeps the schedules of the last few anchor sets (a FAS that starves shifts its
+anchor: the run-outs are searched until the anchors hold still again)."""
 
 from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
 
 import numpy as np
 
 from twin.decision import DecisionRequest
+from twin.scenario import PlanUnits, Scenario
+
+SCHEDULES = 4
+"""Schedules (anchor sets) a scenario keeps; searches that interleave runs may use a few."""
+
+
+class Schedule:
+    """Per type the planned takes of the whole week at fixed FAS anchors, sorted (built per type
+    on first use). A FAS `gone` had finished its plan when the schedule was made: its takes count
+    as past."""
+
+    def __init__(self, anchor: np.ndarray, gone: np.ndarray, last_s: np.ndarray) -> None:
+        self.anchor, self.gone = anchor, gone
+        self.last_s = np.where(gone, -1, last_s)
+        """Per FAS the time of its last planned take (-1 when gone)."""
+        self.merged: dict[int, np.ndarray] = {}
+
+    def fits(self, anchor: np.ndarray, active: np.ndarray, now: int) -> bool:
+        """The FAS working now run on this schedule; those done took their last unit by now."""
+        same = np.where(active, ~self.gone & (self.anchor == anchor), self.last_s <= now)
+        return bool(same.all())
+
+    def takes(self, k: int, tables: _Tables) -> np.ndarray:
+        got = self.merged.get(k)
+        if got is None:
+            parts = [
+                np.full(len(p), -1, np.int64) if g else a + p * u
+                for p, a, g, u in zip(
+                    tables.positions[k],
+                    self.anchor.tolist(),
+                    self.gone.tolist(),
+                    tables.unit.tolist(),
+                    strict=True,
+                )
+            ]
+            got = self.merged[k] = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        return got
+
+
+class _Tables:
+    """Per scenario: the plans' cumulative counts stacked (row `base[f] + u`: units of each type
+    among the first u units of FAS f), unit times, plan lengths and the kept schedules."""
+
+    def __init__(self, scenario: Scenario, units: PlanUnits) -> None:
+        self.cum = np.concatenate(units.cumulative) if units.cumulative else np.zeros((0, 0), np.int64)
+        self.length = np.array([len(c) - 1 for c in units.cumulative], dtype=np.int64)
+        self.base = np.cumsum([0, *(self.length[:-1] + 1)]).astype(np.int64)
+        self.unit = np.asarray(scenario.fas_unit_s, dtype=np.int64)
+        self.positions = [list(by_type) for by_type in zip(*units.positions, strict=True)]
+        """positions[k][f]: the unit indices of type k in the plan of FAS f."""
+        self.schedules: list[Schedule] = []
+        self.last_anchor: np.ndarray | None = None
+        """The anchors at the latest decision point that kept the nominal pace."""
+        self.last_moment: tuple[int, int] | None = None
+        """That decision point: (decision index, time)."""
+
+    def schedule(
+        self, anchor: np.ndarray, active: np.ndarray, now: int, moment: tuple[int, int]
+    ) -> Schedule | None:
+        """A kept schedule the FAS run on now; a new one when they ran on these anchors at an
+        earlier decision point already (they hold still); else None (search)."""
+        for i, sched in enumerate(self.schedules):
+            if sched.fits(anchor, active, now):
+                if i:
+                    self.schedules.insert(0, self.schedules.pop(i))
+                return sched
+        if moment == self.last_moment:  # another forecast of the same decision point
+            return None
+        previous, self.last_anchor = self.last_anchor, np.where(active, anchor, -1)
+        self.last_moment = moment
+        if previous is None or not (previous == self.last_anchor).all():
+            return None
+        sched = Schedule(anchor, ~active, anchor + (self.length - 1) * self.unit)
+        self.schedules = [sched, *self.schedules[: SCHEDULES - 1]]
+        return sched
+
+
+_TABLES: weakref.WeakKeyDictionary[PlanUnits, _Tables] = weakref.WeakKeyDictionary()
+
+
+def _tables(scenario: Scenario) -> _Tables:
+    units = scenario.unit_index
+    tables = _TABLES.get(units)
+    if tables is None:
+        tables = _TABLES[units] = _Tables(scenario, units)
+    return tables
 
 
 class Forecast:
@@ -17,6 +119,7 @@ class Forecast:
         self.stock = request.stock
         self.n_types = len(request.stock)
         self._units = units
+        self._tables = tables = _tables(sc)
         # (fas, first future unit, time of its take, unit time, units left) for FAS still working
         self._fas: list[tuple[int, int, int, int, int]] = []
         for f, pos in enumerate(request.fas):
@@ -26,33 +129,99 @@ class Forecast:
             left = units.order_start[f][-1] - first
             if left > 0:
                 self._fas.append((f, first, pos.next_take_s, sc.fas_unit_s[f], left))
+        self._now = request.time_s
+        self._moment = (request.index, request.time_s)
+        self._found: tuple[Schedule, np.ndarray] | bool | None = False  # not looked for yet
+        if self._fas:
+            columns = (np.array(c, dtype=np.int64) for c in zip(*self._fas, strict=True))
+            f_, first_, start_, unit_, left_ = columns
+        else:
+            f_ = first_ = start_ = unit_ = left_ = np.zeros(0, dtype=np.int64)
+        self._f, self._first = f_, first_
+        self._row = tables.base[f_] + first_  # row of each working FAS's next unit
+        self._start, self._unit, self._left = start_, unit_, left_
+
+    def _taken_by(self, time_s: np.ndarray) -> np.ndarray:
+        """Per working FAS and column of `time_s` (shape (F, m)): its takes at or before that time."""
+        d = time_s[None, :] - self._start[:, None]
+        taken: np.ndarray = np.clip(d // self._unit[:, None] + 1, 0, self._left[:, None])
+        return taken
+
+    def _schedule(self) -> tuple[Schedule, np.ndarray] | None:
+        """The schedule the FAS run on and the row of the cumulative counts each FAS is at (its
+        next unit; a finished FAS: the end of its plan), when every working FAS keeps its pace."""
+        if self._found is False:
+            self._found = self._find_schedule()
+        assert self._found is not True
+        return self._found
+
+    def _find_schedule(self) -> tuple[Schedule, np.ndarray] | None:
+        tables = self._tables
+        if (self._start - self._unit > self._now).any():  # a FAS down or in a long unit
+            return None
+        n_fas = len(tables.unit)
+        active = np.zeros(n_fas, dtype=bool)
+        active[self._f] = True
+        anchor = np.zeros(n_fas, dtype=np.int64)
+        anchor[self._f] = self._start - self._first * self._unit
+        sched = tables.schedule(anchor, active, self._now, self._moment)
+        if sched is None:
+            return None
+        rows = tables.base + tables.length
+        rows[self._f] = self._row
+        return sched, rows
+
+    def runouts(self, types: Sequence[int]) -> list[int | None]:
+        """`runout_s(k)` of each type in `types`."""
+        ks = np.asarray(types, dtype=np.int64)
+        if not self._fas or not len(ks):
+            return [None] * len(ks)
+        cum = self._tables.cum
+        stock = np.asarray(self.stock, dtype=np.int64)[ks]
+        found = self._schedule()
+        if found is not None:
+            sched, rows = found
+            supply = (stock + cum[rows][:, ks].sum(axis=0)).tolist()  # stock + what the FAS took
+            out: list[int | None] = []
+            for k, s in zip(ks.tolist(), supply, strict=True):
+                takes = sched.takes(k, self._tables)
+                out.append(int(takes[s]) if s < len(takes) else None)
+            return out
+        return self._search(ks, stock)
+
+    def _search(self, ks: np.ndarray, stock: np.ndarray) -> list[int | None]:
+        """Run-outs by a binary search on time over all FAS and the types `ks` at once."""
+        cum, row = self._tables.cum, self._row
+        needed = stock + 1
+        base = cum[row][:, ks]
+        ends = (cum[row + self._left][:, ks] - base).sum(axis=0)
+        search = ends >= needed
+        sub, want, base = ks[search], needed[search], base[:, search]
+        lo = np.full(len(sub), self._now - 1, dtype=np.int64)  # no take before now
+        hi = np.full(len(sub), int((self._start + (self._left - 1) * self._unit).max()), dtype=np.int64)
+        while len(lo) and (hi - lo > 1).any():
+            mid = (lo + hi) // 2
+            made = (cum[row[:, None] + self._taken_by(mid), sub[None, :]] - base).sum(axis=0)
+            enough = made >= want
+            hi = np.where(enough, mid, hi)
+            lo = np.where(enough, lo, mid)
+        out: list[int | None] = [None] * len(ks)
+        for i, t in zip(np.flatnonzero(search).tolist(), hi.tolist(), strict=True):
+            out[i] = t
+        return out
 
     def runout_s(self, k: int) -> int | None:
         """Working second at which type k runs out (the first planned take that finds none),
         or None if the stock covers all planned takes."""
-        needed = self.stock[k] + 1
-        times = []
-        for f, first, start, unit, _ in self._fas:
-            done = int(self._units.cumulative[f][first, k])
-            upcoming = self._units.positions[f][k][done : done + needed]
-            if len(upcoming):
-                times.append(start + (upcoming - first) * unit)
-        if not times:
-            return None
-        merged = np.concatenate(times)
-        if len(merged) < needed:
-            return None
-        return int(np.partition(merged, needed - 1)[needed - 1])
+        return self.runouts((k,))[0]
 
     def demand(self, start_s: int, end_s: int) -> np.ndarray:
         """Planned takes per type in [start_s, end_s)."""
-        total = np.zeros(self.n_types, dtype=np.int64)
-        for f, first, start, unit, left in self._fas:
-            lo = min(left, max(0, -(-(start_s - start) // unit)))
-            hi = min(left, max(0, -(-(end_s - start) // unit)))
-            if hi > lo:
-                cum = self._units.cumulative[f]
-                total += cum[first + hi] - cum[first + lo]
+        if not self._fas:
+            return np.zeros(self.n_types, dtype=np.int64)
+        taken = self._taken_by(np.array([start_s - 1, end_s - 1], dtype=np.int64))
+        cum = self._tables.cum
+        total: np.ndarray = (cum[self._row + taken[:, 1]] - cum[self._row + taken[:, 0]]).sum(axis=0)
         return total
 
     def demand_between(self, k: int, start_s: int, end_s: int) -> int:

@@ -790,12 +790,13 @@ class Line:
         stock = [self.buffer.sync(k, self.key) for k in range(n)]
         self._record_fill(stock)
         positions = [f.position(now) for f in self.fas]
-        need = [-s for s in stock]
+        table, first_row = sc.demand_table
+        need = table[[row + pos.order for row, pos in zip(first_row, positions, strict=True)]].sum(axis=0)
+        need -= stock
         for f, pos in zip(self.fas, positions, strict=True):
-            if pos.order < len(f.plan):
-                need = [a + b for a, b in zip(need, sc.demand_from[f.index][pos.order], strict=True)]
+            if pos.taken and pos.order < len(f.plan):
                 need[f.plan[pos.order][0]] -= pos.taken
-        remaining = tuple(need)
+        remaining = tuple(need.tolist())
         valid = tuple(k for k in range(n) if remaining[k] > 0)
         if not valid:
             self.pas.state = PasState.STOPPED

@@ -17,6 +17,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
@@ -310,36 +311,46 @@ def plot_pas(
     _save(fig, path)
 
 
+Bars = Sequence[tuple[float, float, float]]
+"""Pieces of one series of a timeline: (x, width, row), each drawn 0.8 high from its row."""
+
+
+def _series(ax: Axes, bars: Bars, colour: Any, **style: Any) -> None:
+    """One series of bars (a type on every station, idle, down) as one artist, whatever its rows."""
+    if not bars:
+        return
+    x, w, y = np.asarray(bars, dtype=float).T
+    corners = np.stack([np.c_[x, y], np.c_[x, y + 0.8], np.c_[x + w, y + 0.8], np.c_[x + w, y]], axis=1)
+    ax.add_collection(PolyCollection(list(corners), facecolors=colour, **style), autolim=True)
+
+
 def plot_fas(
     scenario: Scenario, trace: Trace, results: Results, path: Path, window: Window | None = None
 ) -> None:
     """Each FAS (working per type, idle, down) and, below them, the PAS (producing per type,
-    blocked, down): where a FAS starves, one sees what the PAS was doing."""
+    blocked, down): where a FAS starves, one sees what the PAS was doing. One artist per series
+    (a type, idle, blocked, down), not per station or batch: a plant-size line draws in a second."""
     clock = _Clock(scenario)
     colours = _colours(len(scenario.types))
     stations = scenario.stations
     pas = len(stations)
     fig, ax = _figure(1.2 + 0.7 * (len(stations) + 1))
-    runs: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    by_type: dict[int, list[tuple[float, float, float]]] = {}
     for seg in trace.segments:
         if seg.count:
-            runs.setdefault((seg.fas, seg.type), []).extend(clock.bars(seg.start, seg.end))
-    for (f, k), bars in runs.items():
-        ax.broken_barh(bars, (f, 0.8), facecolors=colours[k])
-    waits: dict[int, list[tuple[float, float]]] = {}
-    for f, _, start, end in trace.waits:
-        if end > start:
-            waits.setdefault(f, []).extend(clock.bars(start, end))
-    for f, bars in waits.items():
-        ax.broken_barh(bars, (f, 0.8), facecolors=_IDLE)
-    for k, bars in _batch_bars(clock, trace, results.makespan_s).items():
-        ax.broken_barh(bars, (pas, 0.8), facecolors=colours[k])
-    blocked = [p for a, e in trace.pas_blocked for p in clock.bars(a, e)]
-    ax.broken_barh(blocked, (pas, 0.8), facecolors=_BLOCKED, hatch="//")
-    for f in range(len(stations) + 1):
-        ax.broken_barh(
-            [p for a, e in scenario.downtime[f] for p in clock.bars(a, e)], (f, 0.8), facecolors=_DOWN
-        )
+            pieces = clock.bars(seg.start, seg.end)
+            by_type.setdefault(seg.type, []).extend((x, w, seg.fas) for x, w in pieces)
+    for k, pas_bars in _batch_bars(clock, trace, results.makespan_s).items():
+        by_type.setdefault(k, []).extend((x, w, pas) for x, w in pas_bars)
+    for k, bars in by_type.items():
+        _series(ax, bars, colours[k])
+    waits = [(x, w, f) for f, _, start, end in trace.waits if end > start for x, w in clock.bars(start, end)]
+    _series(ax, waits, _IDLE)
+    blocked = [(x, w, pas) for a, e in trace.pas_blocked for x, w in clock.bars(a, e)]
+    _series(ax, blocked, _BLOCKED, hatch="//")
+    down = [(x, w, f) for f in range(pas + 1) for a, e in scenario.downtime[f] for x, w in clock.bars(a, e)]
+    _series(ax, down, _DOWN)
+    ax.set_ylim(-0.2, pas + 1)
     ax.axhline(pas - 0.1, color="k", lw=0.6)
     ax.set_yticks([f + 0.4 for f in range(len(stations) + 1)], [*stations, "PAS"])
     ax.invert_yaxis()

@@ -92,6 +92,15 @@ class Scenario:
         return tuple(out)
 
     @cached_property
+    def demand_table(self) -> tuple[np.ndarray, tuple[int, ...]]:
+        """`demand_from` stacked into one array, and the row of each FAS's first order: the rows
+        of many FAS are one gather."""
+        rows = [row for fas in self.demand_from for row in fas]
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), len(self.line.types))
+        starts = np.cumsum([0, *(len(fas) for fas in self.demand_from[:-1])])
+        return table, tuple(int(s) for s in starts)
+
+    @cached_property
     def unit_index(self) -> PlanUnits:
         """The plans unit by unit, indexed for fast forecasts."""
         return PlanUnits(self.plans, len(self.line.types))

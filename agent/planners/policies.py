@@ -62,12 +62,8 @@ class FirstFitPolicy(Policy):
 
 
 def _runouts(request: DecisionRequest) -> dict[int, float]:
-    forecast = Forecast(request)
-    out: dict[int, float] = {}
-    for k in request.valid:
-        runout = forecast.runout_s(k)
-        out[k] = float("inf") if runout is None else float(runout)
-    return out
+    runouts = Forecast(request).runouts(request.valid)
+    return {k: float("inf") if r is None else float(r) for k, r in zip(request.valid, runouts, strict=True)}
 
 
 class EarliestRunoutPolicy(Policy):
