@@ -64,6 +64,25 @@ LINE = f'[[lines]]\nroot = "a/l1"\nweek = "{W1}"\n'
 
 
 # -- the file ------------------------------------------------------------------------------------
+IDS = [
+    "unknown key",
+    "bad mode",
+    "share above 1",
+    "negative seed",
+    "root under another",
+    "same root",
+    "root with #",
+    "same name",
+    "no week",
+    "unknown policy",
+    "a planner as policy",
+    "batch too large",
+    "batch 0",
+    "no lines",
+    "malformed TOML",
+]
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [
@@ -92,7 +111,7 @@ LINE = f'[[lines]]\nroot = "a/l1"\nweek = "{W1}"\n'
         ("[rollout]\n", ": lines: missing key"),
         ("[[lines]\n", ":1: malformed TOML"),
     ],
-    ids=lambda v: v.split(":")[2].strip() if v.startswith(":") else None,
+    ids=IDS,
 )
 def test_a_plant_file_mistake_is_one_line_naming_file_line_key_and_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, where: str
