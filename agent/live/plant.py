@@ -10,7 +10,7 @@ which of them the agent steers (`active`) or only advises (`shadow`).
     week = "weeks/w1"             # paths relative to the plant file's folder
     line = "line.toml"            # optional (default: the reference line)
     mode = "active"               # optional: overrides the rollout for this line
-    policy = "setup-aware"        # optional (default: serve's --policy)
+    policy = "setup-aware"        # optional (default: serve's --policy; rl:MODEL as well)
     batch_size = 50               # optional (default: the line's)
     name = "line1"                # optional: the `line` tag of its metrics (default: the root)
     journal = "journals/l1.jsonl" # optional (default: runs/serve/<root hash>-<week start>.jsonl)
@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from agent.planners.registry import RL, canonical
 from bridge.topics import Topics
 from twin.config import decode_text, load_toml_model
 from twin.errors import ConfigError, EntryError
@@ -108,6 +109,16 @@ def arm_of(root: str, active_share: float, seed: int = 0) -> str:
     return ACTIVE if int.from_bytes(digest[:8], "big") / 2**64 < active_share else SHADOW
 
 
+def _policy_in(folder: Path, policy: str | None) -> str | None:
+    """A line's policy, the model of `rl:MODEL` relative to the plant file's folder."""
+    if policy is None:
+        return None
+    kind, _, model = canonical(policy).partition(":")
+    if kind == RL and model:
+        return f"{RL}:{folder / model}"
+    return policy
+
+
 @dataclass(frozen=True)
 class ServedLine:
     """One line of a plant file, its paths resolved and its arm decided."""
@@ -142,7 +153,7 @@ class Plant:
                 week=folder / entry.week,
                 line=folder / entry.line if entry.line is not None else None,
                 mode=entry.mode or arm_of(entry.root, rollout.active_share, rollout.seed),
-                policy=entry.policy,
+                policy=_policy_in(folder, entry.policy),
                 batch_size=entry.batch_size,
                 name=entry.name or entry.root,
                 journal=folder / entry.journal if entry.journal is not None else None,

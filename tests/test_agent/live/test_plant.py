@@ -161,11 +161,10 @@ def test_the_rollout_is_deterministic_nested_and_takes_its_share(tmp_path: Path)
 
 
 def test_a_plant_file_s_paths_are_relative_to_its_folder(tmp_path: Path) -> None:
-    plant = load_plant(
-        _plant(tmp_path / "p.toml", '[[lines]]\nroot = "a/b"\nweek = "w"\njournal = "j.jsonl"\n')
-    )
-    assert (plant.lines[0].week, plant.lines[0].journal, plant.lines[0].name) == (
-        tmp_path / "w", tmp_path / "j.jsonl", "a/b")  # fmt: skip
+    text = '[[lines]]\nroot = "a/b"\nweek = "w"\njournal = "j.jsonl"\npolicy = "ppo:agent.zip"\n'
+    (line,) = load_plant(_plant(tmp_path / "p.toml", text)).lines
+    assert (line.week, line.journal, line.name, line.policy) == (
+        tmp_path / "w", tmp_path / "j.jsonl", "a/b", f"rl:{tmp_path / 'agent.zip'}")  # fmt: skip
     with pytest.raises(ConfigError, match=r"p.toml:2: rollout.extra: unknown key"):
         load_plant(_plant(tmp_path / "p.toml", "[rollout]\nextra = 1\n" + LINE))
 
