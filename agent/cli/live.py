@@ -358,7 +358,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 1 if served.taken_over() else 0
 
 
-PLANT_FIXED = {"root": "--root", "journal": "--journal", "mode": "--mode", "planner": "--planner"}
+PLANT_FIXED = {
+    "root": "--root",
+    "journal": "--journal",
+    "mode": "--mode",
+    "batch_size": "--batch-size",
+    "planner": "--planner",
+}
 """Flags a plant file sets per line (or that a plant does not take): refused with --plant."""
 
 
@@ -372,7 +378,7 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
     if given:
         raise UsageError(
             f"{', '.join(given)}: the plant file {args.plant} names each line's root, week, line, "
-            "mode and journal (one `serve --planner` per line plans)"
+            "mode, batch size and journal (one `serve --planner` per line plans)"
         )
     plant = load_plant(args.plant)
     _no_plan_policy(args.policy)

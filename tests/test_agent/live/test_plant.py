@@ -130,9 +130,10 @@ def test_a_plant_names_each_line_s_root_week_and_mode_itself(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _plant(tmp_path / "plant.toml", LINE)
-    assert main(["serve", "--plant", str(path), "--root", "x/y", "--mode", "shadow", "--port", "1"]) == 2
+    flags = ["--root", "x/y", "--mode", "shadow", "--batch-size", "20", "--port", "1"]
+    assert main(["serve", "--plant", str(path), *flags]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"linetwin: error: --root, --mode: the plant file {path} names each line's root")
+    assert err.startswith(f"linetwin: error: --root, --mode, --batch-size: the plant file {path} names each")
     assert err.count("\n") == 1
 
 
