@@ -16,6 +16,7 @@ EXTRAS=dev bash scripts/setup.sh
 ruff check .
 ruff format --check .
 mypy
-# The tests run in one pytest worker per core (pytest-xdist, -n auto); the tests of one xdist_group
-# (the Ray cluster's module) share one worker. `bash scripts/test.sh -n 0` runs them in this process.
-exec python3 -m pytest -n auto --dist loadgroup "$@"
+# The tests run in one pytest-xdist worker per logical core (-n logical; -n auto counts physical cores
+# once psutil is installed, half as many where cores are hyperthreads); the tests of one xdist_group
+# (the Ray cluster's module) share one worker. `bash scripts/test.sh -n 0` runs them all in this process.
+exec python3 -m pytest -n logical --dist loadgroup "$@"

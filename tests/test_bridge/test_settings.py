@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,10 +103,22 @@ MISTAKES += [
 ]
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder with a short path: an error shows a value of up to 80 characters whole, and
+    tmp_path can be longer (pytest-xdist adds a `popen-gwN/` level)."""
+    folder = Path(tempfile.mkdtemp(prefix="lt-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize(("command", "variables", "words"), MISTAKES, ids=lambda v: str(v))
 def test_a_setting_mistake_is_one_line_and_exit_2(
-    tmp_path: Path, command: list[str], variables: dict[str, str], words: list[str]
+    short_tmp: Path, command: list[str], variables: dict[str, str], words: list[str]
 ) -> None:
+    tmp_path = short_tmp
     (tmp_path / "notes.txt").write_text("not a certificate\n")
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     env = _env(**{k: v.format(tmp=tmp_path) for k, v in variables.items()})
