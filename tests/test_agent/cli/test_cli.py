@@ -60,6 +60,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, capture.stdout
 
 
+@pytest.mark.xdist_group("demo")  # one worker, one demo run
 def test_demo_compares_rules_agent_and_cpsat_and_says_where_the_plots_are(demo: tuple[Path, str]) -> None:
     out, stdout = demo
     for name in ("random", "first-fit", "earliest-runout", "setup-aware", "cpsat"):
@@ -71,6 +72,7 @@ def test_demo_compares_rules_agent_and_cpsat_and_says_where_the_plots_are(demo: 
         assert str(out / plot) in stdout
 
 
+@pytest.mark.xdist_group("demo")  # one worker, one demo run
 def test_in_the_demo_agent_and_cpsat_reach_zero_idle_below_the_rules_setup_effort(
     demo: tuple[Path, str],
 ) -> None:
