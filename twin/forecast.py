@@ -66,7 +66,7 @@ class _Tables:
     among the first u units of FAS f), unit times, plan lengths and the kept schedules."""
 
     def __init__(self, scenario: Scenario, units: PlanUnits) -> None:
-        self.cum = np.concatenate(units.cumulative) if units.cumulative else np.zeros((0, 0), np.int64)
+        self.cum = units.stacked
         self.length = np.array([len(c) - 1 for c in units.cumulative], dtype=np.int64)
         self.base = np.cumsum([0, *(self.length[:-1] + 1)]).astype(np.int64)
         self.unit = np.asarray(scenario.fas_unit_s, dtype=np.int64)

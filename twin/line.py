@@ -330,22 +330,27 @@ class _Fas(_Station):
         self.schedule(self.unit_end, PHASE_FAS)
 
     def position(self, now: int) -> FasPosition:
-        taken = self.taken_now()
-        order = self.order
-        if order < len(self.plan) and taken == self.plan[order][1]:
+        state, seg, plan, order = (
+            self.state,
+            self.seg,
+            self.plan,
+            self.order,
+        )  # hot: 1 call per FAS and decision
+        taken = self.taken + (seg.synced if seg else 0)  # taken_now()
+        if order < len(plan) and taken == plan[order][1]:
             order, taken = order + 1, 0
         nxt: int | None
-        if order >= len(self.plan) or self.state is FasState.DONE:
+        if order >= len(plan) or state is FasState.DONE:
             nxt = None
-        elif self.state is FasState.WORKING and self.seg is not None:
-            nxt = self.seg.start + self.seg.synced * self.seg.period
-        elif self.state is FasState.FINISHING:
+        elif state is FasState.WORKING and seg is not None:
+            nxt = seg.start + seg.synced * seg.period
+        elif state is FasState.FINISHING:
             nxt = max(now, self.unit_end)
-        elif self.state is FasState.DOWN:
+        elif state is FasState.DOWN:
             nxt = self.down_until + self.remaining_work
         else:
             nxt = now
-        return FasPosition(order, taken, nxt, self.state is FasState.WAITING)
+        return FasPosition(order, taken, nxt, state is FasState.WAITING)
 
 
 class PasState(enum.Enum):
@@ -787,7 +792,7 @@ class Line:
         """Step 4: build the request; with no valid type the PAS stops for the rest of the run."""
         sc = self.scenario
         n = len(sc.types)
-        stock = [self.buffer.sync(k, self.key) for k in range(n)]
+        stock = self.buffer.sync_all(self.key)
         self._record_fill(stock)
         positions = [f.position(now) for f in self.fas]
         table, first_row = sc.demand_table

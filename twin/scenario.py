@@ -145,15 +145,25 @@ class PlanUnits:
         self.order_start: list[list[int]] = []
         self.cumulative: list[np.ndarray] = []
         self.positions: list[list[np.ndarray]] = []
-        for plan in plans:
+        self.types: list[np.ndarray] = []
+        """Per FAS the type of each unit of its plan, in order."""
+        lengths = [sum(q for _, q in plan) for plan in plans]
+        self.stacked = np.zeros((sum(lengths) + len(plans), n_types), dtype=np.int64)
+        """The cumulative counts of all FAS one after the other (`cumulative` are views of it)."""
+        row = 0
+        for plan, length in zip(plans, lengths, strict=True):
             starts = [0]
             for _, quantity in plan:
                 starts.append(starts[-1] + quantity)
             types = np.repeat(np.array([k for k, _ in plan], dtype=np.int64), [q for _, q in plan]).astype(
                 np.int64
             )
-            onehot = np.zeros((len(types) + 1, n_types), dtype=np.int64)
-            onehot[np.arange(1, len(types) + 1), types] = 1
+            counts = self.stacked[row : row + length + 1]
+            counts[np.arange(1, length + 1), types] = 1
+            np.cumsum(counts, axis=0, out=counts)
+            row += length + 1
             self.order_start.append(starts)
-            self.cumulative.append(np.cumsum(onehot, axis=0))
-            self.positions.append([np.flatnonzero(types == k) for k in range(n_types)])
+            self.cumulative.append(counts)
+            by_type = np.argsort(types, kind="stable")
+            self.positions.append(np.split(by_type, np.cumsum(np.bincount(types, minlength=n_types))[:-1]))
+            self.types.append(types)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 Key = tuple[int, int, int]
 """(time_s, phase, station index): the total order of everything that happens at one instant."""
 
@@ -82,8 +84,16 @@ class Buffer:
         if segs:
             time, phase, station = key
             finished = False
-            for seg in segs:
-                n = seg.takes_before(time, phase, station)
+            for seg in segs:  # seg.takes_before(time, phase, station), inlined: the twin's hottest loop
+                d = time - seg.start
+                if d <= 0:
+                    n = 1 if d == 0 and seg.count and (seg.first_phase, seg.fas) < (phase, station) else 0
+                else:
+                    n = -(-d // seg.period)
+                    if n >= seg.count:
+                        n = seg.count
+                    elif d % seg.period == 0 and (PHASE_FAS, seg.fas) < (phase, station):
+                        n += 1
                 if n != seg.synced:
                     self.stock[k] -= n - seg.synced
                     seg.synced = n
@@ -92,8 +102,18 @@ class Buffer:
                 self.consumers[k] = [seg for seg in segs if seg.synced < seg.count]
         return self.stock[k]
 
+    def sync_all(self, key: Key) -> list[int]:
+        """`sync` of every type: the stock per type at `key` (a copy)."""
+        for k, segs in enumerate(self.consumers):
+            if segs:
+                self.sync(k, key)
+        return list(self.stock)
+
     def total(self, key: Key) -> int:
-        return sum(self.sync(k, key) for k in range(len(self.stock)))
+        for k, segs in enumerate(self.consumers):
+            if segs:
+                self.sync(k, key)
+        return sum(self.stock)
 
     def add(self, seg: Segment) -> None:
         """Start a consumption run (its first take is at `seg.start`, not yet subtracted)."""
@@ -139,10 +159,20 @@ class Buffer:
         return nth_take_time(segs, base, n)
 
 
+NTH_TAKES_SORTED = 4096
+"""Most candidate takes (runs x n) `nth_take_time` selects from directly; beyond, it searches."""
+
+
 def nth_take_time(segs: list[Segment], base: list[int], n: int) -> int:
     """Smallest time at which the segments have made at least `n` takes beyond `base`
-    (the caller makes sure they make that many). A binary search on time: hot, so kept tight."""
+    (the caller makes sure they make that many): the n-th smallest of each run's next n take
+    times, or a binary search on time when those are many. Hot, so kept tight."""
     runs = [(seg.start, seg.period, seg.count, b) for seg, b in zip(segs, base, strict=True) if b < seg.count]
+    if len(runs) * n <= NTH_TAKES_SORTED:
+        first, every, many, done = (np.array(c, dtype=np.int64) for c in zip(*runs, strict=True))
+        j = np.arange(n, dtype=np.int64)
+        times = (first[:, None] + (done[:, None] + j) * every[:, None])[j < (many - done)[:, None]]
+        return int(np.partition(times, n - 1)[n - 1])
     lo = min(start + b * period for start, period, _, b in runs)
     hi = max(start + (count - 1) * period for start, period, count, _ in runs)
     while lo < hi:
