@@ -181,3 +181,14 @@ _RULES = {
     "less_than_equal": "must be at most {le}",
     "finite_number": "must be a finite number",
 }
+
+
+def ray_address_option(p: argparse.ArgumentParser) -> None:
+    """--ray-address: the heavy jobs' Ray cluster (default: a local Ray in this process)."""
+    p.add_argument(
+        "--ray-address",
+        dest="ray_address",
+        default=None,
+        help="run the tasks on this Ray cluster, HOST:PORT of its head (`ray start --head`) or auto "
+        "(default: a local Ray started here with --jobs CPUs)",
+    )

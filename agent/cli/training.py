@@ -22,6 +22,7 @@ from agent.cli.flags import (
     natural,
     not_negative,
     path_arg,
+    ray_address_option,
     steps,
 )
 from agent.cli.imitation import add_imitation_commands
@@ -203,7 +204,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     check_run_folder(args.out)
     every = args.progress_every if args.progress_every > 0 and not args.no_progress else None
     seeds = list(range(args.seed, args.seed + args.seeds))
-    summaries = run_study(base, sizes, seeds, args.jobs, progress_every_s=every)
+    summaries = run_study(base, sizes, seeds, args.jobs, progress_every_s=every, ray_address=args.ray_address)
     portfolio = best_plans(base, sizes, args.plan_time_limit) if args.plan_time_limit > 0 else None
     files = [*write_table(args.out, summaries, portfolio), *write_figures(args.out, summaries, portfolio)]
     print((args.out / "table2.md").read_text(encoding="utf-8"))
@@ -289,8 +290,12 @@ def add_training_commands(sub: Any) -> None:
         "--seeds", type=count, default=3, help="runs per batch size (seeds --seed, --seed+1, ...)"
     )
     st.add_argument(
-        "--jobs", type=jobs, default=2, help=f"parallel training processes (default 2, at most {JOBS_MAX})"
+        "--jobs",
+        type=jobs,
+        default=2,
+        help=f"training runs at once on the local Ray (default 2, at most {JOBS_MAX})",
     )
+    ray_address_option(st)
     st.add_argument(
         "--progress-every",
         type=not_negative,

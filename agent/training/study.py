@@ -1,5 +1,5 @@
-"""The paper's batch-size study as a product feature: train a grid of (batch size, seed) runs in
-parallel processes, then write its Table II (CSV and Markdown) and its figures.
+"""The paper's batch-size study as a product feature: train a grid of (batch size, seed) runs as
+Ray tasks (a local Ray, or a cluster), then write its Table II (CSV and Markdown) and its figures.
 
 Each run lives in `<out>/b<size>_s<seed>/` and is an ordinary `linetwin train` run: a restarted
 study skips finished runs and resumes interrupted ones from their last checkpoint. With
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import statistics
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.distributed import Executor
 from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.cpsat import gap_text
@@ -68,6 +67,7 @@ def is_finished(folder: Path, steps: int) -> bool:
 
 
 def _train_one(config: TrainConfig) -> TrainSummary:
+    """One run of the grid, from its last checkpoint if it has one (a retried task resumes)."""
     resume = latest_checkpoint(config.out / "checkpoints") is not None
     return train(config, resume=resume)
 
@@ -79,10 +79,13 @@ def run_study(
     jobs: int,
     report: Callable[[str], None] = print,
     progress_every_s: float | None = PROGRESS_EVERY_S,
+    ray_address: str | None = None,
 ) -> list[TrainSummary]:
-    """Train every (batch size, seed) not finished yet; return all summaries of the grid. Every
-    batch size is checked against the line before any run starts. Every `progress_every_s` wall
-    seconds (None: never) one line says how far each run in training is."""
+    """Train every (batch size, seed) not finished yet, each run a Ray task (`agent.distributed`:
+    a local Ray of `jobs` CPUs, or the cluster at `ray_address`); return all summaries of the
+    grid. Every batch size is checked against the line before any run starts. Every
+    `progress_every_s` wall seconds (None: never) one line says how far each run in training is.
+    A run whose worker died is retried and resumes from its last checkpoint."""
     if not batch_sizes or not seeds or jobs < 1:
         raise UsageError("a study needs at least one batch size, one seed and one job")
     for size in dict.fromkeys(batch_sizes):
@@ -103,28 +106,22 @@ def run_study(
     todo = [c for c in configs if not is_finished(c.out, c.steps)]
     report(f"{len(configs) - len(todo)} of {len(configs)} runs already finished; {len(todo)} to train")
     if todo:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_train_one, c): c for c in todo}
-            pending: set[Future[TrainSummary]] = set(futures)
-            done = 0
-            next_line = time.monotonic() + (progress_every_s or 0.0)
-            while pending:
-                timeout = None if progress_every_s is None else max(0.0, next_line - time.monotonic())
-                finished, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    done += 1
-                    config = futures[future]
-                    summary = future.result()
-                    state = "final criterion met" if summary.final_criterion_met else "not finished"
-                    report(
-                        f"[{done}/{len(todo)}] b={config.batch_size} seed={config.seed}: {state}, "
-                        f"{summary.steps_done} steps, {summary.wall_time_s:.0f} s"
-                    )
-                if pending and progress_every_s is not None and time.monotonic() >= next_line:
-                    # the pool marks one queued call beyond its workers as running: the first `jobs`
-                    running = [c for f, c in futures.items() if f in pending and f.running()][:jobs]
-                    report(progress_line(running, len(pending)))
-                    next_line = time.monotonic() + progress_every_s
+        with Executor[TrainSummary](jobs, ray_address, inline=False) as executor:
+            report(f"training on {executor.where()}")
+            waiting = set(range(len(todo)))
+            for event in executor.run(_train_one, [(c,) for c in todo], progress_every_s):
+                if event is None:  # Ray starts the calls in order: the first ones waiting run
+                    running = [todo[i] for i in sorted(waiting)][: executor.slots()]
+                    report(progress_line(running, len(waiting)))
+                    continue
+                index, summary = event
+                waiting.discard(index)
+                config = todo[index]
+                state = "final criterion met" if summary.final_criterion_met else "not finished"
+                report(
+                    f"[{len(todo) - len(waiting)}/{len(todo)}] b={config.batch_size} seed={config.seed}: "
+                    f"{state}, {summary.steps_done} steps, {summary.wall_time_s:.0f} s"
+                )
     return [load_json_model(c.out / SUMMARY, TrainSummary) for c in configs]
 
 

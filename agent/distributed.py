@@ -1,0 +1,193 @@
+"""Where the heavy jobs run (a study's training runs, expert plans, a sweep's plans): Ray tasks.
+
+`Executor(jobs)` starts a local Ray in this process (`jobs` CPUs, no dashboard) and stops it
+when done; `Executor(jobs, address)` uses the Ray cluster at `address` (`ray start --head` plus
+`ray start --address ...` on other machines), whose CPUs decide how many tasks run at once.
+With one job and no address nothing is distributed: the calls run here, one after another,
+and Ray is not even imported.
+
+A task whose worker process dies (killed, out of memory, its node lost) is retried by Ray
+(`RETRIES` times); the jobs are written so that a retry continues from what the killed one
+saved (a training run from its last checkpoint, expert data from its finished plans). A task
+runs in the driver's working folder, so relative paths mean the same there; on a cluster of
+several machines every input and `--out` must be on a filesystem all nodes see at the same path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from agent.errors import UsageError
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+
+R = TypeVar("R")
+
+RETRIES = 3
+"""Retries of a task whose worker died (Ray's default for tasks): a run resumes from its checkpoint."""
+TASK = "linetwin_task"
+"""The process title of a Ray worker running one of our tasks is `ray::linetwin_task`."""
+
+
+def linetwin_task(
+    cwd: str, setup: Callable[[], None] | None, fn: Callable[..., R], args: tuple[Any, ...]
+) -> R:
+    """One call in a Ray worker: in the driver's folder, after the job's per-process `setup`."""
+    os.chdir(cwd)
+    if setup is not None:
+        setup()
+    return fn(*args)
+
+
+class Executor(Generic[R]):
+    """Runs calls of one function as Ray tasks (or here, for one job and no cluster); a context
+    manager that connects on entry and disconnects on exit."""
+
+    def __init__(
+        self,
+        jobs: int,
+        address: str | None = None,
+        setup: Callable[[], None] | None = None,
+        cpus: float = 1.0,
+        inline: bool = True,
+    ) -> None:
+        """`jobs`: tasks at once on the local Ray (1 and no `address`: here); `address`: a Ray
+        cluster (`HOST:PORT`, `auto`, `ray://HOST:PORT`); `setup`: called once per task in the
+        worker (e.g. torch's threads); `cpus`: Ray CPUs each task asks for; `inline`: one job
+        and no cluster run here (False: on a local Ray of one CPU all the same)."""
+        if jobs < 1:
+            raise UsageError("must be at least 1", "jobs", jobs)
+        self.jobs = jobs
+        self.address = address
+        self.setup = setup
+        self.cpus = cpus
+        self.inline = inline
+        self._started = False
+
+    @property
+    def here(self) -> bool:
+        """The calls run in this process (one job, no cluster)."""
+        return self.inline and self.jobs == 1 and self.address is None
+
+    def where(self) -> str:
+        """'here', 'a local Ray (2 CPUs)', 'the Ray cluster at HOST:PORT (4 CPUs)'."""
+        if self.here:
+            return "here"
+        cpus = f"{self.slots()} task{'s' if self.slots() != 1 else ''} at once"
+        return f"the Ray cluster at {self.address} ({cpus})" if self.address else f"a local Ray ({cpus})"
+
+    def __enter__(self) -> Executor[R]:
+        if not self.here:
+            self._connect()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    def _connect(self) -> None:
+        import ray
+
+        if ray.is_initialized():  # a caller's own Ray: use it, leave it running
+            return
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address is None:
+            ray.init(address="local", num_cpus=self.jobs, include_dashboard=False, **quiet)
+        else:
+            _reachable(self.address)
+            try:
+                ray.init(address=self.address, **quiet)
+            except (ConnectionError, RuntimeError, ValueError) as exc:  # ray.exceptions.* derive from these
+                said = " ".join(str(exc).split())[:200] or type(exc).__name__
+                raise UsageError(
+                    f"no Ray cluster reached there ({said})", "ray_address", self.address
+                ) from None
+        self._started = True
+
+    def slots(self) -> int:
+        """How many tasks run at once: `jobs` here and on the local Ray, the cluster's CPUs over
+        the CPUs a task asks for on a cluster."""
+        if self.address is None or not self._started:
+            return self.jobs
+        import ray
+
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        return max(1, int(cpus // self.cpus))
+
+    def run(
+        self, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]], tick_s: float | None = None
+    ) -> Iterator[tuple[int, R] | None]:
+        """Every call `fn(*args)`; yields `(index, result)` as each finishes and, with `tick_s`,
+        None after every `tick_s` seconds without one (for a progress line). An exception in a
+        call is raised here as itself; the calls not finished yet are cancelled."""
+        if self.here:
+            for i, args in enumerate(calls):
+                yield i, fn(*args)
+            return
+        import ray
+
+        task: Any = ray.remote(linetwin_task).options(num_cpus=self.cpus, max_retries=RETRIES)
+        cwd = os.getcwd()
+        refs = {task.remote(cwd, self.setup, fn, args): i for i, args in enumerate(calls)}
+        pending: list[ObjectRef[R]] = list(refs)
+        next_tick = None if tick_s is None else time.monotonic() + tick_s
+        try:
+            while pending:
+                timeout = None if next_tick is None else max(0.0, next_tick - time.monotonic())
+                done, pending = ray.wait(pending, num_returns=1, timeout=timeout)
+                for ref in done:
+                    yield refs[ref], _get(ref)
+                if next_tick is not None and time.monotonic() >= next_tick:
+                    if pending:
+                        yield None
+                    next_tick = time.monotonic() + (tick_s or 0.0)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to reach a cluster's HOST:PORT before saying it is unreachable (Ray itself retries
+for minutes)."""
+
+
+def _reachable(address: str) -> None:
+    """A `HOST:PORT` (or `ray://HOST:PORT`) that accepts a connection; UsageError naming
+    `ray_address` at once otherwise. `auto` is left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto":
+        return
+    if not sep or not port.isdigit() or not host:
+        raise UsageError("give HOST:PORT of a Ray cluster's head (or auto)", "ray_address", address)
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"no Ray cluster reached there ({reason})", "ray_address", address) from None
+
+
+def _get(ref: ObjectRef[R]) -> R:
+    """A task's result, or its own exception (not Ray's wrapper with the worker's traceback)."""
+    import ray
+    from ray.exceptions import RayTaskError
+
+    try:
+        return ray.get(ref)
+    except RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, BaseException):
+            raise cause from None
+        raise
