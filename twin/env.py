@@ -39,7 +39,9 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
     FAS follow their weekly plans and starve when their type is missing.
 
     ## Action Space
-    `Discrete(n)`: the index of the next batch's type in the line's `types`. `action_masks()`
+    `Discrete(n)`: the index of the next batch's type in the line's `types` (with
+    `EnvSettings.observation = "compact"`: `Discrete(top_k)`, a slot of the candidate list,
+    `twin.observation`). `action_masks()`
     returns the allowed types: those with a positive remaining requirement; with
     `EnvSettings.mask = "deadlines"` only those after which every zero-idle deadline can still be
     met (`twin.slack`; all of them when none can); with `Task.mask_top_k = k` the k most urgent of
@@ -65,6 +67,9 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
     |            |                                                             | / capacity, ≤ 2   |
     | 6n+3..7n+2 | `runs` only: batches of the type the PAS can build in a row | × batch size      |
     |            | from now and still meet every deadline                      | / capacity, ≤ 2   |
+
+    `compact`: `(8 top_k + 6 families + 4,)` whatever n: per candidate slot, per setup family
+    and global features (`Observer.observe_compact`).
 
     Window capacity = units all FAS can take in the window at their unit times. Values are
     clipped to [-1, 2].
@@ -117,7 +122,7 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
         self.task = task or Task()
         self._next_task = self.task
         n = len(self.line.types)
-        self.action_space = spaces.Discrete(n)
+        self.action_space = spaces.Discrete(Observer.actions(n, self.settings))
         self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, (Observer.size(n, self.settings),), np.float32)
         self._scenarios: dict[tuple[int, int], Scenario] = {}
         self._engine = Engine()
@@ -197,12 +202,13 @@ class LineEnv(gym.Env[np.ndarray, np.int64]):
         line, request, assessment = self._line, self._request, self._assessment
         if line is None or request is None or assessment is None:
             raise SimulationError("the episode has ended; call reset()")
-        k = int(action)
-        if k not in assessment.candidates:
-            names = [self.line.types[c] for c in assessment.candidates]
+        chosen = Observer.chosen(assessment, int(action))
+        if chosen is None:
+            names = [self.line.types[c] for c in assessment.allowed]
             raise InvalidDecision(
-                f"action {k} is outside the action mask at decision {request.index} ({names})"
+                f"action {int(action)} is outside the action mask at decision {request.index} ({names})"
             )
+        k = chosen
         following = line.decide(Decision(k))
         info: dict[str, Any] = {}
         if following is None:

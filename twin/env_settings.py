@@ -40,11 +40,22 @@ class EnvSettings(_Settings):
     deadlock_penalty: Annotated[float, Field(le=0)] = -1000.0
     """Reward when an episode ends in deadlock, times the share of planned units never built; 0 gives
     the paper's env, in which filling the buffer until deadlock shortens the episode and pays."""
-    observation: Literal["basic", "deadlines", "runs"] = "basic"
+    observation: Literal["basic", "deadlines", "runs", "compact"] = "basic"
     """`basic`: the paper's features (4n + 3); `deadlines` adds per type the freedom left in the
     demand window if it is built now and the position of its next deadline (6n + 3); `runs` also
     how many batches of it the PAS can build in a row and still meet every deadline (7n + 3;
-    `twin.slack`)."""
+    `twin.slack`). `compact`, for lines with many types: the action is a slot of the `top_k`
+    candidates (cheapest changeover first), observed one by one, plus the `families` setup
+    families aggregated, most urgent first (`8 top_k + 6 families + 4` features, whatever the
+    number of types; `twin.observation`)."""
+    top_k: Annotated[int, Field(gt=0, le=64)] = 8
+    """`compact` only: the candidate types the agent sees and chooses among (its actions)."""
+    families: Annotated[int, Field(gt=0, le=64)] = 6
+    """`compact` only: the setup families observed (the most urgent; the line's others unseen)."""
+    slack_horizon_s: Annotated[int, Field(gt=0)] | None = None
+    """Deadlines of the takes beyond this many working seconds from now are not checked by the
+    `deadlines` features and mask (None: the whole week; a plant-size week costs O(positions x
+    types) per decision without one)."""
     mask: Literal["remaining", "deadlines"] = "remaining"
     """`remaining`: every type with a positive remaining requirement (`problem.md`); `deadlines`:
     of those, the types after which every zero-idle deadline can still be met (all of them when

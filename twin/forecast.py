@@ -228,12 +228,37 @@ class Forecast:
         """Planned takes of type k in [start_s, end_s)."""
         return int(self.demand(start_s, end_s)[k])
 
-    def takes(self, k: int) -> np.ndarray:
-        """Working seconds of every planned take of type k from now on, sorted (shape (m,), int64)."""
-        times = [
-            start + (self._units.positions[f][k][int(self._units.cumulative[f][first, k]) :] - first) * unit
-            for f, first, start, unit, _ in self._fas
-        ]
+    def takes_by_type(self, until_s: int | None = None) -> list[np.ndarray]:
+        """`takes(k, until_s)` of every type k at once (one sort over all FAS)."""
+        return self.all_takes(until_s)[1]
+
+    def all_takes(self, until_s: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Every planned take from now on (before `until_s` when given), sorted, and those of
+        each type (`takes_by_type`)."""
+        times: list[np.ndarray] = []
+        kinds: list[np.ndarray] = []
+        for f, first, start, unit, left in self._fas:
+            count = left if until_s is None else min(left, max(0, -(-(until_s - start) // unit)))
+            times.append(start + np.arange(count, dtype=np.int64) * unit)
+            kinds.append(self._units.types[f][first : first + count])
+        if not times:
+            return np.zeros(0, dtype=np.int64), [np.zeros(0, dtype=np.int64) for _ in range(self.n_types)]
+        t, k = np.concatenate(times), np.concatenate(kinds)
+        by_time = np.argsort(t, kind="stable")
+        everything, kinds_by_time = t[by_time], k[by_time]
+        bounds = np.cumsum(np.bincount(k, minlength=self.n_types))[:-1]
+        return everything, np.split(everything[np.argsort(kinds_by_time, kind="stable")], bounds)
+
+    def takes(self, k: int, until_s: int | None = None) -> np.ndarray:
+        """Working seconds of every planned take of type k from now on (before `until_s` when
+        given), sorted (shape (m,), int64)."""
+        times = []
+        for f, first, start, unit, left in self._fas:
+            stop = first + (left if until_s is None else min(left, max(0, -(-(until_s - start) // unit))))
+            upcoming = self._units.positions[f][k]
+            lo = int(self._units.cumulative[f][first, k])
+            hi = lo if stop <= first else int(self._units.cumulative[f][stop, k])
+            times.append(start + (upcoming[lo:hi] - first) * unit)
         if not times:
             return np.zeros(0, dtype=np.int64)
         return np.sort(np.concatenate(times)).astype(np.int64)

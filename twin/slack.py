@@ -12,6 +12,9 @@ with deadlines; earliest-deadline-first then meets them all; Jackson 1955). Choo
 fills position 0 with `k`, so the freedom left is `min_i (i - due_i(k))` with `due_i(k)` the batches
 other than this one due at `1..i`; negative means some deadline will be missed.
 
+With a horizon (`EnvSettings.slack_horizon_s`) only the takes before `now + horizon` set
+deadlines: the later ones are not checked (cheap on a plant-size week, exact within the horizon).
+
 Exact (tested against brute force) on lines without setup time and without planned FAS downtime.
 With a setup time the entry times assume a changeover before every batch, as the exact planners'
 model does (stricter than the line: zero idle may look impossible, or a fine type be refused); with
@@ -33,23 +36,28 @@ from twin.timeline import _advance, _up_at
 class PositionSlack:
     """Deadline positions of one decision point's remaining batches, and the freedom per choice."""
 
-    def __init__(self, request: DecisionRequest, forecast: Forecast) -> None:
+    def __init__(self, request: DecisionRequest, forecast: Forecast, horizon_s: int | None = None) -> None:
         b = request.batch_size
         n = len(request.stock)
         stock = request.stock
         counts = [-(-r // b) if r > 0 else 0 for r in request.remaining]
         self.positions = sum(counts)
         """PAS batches the rest of the week builds."""
-        takes = [forecast.takes(k) for k in range(n)]
-        everything = np.sort(np.concatenate(takes)) if n else np.zeros(0, dtype=np.int64)
+        until = None if horizon_s is None else request.time_s + horizon_s
+        everything, takes = forecast.all_takes(until)
+        self.takes = takes
+        """Per type the planned takes from now on (before the horizon), sorted."""
         free = sum(stock) - request.scenario.line.buffer.capacity  # room taken beyond the buffer
         entries, release = self._entries(request, everything, free, self.positions)
         self.entries = entries
-        """Earliest entry time (working s) of the batch at each position."""
+        """Earliest entry time (working s) of the batch at each position (those a planned take
+        makes room for: a later one could never enter, so no deadline falls on it)."""
         self.time_s = request.time_s
         self.first_due = np.full(n, np.inf)
         """Per type the deadline position of its next batch (inf: none due)."""
-        required = np.zeros((max(self.positions, 1), n), dtype=np.int64)
+        rows = self.positions if horizon_s is None else min(self.positions, len(entries))
+        # with a horizon, the rows past the last entry are left out: they hold no deadline
+        required = np.zeros((max(rows, 1), n), dtype=np.int64)
         self.possible = True
         """False when some batch cannot meet its deadline at any position."""
         entry = np.asarray(entries, dtype=np.int64)
