@@ -21,6 +21,7 @@ PLAN_FLAGS = (
     "--time-limit",
     "--cpsat-time",
     "--jobs",
+    "--planner",
 )
 """What makes plans: `expert --replay-from` takes none of them (it replays plans made before)."""
 
@@ -52,6 +53,7 @@ def cmd_expert(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
         windows=args.windows,
         cpsat_s=args.cpsat_time or None,
+        planner=args.planner,
     )
     seeds = list(range(args.first_seed, last + 1))
     manifest = make_expert_data(settings, seeds, sizes, args.out, args.jobs)
@@ -152,6 +154,12 @@ def add_imitation_commands(sub: Any) -> None:
         type=not_negative,
         default=0.5,
         help="CP-SAT's deterministic seconds per plan (default 0.5; 0: a share of --time-limit)",
+    )
+    ex.add_argument(
+        "--planner",
+        choices=("best", "slack-greedy"),
+        default="best",
+        help="best: the planning portfolio (default); slack-greedy: the rule, for plant-size lines",
     )
     ex.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
     ex.add_argument(

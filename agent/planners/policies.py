@@ -1,7 +1,9 @@
 """Planners behind one interface: each answers the twin's decision requests.
 
 Rules: `random` (seeded), `first-fit`, `earliest-runout`, `setup-aware` (earliest-runout that
-prefers cheap changeovers among the urgent types) and `sequence` (replays a `sequence.csv`).
+prefers cheap changeovers among the urgent types), `slack-greedy` (stays on a type while the
+deadlines allow, then the cheapest changeover that keeps them) and `sequence` (replays a
+`sequence.csv`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-from twin import ConfigError, Decision, DecisionRequest, Forecast, SequenceEntry
+from twin import ConfigError, Decision, DecisionRequest, EnvSettings, Forecast, Observer, SequenceEntry
 from twin.config import sequence_line
 
 
@@ -122,6 +124,36 @@ class SetupAwarePolicy(Policy):
         return tuple(sorted(request.valid, key=cost))
 
 
+class SlackGreedyPolicy(Policy):
+    """Stays on the current type while every zero-idle deadline can still be met, then changes
+    over to the cheapest type that keeps them all (ties: the earlier deadline): the first slot of
+    the `compact` observation (`twin.slack`, deadlines checked `horizon_s` ahead). Scales to
+    plant-size lines, where the exact planners do not."""
+
+    name = "slack-greedy"
+
+    def __init__(self, horizon_s: int = 14_400) -> None:
+        self.settings = EnvSettings(observation="compact", mask="deadlines", slack_horizon_s=horizon_s)
+        self._observer: Observer | None = None
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        observer = self._observer
+        if observer is None or observer.scenario is not request.scenario:
+            observer = self._observer = Observer(request.scenario, self.settings)
+        slots = observer.assess(request).slots
+        assert slots  # a decision request has a valid type
+        return Decision(slots[0])
+
+    def preference(self, request: DecisionRequest) -> tuple[int, ...]:
+        """The valid types best first (searches try them in this order): the slots, then the
+        other valid types in type order."""
+        observer = self._observer
+        if observer is None or observer.scenario is not request.scenario:
+            observer = self._observer = Observer(request.scenario, self.settings)
+        slots = observer.assess(request).slots or ()
+        return (*slots, *(k for k in request.valid if k not in slots))
+
+
 class SequencePolicy(Policy):
     """Replays a PAS sequence; an entry that the action mask forbids, or running out of entries
     while types are still needed, is an error naming the file and position."""
@@ -207,7 +239,8 @@ class FollowPolicy(Policy):
 
 
 RULES: dict[str, type[Policy]] = {
-    p.name: p for p in (RandomPolicy, FirstFitPolicy, EarliestRunoutPolicy, SetupAwarePolicy)
+    p.name: p
+    for p in (RandomPolicy, FirstFitPolicy, EarliestRunoutPolicy, SetupAwarePolicy, SlackGreedyPolicy)
 }
 
 

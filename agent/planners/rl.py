@@ -19,6 +19,7 @@ from agent.planners.policies import Policy
 from twin import Decision, DecisionRequest, EnvSettings, Observer, Scenario
 from twin.config import load_json_model
 from twin.files import not_regular
+from twin.observation import Assessment
 
 
 class ModelCard(BaseModel):
@@ -104,29 +105,37 @@ class RLPolicy(Policy):
             self.seed = seed
         torch.manual_seed(self.seed)
 
-    def _observation(self, request: DecisionRequest) -> tuple[np.ndarray, np.ndarray]:
-        """The agent's observation of the request and its action mask."""
+    def _observation(self, request: DecisionRequest) -> tuple[np.ndarray, np.ndarray, Assessment]:
+        """The agent's observation of the request, its action mask and the assessment."""
         scenario = request.scenario
         observer = self._observer
         if observer is None or observer.scenario is not scenario:
             self.check(scenario)
             observer = self._observer = Observer(scenario, self.card.env_settings)
         assessment = observer.assess(request)
-        return observer.observe(request, assessment), observer.mask(assessment)
+        return observer.observe(request, assessment), observer.mask(assessment), assessment
 
     def decide(self, request: DecisionRequest) -> Decision:
-        obs, mask = self._observation(request)
+        obs, mask, assessment = self._observation(request)
         action, _ = self.model.predict(obs, action_masks=mask, deterministic=self.deterministic)
-        return Decision(int(np.asarray(action).item()))
+        k = Observer.chosen(assessment, int(np.asarray(action).item()))
+        assert k is not None  # the masked policy chooses an allowed action
+        return Decision(k)
 
     def preference(self, request: DecisionRequest) -> tuple[int, ...]:
         """The valid types best first (searches try them in this order): by the probability the
-        agent gives them (the first is its deterministic choice)."""
-        obs, mask = self._observation(request)
+        agent gives them (the first is its deterministic choice; with slot actions the types
+        outside the slots follow in type order)."""
+        obs, mask, assessment = self._observation(request)
         tensor, _ = self.model.policy.obs_to_tensor(obs)
         with torch.no_grad():
             distribution = self.model.policy.get_distribution(tensor, action_masks=mask)
         categorical = distribution.distribution  # one Categorical: the action is one type
         assert isinstance(categorical, torch.distributions.Categorical)
         probs = categorical.probs[0].numpy()
-        return tuple(sorted(request.valid, key=lambda k: (-float(probs[k]), k)))
+
+        def prob(k: int) -> float:
+            action = Observer.action_of(assessment, k)
+            return -1.0 if action is None else float(probs[action])
+
+        return tuple(sorted(request.valid, key=lambda k: (-prob(k), k)))

@@ -44,19 +44,20 @@ def load_expert_steps(folder: Path, types: list[str], settings: EnvSettings) -> 
         theirs, ours = made.env_settings.model_dump(), settings.model_dump()
         differ = ", ".join(f"{k} {theirs[k]!r} (run: {ours[k]!r})" for k in ours if theirs.get(k) != ours[k])
         raise UsageError(f"recorded under other env settings: {differ}", "bc_data", folder)
+    labelled = data.actions >= 0  # -1: the expert's type was not among the slots (`compact`)
     return ExpertSteps(
-        np.asarray(data.obs, dtype=np.float32),
-        np.asarray(data.masks, dtype=bool),
-        data.actions.astype(np.int64),
+        np.asarray(data.obs[labelled], dtype=np.float32),
+        np.asarray(data.masks[labelled], dtype=bool),
+        data.actions[labelled].astype(np.int64),
     )
 
 
-def check_expert_steps(steps: ExpertSteps, obs_size: int, n_types: int, folder: Path) -> None:
+def check_expert_steps(steps: ExpertSteps, obs_size: int, n_actions: int, folder: Path) -> None:
     """The data must fit the run's observation and mask, and every action lie inside its mask."""
-    if steps.obs.shape[1:] != (obs_size,) or steps.masks.shape[1:] != (n_types,):
+    if steps.obs.shape[1:] != (obs_size,) or steps.masks.shape[1:] != (n_actions,):
         raise UsageError(
             f"the expert data observes {steps.obs.shape[1:]} with masks {steps.masks.shape[1:]}, "
-            f"the run's env {(obs_size,)} with {(n_types,)} (other env settings or line?)",
+            f"the run's env {(obs_size,)} with {(n_actions,)} (other env settings or line?)",
             "bc_data",
             folder,
         )

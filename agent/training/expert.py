@@ -29,17 +29,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agent.errors import UsageError
 from agent.folders import make_folder
 from twin import (
+    Assessment,
+    Decision,
     EnvSettings,
+    Line,
     LineConfig,
     LineEnv,
     Observer,
+    Results,
     Scenario,
+    Task,
     WeekConfig,
     WeekGenerator,
     WeekSpec,
+    episode_kpis,
     load_calendar,
     load_line,
 )
+from twin.line import Engine
+from twin.reward import decision_reward
 
 MANIFEST = "manifest.json"
 ARRAYS = ("obs", "masks", "actions", "rewards", "outside")
@@ -63,6 +71,9 @@ class ExpertSettings(BaseModel):
     """Neighbourhood windows per plan (fixed work: the same seed gives the same plan)."""
     cpsat_s: float | None = None
     """CP-SAT's deterministic seconds per plan (None: the portfolio's share of the time limit)."""
+    planner: str = "best"
+    """`best` (the planning portfolio) or a rule by name: `slack-greedy` plans a plant-size week
+    in seconds, where the portfolio's exact planners do not scale."""
 
 
 class PlanRecord(BaseModel):
@@ -145,6 +156,8 @@ def replay(
     record per decision the observation, the mask, the action and the reward. An action outside
     the mask is counted in `outside` and its step keeps the full valid mask; the replay goes on
     until the sequence or the week ends."""
+    if settings.observation == "compact":
+        return _replay_slots(sequence, week, line, batch_size, settings)
     stepping = _stepping(settings)
     env = LineEnv(line, [week], batch_size, stepping)
     observation, _ = env.reset(options={"week": 0})
@@ -185,17 +198,74 @@ def replay(
     )
 
 
+def _replay_slots(
+    sequence: Sequence[int], week: WeekConfig, line: LineConfig, batch_size: int, settings: EnvSettings
+) -> Trajectory:
+    """`replay` for slot actions (the `compact` observation): the twin steps with the types, each
+    row records the slot of the expert's type; a type outside the slots is recorded as action -1
+    (counted in `outside`; imitation learns nothing from it). The rewards are the env's."""
+    scenario = Scenario.build(line, week, batch_size)
+    observer = Observer(scenario, settings)
+    twin = Line(scenario, Engine())
+    request = twin.start()
+    task = Task()
+    obs: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    actions: list[int] = []
+    rewards: list[float] = []
+    kpis: dict[str, Any] = {}
+    assessment = None if request is None else observer.assess(request)
+    for k in sequence:
+        if request is None or assessment is None:
+            break
+        action = Observer.action_of(assessment, k)
+        obs.append(observer.observe(request, assessment))
+        masks.append(observer.mask(assessment))
+        actions.append(-1 if action is None else action)
+        following = twin.decide(Decision(k))
+        outcome: Assessment | Results
+        if following is None:
+            outcome = results = twin.results()
+            kpis = episode_kpis(results)
+        else:
+            outcome = assessment = observer.assess(following)
+        effort = twin.trace.batches[-1].setup_effort
+        rewards.append(decision_reward(settings, task, effort, request.batch_size, outcome).total)
+        request = following
+    steps = len(obs)
+    chosen = np.array(actions, dtype=np.int64)
+    return Trajectory(
+        obs=np.array(obs, dtype=np.float32).reshape(steps, -1),
+        masks=np.array(masks, dtype=bool).reshape(steps, settings.top_k),
+        actions=chosen,
+        rewards=np.array(rewards, dtype=np.float32),
+        outside=chosen < 0,
+        kpis=kpis,
+    )
+
+
 def make_plan(settings: ExpertSettings, seed: int, batch_size: int, out: Path) -> PlanRecord:
-    """The best plan of week `seed` at `batch_size`, replayed and written to `out` (atomically)."""
+    """The best plan of week `seed` at `batch_size` (or the rule's: `settings.planner`), replayed
+    and written to `out` (atomically)."""
+    from agent.planners.policies import make_rule
     from agent.planners.portfolio import BestSettings, plan_best  # the planners: in the worker only
+    from agent.planners.run import run_planner
 
     start = time.perf_counter()
     line = load_line(settings.line)
     week = expert_week(settings, seed)
-    best = BestSettings(
-        time_limit_s=settings.time_limit_s, windows=settings.windows, seed=seed, cpsat_s=settings.cpsat_s
-    )
-    run, plan = plan_best(Scenario.build(line, week, batch_size), best)
+    scenario = Scenario.build(line, week, batch_size)
+    if settings.planner == "best":
+        best = BestSettings(
+            time_limit_s=settings.time_limit_s, windows=settings.windows, seed=seed, cpsat_s=settings.cpsat_s
+        )
+        run, plan = plan_best(scenario, best)
+        source, bound, gap, stopped = plan.source, plan.bound, plan.gap, plan.stopped
+        stages = {k: round(v, 2) for k, v in plan.stages.items()}
+    else:
+        run = run_planner(scenario, make_rule(settings.planner, seed))
+        source, bound, gap, stopped = settings.planner, None, None, "rule"
+        stages = {settings.planner: round(run.wall_s, 2)}
     sequence = [b.type for b in run.trace.batches]
     trajectory = replay(sequence, week, line, batch_size, settings.env_settings)
     name = plan_file(seed, batch_size)
@@ -204,11 +274,11 @@ def make_plan(settings: ExpertSettings, seed: int, batch_size: int, out: Path) -
         batch_size=batch_size,
         setup_effort=run.results.setup_effort,
         idle_s=run.results.idle_s,
-        source=plan.source,
-        bound=plan.bound,
-        gap=plan.gap,
-        stopped=plan.stopped,
-        stages_s={k: round(v, 2) for k, v in plan.stages.items()},
+        source=source,
+        bound=bound,
+        gap=gap,
+        stopped=stopped,
+        stages_s=stages,
         steps=len(trajectory.actions),
         wall_s=round(time.perf_counter() - start, 3),
         outside_mask=int(trajectory.outside.sum()),

@@ -169,6 +169,13 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     torch.set_num_threads(1)
     start = time.perf_counter()
     data = load_expert(config.data)
+    if config.dagger_rounds and data.settings.env_settings.observation == "compact":
+        raise UsageError(
+            "DAgger labels types with the cost-to-go tables; the compact observation's actions "
+            "are slots (and its lines too large for the tables): give 0",
+            "dagger_rounds",
+            config.dagger_rounds,
+        )
     torch.manual_seed(config.seed)
     model, batch_size = _model(config, data)
     make_folder(config.out)  # after every check: a refused run writes nothing
@@ -177,14 +184,18 @@ def imitate(config: ImitationConfig) -> ImitationSummary:
     held = split_weeks(data.seeds, config.holdout, config.seed)
     obs = torch.as_tensor(data.obs)
     masks = torch.as_tensor(data.masks)
-    if config.best_sets:
+    slots = data.settings.env_settings.observation == "compact"  # actions are slots, not types
+    if config.best_sets and not slots:
         print("imitation: looking up the types as good as the expert's (cost-to-go tables)", flush=True)
         targets = torch.as_tensor(best_sets(data))
-    else:
-        targets = torch.nn.functional.one_hot(torch.as_tensor(data.actions), data.masks.shape[1]).bool()
+    else:  # a row whose expert type was outside the slots (action -1) has no target: left out
+        labelled = np.flatnonzero(data.actions >= 0)
+        targets = torch.zeros(data.masks.shape, dtype=torch.bool)
+        targets[labelled, data.actions[labelled]] = True
     returns = torch.as_tensor(returns_all)
-    train_rows = np.flatnonzero(~held)
-    val_rows = np.flatnonzero(held)
+    target = targets.any(dim=1).numpy()
+    train_rows = np.flatnonzero(~held & target)
+    val_rows = np.flatnonzero(held & target)
     policy = model.policy
     if config.init_from is None and len(train_rows):  # the critic starts at the mean return
         with torch.no_grad():

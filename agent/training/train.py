@@ -35,6 +35,7 @@ from twin import (
     EnvSettings,
     LineConfig,
     LineEnv,
+    Observer,
     Scenario,
     WeekConfig,
     WeekGenerator,
@@ -262,7 +263,7 @@ def _expert(config: TrainConfig, line: LineConfig, settings: EnvSettings) -> Exp
     assert config.bc_data is not None
     steps = load_expert_steps(config.bc_data, line.types, settings)
     size = obs_size(line, load_calendar(config.template_week, line), settings)
-    check_expert_steps(steps, size, len(line.types), config.bc_data)
+    check_expert_steps(steps, size, Observer.actions(len(line.types), settings), config.bc_data)
     return steps
 
 

@@ -156,7 +156,7 @@ NAMES = [
     (
         ["compare", "--planner", "cpsat,magic"],
         "--planner cpsat,magic: unknown planner 'magic'; choose from "
-        "rules, random, first-fit, earliest-runout, setup-aware, cpsat, best, rl[:MODEL], "
+        "rules, random, first-fit, earliest-runout, setup-aware, slack-greedy, cpsat, best, rl[:MODEL], "
         "rl+rollout[:MODEL], rollout:POLICY, beam:POLICY",
     ),
     (["serve", "--clock", "walll"], "serve --clock: unknown value 'walll'; did you mean wall?"),
