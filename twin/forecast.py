@@ -24,6 +24,11 @@ import numpy as np
 from twin.decision import DecisionRequest
 from twin.scenario import PlanUnits, Scenario
 
+SELECT_TAKES = 20_000
+"""Most upcoming takes a forecast off the schedule sorts to find run-outs; beyond, it searches."""
+HOLD = 4
+"""Decision points in a row the anchors must hold still before a schedule is made (a starving
+line's anchors move at most decision points: a schedule would serve once)."""
 SCHEDULES = 4
 """Schedules (anchor sets) a scenario keeps; searches that interleave runs may use a few."""
 
@@ -72,17 +77,27 @@ class _Tables:
         self.unit = np.asarray(scenario.fas_unit_s, dtype=np.int64)
         self.positions = [list(by_type) for by_type in zip(*units.positions, strict=True)]
         """positions[k][f]: the unit indices of type k in the plan of FAS f."""
+        blocks = [p for by_fas in self.positions for p in by_fas]
+        self.flat_positions = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
+        """Every `positions[k][f]` one after the other (k, then f)."""
+        sizes = np.array([len(p) for p in blocks], dtype=np.int64).reshape(
+            len(self.positions), len(self.unit)
+        )
+        self.position_start = (np.cumsum(sizes.ravel()) - sizes.ravel()).reshape(sizes.shape)
+        """Where `positions[k][f]` starts in `flat_positions`."""
         self.schedules: list[Schedule] = []
         self.last_anchor: np.ndarray | None = None
         """The anchors at the latest decision point that kept the nominal pace."""
         self.last_moment: tuple[int, int] | None = None
         """That decision point: (decision index, time)."""
+        self.held = 0
+        """Decision points in a row at those anchors."""
 
     def schedule(
         self, anchor: np.ndarray, active: np.ndarray, now: int, moment: tuple[int, int]
     ) -> Schedule | None:
-        """A kept schedule the FAS run on now; a new one when they ran on these anchors at an
-        earlier decision point already (they hold still); else None (search)."""
+        """A kept schedule the FAS run on now; a new one when they ran on these anchors at the
+        last `HOLD` decision points (they hold still); else None (select or search)."""
         for i, sched in enumerate(self.schedules):
             if sched.fits(anchor, active, now):
                 if i:
@@ -92,7 +107,9 @@ class _Tables:
             return None
         previous, self.last_anchor = self.last_anchor, np.where(active, anchor, -1)
         self.last_moment = moment
-        if previous is None or not (previous == self.last_anchor).all():
+        still = previous is not None and bool((previous == self.last_anchor).all())
+        self.held = self.held + 1 if still else 1
+        if self.held < HOLD:
             return None
         sched = Schedule(anchor, ~active, anchor + (self.length - 1) * self.unit)
         self.schedules = [sched, *self.schedules[: SCHEDULES - 1]]
@@ -132,6 +149,7 @@ class Forecast:
         self._now = request.time_s
         self._moment = (request.index, request.time_s)
         self._found: tuple[Schedule, np.ndarray] | bool | None = False  # not looked for yet
+        self._runouts: list[int | None] | None = None
         if self._fas:
             columns = (np.array(c, dtype=np.int64) for c in zip(*self._fas, strict=True))
             f_, first_, start_, unit_, left_ = columns
@@ -172,22 +190,50 @@ class Forecast:
         return sched, rows
 
     def runouts(self, types: Sequence[int]) -> list[int | None]:
-        """`runout_s(k)` of each type in `types`."""
-        ks = np.asarray(types, dtype=np.int64)
-        if not self._fas or not len(ks):
-            return [None] * len(ks)
+        """`runout_s(k)` of each type in `types` (all types are computed at the first call)."""
+        if self._runouts is None:
+            self._runouts = self._all_runouts()
+        return [self._runouts[k] for k in types]
+
+    def _all_runouts(self) -> list[int | None]:
+        n = self.n_types
+        if not self._fas or not n:
+            return [None] * n
+        ks = np.arange(n, dtype=np.int64)
         cum = self._tables.cum
-        stock = np.asarray(self.stock, dtype=np.int64)[ks]
+        stock = np.asarray(self.stock, dtype=np.int64)
         found = self._schedule()
         if found is not None:
             sched, rows = found
-            supply = (stock + cum[rows][:, ks].sum(axis=0)).tolist()  # stock + what the FAS took
+            supply = (stock + cum[rows].sum(axis=0)).tolist()  # stock + what the FAS took
             out: list[int | None] = []
-            for k, s in zip(ks.tolist(), supply, strict=True):
+            for k, s in enumerate(supply):
                 takes = sched.takes(k, self._tables)
                 out.append(int(takes[s]) if s < len(takes) else None)
             return out
+        done = cum[self._row]  # per working FAS and type: its units of the type before its next one
+        upcoming = np.minimum(cum[self._row + self._left] - done, stock + 1)
+        if upcoming.sum() <= SELECT_TAKES:
+            return self._select(done, upcoming, stock)
         return self._search(ks, stock)
+
+    def _select(self, done: np.ndarray, upcoming: np.ndarray, stock: np.ndarray) -> list[int | None]:
+        """Run-outs as the (stock + 1)-th smallest of each FAS's next stock + 1 takes of the type
+        (`upcoming[f, k]` of them): few takes on small lines, all types in one sort."""
+        tables = self._tables
+        count = upcoming.ravel()  # (f, k) pairs, f major
+        start = (tables.position_start[:, self._f].T + done).ravel()
+        offset = np.cumsum(count) - count
+        index = np.repeat(start - offset, count) + np.arange(int(count.sum()))
+        pair = np.repeat(np.arange(count.size), count)
+        fas, kind = pair // self.n_types, pair % self.n_types
+        times = self._start[fas] + (tables.flat_positions[index] - self._first[fas]) * self._unit[fas]
+        times = times[np.lexsort((times, kind))]
+        per_type = upcoming.sum(axis=0)
+        first = np.cumsum(per_type) - per_type
+        return [
+            int(times[first[k] + stock[k]]) if per_type[k] > stock[k] else None for k in range(self.n_types)
+        ]
 
     def _search(self, ks: np.ndarray, stock: np.ndarray) -> list[int | None]:
         """Run-outs by a binary search on time over all FAS and the types `ks` at once."""
@@ -199,9 +245,10 @@ class Forecast:
         sub, want, base = ks[search], needed[search], base[:, search]
         lo = np.full(len(sub), self._now - 1, dtype=np.int64)  # no take before now
         hi = np.full(len(sub), int((self._start + (self._left - 1) * self._unit).max()), dtype=np.int64)
+        rows, columns = row[:, None], sub[None, :]
         while len(lo) and (hi - lo > 1).any():
             mid = (lo + hi) // 2
-            made = (cum[row[:, None] + self._taken_by(mid), sub[None, :]] - base).sum(axis=0)
+            made = (cum[rows + self._taken_by(mid), columns] - base).sum(axis=0)
             enough = made >= want
             hi = np.where(enough, mid, hi)
             lo = np.where(enough, lo, mid)

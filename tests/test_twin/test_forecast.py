@@ -4,8 +4,10 @@ every decision of runs that keep the FAS at pace (schedule lookups) and runs tha
 
 from __future__ import annotations
 
+import pytest
 from builders import make_line, make_week
 
+import twin.forecast as forecasting
 from agent.planners.policies import RandomPolicy, SetupAwarePolicy
 from twin import Decision, DecisionRequest, Forecast, LineConfig, Scenario, WeekConfig, simulate
 
@@ -53,12 +55,14 @@ def test_runouts_and_demand_count_the_planned_takes_at_pace(
 ) -> None:
     checked = Checked(SetupAwarePolicy())
     results, _ = simulate(Scenario.build(ref_line, ref_week, 50), checked)
-    assert results.idle_s == 0 and checked.looked_up >= checked.decisions - 2 > 100
+    assert results.idle_s == 0 and checked.looked_up >= checked.decisions - forecasting.HOLD > 100
 
 
+@pytest.mark.parametrize("select", [forecasting.SELECT_TAKES, 0], ids=["select", "search"])
 def test_runouts_and_demand_count_the_planned_takes_when_fas_starve(
-    ref_line: LineConfig, ref_week: WeekConfig
+    ref_line: LineConfig, ref_week: WeekConfig, select: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(forecasting, "SELECT_TAKES", select)  # the search serves large lines
     checked = Checked(RandomPolicy(3))
     results, _ = simulate(Scenario.build(ref_line, ref_week, 20), checked)
     assert results.idle_s > 0 and 0 < checked.looked_up < checked.decisions
