@@ -20,6 +20,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -44,6 +45,15 @@ def linetwin_task(
     if setup is not None:
         setup()
     return fn(*args)
+
+
+@dataclass
+class Task(Generic[R]):
+    """A submitted call: a Ray object reference, or the value of a call made here."""
+
+    ref: ObjectRef[R] | None = None
+    value: R | None = None
+    done: bool = False
 
 
 class Executor(Generic[R]):
@@ -125,6 +135,22 @@ class Executor(Generic[R]):
 
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
         return max(1, int(cpus // self.cpus))
+
+    def submit(self, fn: Callable[..., R], *args: Any) -> Task[R]:
+        """`fn(*args)` as a task (here: called now); its result by `result`."""
+        if self.here:
+            return Task(value=fn(*args), done=True)
+        import ray
+
+        task: Any = ray.remote(linetwin_task).options(num_cpus=self.cpus, max_retries=RETRIES)
+        return Task(ref=task.remote(os.getcwd(), self.setup, fn, args))
+
+    def result(self, task: Task[R]) -> R:
+        """A submitted task's result (waiting for it), or its own exception."""
+        if task.done:
+            return task.value  # type: ignore[return-value]
+        assert task.ref is not None
+        return _get(task.ref)
 
     def run(
         self, fn: Callable[..., R], calls: Sequence[tuple[Any, ...]], tick_s: float | None = None

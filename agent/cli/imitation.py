@@ -9,7 +9,18 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from agent.cli.flags import JOBS_MAX, SEED_MAX, count, jobs, natural, not_negative, path_arg, positive, seed
+from agent.cli.flags import (
+    JOBS_MAX,
+    SEED_MAX,
+    count,
+    jobs,
+    natural,
+    not_negative,
+    path_arg,
+    positive,
+    ray_address_option,
+    seed,
+)
 from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK
 from agent.errors import UsageError
 
@@ -21,6 +32,7 @@ PLAN_FLAGS = (
     "--time-limit",
     "--cpsat-time",
     "--jobs",
+    "--ray-address",
     "--planner",
 )
 """What makes plans: `expert --replay-from` takes none of them (it replays plans made before)."""
@@ -56,7 +68,7 @@ def cmd_expert(args: argparse.Namespace) -> int:
         planner=args.planner,
     )
     seeds = list(range(args.first_seed, last + 1))
-    manifest = make_expert_data(settings, seeds, sizes, args.out, args.jobs)
+    manifest = make_expert_data(settings, seeds, sizes, args.out, args.jobs, ray_address=args.ray_address)
     wanted = {(s, b) for s in seeds for b in sizes}
     plans = [p for p in manifest.plans if (p.seed, p.batch_size) in wanted]
     for size in sizes:
@@ -163,8 +175,12 @@ def add_imitation_commands(sub: Any) -> None:
     )
     ex.add_argument("--env-settings", type=path_arg, default=None, help="env.toml (default: embedded)")
     ex.add_argument(
-        "--jobs", type=jobs, default=2, help=f"parallel processes (default 2, at most {JOBS_MAX}; 1: no pool)"
+        "--jobs",
+        type=jobs,
+        default=2,
+        help=f"plans at once on the local Ray (default 2, at most {JOBS_MAX}; 1: here, no Ray)",
     )
+    ray_address_option(ex)
     ex.add_argument(
         "--out", type=path_arg, default=Path("runs/expert"), help="data folder (default runs/expert)"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agent.cli.flags import JOBS_MAX, jobs, natural, not_negative
+from agent.cli.flags import JOBS_MAX, jobs, natural, not_negative, ray_address_option
 from agent.cli.inputs import common_options
 from agent.cli.outputs import check_out, force_option, run_header
 from agent.planners.registry import DEFAULT_MODEL, RL, parse_planners
@@ -43,7 +43,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"Week {args.week} on line '{line.name}', batch sizes {order} (coarse to fine), {planners}:",
         flush=True,
     )
-    sweep = run_sweep(weeks, specs, settings, _say, agents)
+    sweep = run_sweep(weeks, specs, settings, _say, agents, args.jobs, args.ray_address)
     print()
     print(markdown(sweep.rows()))
     print(f"\nBest batch size by {RANKING}:")
@@ -111,5 +111,13 @@ def add_sweep_command(sub: Any) -> None:
         help="best: neighbourhood windows per batch size (default: until --time-limit); a fixed amount "
         "of work, so that with --workers 1 the same --seed gives the same sweep",
     )
+    sw.add_argument(
+        "--jobs",
+        type=jobs,
+        default=1,
+        help=f"plans at once on a local Ray (default 1: here, no Ray; at most {JOBS_MAX}): the other "
+        "planners at every size at once, best one size after another",
+    )
+    ray_address_option(sw)
     force_option(sw)
     sw.set_defaults(func=cmd_sweep)

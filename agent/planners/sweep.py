@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.distributed import Executor
 from agent.errors import UsageError
 from agent.folders import make_folder
 from agent.planners.conversion import Hint
@@ -211,55 +212,87 @@ def run_sweep(
     settings: SweepSettings,
     progress: Progress | None = None,
     agents: Agents | None = None,
+    jobs: int = 1,
+    ray_address: str | None = None,
 ) -> Sweep:
     """Plan every scenario (one per batch size) with every planner, largest batch size first;
     `best` gets every plan found at a coarser size as a hint. The planners are checked first
-    (`check_sweep`, unless its `agents` are given)."""
-    from agent.planners.compare import run_planners
-
+    (`check_sweep`, unless its `agents` are given). With `jobs` > 1 or a `ray_address` each
+    plan is a Ray task (`agent.distributed`): the other planners' plans at every size at once,
+    `best`'s one size after another (it waits for the coarser plans); the same plans as here."""
     say = progress or (lambda _: None)
     agents = check_sweep(weeks, specs, settings) if agents is None else agents
-    plan_settings = _plan_settings(settings)
     sizes = sorted(weeks, reverse=True)
     sweep = Sweep()
     hints: list[Hint] = []
-    for n, size in enumerate(sizes, 1):
-        scenario = weeks[size]
-        found: list[SweepPoint] = []
-        for spec in specs:
+    with Executor[SweepPoint](jobs, ray_address, cpus=settings.workers) as executor:
+        if not executor.here:
+            say(f"planning on {executor.where()}")
+        early = {
+            (size, k): executor.submit(_plan_other, weeks[size], spec, settings)
+            for size in ([] if executor.here else sizes)
+            for k, spec in enumerate(specs)
+            if spec.kind != BEST
+        }
+        for n, size in enumerate(sizes, 1):
+            scenario = weeks[size]
+            found: list[SweepPoint] = []
+            for k, spec in enumerate(specs):
 
-            def inner(line: str, head: str = f"b={size} [{n}/{len(sizes)}]") -> None:
-                say(f"{head}: {line}")
+                def inner(line: str, head: str = f"b={size} [{n}/{len(sizes)}]") -> None:
+                    say(f"{head}: {line}")
 
-            if spec.kind == BEST:
-                plans = f"{len(hints)} coarser plan{'' if len(hints) == 1 else 's'}"
-                inner(f"planning with {BEST} ({plans} as hints) ...")
-                point = _plan_best(scenario, settings, inner, hints)
-            else:
-                comparison = run_planners(scenario, [spec], plan_settings, inner, agents)
-                run = comparison.runs[0]
-                plan = comparison.cpsat if spec.kind == CPSAT else None
-                point = SweepPoint(
-                    size,
-                    planner_name(spec),
-                    run,
-                    run.planner,
-                    plan.bound if plan is not None else None,
-                    plan=plan.summary() if plan is not None else None,
-                )
-            found.append(point)
-            say(f"b={size}: {point.planner}: {point_text(point)}")
-        sweep.points.extend(found)
-        if settings.bound and settings.time_limit_s > 0 and sweep.bound(size) is None:
-            _lower_bound(sweep, scenario, say)
-        known = {h.types for h in hints}
-        hints.extend(h for p in found if (h := hint_of(p, scenario)).types not in known)
-        if any((p.plan or {}).get("stopped") == "interrupted" for p in found):
-            say(f"interrupted at b={size}: the sizes below it are not planned")
-            break
+                if (size, k) in early:
+                    point = executor.result(early[(size, k)])
+                elif spec.kind == BEST:
+                    plans = f"{len(hints)} coarser plan{'' if len(hints) == 1 else 's'}"
+                    inner(f"planning with {BEST} ({plans} as hints) ...")
+                    said = inner if executor.here else _quiet
+                    point = executor.result(
+                        executor.submit(_plan_best, scenario, settings, said, tuple(hints))
+                    )
+                else:
+                    point = _plan_other(scenario, spec, settings, inner, agents)
+                found.append(point)
+                say(f"b={size}: {point.planner}: {point_text(point)}")
+            sweep.points.extend(found)
+            if settings.bound and settings.time_limit_s > 0 and sweep.bound(size) is None:
+                _lower_bound(sweep, scenario, say)
+            known = {h.types for h in hints}
+            hints.extend(h for p in found if (h := hint_of(p, scenario)).types not in known)
+            if any((p.plan or {}).get("stopped") == "interrupted" for p in found):
+                say(f"interrupted at b={size}: the sizes below it are not planned")
+                break
     if any(s.kind == BEST for s in specs):
         _merge_finer(sweep, weeks, say)
     return sweep
+
+
+def _quiet(line: str) -> None:
+    """The progress of a plan made in a Ray task: its result is said when it arrives."""
+
+
+def _plan_other(
+    scenario: Scenario,
+    spec: PlannerSpec,
+    settings: SweepSettings,
+    progress: Progress = _quiet,
+    agents: Agents | None = None,
+) -> SweepPoint:
+    """A planner other than `best` at one size (its agent loaded here unless `agents` has it)."""
+    from agent.planners.compare import run_planners
+
+    comparison = run_planners(scenario, [spec], _plan_settings(settings), progress, agents)
+    run = comparison.runs[0]
+    plan = comparison.cpsat if spec.kind == CPSAT else None
+    return SweepPoint(
+        scenario.batch_size,
+        planner_name(spec),
+        run,
+        run.planner,
+        plan.bound if plan is not None else None,
+        plan=plan.summary() if plan is not None else None,
+    )
 
 
 def _lower_bound(sweep: Sweep, scenario: Scenario, say: Progress) -> None:

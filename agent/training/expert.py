@@ -6,14 +6,13 @@ reward and whether the action lay outside the env's mask (then the mask kept is 
 one) -- and `manifest.json`: what makes the weeks again (line, template week, generator spec,
 seeds), the planner's and the env's settings, and per plan its KPIs and provenance.
 
-Plans are made in parallel processes (spawn) and each file is written under a temporary name,
-then renamed: a folder is resumed by making only the plans whose file is missing or unreadable."""
+Plans are made as Ray tasks (a local Ray or a cluster: `agent.distributed`) and each file is
+written under a temporary name, then renamed: a folder is resumed by making only the plans whose
+file is missing or unreadable (a retried task, whose worker died, makes its plan again)."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.distributed import Executor
 from agent.errors import UsageError
 from agent.folders import make_folder
 from twin import (
@@ -394,8 +394,10 @@ def make_expert_data(
     out: Path,
     jobs: int = 2,
     say: Callable[[str], None] | None = None,
+    ray_address: str | None = None,
 ) -> Manifest:
-    """Make the plans of `seeds` x `batch_sizes` missing in `out` (`jobs` processes; 1: here) and
+    """Make the plans of `seeds` x `batch_sizes` missing in `out` as Ray tasks (`agent.distributed`:
+    a local Ray of `jobs` CPUs, the cluster at `ray_address`; one job and no cluster: here) and
     return the folder's manifest. A folder made with other settings is refused."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     check_settings(settings, batch_sizes)
@@ -437,20 +439,11 @@ def make_expert_data(
         _write_manifest(out, manifest)
         say(_progress(done - (total - len(todo)), len(todo), started, record))
 
-    if jobs == 1:
-        for seed, size in todo:
-            finished(make_plan(settings, seed, size, out))
-        return manifest
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
-        futures = [pool.submit(make_plan, settings, seed, size, out) for seed, size in todo]
-        try:
-            for future in cf.as_completed(futures):
-                finished(future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    calls = [(settings, seed, size, out) for seed, size in todo]
+    with Executor[PlanRecord](jobs, ray_address, setup=_init_worker) as executor:
+        for event in executor.run(make_plan, calls):
+            if event is not None:
+                finished(event[1])
     return manifest
 
 
