@@ -255,6 +255,10 @@ def plot_buffer(
 ) -> None:
     clock = _Clock(scenario)
     t, stock = stock_series(scenario, trace, results.makespan_s)
+    if len(t) > STOCK_POINTS:  # the state at evenly spaced instants: the last change at or before each
+        at = np.linspace(t[0], t[-1], STOCK_POINTS)
+        rows = np.searchsorted(t, at, side="right") - 1
+        t, stock = at, stock[rows]
     x = clock.many(t)
     fig, ax = _figure(5)
     ax.stackplot(x, stock.T, labels=scenario.types, colors=_colours(len(scenario.types)), step="post")
@@ -287,9 +291,8 @@ def plot_pas(
     end = results.makespan_s
     for k, bars in _batch_bars(clock, trace, end).items():
         gantt.broken_barh(bars, (0, 1), facecolors=colours[k])
-    gantt.broken_barh(
-        [p for a, e in trace.pas_blocked for p in clock.bars(a, e)], (0, 1), facecolors=_BLOCKED, hatch="//"
-    )
+    blocked = [p for a, e in trace.pas_blocked for p in clock.bars(a, e)]
+    gantt.broken_barh(blocked, (0, 1), facecolors=_BLOCKED, hatch=_hatch(blocked))
     gantt.broken_barh(
         [p for a, e in scenario.downtime[-1] for p in clock.bars(a, e)], (0, 1), facecolors=_DOWN
     )
@@ -309,6 +312,19 @@ def plot_pas(
     gantt.legend(handles, scenario.types, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     _calendar([gantt, effort], clock, results, window)
     _save(fig, path)
+
+
+HATCHED_PIECES = 500
+"""Most pieces of the blocked series that are hatched: Agg hatches each piece (a plant-size week
+blocks thousands of times: plain orange there, seconds saved)."""
+STOCK_POINTS = 5_000
+"""Most instants the buffer plot draws: a plant-size week changes its stock at some 200,000; above
+this the plot shows the stock at `STOCK_POINTS` evenly spaced working instants (several per pixel
+column of the 14-inch plot)."""
+
+
+def _hatch(pieces: Sequence[object]) -> str | None:
+    return "//" if len(pieces) <= HATCHED_PIECES else None
 
 
 Bars = Sequence[tuple[float, float, float]]
@@ -347,7 +363,7 @@ def plot_fas(
     waits = [(x, w, f) for f, _, start, end in trace.waits if end > start for x, w in clock.bars(start, end)]
     _series(ax, waits, _IDLE)
     blocked = [(x, w, pas) for a, e in trace.pas_blocked for x, w in clock.bars(a, e)]
-    _series(ax, blocked, _BLOCKED, hatch="//")
+    _series(ax, blocked, _BLOCKED, hatch=_hatch(blocked))
     down = [(x, w, f) for f in range(pas + 1) for a, e in scenario.downtime[f] for x, w in clock.bars(a, e)]
     _series(ax, down, _DOWN)
     ax.set_ylim(-0.2, pas + 1)
