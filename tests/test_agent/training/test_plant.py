@@ -14,7 +14,8 @@ from agent.planners.policies import SlackGreedyPolicy
 from agent.planners.rl import RLPolicy
 from agent.planners.run import run_planner
 from agent.training.expert import expert_week, read_manifest, read_plan, replay
-from twin import Observer, Scenario, load_line
+from twin import Observer, Scenario, WeekGenerator, load_calendar, load_env_settings, load_line
+from twin.config import default_config_dir
 from twin.line import Line
 
 ENV = 'observation = "compact"\ntop_k = 4\nfamilies = 2\nmask = "deadlines"\nslack_horizon_s = 14400\n'
@@ -80,3 +81,18 @@ def test_a_clone_plans_types_through_its_slots_and_dagger_is_refused(
     scenario = Scenario.build(load_line(settings.line), expert_week(settings, 5), 50)
     run = run_planner(scenario, policy)
     assert run.results.completion == 1.0 and run.results.idle_s == 0  # the deadline mask's slots
+
+
+def test_the_shipped_plant_agent_reads_the_compact_observation_of_its_line() -> None:
+    config = default_config_dir()
+    policy = RLPolicy.from_file(config / "agents" / "plant-40x24.zip")
+    assert policy.card.env_settings == load_env_settings(config / "plant" / "env.toml")
+    line = load_line(config / "lines" / "plant-40x24.toml")
+    assert policy.card.types == line.types
+    assert policy.model.observation_space.shape == (Observer.size(24, policy.card.env_settings),) == (104,)
+    scenario = Scenario.build(
+        line, WeekGenerator(line, load_calendar(config / "weeks" / "w1", line)).generate(1), 50
+    )
+    policy.check(scenario)  # raises for another line
+    request = Line(scenario).start()
+    assert request is not None and policy(request).type in request.valid
