@@ -148,8 +148,9 @@ class PlanUnits:
         self.types: list[np.ndarray] = []
         """Per FAS the type of each unit of its plan, in order."""
         lengths = [sum(q for _, q in plan) for plan in plans]
-        self.stacked = np.zeros((sum(lengths) + len(plans), n_types), dtype=np.int64)
-        """The cumulative counts of all FAS one after the other (`cumulative` are views of it)."""
+        self.stacked = np.zeros((sum(lengths) + len(plans), n_types), dtype=np.int32)
+        """The cumulative counts of all FAS one after the other (`cumulative` are views of it;
+        int32: a plant-size week has some 200,000 units x the types)."""
         row = 0
         for plan, length in zip(plans, lengths, strict=True):
             starts = [0]
