@@ -110,10 +110,22 @@ class Buffer:
         return list(self.stock)
 
     def total(self, key: Key) -> int:
-        for k, segs in enumerate(self.consumers):
-            if segs:
-                self.sync(k, key)
-        return sum(self.stock)
+        """The stock of all types at `key` (read only: what `sync` would subtract, not subtracted)."""
+        time, phase, station = key
+        unsynced = 0
+        for segs in self.consumers:
+            for seg in segs:  # seg.takes_before(time, phase, station) - seg.synced, inlined (hot)
+                d = time - seg.start
+                if d <= 0:
+                    n = 1 if d == 0 and seg.count and (seg.first_phase, seg.fas) < (phase, station) else 0
+                else:
+                    n = -(-d // seg.period)
+                    if n >= seg.count:
+                        n = seg.count
+                    elif d % seg.period == 0 and (PHASE_FAS, seg.fas) < (phase, station):
+                        n += 1
+                unsynced += n - seg.synced
+        return sum(self.stock) - unsynced
 
     def add(self, seg: Segment) -> None:
         """Start a consumption run (its first take is at `seg.start`, not yet subtracted)."""
