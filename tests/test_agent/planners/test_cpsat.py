@@ -188,7 +188,7 @@ def test_compare_writes_one_table_csv_and_plot_with_gaps(
     rows = {r["planner"]: r for r in json.loads((tmp_path / "compare.json").read_text())["rows"]}
     agent = next(name for name in rows if name.startswith("rl ("))
     assert agent.endswith(": best of 3)")
-    planners = ["random", "first-fit", "earliest-runout", "setup-aware", "cpsat", agent]
+    planners = ["random", "first-fit", "earliest-runout", "setup-aware", "slack-greedy", "cpsat", agent]
     assert sorted(rows) == sorted(planners)
     assert list(rows) == sorted(rows, key=lambda n: rank_key(rows[n]))  # the table is ranked
     assert rows["cpsat"]["gap_cpsat"] is None  # never a planner against itself
