@@ -397,6 +397,8 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
             _no_plan_policy(name)
             policy = make_policy(name, args.seed, None if line.policy else args.model)
         except (UsageError, ModelError) as exc:
+            if line.policy is None:
+                raise  # --policy's (or --model's) mistake: said as the flag's
             reason = exc.reason if isinstance(exc, UsageError) else str(exc)
             raise plant.problem(line, "policy", name, reason) from None
         client_id = base.client_id and f"{base.client_id}-{hashlib.sha1(line.root.encode()).hexdigest()[:8]}"

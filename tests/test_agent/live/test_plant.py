@@ -135,6 +135,8 @@ def test_a_plant_names_each_line_s_root_week_and_mode_itself(
     err = capsys.readouterr().err
     assert err.startswith(f"linetwin: error: --root, --mode, --batch-size: the plant file {path} names each")
     assert err.count("\n") == 1
+    assert main(["serve", "--plant", str(path), "--policy", "fifo", "--port", "1"]) == 2
+    assert capsys.readouterr().err.startswith("linetwin: error: --policy: unknown policy 'fifo'")
 
 
 def test_the_rollout_is_deterministic_nested_and_takes_its_share(tmp_path: Path) -> None:
