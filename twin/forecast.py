@@ -139,22 +139,20 @@ class Forecast:
         self._tables = tables = _tables(sc)
         # (fas, first future unit, time of its take, unit time, units left) for FAS still working
         self._fas: list[tuple[int, int, int, int, int]] = []
+        order_start, unit_s = units.order_start, sc.fas_unit_s
         for f, pos in enumerate(request.fas):
             if pos.next_take_s is None:
                 continue
-            first = units.order_start[f][pos.order] + pos.taken
-            left = units.order_start[f][-1] - first
+            starts = order_start[f]
+            first = starts[pos.order] + pos.taken
+            left = starts[-1] - first
             if left > 0:
-                self._fas.append((f, first, pos.next_take_s, sc.fas_unit_s[f], left))
+                self._fas.append((f, first, pos.next_take_s, unit_s[f], left))
         self._now = request.time_s
         self._moment = (request.index, request.time_s)
         self._found: tuple[Schedule, np.ndarray] | bool | None = False  # not looked for yet
         self._runouts: list[int | None] | None = None
-        if self._fas:
-            columns = (np.array(c, dtype=np.int64) for c in zip(*self._fas, strict=True))
-            f_, first_, start_, unit_, left_ = columns
-        else:
-            f_ = first_ = start_ = unit_ = left_ = np.zeros(0, dtype=np.int64)
+        f_, first_, start_, unit_, left_ = np.array(self._fas, dtype=np.int64).reshape(-1, 5).T
         self._f, self._first = f_, first_
         self._row = tables.base[f_] + first_  # row of each working FAS's next unit
         self._start, self._unit, self._left = start_, unit_, left_
