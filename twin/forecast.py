@@ -1,18 +1,20 @@
 """Planned consumption from a decision point on: every FAS works through its plan at nominal pace
 from its next take, without starving and without downtime. Rules, observations and rewards read it.
 
-The FAS are arrays (per FAS its next unit, the time of its take, its unit time), so demand and
-run-outs are a few array operations over all FAS and types at once: the count of planned takes of
-every type up to a time is one gather from the stacked cumulative counts of the plans, and a
-run-out is the least time where that count exceeds the stock (a binary search on time, all types
-together).
+The FAS are arrays (per FAS its next unit, the time of its take, its unit time), so demand is one
+gather from the stacked cumulative counts of the plans, and the run-outs of all types are computed
+together at the first call, in one of three ways (same values):
 
-Run-outs are mostly lookups: while every FAS keeps its nominal pace, its schedule (`anchor` = time
-of its next take - next unit x unit time) stays put, and the planned takes of type k over the whole
-week, merged over the FAS and sorted (`Schedule`), give the run-out of a supply S (stock + units the
-FAS have taken) as entry S: the takes so far all lie at or before now, the planned ones at or after
-it. A scenario keeps the schedules of the last few anchor sets (a FAS that starves shifts its
-anchor: the run-outs are searched until the anchors hold still again)."""
+- a lookup, while every FAS keeps its nominal pace: its schedule (`anchor` = time of its next take
+  - next unit x unit time) stays put, and the planned takes of type k over the whole week, merged
+  over the FAS and sorted (`Schedule`), give the run-out of a supply S (stock + units the FAS have
+  taken) as entry S: the takes so far lie at or before now, the planned ones at or after it. A
+  scenario keeps the schedules of its last few anchor sets; a new one is made once the anchors held
+  still for `HOLD` decision points (a FAS that starves shifts its anchor);
+- off the schedule on a small line: the (stock + 1)-th smallest of each FAS's next stock + 1 takes
+  of the type, all types in one sort (`SELECT_TAKES`);
+- off the schedule on a large line: the least time where the count of planned takes exceeds the
+  stock, a binary search on time over all FAS and types at once."""
 
 from __future__ import annotations
 
