@@ -1,6 +1,8 @@
 """A real two-node Ray cluster on this machine for the tests and benchmarks: `ray start --head`
-plus `ray start --address ...`, one CPU each, in a folder of its own; stopped by the PIDs of its
-own processes (never `ray stop`, which stops every Ray on the machine)."""
+plus `ray start --address ...`, one CPU each, with logs in a folder of its own and Ray's session
+files in a short temporary folder (Ray's socket paths must stay under 108 bytes, which pytest's
+temporary folders under xdist exceed); stopped by the PIDs of its own processes (never `ray stop`,
+which stops every Ray on the machine)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +41,7 @@ class RayCluster:
         self.address = ""
         self.nodes: list[subprocess.Popen[bytes]] = []
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        self.temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: /tmp/ray-XXXXXXXX
 
     def _node(self, name: str, *flags: str) -> None:
         log = (self.folder / f"{name}.log").open("wb")
@@ -54,8 +58,7 @@ class RayCluster:
 
     def start(self) -> str:
         """Both nodes up; returns the head's address (HOST:PORT) for `ray.init`/--ray-address."""
-        temp = self.folder / "ray"
-        temp.mkdir(parents=True, exist_ok=True)
+        temp = self.temp
         self._node(
             "head",
             "--head",
@@ -90,9 +93,9 @@ class RayCluster:
         return b"Ray runtime started" in (self.folder / f"{name}.log").read_bytes()
 
     def pids(self) -> list[int]:
-        """Every process of this cluster: those whose command line names its folder (the nodes'
-        raylets, GCS, agents) and their children (the worker processes that run tasks)."""
-        own = {pid for pid in _all_pids() if str(self.folder) in _cmdline(pid)}
+        """Every process of this cluster: those whose command line names its session folder (the
+        nodes' `ray start`, raylets, GCS, agents) and their children (the worker processes)."""
+        own = {pid for pid in _all_pids() if str(self.temp) in _cmdline(pid)}
         return sorted(own | {pid for pid in _all_pids() if _parent(pid) in own})
 
     def workers(self, title: str) -> list[int]:
@@ -114,6 +117,7 @@ class RayCluster:
         for pid in self.pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _all_pids() -> list[int]:
