@@ -33,8 +33,10 @@ from twin.events import BatchStarted, LineEvent
 pytestmark = pytest.mark.mqtt
 
 ROOT = "test/replanning/line1"
-SPEED = 150.0
-"""Working seconds per wall second: a batch cycle lasts about a third of a wall second."""
+SPEED = 100.0
+"""Working seconds per wall second: a batch cycle lasts about half a wall second, so that a re-plan on a
+loaded machine (two test workers on two cores) still ends within a cycle or two and each deviation
+keeps its own reason."""
 DOWN = ("PAS", 300, 420)
 """The PAS breakdown the emulated line has and the service's week does not know."""
 REVISED_AT_S = 700
