@@ -938,12 +938,21 @@ still an error)."""
 def load_calendar(folder: Path | str, line_cfg: LineConfig) -> WeekConfig:
     """The calendar of a week folder (its week start, time zone, holidays and downtime) as a week
     without plans, stock or setup, checked against the line: the template of generated weeks.
-    Its `initial_stock`, `initial_setup` and `plan.csv` are not read, so a week of one line gives
-    the calendar of any line with the same stations down."""
-    return _load_week(Path(folder), line_cfg, calendar_only=True)
+    Its `initial_stock`, `initial_setup` and `plan.csv` are not read, and downtime of a station the
+    line lacks is left out (`calendar_left_out` says which), so a week of any line gives the
+    calendar of any line."""
+    return calendar_left_out(folder, line_cfg)[0]
 
 
-def _load_week(folder: Path, line_cfg: LineConfig, calendar_only: bool) -> WeekConfig:
+def calendar_left_out(folder: Path | str, line_cfg: LineConfig) -> tuple[WeekConfig, tuple[Downtime, ...]]:
+    """`load_calendar`'s week and the downtime it left out (of stations the line lacks)."""
+    left_out: list[Downtime] = []
+    return _load_week(Path(folder), line_cfg, calendar_only=True, left_out=left_out), tuple(left_out)
+
+
+def _load_week(
+    folder: Path, line_cfg: LineConfig, calendar_only: bool, left_out: list[Downtime] | None = None
+) -> WeekConfig:
     if not folder.is_dir():
         raise ConfigError(folder, "", None, f"week folder not found{_from_env(folder)}")
     toml_path = folder / "week.toml"
@@ -957,6 +966,10 @@ def _load_week(folder: Path, line_cfg: LineConfig, calendar_only: bool) -> WeekC
         week = WeekConfig.model_validate(data)
     except ValidationError as exc:
         _raise_validation(toml_path, exc, data, WeekConfig)
+    if left_out is not None:  # a template of another line: its stations' downtime is not this line's
+        stations = {PAS_STATION, *line_cfg.station_ids}
+        left_out += [d for d in week.downtime if d.station not in stations]
+        week = week.model_copy(update={"downtime": [d for d in week.downtime if d.station in stations]})
     _check_week_against_line(toml_path, week, line_cfg)
     from twin.calendar import OVERTIME_WEEKS, WorkCalendar  # the calendar module builds on this one
 

@@ -9,7 +9,10 @@ A generated line has the reference calendar (Mon-Fri, two shifts, 75 working hou
 - a PAS whose unit time makes its planned load `load` of its working time when every FAS plan
   fills `fill` of the week: load = fill x pas_unit_time x sum(1 / fas_unit_time). Unit times are
   whole seconds, so the PAS time is the whole number nearest to the exact one (at least 1 s) and
-  the FAS times are then scaled by the rounding ratio, which keeps the load within about 1 %;
+  the FAS times are then scaled by the rounding ratio, which keeps the load within about 1 %. A FAS
+  unit time is at most fill x 270,000 s / 20, so that at `fill` every FAS's plan of a week holds an
+  order of generate-week's smallest size (20 units): a longer `fas_unit_time_s`, or a `load` so low
+  that the PAS's 1 s per unit makes the FAS slower, is refused (SpecError naming the setting);
 - the reference batch size (50 units: orders keep their sizes, so a batch stays the same share of
   an order) and a buffer that covers the reference's time of FAS consumption (500 units at 4 FAS of
   90 s: 11,250 s), in whole batches, at least one per type and one more (room for the type a
@@ -19,6 +22,7 @@ Same spec and seed, same line."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import numpy as np
@@ -26,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twin.config import MAX_TIME_S, LineConfig
 from twin.names import Name
+from twin.weekgen import SpecError, WeekSpec
 
 COVER_S = 500 / (4 / 90)
 """Seconds of FAS consumption the reference buffer holds (500 units, 4 FAS at 90 s): 11,250."""
@@ -45,7 +50,10 @@ breaks = [
   { days = "Mon-Fri", start = "18:00", end = "18:30" },
 ]
 """
+WEEK_WORK_S = 75 * 3600
+"""The calendar's working seconds per week (270,000)."""
 MAX_TYPES = 500
+FILL_MAX = 1.5
 MAX_FAS = 500
 
 
@@ -62,7 +70,7 @@ class LineSpec(BaseModel):
     """Final assembly stations."""
     load: Annotated[float, Field(gt=0, le=1)] = 0.86
     """Planned load of the PAS: the share of its working time the FAS plans need."""
-    fill: Annotated[float, Field(gt=0, le=1.5)] = 0.97
+    fill: Annotated[float, Field(gt=0, le=FILL_MAX)] = 0.97
     """Share of each FAS's working time a week's plan fills (generate-week's --fill)."""
     fas_unit_time_s: Annotated[int, Field(ge=1, le=MAX_TIME_S)] = 90
     """Typical FAS unit time in seconds."""
@@ -114,9 +122,32 @@ class LineGenerator:
         rng = np.random.default_rng(seed)
         drawn = spec.fas_unit_time_s * (1 + spec.fas_spread * rng.uniform(-1, 1, spec.fas))
         fas_times = np.maximum(1, np.rint(drawn))
+        order = WeekSpec().order_min
+        longest = int(spec.fill * WEEK_WORK_S / order)
+        plans = (
+            f"a week's plan at --fill {spec.fill:g} ({spec.fill * WEEK_WORK_S:,.0f} s) holds an order of "
+            f"{order} units only at up to {longest:,} s per unit"
+        )
+        slowest = int(fas_times.max())
+        if slowest > longest:
+            fill = math.ceil(slowest * order / WEEK_WORK_S * 1e4) / 1e4
+            remedy = f": give a shorter one, or --fill {fill:g}" if fill <= FILL_MAX else ""
+            raise SpecError(
+                "fas_unit_time_s", spec.fas_unit_time_s, f"FAS units of up to {slowest:,} s; {plans}{remedy}"
+            )
         exact = spec.load / (spec.fill * float(np.sum(1 / fas_times)))
         pas_time = max(1, round(exact))
-        fas_times = np.maximum(1, np.rint(fas_times * pas_time / exact)).astype(int)
+        scaled = fas_times * pas_time / exact  # the PAS rounded to whole seconds, the FAS with it
+        if float(scaled.max()) > longest:
+            least = slowest * spec.fill * float(np.sum(1 / fas_times)) / longest
+            took = "more than a week" if scaled.max() > MAX_TIME_S else f"{float(scaled.max()):,.0f} s"
+            raise SpecError(
+                "load",
+                f"{spec.load:g}",
+                f"at the PAS's least 1 s per unit, the FAS would take {took} per unit; {plans}: give "
+                f"--load {math.ceil(least * 1e4) / 1e4:g} or more",
+            )
+        fas_times = np.maximum(1, np.rint(scaled)).astype(int)
         family = self.family_of()
         n = spec.types
         matrix = [[0] * n for _ in range(n)]
@@ -129,12 +160,24 @@ class LineGenerator:
         batches = max(spec.types + 1, round(COVER_S * rate / spec.batch_size))
         capacity = batches * spec.batch_size
         if capacity * pas_time > MAX_TIME_S:
-            raise ValueError(
-                f"batch_size {spec.batch_size}: a buffer of {capacity:,} units takes the PAS "
-                f"{capacity * pas_time:,} s to fill, more than a week ({MAX_TIME_S:,} s)"
+            raise SpecError(
+                "batch_size",
+                spec.batch_size,
+                f"a buffer of {capacity:,} units takes the PAS {capacity * pas_time:,} s to fill, more "
+                f"than a week ({MAX_TIME_S:,} s)",
             )
-        if int(fas_times.max()) > MAX_TIME_S:
-            raise ValueError(f"load {spec.load:g}: a FAS unit time would exceed a week ({MAX_TIME_S:,} s)")
+        planned = sum(int(spec.fill * WEEK_WORK_S // t) for t in fas_times)
+        if planned < capacity // 2:  # generate-week's initial stock: half the buffer
+            field, value, remedy = ("batch_size", str(spec.batch_size), "")
+            if pas_time == 1:
+                least = math.ceil(capacity / 2 / WEEK_WORK_S * 1e4) / 1e4
+                field, value, remedy = ("load", f"{spec.load:g}", f": give --load {least:g} or more")
+            raise SpecError(
+                field,
+                value,
+                f"the FAS plans of a week at --fill {spec.fill:g} take {planned:,} units, less than half "
+                f"the buffer of {capacity:,} (a week's initial stock){remedy}",
+            )
         load = spec.fill * pas_time * rate
         text = self._toml(matrix, pas_time, [int(t) for t in fas_times], capacity, load)
         return LineConfig.model_validate(_parse(text)), text

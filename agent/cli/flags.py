@@ -11,6 +11,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -60,9 +61,21 @@ def jobs(text: str) -> int:
     return _whole(text, 1, JOBS_MAX)
 
 
+def at_most(most: int) -> Callable[[str], int]:
+    """The flag type of a whole number 1 ... `most`."""
+
+    def whole(text: str) -> int:
+        return _whole(text, 1, most)
+
+    return whole
+
+
 def _whole(text: str, least: int, most: int | None = None) -> int:
-    """ASCII digits only: int() would also take `1_0`, ` 5` and `١٠`."""
+    """ASCII digits only: int() would also take `1_0`, ` 5` and `١٠`. A number beyond `most` in
+    other spelling (`1e9`) is refused for its size."""
     if not re.fullmatch(r"-?[0-9]+", text):
+        if most is not None and _number_or_nan(text) > most:
+            raise argparse.ArgumentTypeError(f"{text}: must be at most {most}")
         raise argparse.ArgumentTypeError(f"{text}: not a whole number")
     value = int(text)
     if value < least:
@@ -70,6 +83,13 @@ def _whole(text: str, least: int, most: int | None = None) -> int:
     if most is not None and value > most:
         raise argparse.ArgumentTypeError(f"{text}: must be at most {most}")
     return value
+
+
+def _number_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def path_arg(text: str) -> Path:

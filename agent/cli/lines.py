@@ -7,16 +7,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.cli.flags import as_flags, count, flag_problem, not_negative, path_arg, positive, seed
-from agent.cli.outputs import force_option
+from agent.cli.flags import at_most, count, flag_problem, not_negative, path_arg, positive, seed
+from agent.cli.outputs import force_option, no_file_in_the_way
 from agent.errors import UsageError
-from twin.linegen import LineGenerator, LineSpec
+from agent.folders import make_folder
+from twin.config import MAX_TIME_S
+from twin.linegen import MAX_FAS, MAX_TYPES, LineGenerator, LineSpec
+from twin.weekgen import SpecError
+
+FLAGS = {"fas_unit_time_s": "--fas-unit-time"}
+"""LineSpec fields whose flag is not the field's name in flag spelling."""
 
 
 def cmd_generate_line(args: argparse.Namespace) -> int:
     out = args.out
     if out.is_dir():
         raise UsageError(f"--out {out}: a folder, not a file (give a path like lines/plant.toml)")
+    no_file_in_the_way(out, out.parent)
     if out.exists() and not args.force:
         raise UsageError(f"--out {out}: already exists: give a new file, or --force to overwrite")
     try:
@@ -35,16 +42,28 @@ def cmd_generate_line(args: argparse.Namespace) -> int:
         raise UsageError(_flag_names(flag_problem(exc))) from None
     try:
         line, text = LineGenerator(spec).generate(args.seed)
-    except ValueError as exc:
-        raise UsageError(_flag_names(as_flags(str(exc)))) from None
+    except SpecError as exc:
+        raise UsageError(f"{_flag(exc.field)} {exc.value}: {exc.reason}") from None
+    except ValidationError as exc:  # a line the spec's checks let through: its field, never a dump
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        reason = err["msg"].removeprefix("Value error, ")
+        raise UsageError(f"the generated line's {field} {err['input']}: {reason}") from None
     header = f"# A generated line, made by:\n#   {spec.command(args.seed, str(out))}\n\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + text, encoding="utf-8")
+    make_folder(out.parent)
+    try:
+        out.write_text(header + text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the file: {exc.strerror}", "out", out) from None
     print(
         f"wrote {out}: {len(line.types)} types in {spec.family_count} families, {len(line.fas)} FAS, "
         f"PAS {line.pas.unit_time_s} s per unit, batch {line.pas.batch_size}, buffer {line.buffer.capacity}"
     )
     return 0
+
+
+def _flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def _flag_names(message: str) -> str:
@@ -56,20 +75,46 @@ def _flag_names(message: str) -> str:
     return message
 
 
+def _share(least: float, most: float, below: bool = False) -> Any:
+    """The flag type of a number in (least, most] (or [least, most) when `below`)."""
+
+    def share(text: str) -> float:
+        value = not_negative(text) if below else positive(text)
+        if value < least or (value >= most if below else value > most):
+            raise argparse.ArgumentTypeError(
+                f"{text}: must be {'less than' if below else 'at most'} {most:g}"
+            )
+        return value
+
+    return share
+
+
 def add_line_command(sub: Any) -> None:
     """generate-line, on the subparsers `sub` of `linetwin`."""
     d = LineSpec()
     gen = sub.add_parser("generate-line", help="write a random line like the reference one, at any size")
-    gen.add_argument("--types", type=count, default=d.types, help=f"pre-product types (default {d.types})")
-    gen.add_argument("--families", type=count, default=None, help="setup families (default: types / 4)")
-    gen.add_argument("--fas", type=count, default=d.fas, help=f"final assembly stations (default {d.fas})")
-    gen.add_argument("--load", type=positive, default=d.load, help=f"planned PAS load (default {d.load})")
-    gen.add_argument("--fill", type=positive, default=d.fill, help=f"week fill the load assumes ({d.fill})")
     gen.add_argument(
-        "--fas-unit-time", type=count, default=d.fas_unit_time_s, help=f"FAS s per unit ({d.fas_unit_time_s})"
+        "--types", type=at_most(MAX_TYPES), default=d.types, help=f"pre-product types (default {d.types})"
+    )
+    gen.add_argument("--families", type=count, default=None, help="setup families (default: types / 4)")
+    gen.add_argument(
+        "--fas", type=at_most(MAX_FAS), default=d.fas, help=f"final assembly stations (default {d.fas})"
+    )
+    gen.add_argument("--load", type=_share(0, 1), default=d.load, help=f"planned PAS load (default {d.load})")
+    gen.add_argument(
+        "--fill", type=_share(0, 1.5), default=d.fill, help=f"week fill the load assumes ({d.fill})"
     )
     gen.add_argument(
-        "--fas-spread", type=not_negative, default=d.fas_spread, help="FAS unit times +- this share"
+        "--fas-unit-time",
+        type=at_most(MAX_TIME_S),
+        default=d.fas_unit_time_s,
+        help=f"FAS s per unit ({d.fas_unit_time_s}; at most fill x 270,000 / 20: a plan holds an order)",
+    )
+    gen.add_argument(
+        "--fas-spread",
+        type=_share(0, 1, below=True),
+        default=d.fas_spread,
+        help="FAS unit times +- this share",
     )
     gen.add_argument(
         "--batch-size", type=count, default=d.batch_size, help=f"units per batch ({d.batch_size})"

@@ -101,6 +101,18 @@ CONFIG_FILES = ("line.toml", "week.toml", "plan.csv")
 """What marks a folder of inputs (a line, a week), which no run writes into."""
 
 
+def no_file_in_the_way(out: Path, folder: Path | None = None) -> None:
+    """`folder` (default: the --out folder `out`; for an --out file, its folder) is a folder or can
+    be made one: neither it nor a folder above it is a file. Raises UsageError naming --out."""
+    folder = out if folder is None else folder
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "a file, not a folder" if place == out else f"{place} is a file, not a folder"
+                raise UsageError(f"--out {out}: {what}")
+            return
+
+
 def check_run_folder(out: Path, remedy: str = "give another folder") -> None:
     """An --out folder that is no file and no folder of inputs (a week, a line: its week.toml,
     plan.csv or line.toml), or not there yet. Raises UsageError naming --out and `remedy`."""

@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from agent.cli.flags import as_flags, count, flag_problem, natural, path_arg, positive, seed
 from agent.cli.inputs import DEFAULT_LINE, DEFAULT_WEEK, load_scenario
-from agent.cli.outputs import force_option
+from agent.cli.outputs import force_option, no_file_in_the_way
 from agent.errors import UsageError
-from twin import WeekGenerator, WeekSpec, load_calendar, load_line, write_week
+from agent.folders import make_folder
+from twin import WeekGenerator, WeekSpec, load_line, write_week
+from twin.config import calendar_left_out
 from twin.weekgen import SpecError
 
 WEEK_FILES = ("week.toml", "plan.csv")
@@ -21,8 +23,7 @@ WEEK_FILES = ("week.toml", "plan.csv")
 
 def _check_week_out(out: Path, force: bool) -> None:
     """generate-week never overwrites a week (a shipped one, or one a user wrote) unless --force."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: a file, not a folder")
+    no_file_in_the_way(out)
     taken = [name for name in WEEK_FILES if (out / name).exists()]
     if taken and not force:
         raise UsageError(
@@ -33,7 +34,7 @@ def _check_week_out(out: Path, force: bool) -> None:
 def cmd_generate_week(args: argparse.Namespace) -> int:
     _check_week_out(args.out, args.force)
     line = load_line(args.line)
-    template = load_calendar(args.like, line)
+    template, left_out = calendar_left_out(args.like, line)
     shares = None
     if args.shares:
         try:
@@ -57,10 +58,14 @@ def cmd_generate_week(args: argparse.Namespace) -> int:
         raise UsageError(f"--{exc.field.replace('_', '-')} {exc.value}: {exc.reason}") from None
     except ValueError as exc:
         raise UsageError(as_flags(str(exc))) from None
+    make_folder(args.out)
     write_week(args.out, week, line.types)
     orders = sum(len(o) for o in week.plans.values())
     stock = sum(week.initial_stock.values())
     print(f"wrote {args.out}/week.toml and plan.csv: {orders} orders, initial stock {stock}")
+    if left_out:
+        stations = ", ".join(sorted({d.station for d in left_out}))
+        print(f"left out {len(left_out)} downtime of --like {args.like} on {stations}: not on {line.name}")
     return 0
 
 
@@ -87,7 +92,8 @@ def add_week_commands(sub: Any) -> None:
         "--like",
         type=path_arg,
         default=DEFAULT_WEEK,
-        help="a week (of any line) whose calendar to use (default w1)",
+        help="a week (of any line) whose calendar to use (default w1): its week start, time zone, "
+        "holidays and the downtime of stations --line has",
     )
     gen.add_argument("--seed", type=seed, required=True, help="same seed, same week")
     gen.add_argument("--out", type=path_arg, required=True, help="week folder to write")
