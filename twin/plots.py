@@ -6,7 +6,7 @@ A deadlocked or incomplete run is marked in every title and by a red line where 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +269,8 @@ def plot_buffer(
         f"of {scenario.line.buffer.capacity}{_failure(results)}"
     )
     _calendar([ax], clock, results, window)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    _legend(fig, ax, handles, labels, fits=_rows(5))
     _save(fig, path)
 
 
@@ -309,9 +310,46 @@ def plot_pas(
     effort.step([clock(b.decided_s) for b in trace.batches], cum, where="post", color="k")
     effort.set_ylabel("cumulative setup effort")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in colours]
-    gantt.legend(handles, scenario.types, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    _legend(fig, gantt, handles, scenario.types, fits=GANTT_ROWS, rows=_rows(5))
     _calendar([gantt, effort], clock, results, window)
     _save(fig, path)
+
+
+IDLE_LISTED = 6
+"""Most stations whose idle time a timeline's title lists: a larger line's title says the total and
+the stations idle longest."""
+GANTT_ROWS = 10
+"""Legend entries that fit beside the PAS Gantt's bar row; more go beside the figure, in columns."""
+_ROW_IN = 0.175
+"""Height of a legend entry at font size 8 (inches)."""
+
+
+def _rows(height: float) -> int:
+    """Legend entries that fit a figure `height` inches high."""
+    return max(1, int((height - 0.4) / _ROW_IN))
+
+
+def _legend(
+    fig: Figure, ax: Axes, handles: Sequence[Any], labels: Sequence[str], fits: int, rows: int = 0
+) -> None:
+    """The legend beside `ax` when its `fits` entries do, else beside the figure in columns of at
+    most `rows` (default `fits`) entries: its height never sets the plot's."""
+    if len(labels) <= fits:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        return
+    columns = -(-len(labels) // (rows or fits))
+    fig.legend(handles, labels, loc="outside right upper", ncols=columns, fontsize=8)
+
+
+def idle_summary(idle_s: Mapping[str, float]) -> str:
+    """Each station's idle hours; of more than `IDLE_LISTED` stations, the total and the three
+    idle longest ('12.5 h in all, most FAS7 2.1 h, FAS3 1.9 h, FAS12 1.0 h')."""
+    if len(idle_s) <= IDLE_LISTED:
+        return ", ".join(f"{s} {v / 3600:.1f} h" for s, v in idle_s.items())
+    worst = sorted((s for s in idle_s if idle_s[s] > 0), key=lambda s: -idle_s[s])[:3]
+    most = ", ".join(f"{s} {idle_s[s] / 3600:.1f} h" for s in worst)
+    total = f"{sum(idle_s.values()) / 3600:.1f} h in all of {len(idle_s)} stations"
+    return f"{total}, most {most}" if most else total
 
 
 HATCHED_PIECES = 500
@@ -350,7 +388,8 @@ def plot_fas(
     colours = _colours(len(scenario.types))
     stations = scenario.stations
     pas = len(stations)
-    fig, ax = _figure(1.2 + 0.7 * (len(stations) + 1))
+    height = 1.2 + 0.7 * (len(stations) + 1)
+    fig, ax = _figure(height)
     by_type: dict[int, list[tuple[float, float, float]]] = {}
     for seg in trace.segments:
         if seg.count:
@@ -370,20 +409,14 @@ def plot_fas(
     ax.axhline(pas - 0.1, color="k", lw=0.6)
     ax.set_yticks([f + 0.4 for f in range(len(stations) + 1)], [*stations, "PAS"])
     ax.invert_yaxis()
-    idle = ", ".join(f"{s} {v / 3600:.1f} h" for s, v in results.idle_s_by_station.items())
     ax.set_title(
-        f"Line timeline (colour = type, red = idle, orange = PAS blocked, grey = down) — idle: {idle}; "
-        f"PAS blocked {results.pas_blocked_s / 3600:.1f} h{_failure(results)}",
+        f"Line timeline (colour = type, red = idle, orange = PAS blocked, grey = down) — idle: "
+        f"{idle_summary(results.idle_s_by_station)}; PAS blocked {results.pas_blocked_s / 3600:.1f} h"
+        f"{_failure(results)}",
         fontsize=10,
     )
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in [*colours, _IDLE, _BLOCKED, _DOWN]]
-    ax.legend(
-        handles,
-        [*scenario.types, "idle", "blocked", "down"],
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        fontsize=8,
-    )
+    _legend(fig, ax, handles, [*scenario.types, "idle", "blocked", "down"], fits=_rows(height))
     _calendar([ax], clock, results, window)
     _save(fig, path)
 

@@ -28,7 +28,8 @@ from agent.planners.policies import RULES, SequencePolicy, SetupAwarePolicy, mak
 from agent.planners.registry import PlannerSpec
 from agent.planners.run import PlannedRun
 from agent.training.summary import TrainSummary
-from twin import LineConfig, Scenario, WeekConfig, load_week, simulate
+from twin import LineConfig, Scenario, WeekConfig, WeekGenerator, load_calendar, load_week, simulate
+from twin.linegen import LineGenerator, LineSpec
 from twin.localtime import first_instant
 from twin.results import Results, Trace, failure
 
@@ -243,3 +244,41 @@ def test_study_labels_of_deadlocked_plans_at_one_batch_size_stay_apart() -> None
     assert all(t.arrow_patch is not None for t in notes)
     for f in figs.values():
         plt.close(f)
+
+
+def test_many_types_and_stations_leave_the_rows_their_height_and_the_title_in_the_figure(
+    figures: dict[str, Figure], tmp_path: Path, config_dir: Path
+) -> None:
+    """At 40x24 the Gantt's legend set its height (the PAS row squashed) and the timeline's title
+    listed every station's idle time, past the figure's edges."""
+    line, _ = LineGenerator(LineSpec(types=24, fas=8)).generate(1)
+    scenario = Scenario.build(
+        line, WeekGenerator(line, load_calendar(config_dir / "weeks" / "w1", line)).generate(1)
+    )
+    results, trace = simulate(scenario, SetupAwarePolicy())
+    twin.plots.plot_run(scenario, trace, results, tmp_path)
+    pas = figures["pas_gantt.png"]
+    gantt, effort = pas.axes
+    assert gantt.get_legend() is None and len(pas.legends[0].get_texts()) == 24
+    assert gantt.bbox.height / effort.bbox.height == pytest.approx(1 / 1.4, rel=0.1)
+    timeline = figures["fas_timeline.png"]
+    title = timeline.axes[0].title
+    idle = results.idle_s_by_station
+    assert f"idle: {sum(idle.values()) / 3600:.1f} h in all of {len(idle)} stations" in title.get_text()
+    box, page = title.get_window_extent(), timeline.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1
+    for fig in (pas, timeline, figures["buffer.png"]):
+        for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]:
+            extent = legend.get_window_extent()
+            assert extent.y0 >= 0 and extent.y1 <= fig.bbox.y1 and extent.x1 <= fig.bbox.x1
+
+
+def test_a_title_lists_the_idle_time_of_a_few_stations_and_sums_up_many() -> None:
+    few = {"FAS1": 3600, "FAS2": 0, "PAS": 1800}
+    assert twin.plots.idle_summary(few) == "FAS1 1.0 h, FAS2 0.0 h, PAS 0.5 h"
+    many = {f"FAS{k}": 360 * k for k in range(10)}
+    assert (
+        twin.plots.idle_summary(many)
+        == "4.5 h in all of 10 stations, most FAS9 0.9 h, FAS8 0.8 h, FAS7 0.7 h"
+    )
+    assert twin.plots.idle_summary(dict.fromkeys(many, 0)) == "0.0 h in all of 10 stations"
