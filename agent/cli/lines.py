@@ -56,7 +56,8 @@ def cmd_generate_line(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write the file: {exc.strerror}", "out", out) from None
     print(
-        f"wrote {out}: {len(line.types)} types in {spec.family_count} families, {len(line.fas)} FAS, "
+        f"wrote {out}: {_count(len(line.types), 'type', 'types')} in "
+        f"{_count(spec.family_count, 'family', 'families')}, {len(line.fas)} FAS, "
         f"PAS {line.pas.unit_time_s} s per unit, batch {line.pas.batch_size}, buffer {line.buffer.capacity}"
     )
     return 0
@@ -64,6 +65,11 @@ def cmd_generate_line(args: argparse.Namespace) -> int:
 
 def _flag(field: str) -> str:
     return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """`1 family`, `3 families`."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def _flag_names(message: str) -> str:
