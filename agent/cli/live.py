@@ -52,7 +52,7 @@ from bridge.mqtt import MqttBus, read_retained, read_retained_many
 from bridge.recording import Recorder, SeqGaps, read_recording
 from bridge.settings import BusSettings, load_bus_settings
 from bridge.topics import Topics, inbound_root
-from twin import Scenario
+from twin import Scenario, load_line, load_week
 from twin.errors import TwinError
 from twin.files import not_regular
 from twin.results import HEADLINE, headline, kpi_text
@@ -336,6 +336,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.line, args.week, args.batch_size)
     _no_plan_policy(args.policy)
     policy = make_policy(args.policy, args.seed, args.model)
+    try:
+        _fits(policy, scenario)
+    except ModelError as exc:
+        raise UsageError(str(exc), "model" if args.model else "policy", args.model or args.policy) from None
     replanner = _replanner(args, policy, scenario)
     settings = _settings(args)
     topics = _topics(settings)
@@ -387,15 +391,20 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
     lines = []
     for line in plant.lines:  # every line is checked before any journal is touched
         try:
-            scenario = load_scenario(line.line or DEFAULT_LINE, line.week, line.batch_size)
-        except (TwinError, UsageError) as exc:
-            key = "batch_size" if isinstance(exc, UsageError) else "week"
-            shown = line.batch_size if isinstance(exc, UsageError) else str(line.week)
-            raise plant.problem(line, key, shown, str(exc)) from None
+            config = load_line(line.line or DEFAULT_LINE)
+        except TwinError as exc:
+            raise plant.problem(line, "line", str(line.line), str(exc)) from None
+        try:
+            scenario = Scenario.build(config, load_week(line.week, config), line.batch_size)
+        except TwinError as exc:
+            raise plant.problem(line, "week", str(line.week), str(exc)) from None
+        except ValueError as exc:  # a batch size the week cannot take
+            raise plant.problem(line, "batch_size", line.batch_size, str(exc)) from None
         name = line.policy or args.policy
         try:
             _no_plan_policy(name)
             policy = make_policy(name, args.seed, None if line.policy else args.model)
+            _fits(policy, scenario)
         except (UsageError, ModelError) as exc:
             if line.policy is None:
                 raise  # --policy's (or --model's) mistake: said as the flag's
@@ -444,6 +453,16 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
             raise one.failure
     taken = [one.taken_over() for one in served]
     return 1 if any(taken) else 0
+
+
+def _fits(policy: Policy, scenario: Scenario) -> None:
+    """Raise ModelError when `policy` is a trained agent made for another line (it would fail at
+    every decision): checked at start-up, as simulate does."""
+    if policy.name == RL:
+        from agent.planners.rl import RLPolicy
+
+        if isinstance(policy, RLPolicy):
+            policy.check(scenario)
 
 
 def _replanner(args: argparse.Namespace, fallback: Policy, scenario: Scenario) -> Replanner | None:

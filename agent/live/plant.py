@@ -97,9 +97,6 @@ class PlantConfig(_Strict):
             if name in names:
                 raise EntryError(("lines", i, "name"), f"is the metrics name of lines[{names[name]}] too")
             names[name] = i
-            journals = [other.journal for other in self.lines[:i] if other.journal is not None]
-            if line.journal is not None and line.journal in journals:
-                raise EntryError(("lines", i, "journal"), "is another line's journal too")
         return self
 
 
@@ -161,6 +158,19 @@ class Plant:
             )
             for i, entry in enumerate(config.lines)
         ]
+        journals: dict[Path, ServedLine] = {}
+        for served in self.lines:  # one file however spelled (j.jsonl, ./j.jsonl, ../plant/j.jsonl)
+            if served.journal is None:
+                continue
+            other = journals.setdefault(served.journal.resolve(), served)
+            if other is not served:
+                raise self.problem(
+                    served,
+                    "journal",
+                    config.lines[served.index].journal,
+                    f"is the journal of lines[{other.index}] too ({config.lines[other.index].journal}): "
+                    "two services would write one file; give every line a journal of its own",
+                )
 
     def problem(self, line: ServedLine, key: str, value: object, reason: str) -> ConfigError:
         """A ConfigError about `key` of the plant file's line `line`."""

@@ -605,3 +605,16 @@ def test_serve_checks_the_agent_its_planner_searches_with_before_it_starts(
     argv = ["serve", "--port", "1", "--journal", str(journal), "--planner", planner]
     assert main(argv) == 2
     assert "m.zip: model file not found" in _one_line(capsys) and not journal.exists()
+
+
+def test_serve_checks_its_trained_agent_against_the_line_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config_dir: Path
+) -> None:
+    journal = tmp_path / "journal.jsonl"
+    policy = f"rl:{config_dir / 'agents' / 'plant-40x24.zip'}"
+    assert main(["serve", "--port", "1", "--journal", str(journal), "--policy", policy]) == 2
+    err = _one_line(capsys)
+    assert err.startswith(f"--policy {policy}: the model was trained for types ['T1', "), err
+    assert (
+        err.endswith("the line has ['T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8']") and not journal.exists()
+    )

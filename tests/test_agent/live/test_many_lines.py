@@ -31,6 +31,7 @@ from twin.config import default_config_dir
 from twin.errors import ConfigError
 
 W1 = default_config_dir() / "weeks" / "w1"
+AGENT_40X24 = default_config_dir() / "agents" / "plant-40x24.zip"
 ROOTS = ("test/plant/line-a", "test/plant/line-b")
 
 
@@ -80,6 +81,9 @@ IDS = [
     "batch 0",
     "no lines",
     "malformed TOML",
+    "line not found",
+    "agent of other types",
+    "one journal spelled twice",
 ]
 
 
@@ -106,10 +110,19 @@ IDS = [
         (LINE.replace(str(W1), "no/such/week"), ":3: lines[0].week: "),
         (LINE + 'policy = "fifo"\n', ":4: lines[0].policy: unknown policy 'fifo'"),
         (LINE + 'policy = "best"\n', ":4: lines[0].policy: plans the rest of the week, it is no policy"),
-        (LINE + "batch_size = 600\n", ":4: lines[0].batch_size: "),
+        (LINE + "batch_size = 600\n", ":4: lines[0].batch_size: batch size 600 "),
         (LINE + "batch_size = 0\n", ":4: lines[0].batch_size: must be at least 1 (value 0)"),
         ("[rollout]\n", ": lines: missing key"),
         ("[[lines]\n", ":1: malformed TOML"),
+        (LINE + 'line = "nope.toml"\n', ":4: lines[0].line: "),
+        (
+            LINE + f'policy = "rl:{AGENT_40X24}"\n',
+            ":4: lines[0].policy: the model was trained for types ['T1', ",
+        ),
+        (
+            LINE + 'journal = "j.jsonl"\n' + LINE.replace("l1", "l2") + 'journal = "./j.jsonl"\n',
+            ":8: lines[1].journal: is the journal of lines[0] too (j.jsonl)",
+        ),
     ],
     ids=IDS,
 )
@@ -124,6 +137,31 @@ def test_a_plant_file_mistake_is_one_line_naming_file_line_key_and_value(
     assert err.startswith(f"linetwin: error: {path}{where}"), err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not journal.exists()  # nothing was touched, no broker asked (port 1)
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[fas\n", ":1: malformed TOML"),
+        ("name = 'x'\n", ": types: missing key"),
+        (None, ": not a regular file (a folder)"),
+    ],
+    ids=["malformed TOML", "no types", "a folder"],
+)
+def test_a_mistake_in_a_line_s_line_file_names_its_line_key_not_its_week(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, reason: str
+) -> None:
+    line = tmp_path / "line.toml"
+    if text is None:
+        line.mkdir()
+    else:
+        line.write_text(text)
+    path = _plant(tmp_path / "plant.toml", LINE + 'line = "line.toml"\n')
+    assert main(["serve", "--plant", str(path), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"linetwin: error: {path}:4: lines[0].line: {line}{reason}"), err
+    assert err.endswith(f"(value '{line}')\n") and err.count("\n") == 1
 
 
 def test_a_plant_names_each_line_s_root_week_and_mode_itself(
