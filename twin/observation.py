@@ -4,7 +4,10 @@ stock, plus fill level and last type, normalised; and which types it may choose.
 The `compact` observation keeps its length whatever the number of types (a plant-size line has
 dozens): the action mask is pre-filtered to the `top_k` candidates -- the current type if it may
 stay, then the cheapest changeovers, the most urgent type always among them -- and the agent
-chooses a slot of that list (cheapest first). Each slot shows its type's changeover effort,
+chooses a slot of that list (cheapest first). When no candidate keeps every zero-idle deadline
+(PAS setup time or downtime, holidays, too few FAS for the types) the slots are the most urgent
+candidates, most urgent first: staying by default would fill the buffer with a type the FAS do
+not take and deadlock the line. Each slot shows its type's changeover effort,
 deadline slack, demand and range; the types of each setup family (`setup_families`: the groups
 the setup matrix makes cheap to change within) are aggregated into one row per family, the most
 urgent `families` of them observed."""
@@ -45,7 +48,8 @@ class Assessment:
     runs: np.ndarray | None = None
     """Per type the batches it can be built in a row meeting every deadline (observation `runs`)."""
     slots: tuple[int, ...] | None = None
-    """`compact`: the types the agent's actions stand for, slot by slot (cheapest changeover first)."""
+    """`compact`: the types the agent's actions stand for, slot by slot (cheapest changeover first;
+    most urgent first when no candidate keeps every deadline)."""
 
     @property
     def allowed(self) -> tuple[int, ...]:
@@ -156,32 +160,46 @@ class Observer:
         remaining = np.asarray(request.remaining, dtype=np.int64)
         candidates = request.valid
         freedom = first_due = runs = None
+        feasible = True  # some candidate keeps every deadline
         if slack is not None:
             freedom, first_due = slack.freedom(self.window_s), slack.first_due
             if self.settings.observation == "runs":  # longer runs than 2 buffers' worth show as 2
                 runs = slack.runs(int(OBS_HIGH * self.capacity / request.batch_size) + 1)
-            if self.settings.mask == "deadlines":
+            if self.settings.mask == "deadlines" or self.settings.observation == "compact":
                 meets = slack.meets()
-                candidates = tuple(k for k in candidates if meets[k]) or candidates
+                keeping = tuple(k for k in candidates if meets[k])
+                feasible = bool(keeping)
+                if self.settings.mask == "deadlines":
+                    candidates = keeping or candidates
         if mask_top_k is not None and len(candidates) > mask_top_k:
             urgency = sorted(candidates, key=lambda k: (range_s[k], -required[k], -remaining[k], k))
             candidates = tuple(sorted(urgency[:mask_top_k]))
         slots = None
         if self.settings.observation == "compact":
             assert first_due is not None
-            slots = self._slots(candidates, request.last_type, first_due, range_s)
+            slots = self._slots(candidates, request.last_type, first_due, range_s, feasible)
         return Assessment(required, remaining, range_s, candidates, freedom, first_due, runs, slots)
 
     def _slots(
-        self, candidates: tuple[int, ...], last: int | None, first_due: np.ndarray, range_s: np.ndarray
+        self,
+        candidates: tuple[int, ...],
+        last: int | None,
+        first_due: np.ndarray,
+        range_s: np.ndarray,
+        feasible: bool = True,
     ) -> tuple[int, ...]:
         """The `top_k` candidates, cheapest changeover first (staying costs nothing; ties: the
         earlier deadline, then the shorter range); the most urgent candidate takes the last
-        slot when it is not among them."""
+        slot when it is not among them. When no candidate keeps every deadline (`feasible`
+        False), the most urgent first: earliest deadline, then shortest range, then the
+        cheaper changeover -- the current type leads only when it is the most urgent."""
 
         def effort(k: int) -> float:
             return 0.0 if last is None else float(self.setup[last, k])
 
+        if not feasible:
+            urgency = sorted(candidates, key=lambda k: (first_due[k], range_s[k], effort(k), k))
+            return tuple(urgency[: self.settings.top_k])
         order = sorted(candidates, key=lambda k: (effort(k), first_due[k], range_s[k], k))
         top = order[: self.settings.top_k]
         urgent = min(candidates, key=lambda k: (first_due[k], range_s[k], k))

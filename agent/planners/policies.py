@@ -2,12 +2,13 @@
 
 Rules: `random` (seeded), `first-fit`, `earliest-runout`, `setup-aware` (earliest-runout that
 prefers cheap changeovers among the urgent types), `slack-greedy` (stays on a type while the
-deadlines allow, then the cheapest changeover that keeps them) and `sequence` (replays a
-`sequence.csv`).
+deadlines allow, then the cheapest changeover that keeps them; the most urgent type when none
+can) and `sequence` (replays a `sequence.csv`).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -126,31 +127,39 @@ class SetupAwarePolicy(Policy):
 
 class SlackGreedyPolicy(Policy):
     """Stays on the current type while every zero-idle deadline can still be met, then changes
-    over to the cheapest type that keeps them all (ties: the earlier deadline): the first slot of
-    the `compact` observation (`twin.slack`, deadlines checked `horizon_s` ahead). Scales to
-    plant-size lines, where the exact planners do not."""
+    over to the cheapest type that keeps them all (ties: the earlier deadline); when none can
+    (PAS setup time or downtime, holidays, too few FAS for the types), the most urgent type
+    (earliest deadline, then run-out): the first slot of the `compact` observation
+    (`twin.slack`). Deadlines are checked `horizon_s` ahead, or as far as a full buffer lasts at
+    the FAS's pace when that is longer (stock built for takes beyond the horizon would fill the
+    buffer unchecked). Scales to plant-size lines, where the exact planners do not."""
 
     name = "slack-greedy"
 
     def __init__(self, horizon_s: int = 14_400) -> None:
+        self.horizon_s = horizon_s
         self.settings = EnvSettings(observation="compact", mask="deadlines", slack_horizon_s=horizon_s)
         self._observer: Observer | None = None
 
-    def decide(self, request: DecisionRequest) -> Decision:
+    def _observer_of(self, request: DecisionRequest) -> Observer:
         observer = self._observer
         if observer is None or observer.scenario is not request.scenario:
-            observer = self._observer = Observer(request.scenario, self.settings)
-        slots = observer.assess(request).slots
+            sc = request.scenario
+            full = sc.line.buffer.capacity / sum(1 / unit for unit in sc.fas_unit_s)
+            horizon = max(self.horizon_s, math.ceil(full))
+            settings = self.settings.model_copy(update={"slack_horizon_s": horizon})
+            observer = self._observer = Observer(sc, settings)
+        return observer
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        slots = self._observer_of(request).assess(request).slots
         assert slots  # a decision request has a valid type
         return Decision(slots[0])
 
     def preference(self, request: DecisionRequest) -> tuple[int, ...]:
         """The valid types best first (searches try them in this order): the slots, then the
         other valid types in type order."""
-        observer = self._observer
-        if observer is None or observer.scenario is not request.scenario:
-            observer = self._observer = Observer(request.scenario, self.settings)
-        slots = observer.assess(request).slots or ()
+        slots = self._observer_of(request).assess(request).slots or ()
         return (*slots, *(k for k in request.valid if k not in slots))
 
 
