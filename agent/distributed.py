@@ -185,24 +185,78 @@ class Executor(Generic[R]):
 
 
 CONNECT_TIMEOUT_S = 5.0
-"""Seconds to reach a cluster's HOST:PORT before saying it is unreachable (Ray itself retries
-for minutes)."""
+"""Seconds to reach a cluster's HOST:PORT and hear it answer as Ray before saying it is not
+there (Ray itself retries for minutes, or for ever when something else listens there)."""
+ANSWER_TIMEOUT_S = 3.0
+"""Of which seconds for a reached HOST:PORT to answer Ray's first request (a head: milliseconds)."""
 
 
 def _reachable(address: str) -> None:
-    """A `HOST:PORT` (or `ray://HOST:PORT`) that accepts a connection; UsageError naming
-    `ray_address` at once otherwise. `auto` is left to Ray."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    """A `HOST:PORT`, `ray://HOST:PORT` or `auto` where a Ray head answers within
+    CONNECT_TIMEOUT_S; UsageError naming `ray_address` otherwise. The head is asked over gRPC
+    what Ray asks first (the GCS its cluster id, a Ray Client server a ping), on the address Ray
+    will use (`auto` found as Ray finds it, 127.0.0.1 as this machine's address)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    client = address.startswith("ray://")
     if address == "auto":
-        return
+        try:
+            target = canonicalize_bootstrap_address(address) or address
+        except ConnectionError as exc:
+            raise UsageError(f"no Ray cluster found ({exc})", "ray_address", address) from None
+    else:
+        target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise UsageError("give HOST:PORT of a Ray cluster's head (or auto)", "ray_address", address)
+    if not client and address != "auto":
+        try:
+            target = canonicalize_bootstrap_address(target) or target
+        except ValueError as exc:
+            raise UsageError(f"no Ray cluster address ({exc})", "ray_address", address) from None
+        host, _, port = target.rpartition(":")
+    at = " there" if target == address.removeprefix("ray://") else f" at {target}"
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UsageError(f"no Ray cluster reached there ({reason})", "ray_address", address) from None
+        raise UsageError(f"no Ray cluster reached{at} ({reason})", "ray_address", address) from None
+    reason = _not_ray(target, client, max(1.0, min(ANSWER_TIMEOUT_S, deadline - time.monotonic())))
+    if reason:
+        raise UsageError(f"no Ray cluster{at} ({reason})", "ray_address", address)
+
+
+def _not_ray(target: str, client: bool, timeout_s: float) -> str:
+    """Why the server at `target` is not a Ray head ('' when it answers as one): Ray's first
+    request (GCS: GetClusterId, Ray Client: a ping) over Ray's own gRPC channel (TLS and token
+    as Ray has them), with a deadline."""
+    import grpc  # type: ignore[import-untyped]
+    from ray._private.grpc_utils import init_grpc_channel
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc, ray_client_pb2, ray_client_pb2_grpc
+
+    with init_grpc_channel(target) as channel:
+        try:
+            if client:
+                kind: Any = ray_client_pb2.ClusterInfoType  # type: ignore[attr-defined]
+                ping: Any = ray_client_pb2.ClusterInfoRequest(type=kind.PING)  # type: ignore[attr-defined]
+                driver: Any = ray_client_pb2_grpc.RayletDriverStub(channel)  # type: ignore[no-untyped-call]
+                driver.ClusterInfo(ping, timeout=timeout_s)
+            else:
+                ask: Any = gcs_service_pb2.GetClusterIdRequest  # type: ignore[attr-defined]
+                gcs: Any = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)  # type: ignore[no-untyped-call]
+                gcs.GetClusterId(ask(), timeout=timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"something listens but gives no gRPC answer within {timeout_s:g} s"
+            if code == grpc.StatusCode.UNAVAILABLE:
+                return "something listens but does not speak gRPC"
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                return "a server answers, but not as a Ray head"
+            # any other answer (e.g. UNAUTHENTICATED) is Ray's: ray.init says what it wants
+    return ""
 
 
 def _get(ref: ObjectRef[R]) -> R:

@@ -5,9 +5,12 @@ checkpoint); an unreachable --ray-address is one line."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +22,7 @@ import tomli_w
 from builders import ALWAYS, make_line, make_week
 from ray_cluster import RayCluster, free_port
 
+from agent import distributed
 from agent.cli import main
 from agent.distributed import TASK
 from agent.training.expert import read_manifest, read_plan
@@ -58,15 +62,50 @@ def _kill_first_task(cluster: RayCluster, ready: Path | None = None, stamped: Pa
     raise AssertionError("no task of ours ran on the cluster")
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "nowhere.invalid:6379", "6379"])
+@pytest.fixture(scope="module")
+def silent() -> Iterator[int]:
+    """The port of a TCP listener on every interface that accepts connections and says nothing
+    (as a service that is not Ray's would to Ray's request)."""
+    server = socket.create_server(("", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1:{port}", "127.0.0.1:{silent}", "ray://127.0.0.1:{silent}", "nowhere.invalid:6379", "6379"],
+)
 def test_an_unreachable_ray_address_is_one_line(
-    address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    address: str,
+    silent: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    address = address.format(port=free_port())
+    monkeypatch.setattr(distributed, "ANSWER_TIMEOUT_S", 1.0)
+    quiet = "{silent}" in address
+    address = address.format(port=free_port(), silent=silent)
     argv = ["sweep", "--batch-sizes", "50", "--planner", "setup-aware", "--out", str(tmp_path / "s")]
+    start = time.monotonic()
     assert main([*argv, "--ray-address", address]) == 2
+    assert time.monotonic() - start < distributed.CONNECT_TIMEOUT_S
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"linetwin: error: --ray-address {address}: ")
+    if quiet:
+        assert "no gRPC answer within 1 s" in err[0]
 
 
 def _tiny_line(folder: Path) -> list[str]:
