@@ -401,11 +401,15 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
         except ValueError as exc:  # a batch size the week cannot take
             raise plant.problem(line, "batch_size", line.batch_size, str(exc)) from None
         name = line.policy or args.policy
+        policy: Policy | None = None
         try:
             _no_plan_policy(name)
             policy = make_policy(name, args.seed, None if line.policy else args.model)
             _fits(policy, scenario)
         except (UsageError, ModelError) as exc:
+            if line.policy is None and isinstance(exc, ModelError) and policy is not None:
+                at = f"{exc} ({args.plant} lines[{line.index}], line {line.line or DEFAULT_LINE})"
+                raise UsageError(at, "model" if args.model else "policy", args.model or name) from None
             if line.policy is None:
                 raise  # --policy's (or --model's) mistake: said as the flag's
             reason = exc.reason if isinstance(exc, UsageError) else str(exc)

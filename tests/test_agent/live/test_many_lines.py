@@ -321,3 +321,15 @@ def test_the_line_s_buffer_and_kpi_points_carry_its_name_and_arm(
     assert tagged and all(t.endswith(f",line=line\\ a,mode={mode.value}") for t in tagged)
     decisions = [series_of(p) for p in points if p.startswith("linetwin_decision")]
     assert decisions and all(f"mode={mode.value}" in d for d in decisions)
+
+
+def test_serve_s_policy_a_plant_line_takes_is_checked_against_that_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _plant(tmp_path / "plant.toml", LINE + 'journal = "j.jsonl"\n')
+    policy = f"rl:{AGENT_40X24}"
+    assert main(["serve", "--plant", str(path), "--policy", policy, "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"linetwin: error: --policy {policy}: the model was trained for types"), err
+    assert err.endswith(f"({path} lines[0], line {default_config_dir() / 'line.toml'})\n"), err
+    assert err.count("\n") == 1 and not (tmp_path / "j.jsonl").exists()
