@@ -189,6 +189,8 @@ CONNECT_TIMEOUT_S = 5.0
 there (Ray itself retries for minutes, or for ever when something else listens there)."""
 ANSWER_TIMEOUT_S = 3.0
 """Of which seconds for a reached HOST:PORT to answer Ray's first request (a head: milliseconds)."""
+TOKEN = "wants a token"
+"""How a refusal for want of a token begins (Ray 2.60's `ray start` turns token authentication on)."""
 
 
 def _reachable(address: str) -> None:
@@ -224,6 +226,8 @@ def _reachable(address: str) -> None:
         reason = exc.strerror or type(exc).__name__
         raise UsageError(f"no Ray cluster reached{at} ({reason})", "ray_address", address) from None
     reason = _not_ray(target, client, max(1.0, min(ANSWER_TIMEOUT_S, deadline - time.monotonic())))
+    if reason.startswith(TOKEN):
+        raise UsageError(f"the Ray cluster{at} {reason}", "ray_address", address)
     if reason:
         raise UsageError(f"no Ray cluster{at} ({reason})", "ray_address", address)
 
@@ -255,7 +259,11 @@ def _not_ray(target: str, client: bool, timeout_s: float) -> str:
                 return "something listens but does not speak gRPC"
             if code == grpc.StatusCode.UNIMPLEMENTED:
                 return "a server answers, but not as a Ray head"
-            # any other answer (e.g. UNAUTHENTICATED) is Ray's: ray.init says what it wants
+            if code == grpc.StatusCode.UNAUTHENTICATED:  # Ray 2.60's `ray start` turns tokens on
+                if os.environ.get("RAY_AUTH_MODE") != "token":
+                    return f"{TOKEN}: set RAY_AUTH_MODE=token (docs/training.md, On Ray)"
+                return f"{TOKEN} other than this machine's (RAY_AUTH_MODE=token)"
+            # any other answer is Ray's: ray.init says what it wants
     return ""
 
 

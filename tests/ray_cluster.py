@@ -27,11 +27,11 @@ def free_port() -> int:
 
 
 class RayCluster:
-    """A head node and a worker node of `cpus` CPUs each, their files and logs under `folder`.
-    Token authentication is off (the default of a cluster started without a token), so that a
-    driver connects with its address alone."""
+    """A head node and `workers` worker nodes of `cpus` CPUs each, their logs under `folder`.
+    Token authentication is off unless `token` (then as Ray 2.60's `ray start` has it by default:
+    on), so that a driver connects with its address alone."""
 
-    def __init__(self, folder: Path, cpus: int = 1) -> None:
+    def __init__(self, folder: Path, cpus: int = 1, workers: int = 1, token: bool = False) -> None:
         ray = shutil.which("ray")
         if ray is None:
             raise RuntimeError("the ray command is not installed (scripts/setup.sh installs Ray)")
@@ -40,7 +40,12 @@ class RayCluster:
         self.cpus = cpus
         self.address = ""
         self.nodes: list[subprocess.Popen[bytes]] = []
-        self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        self.worker_nodes = workers
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        if token:  # Ray 2.60's default: `ray start` turns token authentication on
+            self.env.pop("RAY_AUTH_MODE", None)
+        else:
+            self.env["RAY_AUTH_MODE"] = "disabled"
         self.temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: /tmp/ray-XXXXXXXX
 
     def _node(self, name: str, *flags: str) -> None:
@@ -73,8 +78,10 @@ class RayCluster:
         while not (found.is_file() and found.read_text().strip()):
             self._alive(deadline)
         self.address = found.read_text().strip()
-        self._node("worker", f"--address={self.address}")
-        while not all(self._started(name) for name in ("head", "worker")):
+        names = ["head"] + [f"worker{i}" for i in range(self.worker_nodes)]
+        for name in names[1:]:
+            self._node(name, f"--address={self.address}")
+        while not all(self._started(name) for name in names):
             self._alive(deadline)
         return self.address
 

@@ -10,6 +10,8 @@ import csv
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ import tomli_w
 from builders import ALWAYS, make_line, make_week
 from ray_cluster import RayCluster, free_port
 
+import agent
 from agent import distributed
 from agent.cli import main
 from agent.distributed import TASK
@@ -106,6 +109,32 @@ def test_an_unreachable_ray_address_is_one_line(
     assert len(err) == 1 and err[0].startswith(f"linetwin: error: --ray-address {address}: ")
     if quiet:
         assert "no gRPC answer within 1 s" in err[0]
+
+
+def test_a_cluster_that_wants_a_token_says_so_and_takes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray 2.60's `ray start --head` turns token authentication on: a driver without
+    RAY_AUTH_MODE=token hears that in one line (Ray said "no cluster" after 20 s), with it it plans."""
+    head = RayCluster(tmp_path / "head", workers=0, token=True)
+    (tmp_path / "head").mkdir()
+    address = head.start()
+    try:
+        argv = ["sweep", *_tiny_line(tmp_path), "--batch-sizes", "20", "--planner", "setup-aware"]
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+        assert main([*argv, "--out", str(tmp_path / "no"), "--ray-address", address]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "wants a token: set RAY_AUTH_MODE=token" in err[0], err
+        # a fresh process, as a user's command is (Ray keeps the token it read in its process)
+        out = ["--out", str(tmp_path / "yes"), "--ray-address", address]
+        yes = [sys.executable, "-m", "agent.cli", *argv, *out]
+        env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(Path(agent.__file__).parents[1])}
+        done = subprocess.run(yes, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert main([*argv, "--out", str(tmp_path / "here")]) == 0
+        assert _rows(tmp_path / "yes") == _rows(tmp_path / "here") != []
+    finally:
+        head.stop()
 
 
 def _tiny_line(folder: Path) -> list[str]:
