@@ -441,6 +441,8 @@ def make_expert_data(
 
     calls = [(settings, seed, size, out) for seed, size in todo]
     with Executor[PlanRecord](jobs, ray_address, setup=_init_worker) as executor:
+        if todo and not executor.here:
+            say(f"planning on {executor.where()}")
         for event in executor.run(make_plan, calls):
             if event is not None:
                 finished(event[1])
