@@ -28,7 +28,7 @@ from agent.live.emulator import (
     EmulatorTimeout,
     LineEmulator,
 )
-from agent.live.journal import Journal, JournalError
+from agent.live.journal import Journal, JournalError, LineEntry, check_line
 from agent.live.listeners import JournalListener, PointsListener, ServiceListener, TapeListener
 from agent.live.plant import load_plant
 from agent.live.replanner import Replanner, ReplanSettings
@@ -296,6 +296,8 @@ def _open_line(
     if (cut := journal.repair()) is not None:  # a power cut tore the last entry: never appended to
         print(f"{who}: {cut}", flush=True)
     resumed = service.resume(journal.entries())
+    if not journal_path.exists() or journal_path.stat().st_size == 0:
+        journal.line(LineEntry.of(scenario.line))  # a new journal says which line it is for
     service.deliver_points()  # the replay's points: the writer skips what it delivered before
     planner = f"planner {args.planner} (fallback {args.policy})" if replanner else f"policy {policy.name}"
     print(
@@ -345,6 +347,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     topics = _topics(settings)
     _clock(args)  # every flag is checked before the journal is touched (--fresh renames it)
     journal_path = args.journal or _default_journal(topics, scenario)
+    if not args.fresh:
+        check_line(journal_path, scenario.line)
     mode = Mode(args.mode or Mode.ACTIVE)
     current = _retained(settings, "serve-start", topics.dispatch_current, RETAINED_WAIT_S)
     served = _open_line(args, "serve", scenario, policy, settings, mode, journal_path, current, replanner)
@@ -417,6 +421,11 @@ def _serve_plant(args: argparse.Namespace, stop: threading.Event) -> int:
         client_id = base.client_id and f"{base.client_id}-{hashlib.sha1(line.root.encode()).hexdigest()[:8]}"
         settings = base.model_copy(update={"root": line.root, "client_id": client_id})
         journal = line.journal or _default_journal(Topics(line.root), scenario)
+        if not args.fresh:
+            try:
+                check_line(journal, scenario.line)
+            except JournalError as exc:
+                raise JournalError(f"{plant.path} lines[{line.index}]: {exc}") from None
         lines.append((line, scenario, policy, settings, journal))
     print(f"serve: plant {args.plant}: {plant.summary()}", flush=True)
     wanted = [Topics(line.root).dispatch_current for line in plant.lines]

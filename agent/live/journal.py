@@ -20,6 +20,7 @@ Durability: write, sync, then acknowledge.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import BinaryIO
 from agent.errors import AgentError
 from bridge.bus import Received
 from bridge.durable import sync_folder
+from twin import LineConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,25 @@ class DecisionEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LineEntry:
+    """The line a journal was written for: its first entry (journals written before it have none),
+    so a resume under another line file is refused instead of replayed on the wrong line."""
+
+    name: str
+    types: tuple[str, ...]
+    setup: str
+    """A digest of the line's setup effort and PAS settings."""
+
+    @classmethod
+    def of(cls, line: LineConfig) -> LineEntry:
+        setup = json.dumps([line.setup_effort.model_dump(mode="json"), line.pas.model_dump(mode="json")])
+        return cls(line.name, tuple(line.types), hashlib.sha256(setup.encode()).hexdigest()[:16])
+
+    def __str__(self) -> str:
+        return f"line {self.name} ({len(self.types)} types, setup {self.setup})"
+
+
+@dataclass(frozen=True, slots=True)
 class TornEntry:
     """A torn last entry that `repair` cut off."""
 
@@ -62,9 +83,11 @@ class TornEntry:
         return f"journal {self.path}: cut a torn last entry of {self.size} bytes at line {self.line}"
 
 
-def _parse(line: bytes) -> Received | DecisionEntry:
+def _parse(line: bytes) -> Received | DecisionEntry | LineEntry:
     """One entry (raises ValueError, KeyError or TypeError if it is not one)."""
     item = json.loads(line)
+    if "line" in item:
+        return LineEntry(str(item["line"]), tuple(str(t) for t in item["types"]), str(item["setup"]))
     if "decision" in item:
         dispatch = item.get("dispatch")
         return DecisionEntry(
@@ -74,6 +97,33 @@ def _parse(line: bytes) -> Received | DecisionEntry:
             dispatch.encode() if isinstance(dispatch, str) else None,
         )
     return Received(str(item["topic"]), item["payload"].encode(), received_at=float(item["t"]))
+
+
+def written_for(path: Path) -> LineEntry | None:
+    """The line the journal at `path` was written for (None: none there, or written without it)."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None  # `Journal` names a journal that is no regular file
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read the journal ({exc.strerror})") from None
+    try:
+        entry = _parse(first) if first.endswith(b"\n") else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # `Journal.entries` names an unreadable entry
+    return entry if isinstance(entry, LineEntry) else None
+
+
+def check_line(path: Path, line: LineConfig) -> None:
+    """Raise JournalError when the journal at `path` was written for another line (a resume would
+    replay its week on this line's types and setup matrix). Reads, touches nothing."""
+    written, now = written_for(path), LineEntry.of(line)
+    if written is not None and written != now:
+        raise JournalError(
+            f"{path}: written for {written}, this is {now}: resume it with its own line file, or "
+            "start over with --fresh (or another journal)"
+        )
 
 
 class Journal:
@@ -154,7 +204,8 @@ class Journal:
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise JournalError(f"{self.path}:{number}: unreadable journal entry ({reason})") from None
-                yield entry
+                if not isinstance(entry, LineEntry):
+                    yield entry
 
     def _append(self, line: bytes) -> None:
         if self._file is None:
@@ -180,6 +231,10 @@ class Journal:
     def message(self, message: Received) -> None:
         payload = message.payload.decode("utf-8", errors="replace")
         item = {"topic": message.topic, "payload": payload, "t": message.received_at}
+        self._append(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+
+    def line(self, entry: LineEntry) -> None:
+        item = {"line": entry.name, "types": list(entry.types), "setup": entry.setup}
         self._append(json.dumps(item, separators=(",", ":")).encode() + b"\n")
 
     def decision(self, entry: DecisionEntry) -> None:

@@ -16,6 +16,7 @@ from broker import Mosquitto
 
 from agent.cli import main
 from agent.live.emulator import LineEmulator
+from agent.live.journal import Journal, LineEntry, written_for
 from agent.live.listeners import PointsListener
 from agent.live.plant import ACTIVE, SHADOW, arm_of, load_plant
 from agent.live.service import AgentService, Mode
@@ -26,7 +27,7 @@ from bridge.metrics import series_of
 from bridge.mqtt import MqttBus
 from bridge.settings import load_bus_settings
 from bridge.topics import Topics
-from twin import LineConfig, Scenario, load_week
+from twin import LineConfig, Scenario, load_line, load_week
 from twin.config import default_config_dir
 from twin.errors import ConfigError
 
@@ -300,6 +301,8 @@ def test_a_plant_serves_each_line_in_its_arm_and_answers_a_bad_message_on_that_l
             results[root].setup_effort,
         )
         assert (state.shadow is not None) == (root == b)
+    for journal in ("a.jsonl", "b.jsonl"):  # each journal says which line it was written for
+        assert written_for(tmp_path / journal) == LineEntry.of(ref_line)
 
 
 @pytest.mark.parametrize("mode", [Mode.ACTIVE, Mode.SHADOW])
@@ -333,3 +336,24 @@ def test_serve_s_policy_a_plant_line_takes_is_checked_against_that_line(
     assert err.startswith(f"linetwin: error: --policy {policy}: the model was trained for types"), err
     assert err.endswith(f"({path} lines[0], line {default_config_dir() / 'line.toml'})\n"), err
     assert err.count("\n") == 1 and not (tmp_path / "j.jsonl").exists()
+
+
+def test_a_journal_written_for_another_line_is_refused_before_it_is_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = load_line(default_config_dir() / "lines" / "plant-16x16.toml")
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path)
+    journal.line(LineEntry.of(other))
+    journal.close()
+    written = path.read_bytes()
+    plant = _plant(tmp_path / "plant.toml", LINE + 'journal = "j.jsonl"\n')
+    for argv, where in (
+        (["serve", "--journal", str(path)], f"{path}: "),
+        (["serve", "--plant", str(plant)], f"{plant} lines[0]: {path}: "),
+    ):
+        assert main([*argv, "--port", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"linetwin: error: {where}written for line {other.name} (16 types, setup "), err
+        assert ", this is line appliance-reference (8 types, setup " in err and err.count("\n") == 1
+        assert path.read_bytes() == written and not list(tmp_path.glob("*.lock"))
