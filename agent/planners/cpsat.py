@@ -33,7 +33,7 @@ from ortools.sat.python import cp_model
 from agent.errors import UsageError
 from agent.planners.bound import window_bound
 from agent.planners.deadlines import Deadline, ZeroIdleModel
-from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy
+from agent.planners.policies import EarliestRunoutPolicy, SequencePolicy, SetupAwarePolicy, SlackGreedyPolicy
 from agent.planners.registry import CPSAT
 from agent.planners.run import PlannedRun, run_planner
 from twin import Scenario
@@ -506,7 +506,9 @@ def plan_with_cpsat(
     """Solve the week with CP-SAT (starting from the better rule plan) and simulate the sequence
     in the twin: the run's KPIs are the twin's, the plan carries what the solver knows."""
     start = time.perf_counter()
-    hints = [run_planner(scenario, rule()) for rule in (SetupAwarePolicy, EarliestRunoutPolicy)]
+    hints = [
+        run_planner(scenario, rule()) for rule in (SetupAwarePolicy, EarliestRunoutPolicy, SlackGreedyPolicy)
+    ]
     hint = min(hints, key=lambda r: r.results.rank_key())
     plan = CpSatPlanner(scenario, settings).solve([b.type for b in hint.trace.batches], progress)
     runs = [

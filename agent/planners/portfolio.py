@@ -35,6 +35,7 @@ from agent.planners.policies import (
     Policy,
     SequencePolicy,
     SetupAwarePolicy,
+    SlackGreedyPolicy,
 )
 from agent.planners.registry import BEST
 from agent.planners.run import PlannedRun, run_planner
@@ -268,7 +269,8 @@ def plan_best(
     stage_start = 0.0
     try:
         rules: dict[Policy, PlannedRun] = {
-            rule: search.run(rule) for rule in (SetupAwarePolicy(), EarliestRunoutPolicy())
+            rule: search.run(rule)
+            for rule in (SetupAwarePolicy(), EarliestRunoutPolicy(), SlackGreedyPolicy())
         }
         if incumbent:
             search.offer_run(search.run(FollowPolicy(incumbent, SetupAwarePolicy())), "current plan")
