@@ -57,6 +57,15 @@ WARM_UP_S = 5.0
 """Wall seconds a job may wait for the worker to import the planners (the first job of a start)."""
 IMPROVE = "improve"
 """The reason of a re-plan that no deviation asked for."""
+FOLLOW_UPS = ("left the plan", "off the plan's pace")
+"""Reasons the dispatches give (they left the plan): often the consequence of what the line did."""
+
+
+def _weight(reason: str) -> int:
+    """2 for what the line did, 1 for a follow-up, 0 for `improve` (see `Replanner.want`)."""
+    return 0 if reason == IMPROVE else 1 if reason in FOLLOW_UPS else 2
+
+
 LEAD = 1.5
 """A job plans from the first decision point after this many times the line time it is expected
 to take (what the last jobs took, the budget for the first: the plan must be in before its first
@@ -201,9 +210,11 @@ class Replanner:
             self.revision = max(self.revision, revision)
 
     def want(self, reason: str) -> None:
-        """A re-plan is due for `reason` (the first reason stands, but a deviation outranks
-        `improve`)."""
-        if self.wanted is None or self.wanted == IMPROVE:
+        """A re-plan is due for `reason`. One re-plan answers every reason pending, labelled
+        with the weightiest (the first of equals): what the line did (the PAS built another
+        type, a station up, a revision, a correction, week start) outranks the dispatches' having
+        left the plan or its pace (their consequence), which outranks `improve`."""
+        if self.wanted is None or _weight(reason) > _weight(self.wanted):
             self.wanted = reason
 
     def start(self) -> None:

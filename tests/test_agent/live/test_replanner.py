@@ -251,3 +251,14 @@ def test_serve_says_a_bad_planner_setting_in_one_line_before_it_connects(
     assert main(["serve", "--policy", "setup-aware", "--port", "1", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("linetwin: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_one_replan_answers_every_pending_reason_and_is_labelled_with_the_weightiest() -> None:
+    replanner = Replanner(ReplanSettings())
+    for reason in (IMPROVE, "left the plan", "the PAS built T3", "off the plan's pace", "FAS1 up again"):
+        replanner.want(reason)
+    assert replanner.wanted == "the PAS built T3"  # what the line did, not its consequence
+    replanner.wanted = None
+    replanner.want(IMPROVE)
+    replanner.want("left the plan")
+    assert replanner.wanted == "left the plan"
