@@ -8,7 +8,7 @@ import dataclasses
 import logging
 
 from agent.live.liveplan import LivePlan
-from agent.live.replanner import IMPROVE, Replanner
+from agent.live.replanner import IMPROVE, LEFT_PLAN, OFF_PACE, Replanner
 from bridge.messages import PasPlanMsg, PlanProvenanceMsg, PlanRefMsg
 from bridge.outbound import pas_plan_message
 from bridge.topics import Topics
@@ -64,9 +64,9 @@ class LivePlanning:
         step = replanner.step(call.request, self.mirror.revision)
         plan = replanner.plan
         if step is None:
-            replanner.want("left the plan")
+            replanner.want(LEFT_PLAN)
         elif step.key != state_key(call.request):  # the time or the state is off the plan's
-            replanner.want("off the plan's pace")
+            replanner.want(OFF_PACE)
         elif plan is not None and plan.stopped == "time limit":  # more time may find a better one
             replanner.want(IMPROVE)
 

@@ -57,7 +57,11 @@ WARM_UP_S = 5.0
 """Wall seconds a job may wait for the worker to import the planners (the first job of a start)."""
 IMPROVE = "improve"
 """The reason of a re-plan that no deviation asked for."""
-FOLLOW_UPS = ("left the plan", "off the plan's pace")
+LEFT_PLAN = "left the plan"
+"""The reason when a dispatch had no step of the plan in force (or a plan came too late)."""
+OFF_PACE = "off the plan's pace"
+"""The reason when a dispatch's time or state was off its step's."""
+FOLLOW_UPS = (LEFT_PLAN, OFF_PACE)
 """Reasons the dispatches give (they left the plan): often the consequence of what the line did."""
 
 
@@ -316,7 +320,7 @@ class Replanner:
         passed = plan.steps[: max(0, next_decision - plan.anchor)]
         if any(decided.get(s.index) != s.type for s in passed):
             self.counts.late += 1
-            self.want("left the plan")
+            self.want(LEFT_PLAN)
             return None
         if not self._adopt(plan):
             self.counts.kept += 1
